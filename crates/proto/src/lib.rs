@@ -1,0 +1,25 @@
+//! Ferry's wire protocol, without I/O.
+//!
+//! Owns: the file model both sides agree on ([`model`]), checked relative paths
+//! ([`path`]), the messages of a session ([`message`]), their framing ([`codec`]) and
+//! the bounds on everything a peer sends ([`limits`]).
+//!
+//! Does not own: sockets, files, clocks or threads. Bytes come in, messages come out,
+//! and the reverse; the engine drives it.
+//!
+//! ```text
+//! bytes from TLS ──▶ codec::decode ──▶ Message ──▶ engine
+//! engine ──▶ Message ──▶ codec::encode ──▶ bytes to TLS
+//! ```
+
+pub mod codec;
+pub mod limits;
+pub mod message;
+pub mod model;
+pub mod path;
+
+pub use codec::{decode, encode, CodecError};
+pub use limits::Limits;
+pub use message::*;
+pub use model::*;
+pub use path::{check_name, escape, PathError, RelPath};

@@ -1,0 +1,50 @@
+//! Every number the peer sends is bounded before it is used. The bounds live here, in one
+//! place, with the reason for each default.
+
+/// Bounds on what a peer may send. Both sides use the same defaults; a receiver
+/// refuses anything larger with a protocol error before allocating for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame body. Data frames carry at most [`Limits::data_chunk`] bytes and a
+    /// delta frame at most one literal segment plus its command overhead.
+    pub max_frame: usize,
+    /// Longest single path component (Linux `NAME_MAX`).
+    pub max_name: usize,
+    /// Longest relative path (Linux `PATH_MAX`).
+    pub max_path: usize,
+    /// Longest symlink target.
+    pub max_link_target: usize,
+    /// Most entries in one listing frame.
+    pub max_entries_per_frame: usize,
+    /// Most extended attributes on one entry, and the most bytes of one value
+    /// (Linux allows 64 KiB).
+    pub max_xattrs: usize,
+    pub max_xattr_value: usize,
+    /// Largest serialized block signature the target may send for one file (it travels
+    /// in pieces of at most [`Limits::data_chunk`] bytes).
+    pub max_signature: usize,
+    /// Bytes of file data per data frame; also the size of the sender's reads.
+    pub data_chunk: usize,
+    /// Bytes of new file content one delta frame may produce.
+    pub delta_segment: usize,
+    /// Longest human-readable message (errors, refusals).
+    pub max_message: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame: 4 * 1024 * 1024 + 64 * 1024,
+            max_name: 255,
+            max_path: 4096,
+            max_link_target: 4096,
+            max_entries_per_frame: 4096,
+            max_xattrs: 256,
+            max_xattr_value: 64 * 1024,
+            max_signature: 32 * 1024 * 1024,
+            data_chunk: 256 * 1024,
+            delta_segment: 2 * 1024 * 1024,
+            max_message: 4096,
+        }
+    }
+}

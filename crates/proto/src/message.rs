@@ -1,0 +1,239 @@
+//! The messages of a session, as plain data.
+//!
+//! A session is one TLS connection. The source speaks first:
+//!
+//! ```text
+//! source                                   target
+//!   Hello{version, volume, options}  ──▶
+//!                                    ◀──  Welcome{version} | Refused{reason}
+//!   Root{meta}                       ──▶
+//!   List{dir, first, entries..}      ──▶  plans each entry against its tree
+//!                                    ◀──  Want{index, delta} [+ Signature pieces]
+//!                                    ◀──  Ack{through}     (every entry < through is planned)
+//!   Data/Hole/Delta.. FileEnd{hash}  ──▶  writes a temp file, verifies, renames
+//!   ListEnd{entries, read_errors}    ──▶
+//!                                    ◀──  Done{stats}     (after deletions and dir times)
+//! ```
+//!
+//! Entries are numbered in listing order: the entries of a `List` frame have indices
+//! `first, first + 1, ...`, and every later message names a file by that index.
+
+use bytes::Bytes;
+
+use crate::model::{Entry, Meta};
+
+/// Version 1 is the first wire format. A peer that speaks another is refused in the
+/// handshake with [`RefuseReason::VersionMismatch`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What the source asks of this session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Remove target entries that the source does not have.
+    pub delete: bool,
+    /// Plan and report, change nothing.
+    pub dry_run: bool,
+    /// Compare files by BLAKE3 of their content instead of size and mtime.
+    pub checksum: bool,
+}
+
+/// Why the target would not start a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefuseReason {
+    VersionMismatch,
+    UnknownVolume,
+    VolumeBusy,
+    VolumeUnavailable,
+    ReadOnly,
+}
+
+/// Why the source could not deliver a file it had listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFailure {
+    /// It no longer exists.
+    Vanished,
+    /// It changed while it was read; it will be sent by the next pass.
+    Changed,
+    /// Reading it failed.
+    ReadError,
+}
+
+/// How bad a fatal `Error` is, so the other side can pick its exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The peer broke the protocol.
+    Protocol,
+    /// The target's filesystem failed (no space, read-only, I/O error).
+    FileIo,
+    /// The side that sends it is stopping on a signal.
+    Interrupted,
+}
+
+/// What kind of change a [`Message::Change`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    MetaUpdated,
+    Deleted,
+}
+
+/// The target's account of a session, sent in `Done`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetStats {
+    /// Regular files whose content was written (new or changed).
+    pub files_transferred: u64,
+    /// Bytes of the files written (full size, also when they came as a delta).
+    pub bytes_written: u64,
+    /// Directories, symlinks, hard links and special files created or replaced.
+    pub entries_created: u64,
+    /// Entries whose content matched but whose attributes were updated.
+    pub meta_updated: u64,
+    /// Entries removed by `--delete` (a removed directory counts its contents too).
+    pub deleted: u64,
+    /// `--delete` was asked for but not done because the source had read errors.
+    pub delete_skipped: bool,
+    /// Files that were re-sent whole because their delta did not verify.
+    pub resent: u64,
+    /// Per-file errors at the target (each also sent as a `FileError`).
+    pub file_errors: u64,
+    /// Entries whose ownership could not be applied (target not root).
+    pub not_applied_owner: u64,
+    /// Extended attributes that could not be applied.
+    pub not_applied_xattrs: u64,
+    /// Device nodes, FIFOs and sockets that could not be created (target not root).
+    pub not_applied_special: u64,
+}
+
+/// One frame's worth of protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    Hello {
+        version: u32,
+        volume: Vec<u8>,
+        options: SessionOptions,
+    },
+    Welcome {
+        version: u32,
+    },
+    Refused {
+        reason: RefuseReason,
+        message: String,
+    },
+    /// The attributes of the source directory itself (applied to the volume root).
+    Root {
+        meta: Meta,
+    },
+    /// Children of directory `dir` (a relative path, empty for the root), indices from
+    /// `first`. A directory's children may span several frames; `dir_done` marks the last.
+    /// `dir_complete` is false if the source could not read all of the directory.
+    List {
+        dir: Vec<u8>,
+        first: u64,
+        entries: Vec<Entry>,
+        dir_done: bool,
+        dir_complete: bool,
+    },
+    /// No more listing: `entries` were listed in all; `read_errors` entries or
+    /// directories could not be read at the source.
+    ListEnd {
+        entries: u64,
+        read_errors: u64,
+    },
+    /// Every entry with an index below `through` has been planned.
+    Ack {
+        through: u64,
+    },
+    /// Send file `index`. With `delta`, `Signature` frames for the target's basis follow
+    /// and the source may answer with `Delta` frames.
+    Want {
+        index: u64,
+        delta: bool,
+    },
+    /// A piece of the serialized signature of file `index`'s basis; `last` ends it.
+    Signature {
+        index: u64,
+        bytes: Bytes,
+        last: bool,
+    },
+    /// Literal content of file `index` at `offset`.
+    Data {
+        index: u64,
+        offset: u64,
+        bytes: Bytes,
+    },
+    /// `len` bytes of zeros at `offset` that the source stores as a hole.
+    Hole {
+        index: u64,
+        offset: u64,
+        len: u64,
+    },
+    /// A delta against the basis that produces `len` bytes of content at `offset`.
+    Delta {
+        index: u64,
+        offset: u64,
+        len: u64,
+        bytes: Bytes,
+    },
+    /// File `index` is complete: `size` bytes whose BLAKE3 is `hash`.
+    FileEnd {
+        index: u64,
+        size: u64,
+        hash: [u8; 32],
+    },
+    /// The source cannot send file `index`.
+    FileFailed {
+        index: u64,
+        reason: FileFailure,
+        message: String,
+    },
+    /// A change the target made (or, in a dry run, would make).
+    Change {
+        path: Vec<u8>,
+        kind: ChangeKind,
+        is_dir: bool,
+    },
+    /// A per-file error at the target; the session goes on.
+    FileError {
+        path: Vec<u8>,
+        message: String,
+    },
+    /// The target has finished everything.
+    Done {
+        stats: TargetStats,
+    },
+    /// A fatal error; the sender closes the session after it.
+    Error {
+        class: ErrorClass,
+        message: String,
+    },
+    /// Keeps an idle connection alive through routers and load balancers.
+    Heartbeat,
+}
+
+impl Message {
+    /// A short name for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "Hello",
+            Message::Welcome { .. } => "Welcome",
+            Message::Refused { .. } => "Refused",
+            Message::Root { .. } => "Root",
+            Message::List { .. } => "List",
+            Message::ListEnd { .. } => "ListEnd",
+            Message::Ack { .. } => "Ack",
+            Message::Want { .. } => "Want",
+            Message::Signature { .. } => "Signature",
+            Message::Data { .. } => "Data",
+            Message::Hole { .. } => "Hole",
+            Message::Delta { .. } => "Delta",
+            Message::FileEnd { .. } => "FileEnd",
+            Message::FileFailed { .. } => "FileFailed",
+            Message::Change { .. } => "Change",
+            Message::FileError { .. } => "FileError",
+            Message::Done { .. } => "Done",
+            Message::Error { .. } => "Error",
+            Message::Heartbeat => "Heartbeat",
+        }
+    }
+}
