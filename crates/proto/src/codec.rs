@@ -1,7 +1,441 @@
-//! wip
-use bytes::BytesMut;
-use crate::{Limits, Message};
-#[derive(Debug, thiserror::Error)]
-pub enum CodecError { #[error("x")] X }
-pub fn decode(_b: &mut BytesMut, _l: &Limits) -> Result<Option<Message>, CodecError> { todo!() }
-pub fn encode(_m: &Message, _b: &mut BytesMut) { todo!() }
+//! Framing: `[u32 LE body length][u8 tag][fields...]`, one message per frame.
+//!
+//! Decoding follows one idiom: check cheaply that a whole frame is buffered, then parse
+//! it from a bounded slice, then advance. "Need more bytes" is `Ok(None)`, not an error.
+//! Every count and length inside a frame is checked against [`Limits`] and against the
+//! bytes that remain in the frame before anything is allocated.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::limits::Limits;
+use crate::message::*;
+use crate::path::{check_name, PathError, RelPath};
+
+mod tags;
+mod wire;
+
+use tags::*;
+use wire::{put_bytes, put_meta, put_str, Reader};
+
+/// Why a frame could not be decoded. Every variant is a protocol error: the peer is
+/// broken or hostile, and the session ends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    FrameTooLarge { len: usize, max: usize },
+    #[error("empty frame")]
+    EmptyFrame,
+    #[error("unknown message tag {tag}")]
+    UnknownTag { tag: u8 },
+    #[error("{message} frame ends early while reading {field}")]
+    Truncated {
+        message: &'static str,
+        field: &'static str,
+    },
+    #[error("{message} frame has {extra} unexpected trailing bytes")]
+    TrailingBytes { message: &'static str, extra: usize },
+    #[error("{message}.{field} is {value}, over the limit of {max}")]
+    OverLimit {
+        message: &'static str,
+        field: &'static str,
+        value: u64,
+        max: u64,
+    },
+    #[error("{message}.{field} has invalid value {value}")]
+    BadValue {
+        message: &'static str,
+        field: &'static str,
+        value: u64,
+    },
+    #[error("{message}.{field}: {source}")]
+    BadPath {
+        message: &'static str,
+        field: &'static str,
+        source: PathError,
+    },
+    #[error("{message}.{field} is not valid UTF-8")]
+    BadText {
+        message: &'static str,
+        field: &'static str,
+    },
+}
+
+/// Bytes of the length prefix.
+pub const HEADER_LEN: usize = 4;
+
+/// Appends `message` to `out` as one frame.
+pub fn encode(message: &Message, out: &mut BytesMut) {
+    let start = out.len();
+    out.put_u32_le(0);
+    encode_body(message, out);
+    let body_len = (out.len() - start - HEADER_LEN) as u32;
+    out[start..start + HEADER_LEN].copy_from_slice(&body_len.to_le_bytes());
+}
+
+/// Takes one frame off the front of `buf` if a whole one is there.
+pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, CodecError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let body_len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if body_len > limits.max_frame {
+        return Err(CodecError::FrameTooLarge {
+            len: body_len,
+            max: limits.max_frame,
+        });
+    }
+    if body_len == 0 {
+        return Err(CodecError::EmptyFrame);
+    }
+    if buf.len() < HEADER_LEN + body_len {
+        buf.reserve(HEADER_LEN + body_len - buf.len());
+        return Ok(None);
+    }
+    buf.advance(HEADER_LEN);
+    let body = buf.split_to(body_len).freeze();
+    decode_body(body, limits).map(Some)
+}
+
+fn encode_body(message: &Message, out: &mut BytesMut) {
+    match message {
+        Message::Hello {
+            version,
+            volume,
+            options,
+        } => {
+            out.put_u8(HELLO);
+            out.put_u32_le(*version);
+            put_bytes(out, volume);
+            let mut flags = 0u32;
+            if options.delete {
+                flags |= OPT_DELETE;
+            }
+            if options.dry_run {
+                flags |= OPT_DRY_RUN;
+            }
+            if options.checksum {
+                flags |= OPT_CHECKSUM;
+            }
+            out.put_u32_le(flags);
+        }
+        Message::Welcome { version } => {
+            out.put_u8(WELCOME);
+            out.put_u32_le(*version);
+        }
+        Message::Refused { reason, message } => {
+            out.put_u8(REFUSED);
+            out.put_u8(refuse_code(*reason));
+            put_str(out, message);
+        }
+        Message::Root { meta } => {
+            out.put_u8(ROOT);
+            put_meta(out, meta);
+        }
+        Message::List {
+            dir,
+            first,
+            entries,
+            dir_done,
+            dir_complete,
+        } => {
+            out.put_u8(LIST);
+            put_bytes(out, dir);
+            out.put_u64_le(*first);
+            out.put_u8(u8::from(*dir_done) | (u8::from(*dir_complete) << 1));
+            out.put_u32_le(entries.len() as u32);
+            for entry in entries {
+                wire::put_entry(out, entry);
+            }
+        }
+        Message::ListEnd {
+            entries,
+            read_errors,
+        } => {
+            out.put_u8(LIST_END);
+            out.put_u64_le(*entries);
+            out.put_u64_le(*read_errors);
+        }
+        Message::Ack { through } => {
+            out.put_u8(ACK);
+            out.put_u64_le(*through);
+        }
+        Message::Want { index, delta } => {
+            out.put_u8(WANT);
+            out.put_u64_le(*index);
+            out.put_u8(u8::from(*delta));
+        }
+        Message::Signature { index, bytes, last } => {
+            out.put_u8(SIGNATURE);
+            out.put_u64_le(*index);
+            out.put_u8(u8::from(*last));
+            put_bytes(out, bytes);
+        }
+        Message::Data {
+            index,
+            offset,
+            bytes,
+        } => {
+            out.put_u8(DATA);
+            out.put_u64_le(*index);
+            out.put_u64_le(*offset);
+            put_bytes(out, bytes);
+        }
+        Message::Hole { index, offset, len } => {
+            out.put_u8(HOLE);
+            out.put_u64_le(*index);
+            out.put_u64_le(*offset);
+            out.put_u64_le(*len);
+        }
+        Message::Delta {
+            index,
+            offset,
+            len,
+            bytes,
+        } => {
+            out.put_u8(DELTA);
+            out.put_u64_le(*index);
+            out.put_u64_le(*offset);
+            out.put_u64_le(*len);
+            put_bytes(out, bytes);
+        }
+        Message::FileEnd { index, size, hash } => {
+            out.put_u8(FILE_END);
+            out.put_u64_le(*index);
+            out.put_u64_le(*size);
+            out.put_slice(hash);
+        }
+        Message::FileFailed {
+            index,
+            reason,
+            message,
+        } => {
+            out.put_u8(FILE_FAILED);
+            out.put_u64_le(*index);
+            out.put_u8(failure_code(*reason));
+            put_str(out, message);
+        }
+        Message::Change { path, kind, is_dir } => {
+            out.put_u8(CHANGE);
+            put_bytes(out, path);
+            out.put_u8(change_code(*kind));
+            out.put_u8(u8::from(*is_dir));
+        }
+        Message::FileError { path, message } => {
+            out.put_u8(FILE_ERROR);
+            put_bytes(out, path);
+            put_str(out, message);
+        }
+        Message::Done { stats } => {
+            out.put_u8(DONE);
+            for value in stats_fields(stats) {
+                out.put_u64_le(value);
+            }
+        }
+        Message::Error { class, message } => {
+            out.put_u8(ERROR);
+            out.put_u8(class_code(*class));
+            put_str(out, message);
+        }
+        Message::Heartbeat => out.put_u8(HEARTBEAT),
+    }
+}
+
+fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
+    let tag = body[0];
+    let name = tag_name(tag).ok_or(CodecError::UnknownTag { tag })?;
+    let mut r = Reader::new(body.slice(1..), name, limits);
+    let message = match tag {
+        HELLO => {
+            let version = r.u32("version")?;
+            let volume = r.bytes("volume", limits.max_name)?.to_vec();
+            let flags = r.u32("options")?;
+            if flags & !(OPT_DELETE | OPT_DRY_RUN | OPT_CHECKSUM) != 0 {
+                return Err(r.bad("options", flags.into()));
+            }
+            Message::Hello {
+                version,
+                volume,
+                options: SessionOptions {
+                    delete: flags & OPT_DELETE != 0,
+                    dry_run: flags & OPT_DRY_RUN != 0,
+                    checksum: flags & OPT_CHECKSUM != 0,
+                },
+            }
+        }
+        WELCOME => Message::Welcome {
+            version: r.u32("version")?,
+        },
+        REFUSED => {
+            let code = r.u8("reason")?;
+            Message::Refused {
+                reason: refuse_from(code).ok_or_else(|| r.bad("reason", code.into()))?,
+                message: r.text("message")?,
+            }
+        }
+        ROOT => Message::Root {
+            meta: r.meta("meta")?,
+        },
+        LIST => {
+            let dir = r.bytes("dir", limits.max_path)?.to_vec();
+            RelPath::new(dir.clone(), limits).map_err(|source| CodecError::BadPath {
+                message: name,
+                field: "dir",
+                source,
+            })?;
+            let first = r.u64("first")?;
+            let flags = r.u8("flags")?;
+            if flags > 3 {
+                return Err(r.bad("flags", flags.into()));
+            }
+            let count = r.count("entries", limits.max_entries_per_frame, 16)?;
+            let mut entries = Vec::with_capacity(count);
+            for _ in 0..count {
+                entries.push(r.entry()?);
+            }
+            Message::List {
+                dir,
+                first,
+                entries,
+                dir_done: flags & 1 != 0,
+                dir_complete: flags & 2 != 0,
+            }
+        }
+        LIST_END => Message::ListEnd {
+            entries: r.u64("entries")?,
+            read_errors: r.u64("read_errors")?,
+        },
+        ACK => Message::Ack {
+            through: r.u64("through")?,
+        },
+        WANT => Message::Want {
+            index: r.u64("index")?,
+            delta: r.flag("delta")?,
+        },
+        SIGNATURE => Message::Signature {
+            index: r.u64("index")?,
+            last: r.flag("last")?,
+            bytes: r.bytes("bytes", limits.data_chunk)?,
+        },
+        DATA => Message::Data {
+            index: r.u64("index")?,
+            offset: r.u64("offset")?,
+            bytes: r.bytes("bytes", limits.data_chunk)?,
+        },
+        HOLE => Message::Hole {
+            index: r.u64("index")?,
+            offset: r.u64("offset")?,
+            len: r.u64("len")?,
+        },
+        DELTA => {
+            let index = r.u64("index")?;
+            let offset = r.u64("offset")?;
+            let len = r.u64("len")?;
+            if len > limits.delta_segment as u64 {
+                return Err(r.over("len", len, limits.delta_segment as u64));
+            }
+            Message::Delta {
+                index,
+                offset,
+                len,
+                bytes: r.bytes("bytes", limits.max_frame)?,
+            }
+        }
+        FILE_END => Message::FileEnd {
+            index: r.u64("index")?,
+            size: r.u64("size")?,
+            hash: r.array32("hash")?,
+        },
+        FILE_FAILED => {
+            let index = r.u64("index")?;
+            let code = r.u8("reason")?;
+            Message::FileFailed {
+                index,
+                reason: failure_from(code).ok_or_else(|| r.bad("reason", code.into()))?,
+                message: r.text("message")?,
+            }
+        }
+        CHANGE => {
+            let path = r.bytes("path", limits.max_path)?.to_vec();
+            let code = r.u8("kind")?;
+            Message::Change {
+                path,
+                kind: change_from(code).ok_or_else(|| r.bad("kind", code.into()))?,
+                is_dir: r.flag("is_dir")?,
+            }
+        }
+        FILE_ERROR => Message::FileError {
+            path: r.bytes("path", limits.max_path)?.to_vec(),
+            message: r.text("message")?,
+        },
+        DONE => {
+            let mut fields = [0u64; STATS_FIELDS];
+            for field in fields.iter_mut() {
+                *field = r.u64("stats")?;
+            }
+            Message::Done {
+                stats: stats_from(fields).ok_or_else(|| r.bad("delete_skipped", fields[5]))?,
+            }
+        }
+        ERROR => {
+            let code = r.u8("class")?;
+            Message::Error {
+                class: class_from(code).ok_or_else(|| r.bad("class", code.into()))?,
+                message: r.text("message")?,
+            }
+        }
+        HEARTBEAT => Message::Heartbeat,
+        _ => unreachable!("tag_name accepted tag {tag}"),
+    };
+    r.finish()?;
+    Ok(message)
+}
+
+/// Checks one entry name from a `List` frame (used by the wire reader).
+fn entry_name(name: &[u8], limits: &Limits) -> Result<(), CodecError> {
+    check_name(name, limits).map_err(|source| CodecError::BadPath {
+        message: "List",
+        field: "entry.name",
+        source,
+    })
+}
+
+const STATS_FIELDS: usize = 11;
+
+fn stats_fields(s: &TargetStats) -> [u64; STATS_FIELDS] {
+    [
+        s.files_transferred,
+        s.bytes_written,
+        s.entries_created,
+        s.meta_updated,
+        s.deleted,
+        u64::from(s.delete_skipped),
+        s.resent,
+        s.file_errors,
+        s.not_applied_owner,
+        s.not_applied_xattrs,
+        s.not_applied_special,
+    ]
+}
+
+fn stats_from(f: [u64; STATS_FIELDS]) -> Option<TargetStats> {
+    Some(TargetStats {
+        files_transferred: f[0],
+        bytes_written: f[1],
+        entries_created: f[2],
+        meta_updated: f[3],
+        deleted: f[4],
+        delete_skipped: match f[5] {
+            0 => false,
+            1 => true,
+            _ => return None,
+        },
+        resent: f[6],
+        file_errors: f[7],
+        not_applied_owner: f[8],
+        not_applied_xattrs: f[9],
+        not_applied_special: f[10],
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -50,10 +50,17 @@ pub enum Content {
     },
     Dir,
     /// The link's target, kept as opaque bytes: never resolved by either side.
-    Symlink { target: Vec<u8> },
+    Symlink {
+        target: Vec<u8>,
+    },
     /// Another name for the regular file that was listed earlier with index `leader`.
-    HardLink { leader: u64 },
-    Special { kind: SpecialKind, rdev: u64 },
+    HardLink {
+        leader: u64,
+    },
+    Special {
+        kind: SpecialKind,
+        rdev: u64,
+    },
 }
 
 impl Content {

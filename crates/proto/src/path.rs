@@ -181,7 +181,11 @@ mod tests {
     #[test]
     fn splits_and_joins() {
         let l = Limits::default();
-        let p = RelPath::root().join(b"a", &l).unwrap().join(b"b", &l).unwrap();
+        let p = RelPath::root()
+            .join(b"a", &l)
+            .unwrap()
+            .join(b"b", &l)
+            .unwrap();
         assert_eq!(p.as_bytes(), b"a/b");
         let (parent, name) = p.split_last().unwrap();
         assert_eq!(parent.as_bytes(), b"a");

@@ -1,0 +1,103 @@
+//! The numbers on the wire: message tags and enum codes. Changing any of them is a new
+//! protocol version.
+
+use crate::message::{ChangeKind, ErrorClass, FileFailure, RefuseReason};
+use crate::model::SpecialKind;
+
+pub const HELLO: u8 = 1;
+pub const WELCOME: u8 = 2;
+pub const REFUSED: u8 = 3;
+pub const ROOT: u8 = 4;
+pub const LIST: u8 = 5;
+pub const LIST_END: u8 = 6;
+pub const ACK: u8 = 7;
+pub const WANT: u8 = 8;
+pub const SIGNATURE: u8 = 9;
+pub const DATA: u8 = 10;
+pub const HOLE: u8 = 11;
+pub const DELTA: u8 = 12;
+pub const FILE_END: u8 = 13;
+pub const FILE_FAILED: u8 = 14;
+pub const CHANGE: u8 = 15;
+pub const FILE_ERROR: u8 = 16;
+pub const DONE: u8 = 17;
+pub const ERROR: u8 = 18;
+pub const HEARTBEAT: u8 = 19;
+
+pub const OPT_DELETE: u32 = 1;
+pub const OPT_DRY_RUN: u32 = 2;
+pub const OPT_CHECKSUM: u32 = 4;
+
+pub const CONTENT_FILE: u8 = 1;
+pub const CONTENT_FILE_SUM: u8 = 2;
+pub const CONTENT_DIR: u8 = 3;
+pub const CONTENT_SYMLINK: u8 = 4;
+pub const CONTENT_HARDLINK: u8 = 5;
+pub const CONTENT_SPECIAL: u8 = 6;
+
+pub fn tag_name(tag: u8) -> Option<&'static str> {
+    Some(match tag {
+        HELLO => "Hello",
+        WELCOME => "Welcome",
+        REFUSED => "Refused",
+        ROOT => "Root",
+        LIST => "List",
+        LIST_END => "ListEnd",
+        ACK => "Ack",
+        WANT => "Want",
+        SIGNATURE => "Signature",
+        DATA => "Data",
+        HOLE => "Hole",
+        DELTA => "Delta",
+        FILE_END => "FileEnd",
+        FILE_FAILED => "FileFailed",
+        CHANGE => "Change",
+        FILE_ERROR => "FileError",
+        DONE => "Done",
+        ERROR => "Error",
+        HEARTBEAT => "Heartbeat",
+        _ => return None,
+    })
+}
+
+/// Declares a two-way mapping between an enum and its wire code.
+macro_rules! codes {
+    ($to:ident, $from:ident, $ty:ty { $($variant:ident = $code:literal),+ $(,)? }) => {
+        pub fn $to(value: $ty) -> u8 {
+            match value { $(<$ty>::$variant => $code),+ }
+        }
+        pub fn $from(code: u8) -> Option<$ty> {
+            match code { $($code => Some(<$ty>::$variant),)+ _ => None }
+        }
+    };
+}
+
+codes!(refuse_code, refuse_from, RefuseReason {
+    VersionMismatch = 1,
+    UnknownVolume = 2,
+    VolumeBusy = 3,
+    VolumeUnavailable = 4,
+    ReadOnly = 5,
+});
+codes!(failure_code, failure_from, FileFailure {
+    Vanished = 1,
+    Changed = 2,
+    ReadError = 3,
+});
+codes!(class_code, class_from, ErrorClass {
+    Protocol = 1,
+    FileIo = 2,
+    Interrupted = 3,
+});
+codes!(change_code, change_from, ChangeKind {
+    Created = 1,
+    Updated = 2,
+    MetaUpdated = 3,
+    Deleted = 4,
+});
+codes!(special_code, special_from, SpecialKind {
+    Fifo = 1,
+    Socket = 2,
+    CharDevice = 3,
+    BlockDevice = 4,
+});

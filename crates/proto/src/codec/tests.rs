@@ -1,0 +1,285 @@
+use bytes::BytesMut;
+use proptest::prelude::*;
+
+use super::*;
+
+fn name() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        any::<u8>().prop_filter("no / or NUL", |b| *b != b'/' && *b != 0),
+        1..40,
+    )
+    .prop_filter("not . or ..", |n| n != b"." && n != b"..")
+}
+
+fn meta() -> impl Strategy<Value = Meta> {
+    (
+        0u32..=0o7777,
+        any::<u32>(),
+        any::<u32>(),
+        any::<i64>(),
+        0u32..1_000_000_000,
+        proptest::collection::btree_map(
+            name(),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            0..4,
+        ),
+    )
+        .prop_map(|(mode, uid, gid, sec, nsec, xattrs)| Meta {
+            mode,
+            uid,
+            gid,
+            mtime: Timestamp { sec, nsec },
+            xattrs: xattrs
+                .into_iter()
+                .map(|(name, value)| Xattr { name, value })
+                .collect(),
+        })
+}
+
+fn content() -> impl Strategy<Value = Content> {
+    prop_oneof![
+        (any::<u64>(), proptest::option::of(any::<[u8; 32]>()))
+            .prop_map(|(size, checksum)| Content::File { size, checksum }),
+        Just(Content::Dir),
+        name().prop_map(|target| Content::Symlink { target }),
+        any::<u64>().prop_map(|leader| Content::HardLink { leader }),
+        (0u8..4, any::<u64>()).prop_map(|(k, rdev)| Content::Special {
+            kind: [
+                SpecialKind::Fifo,
+                SpecialKind::Socket,
+                SpecialKind::CharDevice,
+                SpecialKind::BlockDevice
+            ][k as usize],
+            rdev
+        }),
+    ]
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    (name(), meta(), content()).prop_map(|(name, meta, content)| Entry {
+        name,
+        meta,
+        content,
+    })
+}
+
+fn text() -> impl Strategy<Value = String> {
+    "[ -~é\n]{0,80}"
+}
+
+fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
+    proptest::collection::vec(any::<u8>(), 0..max).prop_map(Bytes::from)
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        (any::<u32>(), name(), any::<[bool; 3]>()).prop_map(|(version, volume, o)| {
+            Message::Hello {
+                version,
+                volume,
+                options: SessionOptions {
+                    delete: o[0],
+                    dry_run: o[1],
+                    checksum: o[2],
+                },
+            }
+        }),
+        any::<u32>().prop_map(|version| Message::Welcome { version }),
+        (0u8..5, text()).prop_map(|(r, message)| Message::Refused {
+            reason: tags::refuse_from(r + 1).unwrap(),
+            message
+        }),
+        meta().prop_map(|meta| Message::Root { meta }),
+        (
+            proptest::collection::vec(name(), 0..4),
+            any::<u64>(),
+            proptest::collection::vec(entry(), 0..6),
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(dir, first, entries, dir_done, dir_complete)| Message::List {
+                    dir: dir.join(&b'/'),
+                    first,
+                    entries,
+                    dir_done,
+                    dir_complete
+                }
+            ),
+        (any::<u64>(), any::<u64>()).prop_map(|(entries, read_errors)| Message::ListEnd {
+            entries,
+            read_errors
+        }),
+        any::<u64>().prop_map(|through| Message::Ack { through }),
+        (any::<u64>(), any::<bool>()).prop_map(|(index, delta)| Message::Want { index, delta }),
+        (any::<u64>(), bytes(300), any::<bool>())
+            .prop_map(|(index, bytes, last)| Message::Signature { index, bytes, last }),
+        (any::<u64>(), any::<u64>(), bytes(300)).prop_map(|(index, offset, bytes)| Message::Data {
+            index,
+            offset,
+            bytes
+        }),
+        (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(index, offset, len)| Message::Hole {
+            index,
+            offset,
+            len
+        }),
+        (any::<u64>(), any::<u64>(), 0u64..1 << 20, bytes(300)).prop_map(
+            |(index, offset, len, bytes)| Message::Delta {
+                index,
+                offset,
+                len,
+                bytes
+            }
+        ),
+        (any::<u64>(), any::<u64>(), any::<[u8; 32]>())
+            .prop_map(|(index, size, hash)| Message::FileEnd { index, size, hash }),
+        (any::<u64>(), 0u8..3, text()).prop_map(|(index, r, message)| Message::FileFailed {
+            index,
+            reason: tags::failure_from(r + 1).unwrap(),
+            message
+        }),
+        (name(), 0u8..4, any::<bool>()).prop_map(|(path, k, is_dir)| Message::Change {
+            path,
+            kind: tags::change_from(k + 1).unwrap(),
+            is_dir
+        }),
+        (name(), text()).prop_map(|(path, message)| Message::FileError { path, message }),
+        (any::<[u64; 10]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
+            stats: TargetStats {
+                files_transferred: f[0],
+                bytes_written: f[1],
+                entries_created: f[2],
+                meta_updated: f[3],
+                deleted: f[4],
+                delete_skipped,
+                resent: f[5],
+                file_errors: f[6],
+                not_applied_owner: f[7],
+                not_applied_xattrs: f[8],
+                not_applied_special: f[9],
+            }
+        }),
+        (0u8..3, text()).prop_map(|(c, message)| Message::Error {
+            class: tags::class_from(c + 1).unwrap(),
+            message
+        }),
+        Just(Message::Heartbeat),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn encode_then_decode_is_identity(messages in proptest::collection::vec(message(), 1..8)) {
+        let limits = Limits::default();
+        let mut buf = BytesMut::new();
+        for m in &messages {
+            encode(m, &mut buf);
+        }
+        for m in &messages {
+            let got = decode(&mut buf, &limits).unwrap().unwrap();
+            prop_assert_eq!(&got, m);
+        }
+        prop_assert!(buf.is_empty());
+        prop_assert_eq!(decode(&mut buf, &limits).unwrap(), None);
+    }
+
+    #[test]
+    fn every_prefix_asks_for_more(m in message()) {
+        let limits = Limits::default();
+        let mut full = BytesMut::new();
+        encode(&m, &mut full);
+        for cut in 0..full.len() {
+            let mut part = BytesMut::from(&full[..cut]);
+            prop_assert_eq!(decode(&mut part, &limits).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let limits = Limits::default();
+        let mut buf = BytesMut::from(&data[..]);
+        while let Ok(Some(_)) = decode(&mut buf, &limits) {}
+    }
+
+    #[test]
+    fn a_truncated_body_is_an_error(m in message()) {
+        // Shrink the declared length by one: the body parses short and must fail cleanly.
+        let limits = Limits::default();
+        let mut full = BytesMut::new();
+        encode(&m, &mut full);
+        let len = u32::from_le_bytes([full[0], full[1], full[2], full[3]]);
+        prop_assume!(len > 1);
+        full[..4].copy_from_slice(&(len - 1).to_le_bytes());
+        full.truncate(full.len() - 1);
+        prop_assert!(decode(&mut full, &limits).is_err());
+    }
+}
+
+#[test]
+fn oversize_frame_is_refused_before_it_arrives() {
+    let limits = Limits::default();
+    let mut buf = BytesMut::new();
+    buf.put_u32_le(limits.max_frame as u32 + 1);
+    assert!(matches!(
+        decode(&mut buf, &limits),
+        Err(CodecError::FrameTooLarge { .. })
+    ));
+}
+
+#[test]
+fn hostile_names_in_a_listing_are_refused() {
+    let limits = Limits::default();
+    for bad in [&b".."[..], b".", b"", b"a/b", b"a\0b"] {
+        let m = Message::List {
+            dir: Vec::new(),
+            first: 0,
+            entries: vec![Entry {
+                name: bad.to_vec(),
+                meta: Meta::default(),
+                content: Content::Dir,
+            }],
+            dir_done: true,
+            dir_complete: true,
+        };
+        let mut buf = BytesMut::new();
+        encode(&m, &mut buf);
+        assert!(
+            matches!(decode(&mut buf, &limits), Err(CodecError::BadPath { .. })),
+            "{bad:?} was accepted"
+        );
+    }
+    for bad_dir in [&b"/etc"[..], b"../x", b"a/../b", b"a//b"] {
+        let m = Message::List {
+            dir: bad_dir.to_vec(),
+            first: 0,
+            entries: Vec::new(),
+            dir_done: true,
+            dir_complete: true,
+        };
+        let mut buf = BytesMut::new();
+        encode(&m, &mut buf);
+        assert!(
+            decode(&mut buf, &limits).is_err(),
+            "{bad_dir:?} was accepted"
+        );
+    }
+}
+
+#[test]
+fn a_huge_entry_count_is_refused_without_allocating() {
+    let limits = Limits::default();
+    let mut body = BytesMut::new();
+    body.put_u8(tags::LIST);
+    wire::put_bytes(&mut body, b"");
+    body.put_u64_le(0);
+    body.put_u8(3);
+    body.put_u32_le(u32::MAX);
+    let mut buf = BytesMut::new();
+    buf.put_u32_le(body.len() as u32);
+    buf.extend_from_slice(&body);
+    assert!(matches!(
+        decode(&mut buf, &limits),
+        Err(CodecError::OverLimit { .. })
+    ));
+}
