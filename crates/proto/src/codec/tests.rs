@@ -2,6 +2,7 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 
 use super::*;
+use crate::model::*;
 
 fn name() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(
