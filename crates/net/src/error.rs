@@ -1,0 +1,247 @@
+//! The one error type of the crate, and the classes callers act on.
+//!
+//! Every message says what went wrong and what to do about it, because these messages end
+//! up in the log of a pod that a cluster admin reads without the source at hand.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What a TLS directory must contain; appended to every file error.
+const EXPECTED_DIR: &str =
+    "expected a directory with tls.crt, tls.key and ca.crt as written by `ferry certs`";
+
+/// How the caller should treat a [`NetError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NetErrorClass {
+    /// Bad or missing files, names or addresses: a usage error, retrying will not help.
+    Config,
+    /// DNS, TCP connect, reset or a dropped connection: retrying may help.
+    Connect,
+    /// Handshake or authentication failure: permanent until certificates or names change.
+    Tls,
+    /// The peer did not answer in time: retrying may help.
+    Timeout,
+}
+
+/// Which end of a TLS connection the error is about, as seen from this side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsPeer {
+    /// We are the client; the server was expected to be `name`.
+    Server(String),
+    /// We are the server.
+    Client,
+}
+
+impl fmt::Display for TlsPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsPeer::Server(name) => write!(f, "server {name:?}"),
+            TlsPeer::Client => f.write_str("a client"),
+        }
+    }
+}
+
+/// Why a TLS handshake (or a TLS stream, for alerts that arrive after it) failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TlsFailure {
+    #[error(
+        "its certificate is not valid for the name {expected:?} (it names {}); connect with a \
+         name given to `ferry certs`, or make new certificates that include {expected:?}",
+        list(presented)
+    )]
+    NameMismatch {
+        expected: String,
+        presented: Vec<String>,
+    },
+    #[error(
+        "its certificate is signed by another CA: check that both sides use certs from the \
+         same `ferry certs` run"
+    )]
+    UnknownCa,
+    #[error(
+        "it presented no certificate; give the client the client/ directory written by \
+         `ferry certs`"
+    )]
+    NoClientCert,
+    #[error(
+        "it refused our certificate (alert {alert}): check that both sides use certs from the \
+         same `ferry certs` run, the server its server/ directory and the client its client/ \
+         directory"
+    )]
+    RefusedByPeer { alert: String },
+    #[error(
+        "its certificate is outside its validity period ({detail}); check both clocks, or make \
+         new certificates with `ferry certs`"
+    )]
+    Expired { detail: String },
+    #[error(
+        "its certificate is not made for this use ({detail}); the server must use the server/ \
+         directory and the client the client/ directory written by `ferry certs`"
+    )]
+    WrongPurpose { detail: String },
+    #[error(
+        "it does not speak ferry/1 (ALPN {got}); check that the address points at a ferry \
+         server of the same version"
+    )]
+    Alpn { got: String },
+    #[error("{detail}; check that the address points at a ferry server of the same version")]
+    Other { detail: String },
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "no names".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The address we tried, when the host was a name rather than that address.
+fn resolved(host: &str, addr: &SocketAddr) -> String {
+    if host.parse::<std::net::IpAddr>() == Ok(addr.ip()) {
+        String::new()
+    } else {
+        format!(" ({})", addr.ip())
+    }
+}
+
+fn connect_hint(error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            "nothing listens there: check that the ferry server runs and the port is right"
+        }
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            "no route to it: check network policies, egress firewalls and whether a proxy is needed"
+        }
+        _ => "check the address and the network path (policies, firewalls, proxy)",
+    }
+}
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot read {}: {source}; {EXPECTED_DIR}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{} holds no usable {what}: {detail}; {EXPECTED_DIR}", path.display())]
+    Pem {
+        path: PathBuf,
+        what: &'static str,
+        detail: String,
+    },
+    #[error("{} cannot serve as a trust anchor: {source}; {EXPECTED_DIR}", path.display())]
+    Trust {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+    #[error(
+        "{} does not fit {}: {source}; use tls.crt and tls.key from the same directory \
+         written by `ferry certs`",
+        key.display(),
+        cert.display()
+    )]
+    Credentials {
+        cert: PathBuf,
+        key: PathBuf,
+        source: rustls::Error,
+    },
+    #[error(
+        "TLS setup failed: {detail}; this is a bug in ferry or its crypto library, please report it"
+    )]
+    Setup { detail: String },
+    #[error(
+        "{name:?} is not a valid server name ({reason}); give a DNS name such as \
+         dvm-ns.apps.example.com or an IP address"
+    )]
+    InvalidName { name: String, reason: String },
+    #[error(
+        "no server names given; name at least one DNS name or IP address clients will connect to"
+    )]
+    NoServerNames,
+    #[error("refusing to overwrite {}; choose an empty --out directory", path.display())]
+    WouldOverwrite { path: PathBuf },
+    #[error("cannot write {}: {source}; check that the --out directory is writable", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot generate the {what}: {source}; this is a bug in ferry, please report it")]
+    Generate {
+        what: &'static str,
+        source: rcgen::Error,
+    },
+    #[error(
+        "cannot listen on {addr}: {source}; check that no other process uses the port and that \
+         the address belongs to this host"
+    )]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error(
+        "cannot resolve {host} (port {port}): {source}; check the host name and this pod's DNS"
+    )]
+    Resolve {
+        host: String,
+        port: u16,
+        source: io::Error,
+    },
+    #[error("{host} (port {port}) resolves to no address; check the host name and this pod's DNS")]
+    NoAddress { host: String, port: u16 },
+    #[error(
+        "cannot connect to {host}:{port}{}: {source}; {}",
+        resolved(host, addr),
+        connect_hint(source)
+    )]
+    Connect {
+        host: String,
+        port: u16,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    #[error(
+        "connecting to {host}:{port} timed out after {after:?}; check the network path \
+         (policies, firewalls, proxy) and that the server is up"
+    )]
+    Timeout {
+        host: String,
+        port: u16,
+        after: Duration,
+    },
+    #[error("cannot tune the TCP socket: {source}; the connection is probably already gone")]
+    Tune { source: io::Error },
+    #[error("TLS handshake with {peer} failed: {failure}")]
+    Tls { peer: TlsPeer, failure: TlsFailure },
+    #[error(
+        "the connection with {peer} broke during the TLS handshake: {source}; check that the \
+         address points at a ferry server (a router that forwards by SNI needs the route host \
+         as the server name) and that no proxy inspects TLS"
+    )]
+    HandshakeIo { peer: TlsPeer, source: io::Error },
+    #[error("the connection with {peer} broke: {source}; retrying may help")]
+    Io { peer: TlsPeer, source: io::Error },
+}
+
+impl NetError {
+    /// How the caller should treat this error (retry, give up, blame the user).
+    pub fn class(&self) -> NetErrorClass {
+        use NetError::*;
+        match self {
+            Read { .. }
+            | Pem { .. }
+            | Trust { .. }
+            | Credentials { .. }
+            | Setup { .. }
+            | InvalidName { .. }
+            | NoServerNames
+            | WouldOverwrite { .. }
+            | Write { .. }
+            | Generate { .. }
+            | Bind { .. } => NetErrorClass::Config,
+            Resolve { .. }
+            | NoAddress { .. }
+            | Connect { .. }
+            | Tune { .. }
+            | HandshakeIo { .. }
+            | Io { .. } => NetErrorClass::Connect,
+            Tls { .. } => NetErrorClass::Tls,
+            Timeout { .. } => NetErrorClass::Timeout,
+        }
+    }
+}
