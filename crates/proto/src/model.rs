@@ -53,9 +53,12 @@ pub enum Content {
     Symlink {
         target: Vec<u8>,
     },
-    /// Another name for the regular file that was listed earlier with index `leader`.
+    /// Another name for the regular file that was listed earlier with index `leader`,
+    /// at `path` (relative to the root). The target links to that path once the leader
+    /// is in place, so it never has to remember where every file went.
     HardLink {
         leader: u64,
+        path: Vec<u8>,
     },
     Special {
         kind: SpecialKind,

@@ -1,1 +1,38 @@
-//! placeholder
+//! Ferry's filesystem, on both sides.
+//!
+//! * [`source`] walks the source tree as a stream of per-directory listings (parents
+//!   before children, names sorted, entries numbered) and reads file data and holes.
+//!   The source is the application's own volume and is trusted; the walk still never
+//!   follows a symlink inside it.
+//! * [`target`] performs every operation on the receiving volume, **confined**: it
+//!   holds directory fds opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+//!   RESOLVE_NO_MAGICLINKS)`, handles final components with `*at` calls that never
+//!   follow symlinks, creates everything at a temp name and renames it into place, and
+//!   sets metadata on an open fd. A symlink already on the target is replaced, never
+//!   followed. Names are re-checked with [`ferry_proto::check_name`] whoever passes
+//!   them. This is the structural cure for rsync's symlink-race CVEs.
+//!
+//! Not here: the protocol, the network, and deciding what to transfer. The engine
+//! compares a source [`Listing`] with what [`Dir::stat`] reports and plans; this crate
+//! only executes.
+//!
+//! ```text
+//!  source volume                                           target volume
+//!  Walker ──Listing──▶ engine ──plan──▶ Volume::open_dir ─▶ Dir
+//!  open_source_file                                         ├ ensure_dir / remove
+//!  regions ──data──────────────▶ (wire) ──────────────────▶ ├ create_temp ─▶ TempFile
+//!                                                           │   write_at, apply_meta, commit
+//!                                                           ├ symlink / hard_link / special
+//!                                                           └ set_meta / set_own_meta
+//! ```
+
+mod error;
+pub mod source;
+pub mod target;
+mod xattr;
+
+pub use error::TreeError;
+pub use source::{
+    open_source_file, regions, stat_source, Listing, Region, SourceEntry, WalkOptions, Walker,
+};
+pub use target::{Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile, Volume};

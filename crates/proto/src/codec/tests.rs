@@ -43,7 +43,7 @@ fn content() -> impl Strategy<Value = Content> {
             .prop_map(|(size, checksum)| Content::File { size, checksum }),
         Just(Content::Dir),
         name().prop_map(|target| Content::Symlink { target }),
-        any::<u64>().prop_map(|leader| Content::HardLink { leader }),
+        (any::<u64>(), name()).prop_map(|(leader, path)| Content::HardLink { leader, path }),
         (0u8..4, any::<u64>()).prop_map(|(k, rdev)| Content::Special {
             kind: [
                 SpecialKind::Fifo,

@@ -54,9 +54,10 @@ pub fn put_entry(out: &mut BytesMut, entry: &Entry) {
             out.put_u8(CONTENT_SYMLINK);
             put_bytes(out, target);
         }
-        Content::HardLink { leader } => {
+        Content::HardLink { leader, path } => {
             out.put_u8(CONTENT_HARDLINK);
             out.put_u64_le(*leader);
+            put_bytes(out, path);
         }
         Content::Special { kind, rdev } => {
             out.put_u8(CONTENT_SPECIAL);
@@ -244,9 +245,23 @@ impl<'a> Reader<'a> {
                     target: target.to_vec(),
                 }
             }
-            CONTENT_HARDLINK => Content::HardLink {
-                leader: self.u64("entry.leader")?,
-            },
+            CONTENT_HARDLINK => {
+                let leader = self.u64("entry.leader")?;
+                let path = self
+                    .bytes("entry.leader_path", self.limits.max_path)?
+                    .to_vec();
+                if path.is_empty() {
+                    return Err(self.bad("entry.leader_path", 0));
+                }
+                crate::path::RelPath::new(path.clone(), self.limits).map_err(|source| {
+                    CodecError::BadPath {
+                        message: self.message,
+                        field: "entry.leader_path",
+                        source,
+                    }
+                })?;
+                Content::HardLink { leader, path }
+            }
             CONTENT_SPECIAL => {
                 let code = self.u8("entry.special")?;
                 Content::Special {

@@ -1,0 +1,103 @@
+//! The engine's error: a class that decides behaviour (and the exit code) plus a message
+//! for a person that says what was wrong and what to do.
+
+use std::fmt;
+
+use ferry_net::{NetError, NetErrorClass};
+use ferry_proto::CodecError;
+use ferry_tree::TreeError;
+
+use crate::exit::ExitCode;
+
+/// A fatal error of a command or session.
+#[derive(Debug)]
+pub struct EngineError {
+    pub exit: ExitCode,
+    pub message: String,
+}
+
+impl EngineError {
+    pub fn new(exit: ExitCode, message: impl Into<String>) -> Self {
+        EngineError {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ExitCode::Usage, message)
+    }
+
+    pub fn protocol(message: impl Into<String>) -> Self {
+        Self::new(ExitCode::Protocol, message)
+    }
+
+    pub fn socket(message: impl Into<String>) -> Self {
+        Self::new(ExitCode::SocketIo, message)
+    }
+
+    pub fn file_io(message: impl Into<String>) -> Self {
+        Self::new(ExitCode::FileIo, message)
+    }
+
+    /// Prefixes the message with what was being done.
+    pub fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<NetError> for EngineError {
+    fn from(e: NetError) -> Self {
+        let exit = match e.class() {
+            NetErrorClass::Config => ExitCode::Usage,
+            NetErrorClass::Connect => ExitCode::SocketIo,
+            NetErrorClass::Tls => ExitCode::StartFailed,
+            NetErrorClass::Timeout => ExitCode::ConnectTimeout,
+        };
+        EngineError::new(exit, e.to_string())
+    }
+}
+
+impl From<CodecError> for EngineError {
+    fn from(e: CodecError) -> Self {
+        EngineError::protocol(format!("protocol error from peer: {e}"))
+    }
+}
+
+impl From<TreeError> for EngineError {
+    fn from(e: TreeError) -> Self {
+        EngineError::from(&e)
+    }
+}
+
+impl From<&TreeError> for EngineError {
+    fn from(e: &TreeError) -> Self {
+        let hint = if e.is_no_space() {
+            "; free space on the target volume (or grow the PVC) and run again"
+        } else if e.is_read_only_fs() {
+            "; the target volume is mounted read-only"
+        } else {
+            ""
+        };
+        EngineError::file_io(format!("{e}{hint}"))
+    }
+}
+
+/// A socket error on an established session.
+pub fn io_error(what: &str, e: std::io::Error) -> EngineError {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            EngineError::socket(format!("{what}: the peer closed the connection"))
+        }
+        _ => EngineError::socket(format!("{what}: {e}")),
+    }
+}

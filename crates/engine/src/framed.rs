@@ -1,0 +1,135 @@
+//! Frames over a stream: a reader that yields [`Message`]s and a writer task that batches
+//! outgoing messages into large writes.
+//!
+//! The writer is the only owner of the write half; everyone else sends it messages over
+//! a bounded channel, which is where backpressure comes from.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ferry_proto::{decode, encode, Limits, Message};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::error::{io_error, EngineError};
+
+/// Bytes gathered before a write: large writes keep TLS records full and syscalls few.
+const WRITE_BATCH: usize = 256 * 1024;
+/// Idle time after which the writer sends a heartbeat, well inside the idle timeouts of
+/// routers and load balancers (the OpenShift router's default tunnel timeout is 1 h,
+/// cloud load balancers cut at 350 s or less).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// How long a session may hear nothing at all (heartbeats included) before it gives up.
+pub const DATA_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Reads whole messages from a stream.
+pub struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+    limits: Limits,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(inner: R, limits: Limits) -> Self {
+        FrameReader {
+            inner,
+            buf: BytesMut::with_capacity(512 * 1024),
+            limits,
+        }
+    }
+
+    /// The next message; `Ok(None)` at a clean end of stream between frames.
+    pub async fn next(&mut self) -> Result<Option<Message>, EngineError> {
+        loop {
+            if let Some(message) = decode(&mut self.buf, &self.limits)? {
+                return Ok(Some(message));
+            }
+            if self.buf.capacity() - self.buf.len() < 64 * 1024 {
+                self.buf.reserve(256 * 1024);
+            }
+            let read = tokio::time::timeout(DATA_TIMEOUT, self.inner.read_buf(&mut self.buf))
+                .await
+                .map_err(|_| {
+                    EngineError::new(
+                        crate::ExitCode::DataTimeout,
+                        format!(
+                            "the peer sent nothing for {} s; check the network path (proxy, router) and the peer's logs",
+                            DATA_TIMEOUT.as_secs()
+                        ),
+                    )
+                })?
+                .map_err(|e| io_error("reading from the peer", e))?;
+            if read == 0 {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(EngineError::protocol(format!(
+                    "the peer closed the connection in the middle of a frame ({} bytes buffered)",
+                    self.buf.len()
+                )));
+            }
+        }
+    }
+
+    /// The next message, where the end of the stream is an error.
+    pub async fn expect(&mut self, waiting_for: &str) -> Result<Message, EngineError> {
+        self.next().await?.ok_or_else(|| {
+            EngineError::socket(format!(
+                "the peer closed the connection while we waited for {waiting_for}"
+            ))
+        })
+    }
+}
+
+/// Sends messages to the writer task.
+pub type FrameSender = mpsc::Sender<Message>;
+
+/// Spawns the writer task: it drains `rx`, batching frames into large writes, sends a
+/// heartbeat when idle, and shuts the stream down when every sender is gone.
+pub fn spawn_writer<W>(
+    mut inner: W,
+    capacity: usize,
+) -> (
+    FrameSender,
+    tokio::task::JoinHandle<Result<(), EngineError>>,
+)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Message>(capacity);
+    let task = tokio::spawn(async move {
+        let mut buf = BytesMut::with_capacity(WRITE_BATCH * 2);
+        loop {
+            let first = match tokio::time::timeout(HEARTBEAT_EVERY, rx.recv()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(_) => Message::Heartbeat,
+            };
+            encode(&first, &mut buf);
+            while buf.len() < WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(message) => encode(&message, &mut buf),
+                    Err(_) => break,
+                }
+            }
+            inner
+                .write_all(&buf)
+                .await
+                .map_err(|e| io_error("writing to the peer", e))?;
+            buf.clear();
+            if rx.is_empty() {
+                inner
+                    .flush()
+                    .await
+                    .map_err(|e| io_error("writing to the peer", e))?;
+            }
+        }
+        inner
+            .flush()
+            .await
+            .map_err(|e| io_error("writing to the peer", e))?;
+        let _ = inner.shutdown().await;
+        Ok(())
+    });
+    (tx, task)
+}

@@ -1,0 +1,358 @@
+//! The source side: `ferry push SRC ferry://HOST:PORT/VOLUME`.
+//!
+//! ```text
+//!            ┌─ walker thread ─▶ lister task ─┐
+//! SRC tree ──┤                                ├─▶ writer task ─▶ TLS ─▶ target
+//!            └─ sender threads (read, hash, ◀─┤
+//!               delta) ◀── Want/Signature ────┴── reader (this task) ◀─ TLS
+//! ```
+//!
+//! The reader never blocks on the writer, so the two directions cannot deadlock: wants
+//! go to an unbounded queue whose length the target bounds by its window.
+
+mod list;
+mod send;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_net::{Counted, TlsDir, WireCounter};
+use ferry_proto::{
+    escape, ErrorClass, FileFailure, Limits, Message, SessionOptions, TargetStats, PROTOCOL_VERSION,
+};
+use ferry_tree::{WalkOptions, Walker};
+use tokio::io::AsyncRead;
+
+use crate::error::EngineError;
+use crate::exit::ExitCode;
+use crate::framed::{spawn_writer, FrameReader, FrameSender};
+use crate::report::{Output, Reporter};
+use crate::summary::Summary;
+use list::Shared;
+
+/// Everything `ferry push` needs, validated.
+#[derive(Clone, Debug)]
+pub struct PushConfig {
+    pub src: PathBuf,
+    pub host: String,
+    pub port: u16,
+    pub volume: String,
+    pub tls_dir: PathBuf,
+    /// Name verified in the server certificate and sent as SNI.
+    pub server_name: String,
+    pub options: SessionOptions,
+    /// One deadline for TCP connect, TLS and the session handshake.
+    pub connect_timeout: Duration,
+    pub output: Output,
+}
+
+/// Sender threads: file reads, hashing and delta search run here.
+const SENDERS: usize = 2;
+
+/// Runs a push to the end and returns its summary (which carries the exit code).
+/// `shutdown` resolving (a signal) stops the push with exit code 20.
+pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Summary {
+    let started = Instant::now();
+    let reporter = Reporter::new(config.output);
+    let shared = Arc::new(Shared::default());
+    let wire = WireCounter::default();
+    let target = format!("ferry://{}:{}/{}", config.host, config.port, config.volume);
+    reporter.start(&config.src.display().to_string(), &target, &config.volume);
+
+    let result = tokio::select! {
+        result = run(&config, &shared, &wire, &reporter) => result,
+        () = shutdown => Err(EngineError::new(ExitCode::Interrupted, "interrupted by a signal; the target keeps what was complete and discards partial files")),
+    };
+    let counts = shared.counts.lock().expect("counts lock").clone();
+    let (stats, exit, error) = match result {
+        Ok(stats) => {
+            let exit = if stats.file_errors > 0 || counts.read_errors > 0 {
+                ExitCode::Partial
+            } else if counts.vanished > 0 {
+                ExitCode::Vanished
+            } else {
+                ExitCode::Ok
+            };
+            (stats, exit, None)
+        }
+        Err(e) => (TargetStats::default(), e.exit, Some(e.message)),
+    };
+    let summary = Summary::new(
+        &counts,
+        &stats,
+        wire.total(),
+        started.elapsed(),
+        exit,
+        error,
+    );
+    reporter.summary(&summary);
+    summary
+}
+
+async fn run(
+    config: &PushConfig,
+    shared: &Arc<Shared>,
+    wire: &WireCounter,
+    reporter: &Reporter,
+) -> Result<TargetStats, EngineError> {
+    let limits = Limits::default();
+    let walker = Walker::new(
+        &config.src,
+        WalkOptions {
+            checksum: config.options.checksum,
+        },
+        limits.clone(),
+    )
+    .map_err(|e| {
+        EngineError::usage(format!(
+            "cannot read the source directory {}: {e}",
+            config.src.display()
+        ))
+    })?;
+    let root_meta = walker.root_meta().map_err(|e| {
+        EngineError::usage(format!(
+            "cannot read the source directory {}: {e}",
+            config.src.display()
+        ))
+    })?;
+    let tls = ferry_net::client_config(&TlsDir::new(&config.tls_dir))?;
+    let name = ferry_net::server_name(&config.server_name)?;
+
+    let connect = async {
+        let tcp = ferry_net::connect(&config.host, config.port, config.connect_timeout).await?;
+        ferry_net::tune(&tcp)?;
+        let stream = ferry_net::tls_connect(tls, name, Counted::new(tcp, wire.clone())).await?;
+        let (read, write) = tokio::io::split(stream);
+        let mut reader = FrameReader::new(read, limits.clone());
+        let (tx, writer) = spawn_writer(write, 64);
+        handshake(config, &mut reader, &tx).await?;
+        Ok::<_, EngineError>((reader, tx, writer))
+    };
+    let (mut reader, tx, writer) = tokio::time::timeout(config.connect_timeout, connect)
+        .await
+        .map_err(|_| {
+            EngineError::new(
+                ExitCode::ConnectTimeout,
+                format!(
+                    "could not reach {}:{} and start a session within {} s; check the address, the route and any proxy",
+                    config.host,
+                    config.port,
+                    config.connect_timeout.as_secs()
+                ),
+            )
+        })??;
+    tx.send(Message::Root { meta: root_meta })
+        .await
+        .map_err(|_| EngineError::socket("the connection closed"))?;
+
+    let lister = tokio::spawn(list::run_lister(
+        walker,
+        limits.clone(),
+        shared.clone(),
+        tx.clone(),
+        reporter.clone(),
+    ));
+    let (work_tx, senders) = spawn_senders(config, shared, &limits, &tx);
+    let outcome = read_replies(&mut reader, shared, &limits, &work_tx, reporter).await;
+    drop(work_tx);
+    let outcome = match outcome {
+        Ok(stats) => match lister.await {
+            Ok(Ok(())) => Ok(stats),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(EngineError::file_io(format!("the lister failed: {e}"))),
+        },
+        Err(e) => {
+            lister.abort();
+            if e.exit == ExitCode::Protocol {
+                let _ = tx.try_send(Message::Error {
+                    class: ErrorClass::Protocol,
+                    message: e.message.clone(),
+                });
+            }
+            Err(e)
+        }
+    };
+    drop(tx);
+    for sender in senders {
+        let _ = tokio::task::spawn_blocking(move || sender.join()).await;
+    }
+    let written = writer.await;
+    let stats = outcome?;
+    match written {
+        Ok(Ok(())) => Ok(stats),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(EngineError::socket(format!("the writer failed: {e}"))),
+    }
+}
+
+async fn handshake<R: AsyncRead + Unpin>(
+    config: &PushConfig,
+    reader: &mut FrameReader<R>,
+    tx: &FrameSender,
+) -> Result<(), EngineError> {
+    tx.send(Message::Hello {
+        version: PROTOCOL_VERSION,
+        volume: config.volume.as_bytes().to_vec(),
+        options: config.options,
+    })
+    .await
+    .map_err(|_| EngineError::socket("the connection closed"))?;
+    match reader.expect("the target's answer to Hello").await? {
+        Message::Welcome { version } if version == PROTOCOL_VERSION => Ok(()),
+        Message::Welcome { version } => Err(EngineError::new(
+            ExitCode::ProtocolVersion,
+            format!("target speaks protocol {version}, this ferry speaks {PROTOCOL_VERSION}; run the same ferry version on both sides"),
+        )),
+        Message::Refused { reason, message } => {
+            let exit = match reason {
+                ferry_proto::RefuseReason::VersionMismatch => ExitCode::ProtocolVersion,
+                _ => ExitCode::StartFailed,
+            };
+            Err(EngineError::new(exit, format!("target refused the session: {message}")))
+        }
+        other => Err(EngineError::protocol(format!(
+            "expected Welcome from the target, got {}",
+            other.name()
+        ))),
+    }
+}
+
+/// A file to send, with the target's signature when it asked for a delta.
+struct Work {
+    index: u64,
+    signature: Option<Vec<u8>>,
+}
+
+fn spawn_senders(
+    config: &PushConfig,
+    shared: &Arc<Shared>,
+    limits: &Limits,
+    tx: &FrameSender,
+) -> (std_mpsc::Sender<Work>, Vec<std::thread::JoinHandle<()>>) {
+    let (work_tx, work_rx) = std_mpsc::channel::<Work>();
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let handles = (0..SENDERS)
+        .map(|i| {
+            let work_rx = work_rx.clone();
+            let shared = shared.clone();
+            let limits = limits.clone();
+            let tx = tx.clone();
+            let root = config.src.clone();
+            std::thread::Builder::new()
+                .name(format!("ferry-send-{i}"))
+                .spawn(move || loop {
+                    let work = match work_rx.lock().expect("work lock").recv() {
+                        Ok(work) => work,
+                        Err(_) => return,
+                    };
+                    let Some(info) = shared.file(work.index) else {
+                        continue;
+                    };
+                    match send::send_file(&root, work.index, &info, work.signature, &limits, &tx) {
+                        Ok(sent) => {
+                            let mut counts = shared.counts.lock().expect("counts lock");
+                            counts.bytes_literal += sent.stats.literal;
+                            counts.bytes_matched += sent.stats.copied;
+                            counts.files_delta += u64::from(sent.as_delta);
+                            match sent.failure {
+                                Some(FileFailure::Vanished | FileFailure::Changed) => {
+                                    counts.vanished += 1
+                                }
+                                Some(FileFailure::ReadError) => counts.read_errors += 1,
+                                None => {}
+                            }
+                        }
+                        Err(e) => {
+                            if e.exit == ExitCode::Protocol {
+                                let _ = tx.blocking_send(Message::Error {
+                                    class: ErrorClass::Protocol,
+                                    message: e.message,
+                                });
+                            }
+                            return;
+                        }
+                    }
+                })
+                .expect("spawn sender thread")
+        })
+        .collect();
+    (work_tx, handles)
+}
+
+/// Handles the target's replies until `Done`.
+async fn read_replies<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+    shared: &Shared,
+    limits: &Limits,
+    work_tx: &std_mpsc::Sender<Work>,
+    reporter: &Reporter,
+) -> Result<TargetStats, EngineError> {
+    let mut signatures: HashMap<u64, Vec<u8>> = HashMap::new();
+    let queue = |work: Work| {
+        work_tx
+            .send(work)
+            .map_err(|_| EngineError::file_io("the sender threads stopped"))
+    };
+    loop {
+        let message = reader.expect("the target's replies").await?;
+        match message {
+            Message::Want { index, delta } => {
+                if shared.file(index).is_none() {
+                    return Err(EngineError::protocol(format!(
+                        "target asked for entry {index}, which is not a listed, unresolved file"
+                    )));
+                }
+                if delta {
+                    signatures.insert(index, Vec::new());
+                } else {
+                    queue(Work {
+                        index,
+                        signature: None,
+                    })?;
+                }
+            }
+            Message::Signature { index, bytes, last } => {
+                let sig = signatures.get_mut(&index).ok_or_else(|| {
+                    EngineError::protocol(format!(
+                        "signature for entry {index}, which was not asked for as a delta"
+                    ))
+                })?;
+                if sig.len() + bytes.len() > limits.max_signature {
+                    return Err(EngineError::protocol(format!(
+                        "signature for entry {index} exceeds {} bytes",
+                        limits.max_signature
+                    )));
+                }
+                sig.extend_from_slice(&bytes);
+                if last {
+                    let signature = signatures.remove(&index);
+                    queue(Work { index, signature })?;
+                }
+            }
+            Message::Ack { through } => shared.ack(through)?,
+            Message::Change { path, kind, is_dir } => reporter.change(&path, kind, is_dir),
+            Message::FileError { path, message } => {
+                reporter.file_error("target", &escape(&path), &message)
+            }
+            Message::Done { stats } => return Ok(stats),
+            Message::Error { class, message } => {
+                let exit = match class {
+                    ErrorClass::Protocol => ExitCode::Protocol,
+                    ErrorClass::FileIo => ExitCode::FileIo,
+                    ErrorClass::Interrupted => ExitCode::Interrupted,
+                };
+                return Err(EngineError::new(exit, format!("target: {message}")));
+            }
+            Message::Heartbeat => {}
+            other => {
+                return Err(EngineError::protocol(format!(
+                    "unexpected {} from the target",
+                    other.name()
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Serving one `Want`: read a source file and send it whole (data and holes) or as a
+//! delta against the target's signature, with its BLAKE3, refusing to send a file that
+//! changes under us.
+//!
+//! Runs on a sender thread: blocking reads, hashing and delta search stay off the reactor.
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+use ferry_delta::{diff_segment, literal_fraction, segment_len, DeltaStats, PeerSignature};
+use ferry_proto::{FileFailure, Limits, Message, RelPath, Timestamp};
+use ferry_tree::{open_source_file, regions};
+
+use crate::error::EngineError;
+use crate::framed::FrameSender;
+use crate::zeros::hash_zeros;
+
+/// What the push needs to remember about a listed file until the target resolves it.
+#[derive(Clone, Debug)]
+pub struct FileInfo {
+    pub path: RelPath,
+    pub size: u64,
+    pub mtime: Timestamp,
+}
+
+/// How one file went.
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub stats: DeltaStats,
+    pub as_delta: bool,
+    pub failure: Option<FileFailure>,
+}
+
+/// Segments whose delta is at least this literal are not worth searching.
+const HOPELESS: f64 = 0.9;
+/// After this many hopeless segments in a row, the rest of the file goes literal:
+/// fast_rsync searches unrelated data at a seventh of its speed on similar data.
+const HOPELESS_RUN: u32 = 2;
+
+/// Sends file `index`. A file that vanished or changed is reported to the target with
+/// `FileFailed`; only a dead connection is an error.
+pub fn send_file(
+    root: &Path,
+    index: u64,
+    info: &FileInfo,
+    signature: Option<Vec<u8>>,
+    limits: &Limits,
+    tx: &FrameSender,
+) -> Result<Sent, EngineError> {
+    let send = |m: Message| {
+        tx.blocking_send(m)
+            .map_err(|_| EngineError::socket("the connection closed while sending a file"))
+    };
+    let fail = |reason: FileFailure, message: String| -> Result<Sent, EngineError> {
+        send(Message::FileFailed {
+            index,
+            reason,
+            message,
+        })?;
+        Ok(Sent {
+            failure: Some(reason),
+            ..Sent::default()
+        })
+    };
+
+    let file = match open_source_file(root, &info.path) {
+        Ok(file) => file,
+        Err(e) if e.is_not_found() => return fail(FileFailure::Vanished, "vanished".into()),
+        Err(e) => return fail(FileFailure::ReadError, e.to_string()),
+    };
+    if !unchanged(&file, info) {
+        return fail(
+            FileFailure::Changed,
+            "changed since it was listed; the next pass sends it".into(),
+        );
+    }
+    let mut hasher = blake3::Hasher::new();
+    let result = match signature {
+        Some(bytes) => {
+            let signature = PeerSignature::parse(bytes, limits.max_signature).map_err(|e| {
+                EngineError::protocol(format!("bad signature from the target: {e}"))
+            })?;
+            send_delta(
+                &file,
+                index,
+                info.size,
+                &signature,
+                limits,
+                &mut hasher,
+                &send,
+            )
+        }
+        None => send_whole(&file, index, info.size, limits, &mut hasher, &send),
+    };
+    let (stats, as_delta) = match result {
+        Ok(done) => done,
+        Err(ReadFailure::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return fail(FileFailure::Changed, "shrank while it was read".into())
+        }
+        Err(ReadFailure::Io(e)) => return fail(FileFailure::ReadError, e.to_string()),
+        Err(ReadFailure::Closed(e)) => return Err(e),
+    };
+    if !unchanged(&file, info) {
+        return fail(
+            FileFailure::Changed,
+            "changed while it was read; the next pass sends it".into(),
+        );
+    }
+    send(Message::FileEnd {
+        index,
+        size: info.size,
+        hash: *hasher.finalize().as_bytes(),
+    })?;
+    Ok(Sent {
+        stats,
+        as_delta,
+        failure: None,
+    })
+}
+
+enum ReadFailure {
+    Io(std::io::Error),
+    Closed(EngineError),
+}
+
+impl From<std::io::Error> for ReadFailure {
+    fn from(e: std::io::Error) -> Self {
+        ReadFailure::Io(e)
+    }
+}
+
+impl From<EngineError> for ReadFailure {
+    fn from(e: EngineError) -> Self {
+        ReadFailure::Closed(e)
+    }
+}
+
+fn unchanged(file: &File, info: &FileInfo) -> bool {
+    match file.metadata() {
+        Ok(m) => {
+            m.len() == info.size
+                && m.mtime() == info.mtime.sec
+                && m.mtime_nsec() == i64::from(info.mtime.nsec)
+        }
+        Err(_) => false,
+    }
+}
+
+fn read_chunk(file: &File, offset: u64, len: usize) -> Result<Bytes, std::io::Error> {
+    let mut buf = BytesMut::zeroed(len);
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(buf.freeze())
+}
+
+/// Sends `[offset, end)` as literal data frames.
+fn send_literal(
+    file: &File,
+    index: u64,
+    mut offset: u64,
+    end: u64,
+    limits: &Limits,
+    hasher: &mut blake3::Hasher,
+    send: &impl Fn(Message) -> Result<(), EngineError>,
+) -> Result<u64, ReadFailure> {
+    let start = offset;
+    while offset < end {
+        let len = (end - offset).min(limits.data_chunk as u64) as usize;
+        let bytes = read_chunk(file, offset, len)?;
+        hasher.update(&bytes);
+        send(Message::Data {
+            index,
+            offset,
+            bytes,
+        })?;
+        offset += len as u64;
+    }
+    Ok(offset - start)
+}
+
+fn send_whole(
+    file: &File,
+    index: u64,
+    size: u64,
+    limits: &Limits,
+    hasher: &mut blake3::Hasher,
+    send: &impl Fn(Message) -> Result<(), EngineError>,
+) -> Result<(DeltaStats, bool), ReadFailure> {
+    let mut literal = 0;
+    let map = regions(file, size).map_err(|e| ReadFailure::Io(std::io::Error::other(e)))?;
+    for region in map {
+        if region.hole {
+            hash_zeros(hasher, region.len);
+            send(Message::Hole {
+                index,
+                offset: region.offset,
+                len: region.len,
+            })?;
+        } else {
+            literal += send_literal(
+                file,
+                index,
+                region.offset,
+                region.offset + region.len,
+                limits,
+                hasher,
+                send,
+            )?;
+        }
+    }
+    Ok((DeltaStats { literal, copied: 0 }, false))
+}
+
+fn send_delta(
+    file: &File,
+    index: u64,
+    size: u64,
+    signature: &PeerSignature,
+    limits: &Limits,
+    hasher: &mut blake3::Hasher,
+    send: &impl Fn(Message) -> Result<(), EngineError>,
+) -> Result<(DeltaStats, bool), ReadFailure> {
+    let sig_index = signature.index();
+    let segment = segment_len(signature.plan()).min(limits.delta_segment);
+    let mut stats = DeltaStats::default();
+    let mut hopeless_run = 0;
+    let mut buf = vec![0u8; segment];
+    let mut offset = 0u64;
+    while offset < size {
+        if hopeless_run >= HOPELESS_RUN {
+            stats.literal += send_literal(file, index, offset, size, limits, hasher, send)?;
+            break;
+        }
+        let len = (size - offset).min(segment as u64) as usize;
+        let data = &mut buf[..len];
+        file.read_exact_at(data, offset)?;
+        hasher.update(data);
+        let mut delta = Vec::with_capacity(len / 8 + 64);
+        let segment_stats = diff_segment(&sig_index, data, &mut delta).map_err(|e| {
+            ReadFailure::Closed(EngineError::protocol(format!("delta search failed: {e}")))
+        })?;
+        if literal_fraction(segment_stats) >= HOPELESS {
+            hopeless_run += 1;
+        } else {
+            hopeless_run = 0;
+        }
+        stats += segment_stats;
+        send(Message::Delta {
+            index,
+            offset,
+            len: len as u64,
+            bytes: Bytes::from(delta),
+        })?;
+        offset += len as u64;
+    }
+    Ok((stats, true))
+}

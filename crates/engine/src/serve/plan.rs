@@ -1,0 +1,412 @@
+//! Plans each listing frame against the target tree and carries out everything that
+//! needs no file data: directories, symlinks, special files, attribute fixes. Files to
+//! fetch come back as [`Want`]s, hard links as [`LinkRequest`]s (their leader may still
+//! be on its way). Runs on a blocking thread, one frame at a time.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use ferry_delta::MIN_DELTA_BASIS;
+use ferry_proto::{
+    escape, ChangeKind, Content, Entry, Limits, Message, Meta, RelPath, SessionOptions,
+};
+use ferry_tree::{Dir, Existing, NotApplied, TreeError, Volume};
+
+use super::decide::{decide, Action, Probe};
+use super::Tally;
+use crate::error::EngineError;
+
+/// A file the target wants from the source.
+#[derive(Clone)]
+pub struct Pending {
+    pub dir: Arc<Dir>,
+    pub name: Vec<u8>,
+    pub path: RelPath,
+    pub meta: Meta,
+    pub size: u64,
+}
+
+pub struct Want {
+    pub index: u64,
+    pub pending: Pending,
+    /// The current file at the target, to diff against.
+    pub basis: Option<std::fs::File>,
+}
+
+/// A hard link to create once its leader is in place.
+pub struct LinkRequest {
+    pub index: u64,
+    pub dir: Option<Arc<Dir>>,
+    pub name: Vec<u8>,
+    pub path: RelPath,
+    pub leader: u64,
+    pub leader_path: RelPath,
+}
+
+/// What planning one frame produced.
+#[derive(Default)]
+pub struct Planned {
+    pub wants: Vec<Want>,
+    pub links: Vec<LinkRequest>,
+    /// Change and FileError messages for the source.
+    pub messages: Vec<Message>,
+}
+
+/// The directory whose listing is in progress.
+struct Current {
+    path: RelPath,
+    /// `None` only in a dry run, for a directory that does not exist yet.
+    dir: Option<Arc<Dir>>,
+    names: HashSet<Vec<u8>>,
+}
+
+/// Planning state of a session.
+pub struct Planner {
+    volume: Arc<Volume>,
+    options: SessionOptions,
+    limits: Limits,
+    current: Option<Current>,
+    /// Directories listed as entries whose own listing has not come yet.
+    expected: HashSet<RelPath>,
+    /// Every directory with its attributes, in listing order, to finish at the end.
+    pub dirs: Vec<(RelPath, Meta)>,
+    /// Target entries the source does not have: removed at the end with `--delete`.
+    pub extras: Vec<(RelPath, Vec<u8>)>,
+    /// Directories the source could not read completely.
+    pub incomplete_dirs: u64,
+    pub tally: Tally,
+}
+
+fn protocol(message: String) -> EngineError {
+    EngineError::protocol(message)
+}
+
+impl Planner {
+    pub fn new(volume: Arc<Volume>, options: SessionOptions, limits: Limits) -> Planner {
+        let mut expected = HashSet::new();
+        expected.insert(RelPath::root());
+        Planner {
+            volume,
+            options,
+            limits,
+            current: None,
+            expected,
+            dirs: Vec::new(),
+            extras: Vec::new(),
+            incomplete_dirs: 0,
+            tally: Tally::default(),
+        }
+    }
+
+    /// The attributes of the volume root, applied with the other directories at the end.
+    pub fn root(&mut self, meta: Meta) -> Result<(), EngineError> {
+        if !self.dirs.is_empty() || !self.expected.contains(&RelPath::root()) {
+            return Err(protocol(
+                "Root sent twice or after the listing started".into(),
+            ));
+        }
+        self.dirs.push((RelPath::root(), meta));
+        Ok(())
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.options.dry_run
+    }
+
+    /// Whether every announced directory has been listed completely.
+    pub fn listing_finished(&self) -> bool {
+        self.current.is_none() && self.expected.is_empty()
+    }
+
+    /// Plans one `List` frame whose entries start at `first`.
+    pub fn plan(
+        &mut self,
+        dir: Vec<u8>,
+        first: u64,
+        entries: Vec<Entry>,
+        dir_done: bool,
+        dir_complete: bool,
+    ) -> Result<Planned, EngineError> {
+        let dir_path = RelPath::new(dir, &self.limits).map_err(|e| protocol(e.to_string()))?;
+        self.enter(&dir_path)?;
+        let mut planned = Planned::default();
+        for (k, entry) in entries.into_iter().enumerate() {
+            self.plan_entry(first + k as u64, entry, &mut planned)?;
+        }
+        if dir_done {
+            if dir_complete {
+                self.collect_extras(&mut planned)?;
+            } else {
+                self.incomplete_dirs += 1;
+            }
+            self.current = None;
+        }
+        Ok(planned)
+    }
+
+    /// Opens the directory a frame lists, checking it is the one in progress or one
+    /// that was announced and not listed yet (each directory is listed exactly once).
+    fn enter(&mut self, path: &RelPath) -> Result<(), EngineError> {
+        if let Some(current) = &self.current {
+            if &current.path != path {
+                return Err(protocol(format!(
+                    "listing of {path} started before the listing of {} was done",
+                    current.path
+                )));
+            }
+            return Ok(());
+        }
+        if !self.expected.remove(path) {
+            return Err(protocol(format!(
+                "listing of {path}, which is not a directory announced by the source (or was listed already)"
+            )));
+        }
+        let dir = match self.volume.open_dir(path) {
+            Ok(dir) => Some(Arc::new(dir)),
+            Err(e) if self.options.dry_run && e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        self.current = Some(Current {
+            path: path.clone(),
+            dir,
+            names: HashSet::new(),
+        });
+        Ok(())
+    }
+
+    fn plan_entry(
+        &mut self,
+        index: u64,
+        entry: Entry,
+        planned: &mut Planned,
+    ) -> Result<(), EngineError> {
+        let current = self.current.as_mut().expect("entered");
+        if !current.names.insert(entry.name.clone()) {
+            return Err(protocol(format!(
+                "entry {} is listed twice in {}",
+                escape(&entry.name),
+                current.path
+            )));
+        }
+        let path = current
+            .path
+            .join(&entry.name, &self.limits)
+            .map_err(|e| protocol(e.to_string()))?;
+        let dir = current.dir.clone();
+        if let Content::HardLink {
+            leader,
+            path: leader_path,
+        } = &entry.content
+        {
+            if *leader >= index {
+                return Err(protocol(format!(
+                    "hard link {path} names leader {leader}, which was not listed before it"
+                )));
+            }
+            let leader_path = RelPath::new(leader_path.clone(), &self.limits)
+                .map_err(|e| protocol(format!("hard link {path}: {e}")))?;
+            planned.links.push(LinkRequest {
+                index,
+                dir,
+                name: entry.name,
+                path,
+                leader: *leader,
+                leader_path,
+            });
+            return Ok(());
+        }
+        let existing = match &dir {
+            Some(dir) => dir.stat(&entry.name)?,
+            None => None,
+        };
+        let root = self.volume.privileges().root;
+        let action = {
+            let mut probe = DirProbe {
+                dir: dir.as_deref(),
+                name: &entry.name,
+            };
+            decide(
+                &entry.content,
+                &entry.meta,
+                existing.as_ref(),
+                root,
+                MIN_DELTA_BASIS,
+                &mut probe,
+            )
+        };
+        if let Content::Dir = entry.content {
+            self.expected.insert(path.clone());
+            self.dirs.push((path.clone(), entry.meta.clone()));
+        }
+        let change = match action {
+            Action::Keep => return Ok(()),
+            Action::FixMeta => ChangeKind::MetaUpdated,
+            Action::Create if existing.is_some() => ChangeKind::Updated,
+            Action::Create => ChangeKind::Created,
+            Action::Update { .. } => ChangeKind::Updated,
+        };
+        let is_dir = matches!(entry.content, Content::Dir);
+        if self.options.dry_run {
+            planned.messages.push(Message::Change {
+                path: path.into_bytes(),
+                kind: change,
+                is_dir,
+            });
+            return Ok(());
+        }
+        let dir = dir.expect("directories exist outside dry runs");
+        let result = self.carry_out(
+            index,
+            &dir,
+            &entry,
+            &path,
+            action,
+            existing.as_ref(),
+            planned,
+        );
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_fatal(&e) => Err(e.into()),
+            Err(e) => {
+                self.tally.file_errors += 1;
+                planned.messages.push(Message::FileError {
+                    path: path.into_bytes(),
+                    message: e.to_string(),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn carry_out(
+        &mut self,
+        index: u64,
+        dir: &Arc<Dir>,
+        entry: &Entry,
+        path: &RelPath,
+        action: Action,
+        existing: Option<&Existing>,
+        planned: &mut Planned,
+    ) -> Result<(), TreeError> {
+        let name = &entry.name[..];
+        let meta = &entry.meta;
+        if action == Action::FixMeta {
+            let not_applied = match entry.content {
+                Content::Symlink { .. } => dir.set_link_meta(name, meta)?,
+                Content::Dir => NotApplied::default(),
+                _ => dir.set_meta(name, meta)?,
+            };
+            self.tally.meta_updated += 1;
+            self.tally.not_applied(not_applied);
+            return Ok(());
+        }
+        match &entry.content {
+            Content::File { size, .. } => {
+                let basis = match action {
+                    Action::Update { basis: true } => dir.open_basis(name)?,
+                    _ => None,
+                };
+                planned.wants.push(Want {
+                    index,
+                    pending: Pending {
+                        dir: dir.clone(),
+                        name: name.to_vec(),
+                        path: path.clone(),
+                        meta: meta.clone(),
+                        size: *size,
+                    },
+                    basis,
+                });
+                return Ok(());
+            }
+            Content::Dir => {
+                dir.ensure_dir(name)?;
+            }
+            Content::Symlink { target } => {
+                let not_applied = dir.symlink(name, target, meta)?;
+                self.tally.not_applied(not_applied);
+            }
+            Content::Special { kind, rdev } => {
+                let not_applied = dir.special(name, *kind, *rdev, meta)?;
+                self.tally.not_applied(not_applied);
+                if not_applied.special {
+                    return Ok(());
+                }
+            }
+            Content::HardLink { .. } => unreachable!("hard links are planned as link requests"),
+        }
+        let _ = existing;
+        self.tally.entries_created += 1;
+        Ok(())
+    }
+
+    /// Records target entries of the finished directory that the source does not have.
+    fn collect_extras(&mut self, planned: &mut Planned) -> Result<(), EngineError> {
+        if !self.options.delete {
+            return Ok(());
+        }
+        let current = self.current.as_ref().expect("entered");
+        let Some(dir) = &current.dir else {
+            return Ok(());
+        };
+        for name in dir.names()? {
+            if current.names.contains(&name) || Dir::is_temp_name(&name) {
+                continue;
+            }
+            if self.options.dry_run {
+                let is_dir = matches!(dir.stat(&name), Ok(Some(e)) if e.kind == ferry_tree::ExistingKind::Dir);
+                let path = current
+                    .path
+                    .join(&name, &self.limits)
+                    .map_err(|e| EngineError::file_io(e.to_string()))?;
+                planned.messages.push(Message::Change {
+                    path: path.into_bytes(),
+                    kind: ChangeKind::Deleted,
+                    is_dir,
+                });
+            } else {
+                self.extras.push((current.path.clone(), name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Errors that end the session rather than one file: the volume itself is failing.
+pub fn is_fatal(e: &TreeError) -> bool {
+    e.is_no_space() || e.is_read_only_fs()
+}
+
+/// Fetches what `decide` asks for from the target directory.
+struct DirProbe<'a> {
+    dir: Option<&'a Dir>,
+    name: &'a [u8],
+}
+
+impl Probe for DirProbe<'_> {
+    fn link_target(&mut self) -> Option<Vec<u8>> {
+        self.dir?.read_link(self.name).ok()
+    }
+
+    fn checksum(&mut self) -> Option<[u8; 32]> {
+        let file = self.dir?.open_basis(self.name).ok()??;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(file).ok()?;
+        Some(*hasher.finalize().as_bytes())
+    }
+
+    fn xattrs_differ(&mut self, wanted: &Meta) -> bool {
+        let Some(dir) = self.dir else { return true };
+        match dir.xattrs(self.name) {
+            Ok(mut have) => {
+                have.retain(|x| x.name != b"security.selinux");
+                let mut want = wanted.xattrs.clone();
+                want.sort_by(|a, b| a.name.cmp(&b.name));
+                have.sort_by(|a, b| a.name.cmp(&b.name));
+                have != want
+            }
+            Err(_) => true,
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! One push session at the target, after the handshake: plan listings, fetch files,
+//! resolve entries, then delete and finish directories, and report `Done`.
+//!
+//! Every listed entry is *unresolved* until it is fully in place (or has failed); the
+//! lowest unresolved index is the watermark sent back in `Ack`, which bounds how far
+//! ahead the source may list.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use ferry_proto::{ChangeKind, Limits, Message, SessionOptions, TargetStats};
+use ferry_tree::Volume;
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+
+use super::basis::Basis;
+use super::finish;
+use super::plan::{LinkRequest, Pending, Planned, Planner, Want};
+use super::receive::{self, Completion, Job, RECEIVERS};
+use crate::error::EngineError;
+use crate::framed::{FrameReader, FrameSender};
+
+/// Signatures computed at once (each reads a whole basis file).
+const SIGNATURE_JOBS: usize = 2;
+
+struct Session {
+    volume: Arc<Volume>,
+    limits: Limits,
+    tx: FrameSender,
+    /// Index the next `List` frame must start at.
+    next_index: u64,
+    unresolved: BTreeSet<u64>,
+    /// Files wanted and not yet in place.
+    pending: HashMap<u64, Pending>,
+    /// Hard links waiting for their leader, by leader index.
+    waiting_links: HashMap<u64, Vec<LinkRequest>>,
+    /// Leaders that failed: links to them fail too.
+    failed: HashSet<u64>,
+    resent: HashSet<u64>,
+    acked: u64,
+    list_ended: bool,
+    source_read_errors: u64,
+    signature_jobs: usize,
+    jobs: Vec<mpsc::Sender<Job>>,
+    stats: TargetStats,
+    planner: Option<Planner>,
+}
+
+/// Runs the session to its end; returns the target's stats.
+pub async fn run<R: AsyncRead + Unpin>(
+    volume: Arc<Volume>,
+    options: SessionOptions,
+    limits: Limits,
+    reader: &mut FrameReader<R>,
+    tx: FrameSender,
+) -> Result<TargetStats, EngineError> {
+    let (completions_tx, mut completions) = mpsc::unbounded_channel();
+    let (signed_tx, mut signed) = mpsc::unbounded_channel::<()>();
+    let jobs = receive::spawn(volume.privileges(), completions_tx);
+    let mut s = Session {
+        planner: Some(Planner::new(volume.clone(), options, limits.clone())),
+        volume,
+        limits,
+        tx,
+        next_index: 0,
+        unresolved: BTreeSet::new(),
+        pending: HashMap::new(),
+        waiting_links: HashMap::new(),
+        failed: HashSet::new(),
+        resent: HashSet::new(),
+        acked: 0,
+        list_ended: false,
+        source_read_errors: 0,
+        signature_jobs: 0,
+        jobs,
+        stats: TargetStats::default(),
+    };
+    while !(s.list_ended && s.unresolved.is_empty() && s.signature_jobs == 0) {
+        tokio::select! {
+            message = reader.next() => {
+                let message = message?.ok_or_else(|| EngineError::socket("the source closed the connection before the end of the session"))?;
+                s.handle(message, &signed_tx).await?;
+            }
+            Some(done) = completions.recv() => s.complete(done).await?,
+            Some(()) = signed.recv() => s.signature_jobs -= 1,
+        }
+        s.ack().await?;
+    }
+    let planner = s.planner.take().expect("planner is home between frames");
+    let delete_ok = s.source_read_errors == 0 && planner.incomplete_dirs == 0;
+    let tx = s.tx.clone();
+    let mut stats = std::mem::take(&mut s.stats);
+    let volume = s.volume.clone();
+    let (tally, deletions) =
+        tokio::task::spawn_blocking(move || finish::finish(&volume, planner, delete_ok))
+            .await
+            .map_err(|e| EngineError::file_io(format!("finishing failed: {e}")))??;
+    tally.add_to(&mut stats);
+    stats.delete_skipped = options.delete && !delete_ok;
+    for (path, is_dir) in deletions.paths {
+        send(
+            &tx,
+            Message::Change {
+                path,
+                kind: ChangeKind::Deleted,
+                is_dir,
+            },
+        )
+        .await?;
+    }
+    stats.deleted += deletions.count;
+    send(
+        &tx,
+        Message::Done {
+            stats: stats.clone(),
+        },
+    )
+    .await?;
+    Ok(stats)
+}
+
+async fn send(tx: &FrameSender, message: Message) -> Result<(), EngineError> {
+    tx.send(message)
+        .await
+        .map_err(|_| EngineError::socket("the connection closed"))
+}
+
+impl Session {
+    async fn handle(
+        &mut self,
+        message: Message,
+        signed: &mpsc::UnboundedSender<()>,
+    ) -> Result<(), EngineError> {
+        if self.list_ended && matches!(message, Message::List { .. } | Message::Root { .. }) {
+            return Err(EngineError::protocol(format!(
+                "{} after ListEnd",
+                message.name()
+            )));
+        }
+        match message {
+            Message::Root { meta } => self.planner.as_mut().expect("planner").root(meta),
+            Message::List {
+                dir,
+                first,
+                entries,
+                dir_done,
+                dir_complete,
+            } => {
+                if first != self.next_index {
+                    return Err(EngineError::protocol(format!(
+                        "listing starts at entry {first}, expected {}",
+                        self.next_index
+                    )));
+                }
+                let count = entries.len() as u64;
+                let mut planner = self.planner.take().expect("planner");
+                let (planner, planned) = tokio::task::spawn_blocking(move || {
+                    let planned = planner.plan(dir, first, entries, dir_done, dir_complete);
+                    (planner, planned)
+                })
+                .await
+                .map_err(|e| EngineError::file_io(format!("planning failed: {e}")))?;
+                self.planner = Some(planner);
+                self.next_index = first + count;
+                self.unresolved.extend(first..first + count);
+                self.planned(first, count, planned?, signed).await
+            }
+            Message::ListEnd {
+                entries,
+                read_errors,
+            } => {
+                if entries != self.next_index {
+                    return Err(EngineError::protocol(format!(
+                        "ListEnd says {entries} entries, {} were listed",
+                        self.next_index
+                    )));
+                }
+                if !self.planner.as_ref().expect("planner").listing_finished() {
+                    return Err(EngineError::protocol(
+                        "ListEnd before every announced directory was listed",
+                    ));
+                }
+                self.list_ended = true;
+                self.source_read_errors = read_errors;
+                Ok(())
+            }
+            Message::Data { index, .. }
+            | Message::Hole { index, .. }
+            | Message::Delta { index, .. }
+            | Message::FileEnd { index, .. } => {
+                if !self.pending.contains_key(&index) {
+                    return Err(EngineError::protocol(format!(
+                        "{} for entry {index}, which the target did not ask for",
+                        message.name()
+                    )));
+                }
+                self.job(index, Job::Frame(message)).await
+            }
+            Message::FileFailed { index, .. } => {
+                if !self.pending.contains_key(&index) {
+                    return Err(EngineError::protocol(format!(
+                        "FileFailed for entry {index}, which the target did not ask for"
+                    )));
+                }
+                self.job(index, Job::Abort { index }).await
+            }
+            Message::Error { class, message } => Err(EngineError::new(
+                match class {
+                    ferry_proto::ErrorClass::Interrupted => crate::ExitCode::Interrupted,
+                    ferry_proto::ErrorClass::FileIo => crate::ExitCode::FileIo,
+                    ferry_proto::ErrorClass::Protocol => crate::ExitCode::Protocol,
+                },
+                format!("the source stopped: {message}"),
+            )),
+            Message::Heartbeat => Ok(()),
+            other => Err(EngineError::protocol(format!(
+                "unexpected {} from the source",
+                other.name()
+            ))),
+        }
+    }
+
+    async fn job(&self, index: u64, job: Job) -> Result<(), EngineError> {
+        self.jobs[(index % RECEIVERS as u64) as usize]
+            .send(job)
+            .await
+            .map_err(|_| EngineError::file_io("a receiver thread stopped"))
+    }
+
+    /// Acts on what planning a frame produced; everything not wanted or linked is done.
+    async fn planned(
+        &mut self,
+        first: u64,
+        count: u64,
+        planned: Planned,
+        signed: &mpsc::UnboundedSender<()>,
+    ) -> Result<(), EngineError> {
+        for message in planned.messages {
+            if matches!(message, Message::FileError { .. }) {
+                self.stats.file_errors += 1;
+            }
+            send(&self.tx, message).await?;
+        }
+        let mut open: HashSet<u64> = HashSet::new();
+        for want in planned.wants {
+            open.insert(want.index);
+            self.want(want, signed).await?;
+        }
+        let mut ready = Vec::new();
+        for link in planned.links {
+            open.insert(link.index);
+            if self.failed.contains(&link.leader) {
+                self.link_failed(&link, "its leader could not be transferred")
+                    .await?;
+                open.remove(&link.index);
+            } else if self.pending.contains_key(&link.leader)
+                || self.waiting_links.contains_key(&link.leader)
+                    && self.unresolved.contains(&link.leader)
+            {
+                self.waiting_links
+                    .entry(link.leader)
+                    .or_default()
+                    .push(link);
+            } else {
+                ready.push(link);
+            }
+        }
+        for index in first..first + count {
+            if !open.contains(&index) {
+                self.unresolved.remove(&index);
+            }
+        }
+        self.make_links(ready).await
+    }
+
+    async fn want(
+        &mut self,
+        want: Want,
+        signed: &mpsc::UnboundedSender<()>,
+    ) -> Result<(), EngineError> {
+        let Want {
+            index,
+            pending,
+            basis,
+        } = want;
+        self.pending.insert(index, pending.clone());
+        let Some(file) = basis else {
+            self.job(
+                index,
+                Job::Start {
+                    index,
+                    pending,
+                    basis: None,
+                },
+            )
+            .await?;
+            return send(
+                &self.tx,
+                Message::Want {
+                    index,
+                    delta: false,
+                },
+            )
+            .await;
+        };
+        // Map the basis and compute its signature off the reactor; the Want goes out
+        // when the signature is ready.
+        self.signature_jobs += 1;
+        let tx = self.tx.clone();
+        let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
+        let max_signature = self.limits.max_signature;
+        let chunk = self.limits.data_chunk;
+        let signed = signed.clone();
+        tokio::spawn(async move {
+            static SLOTS: tokio::sync::Semaphore =
+                tokio::sync::Semaphore::const_new(SIGNATURE_JOBS);
+            let _slot = SLOTS.acquire().await;
+            let computed = tokio::task::spawn_blocking(move || {
+                let basis = Basis::map(&file).ok()?;
+                let plan = ferry_delta::plan(basis.bytes().len() as u64, max_signature)?;
+                let signature = ferry_delta::signature(basis.bytes(), plan);
+                Some((Arc::new(basis), signature))
+            })
+            .await
+            .ok()
+            .flatten();
+            let (basis, signature) = match computed {
+                Some((basis, signature)) => (Some(basis), Some(signature)),
+                None => (None, None),
+            };
+            let _ = job
+                .send(Job::Start {
+                    index,
+                    pending,
+                    basis,
+                })
+                .await;
+            let _ = tx
+                .send(Message::Want {
+                    index,
+                    delta: signature.is_some(),
+                })
+                .await;
+            if let Some(signature) = signature {
+                let pieces: Vec<&[u8]> = signature.chunks(chunk).collect();
+                let last = pieces.len().saturating_sub(1);
+                if pieces.is_empty() {
+                    let _ = tx
+                        .send(Message::Signature {
+                            index,
+                            bytes: Default::default(),
+                            last: true,
+                        })
+                        .await;
+                }
+                for (i, piece) in pieces.into_iter().enumerate() {
+                    let _ = tx
+                        .send(Message::Signature {
+                            index,
+                            bytes: bytes::Bytes::copy_from_slice(piece),
+                            last: i == last,
+                        })
+                        .await;
+                }
+            }
+            let _ = signed.send(());
+        });
+        Ok(())
+    }
+
+    async fn complete(&mut self, done: Completion) -> Result<(), EngineError> {
+        match done {
+            Completion::Committed {
+                index,
+                size,
+                not_applied,
+            } => {
+                self.pending.remove(&index);
+                self.stats.files_transferred += 1;
+                self.stats.bytes_written += size;
+                self.stats.not_applied_owner += u64::from(not_applied.owner);
+                self.stats.not_applied_xattrs += u64::from(not_applied.xattrs);
+                self.stats.not_applied_special += u64::from(not_applied.special);
+                self.resolved(index).await
+            }
+            Completion::Mismatch { index } => {
+                let pending = self.pending.get(&index).cloned().expect("pending file");
+                if self.resent.insert(index) {
+                    self.stats.resent += 1;
+                    self.job(
+                        index,
+                        Job::Start {
+                            index,
+                            pending,
+                            basis: None,
+                        },
+                    )
+                    .await?;
+                    send(
+                        &self.tx,
+                        Message::Want {
+                            index,
+                            delta: false,
+                        },
+                    )
+                    .await
+                } else {
+                    self.file_failed(
+                        index,
+                        pending.path.into_bytes(),
+                        "content did not match the source's BLAKE3 twice".into(),
+                    )
+                    .await
+                }
+            }
+            Completion::Failed {
+                index,
+                path,
+                message,
+                fatal,
+            } => {
+                if let Some(fatal) = fatal {
+                    return Err(fatal);
+                }
+                self.file_failed(index, path.into_bytes(), message).await
+            }
+            Completion::Aborted { index } => {
+                self.pending.remove(&index);
+                self.failed.insert(index);
+                self.resolved(index).await
+            }
+        }
+    }
+
+    async fn file_failed(
+        &mut self,
+        index: u64,
+        path: Vec<u8>,
+        message: String,
+    ) -> Result<(), EngineError> {
+        self.pending.remove(&index);
+        self.failed.insert(index);
+        self.stats.file_errors += 1;
+        send(&self.tx, Message::FileError { path, message }).await?;
+        self.resolved(index).await
+    }
+
+    /// Marks `index` done and releases the hard links that waited for it.
+    async fn resolved(&mut self, index: u64) -> Result<(), EngineError> {
+        self.unresolved.remove(&index);
+        if let Some(links) = self.waiting_links.remove(&index) {
+            if self.failed.contains(&index) {
+                for link in &links {
+                    self.link_failed(link, "its leader could not be transferred")
+                        .await?;
+                    self.unresolved.remove(&link.index);
+                }
+            } else {
+                self.make_links(links).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn link_failed(&mut self, link: &LinkRequest, why: &str) -> Result<(), EngineError> {
+        self.stats.file_errors += 1;
+        self.failed.insert(link.index);
+        send(
+            &self.tx,
+            Message::FileError {
+                path: link.path.as_bytes().to_vec(),
+                message: format!("hard link not created: {why}"),
+            },
+        )
+        .await
+    }
+
+    async fn make_links(&mut self, links: Vec<LinkRequest>) -> Result<(), EngineError> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        let volume = self.volume.clone();
+        let dry_run = self.planner.as_ref().is_some_and(|p| p.dry_run());
+        let results = tokio::task::spawn_blocking(move || {
+            links
+                .into_iter()
+                .map(|link| {
+                    let result = finish::make_link(&volume, &link, dry_run);
+                    (link, result)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| EngineError::file_io(format!("linking failed: {e}")))?;
+        for (link, result) in results {
+            self.unresolved.remove(&link.index);
+            match result {
+                Ok(Some(change)) => {
+                    if !dry_run {
+                        self.stats.entries_created += 1;
+                    } else {
+                        send(
+                            &self.tx,
+                            Message::Change {
+                                path: link.path.as_bytes().to_vec(),
+                                kind: change,
+                                is_dir: false,
+                            },
+                        )
+                        .await?;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) if super::plan::is_fatal(&e) => return Err(e.into()),
+                Err(e) => self.link_failed(&link, &e.to_string()).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the watermark if it moved.
+    async fn ack(&mut self) -> Result<(), EngineError> {
+        let through = self.unresolved.first().copied().unwrap_or(self.next_index);
+        if through > self.acked {
+            self.acked = through;
+            send(&self.tx, Message::Ack { through }).await?;
+        }
+        Ok(())
+    }
+}

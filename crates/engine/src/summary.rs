@@ -1,0 +1,149 @@
+//! What a push reports at the end, for people (`--stats`-like text) and for controllers
+//! (the `summary` JSON event, always the last line of `--json` output).
+
+use std::time::Duration;
+
+use ferry_proto::TargetStats;
+use serde::Serialize;
+
+use crate::exit::ExitCode;
+
+/// Counts kept by the source during a push.
+#[derive(Clone, Debug, Default)]
+pub struct SourceCounts {
+    /// Regular-file names listed (hard links included).
+    pub files_total: u64,
+    /// Bytes of the distinct regular files listed.
+    pub bytes_total: u64,
+    /// Entries of any kind listed.
+    pub entries_total: u64,
+    pub bytes_literal: u64,
+    pub bytes_matched: u64,
+    /// Files sent as a delta against a basis at the target.
+    pub files_delta: u64,
+    /// Source files that vanished or changed while being read.
+    pub vanished: u64,
+    /// Entries or directories the source could not read.
+    pub read_errors: u64,
+}
+
+/// The `summary` event. Field names are a contract with users' scripts.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub event: &'static str,
+    pub files_total: u64,
+    pub files_transferred: u64,
+    pub files_deleted: u64,
+    pub bytes_total: u64,
+    pub bytes_transferred: u64,
+    pub bytes_literal: u64,
+    pub bytes_matched: u64,
+    pub bytes_on_wire: u64,
+    pub entries_total: u64,
+    pub entries_created: u64,
+    pub meta_updated: u64,
+    pub files_delta: u64,
+    pub files_resent: u64,
+    pub file_errors: u64,
+    pub source_read_errors: u64,
+    pub source_vanished: u64,
+    pub delete_skipped: bool,
+    pub not_applied_owner: u64,
+    pub not_applied_xattrs: u64,
+    pub not_applied_special: u64,
+    pub duration_s: f64,
+    pub exit_code: u8,
+    /// The same, typed.
+    #[serde(skip)]
+    pub exit: ExitCode,
+    /// The fatal error, if the run ended on one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Summary {
+    pub fn new(
+        source: &SourceCounts,
+        target: &TargetStats,
+        bytes_on_wire: u64,
+        duration: Duration,
+        exit: ExitCode,
+        error: Option<String>,
+    ) -> Summary {
+        Summary {
+            event: "summary",
+            files_total: source.files_total,
+            files_transferred: target.files_transferred,
+            files_deleted: target.deleted,
+            bytes_total: source.bytes_total,
+            bytes_transferred: target.bytes_written,
+            bytes_literal: source.bytes_literal,
+            bytes_matched: source.bytes_matched,
+            bytes_on_wire,
+            entries_total: source.entries_total,
+            entries_created: target.entries_created,
+            meta_updated: target.meta_updated,
+            files_delta: source.files_delta,
+            files_resent: target.resent,
+            file_errors: target.file_errors,
+            source_read_errors: source.read_errors,
+            source_vanished: source.vanished,
+            delete_skipped: target.delete_skipped,
+            not_applied_owner: target.not_applied_owner,
+            not_applied_xattrs: target.not_applied_xattrs,
+            not_applied_special: target.not_applied_special,
+            duration_s: duration.as_secs_f64(),
+            exit_code: exit.code(),
+            exit,
+            error,
+        }
+    }
+
+    /// The human-readable report, like rsync's `--stats`.
+    pub fn to_text(&self) -> String {
+        let speedup = if self.bytes_on_wire > 0 {
+            self.bytes_total as f64 / self.bytes_on_wire as f64
+        } else {
+            0.0
+        };
+        let mut out = format!(
+            "files: {} listed, {} transferred ({} as delta, {} re-sent), {} deleted\n\
+             bytes: {} total, {} written, {} literal, {} matched, {} on the wire (speedup {:.1})\n\
+             entries: {} listed, {} created, {} attribute updates\n",
+            self.files_total,
+            self.files_transferred,
+            self.files_delta,
+            self.files_resent,
+            self.files_deleted,
+            self.bytes_total,
+            self.bytes_transferred,
+            self.bytes_literal,
+            self.bytes_matched,
+            self.bytes_on_wire,
+            speedup,
+            self.entries_total,
+            self.entries_created,
+            self.meta_updated,
+        );
+        if self.not_applied_owner + self.not_applied_xattrs + self.not_applied_special > 0 {
+            out.push_str(&format!(
+                "not applied (target lacks privileges): {} ownerships, {} xattrs, {} special files\n",
+                self.not_applied_owner, self.not_applied_xattrs, self.not_applied_special
+            ));
+        }
+        if self.file_errors + self.source_read_errors + self.source_vanished > 0 {
+            out.push_str(&format!(
+                "problems: {} file errors at the target, {} read errors and {} vanished or changed files at the source\n",
+                self.file_errors, self.source_read_errors, self.source_vanished
+            ));
+        }
+        if self.delete_skipped {
+            out.push_str("deletions skipped because the source had read errors\n");
+        }
+        out.push_str(&format!(
+            "done in {:.2} s, exit code {}\n",
+            self.duration_s, self.exit_code
+        ));
+        out
+    }
+}

@@ -1,0 +1,207 @@
+//! Creating entries: always at a fresh temp name (`O_EXCL`-style), attributes applied
+//! there, then renamed over the final name. Whatever was at the final name (a file,
+//! a symlink, a directory) is replaced, never followed or written through.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ferry_proto::{Meta, PathError, SpecialKind};
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::dir::{checked, TEMP_PREFIX};
+use super::existing::{file_type_of, NotApplied};
+use super::temp::TempFile;
+use super::Dir;
+use crate::error::TreeError;
+
+/// Longest name Linux accepts in one component.
+const NAME_MAX: usize = 255;
+/// How many temp names to try before giving up on `EEXIST`.
+const TEMP_ATTEMPTS: usize = 16;
+
+impl Dir {
+    /// Creates a new temp file for `name`: `O_CREAT|O_EXCL|O_WRONLY|O_NOFOLLOW`, mode
+    /// 0o600, named `.ferry.<name>.<8 hex>` (or `.ferry.<16 hex of BLAKE3(name)>.<8 hex>`
+    /// when that would be too long). Never under the final name.
+    pub fn create_temp(&self, name: &[u8]) -> Result<TempFile, TreeError> {
+        checked(name)?;
+        let flags =
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let (fd, temp) = self.at_temp_name(name, "create", |temp| {
+            rfs::openat(self.fd(), temp, flags, Mode::from_raw_mode(0o600))
+        })?;
+        Ok(TempFile::new(std::fs::File::from(fd), temp, self))
+    }
+
+    /// Creates or replaces `name` as a symlink to `target` (opaque bytes, never
+    /// resolved). Ownership and mtime are set on the link itself before it is renamed
+    /// into place.
+    pub fn symlink(
+        &self,
+        name: &[u8],
+        target: &[u8],
+        meta: &Meta,
+    ) -> Result<NotApplied, TreeError> {
+        checked(name)?;
+        if target.is_empty() {
+            return Err(TreeError::from(PathError::Empty));
+        }
+        if target.contains(&0) {
+            let shown = ferry_proto::escape(target);
+            return Err(TreeError::from(PathError::BadByte(shown)));
+        }
+        let ((), temp) = self.at_temp_name(name, "symlink", |temp| {
+            rfs::symlinkat(target, self.fd(), temp)
+        })?;
+        self.finish(&temp, name, |dir| dir.apply_fresh(&temp, meta, true))
+    }
+
+    /// Creates or replaces `name` as a hard link to `leader_name` in `leader_dir`.
+    /// Nothing is followed: `linkat` without `AT_SYMLINK_FOLLOW` links whatever inode
+    /// the leader name holds. Does nothing if `name` already is that inode.
+    pub fn hard_link(
+        &self,
+        name: &[u8],
+        leader_dir: &Dir,
+        leader_name: &[u8],
+    ) -> Result<(), TreeError> {
+        checked(name)?;
+        checked(leader_name)?;
+        if let (Some(here), Some(leader)) = (self.stat(name)?, leader_dir.stat(leader_name)?) {
+            if here.dev == leader.dev && here.ino == leader.ino {
+                return Ok(());
+            }
+        }
+        let ((), temp) = self.at_temp_name(name, "link", |temp| {
+            rfs::linkat(
+                leader_dir.fd(),
+                leader_name,
+                self.fd(),
+                temp,
+                AtFlags::empty(),
+            )
+        })?;
+        self.finish(&temp, name, |_| Ok(()))?;
+        // If `name` became the same inode meanwhile, rename() did nothing and left the
+        // temp name behind.
+        let _ = rfs::unlinkat(self.fd(), temp.as_slice(), AtFlags::empty());
+        Ok(())
+    }
+
+    /// Creates or replaces a FIFO, socket or device node. Devices need root (and
+    /// `CAP_MKNOD`); without them nothing is created and `special` is reported.
+    pub fn special(
+        &self,
+        name: &[u8],
+        kind: SpecialKind,
+        rdev: u64,
+        meta: &Meta,
+    ) -> Result<NotApplied, TreeError> {
+        checked(name)?;
+        let device = matches!(kind, SpecialKind::CharDevice | SpecialKind::BlockDevice);
+        if device && !self.privileges().root {
+            return Ok(NotApplied::special());
+        }
+        let rdev = if device { rdev } else { 0 };
+        let made = self.at_temp_name(name, "mknod", |temp| {
+            rfs::mknodat(
+                self.fd(),
+                temp,
+                file_type_of(kind),
+                Mode::from_raw_mode(0o600),
+                rdev,
+            )
+        });
+        let ((), temp) = match made {
+            Ok(made) => made,
+            Err(e) if device && is_errno(&e, Errno::PERM) => return Ok(NotApplied::special()),
+            Err(e) => return Err(e),
+        };
+        self.finish(&temp, name, |dir| dir.apply_fresh(&temp, meta, false))
+    }
+
+    /// Runs `make` at fresh temp names until one does not exist yet.
+    fn at_temp_name<T>(
+        &self,
+        name: &[u8],
+        op: &'static str,
+        mut make: impl FnMut(&[u8]) -> Result<T, Errno>,
+    ) -> Result<(T, Vec<u8>), TreeError> {
+        let mut attempt = 0;
+        loop {
+            let temp = temp_name(name);
+            match make(&temp) {
+                Ok(made) => return Ok((made, temp)),
+                Err(Errno::EXIST) if attempt < TEMP_ATTEMPTS => attempt += 1,
+                Err(e) => return Err(self.err(op, &temp, e)),
+            }
+        }
+    }
+
+    /// Applies attributes at the temp name, then renames it over `name`; the temp
+    /// name is removed if anything fails.
+    fn finish<T>(
+        &self,
+        temp: &[u8],
+        name: &[u8],
+        attrs: impl FnOnce(&Dir) -> Result<T, TreeError>,
+    ) -> Result<T, TreeError> {
+        let done = attrs(self).and_then(|t| self.install(temp, name).map(|()| t));
+        if done.is_err() {
+            let _ = rfs::unlinkat(self.fd(), temp, AtFlags::empty());
+        }
+        done
+    }
+
+    /// `renameat(temp -> name)`; a directory at `name` is removed first (rename cannot
+    /// replace a directory with a non-directory).
+    pub(crate) fn install(&self, temp: &[u8], name: &[u8]) -> Result<(), TreeError> {
+        match rfs::renameat(self.fd(), temp, self.fd(), name) {
+            Ok(()) => Ok(()),
+            Err(Errno::ISDIR) => {
+                self.remove(name)?;
+                rfs::renameat(self.fd(), temp, self.fd(), name)
+                    .map_err(|e| self.err("rename", name, e))
+            }
+            Err(e) => Err(self.err("rename", name, e)),
+        }
+    }
+}
+
+fn is_errno(e: &TreeError, errno: Errno) -> bool {
+    matches!(e, TreeError::Io { source, .. } if source.raw_os_error() == Some(errno.raw_os_error()))
+}
+
+/// `.ferry.<name>.<8 hex>`, or `.ferry.<16 hex of BLAKE3(name)>.<8 hex>` if too long.
+pub(crate) fn temp_name(name: &[u8]) -> Vec<u8> {
+    let suffix = random_hex();
+    let mut out = Vec::with_capacity(TEMP_PREFIX.len() + name.len() + 1 + suffix.len());
+    out.extend_from_slice(TEMP_PREFIX);
+    if TEMP_PREFIX.len() + name.len() + 1 + suffix.len() <= NAME_MAX {
+        out.extend_from_slice(name);
+    } else {
+        let hash = blake3::hash(name);
+        out.extend_from_slice(&hash.to_hex().as_bytes()[..16]);
+    }
+    out.push(b'.');
+    out.extend_from_slice(&suffix);
+    out
+}
+
+/// Eight hex digits that differ between calls and processes. They need not be
+/// unpredictable: every temp name is created exclusively and never followed, so a
+/// name someone else took only costs a retry.
+fn random_hex() -> [u8; 8] {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&std::process::id().to_le_bytes());
+    hasher.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.update(&now.as_nanos().to_le_bytes());
+    let hex = hasher.finalize().to_hex();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&hex.as_bytes()[..8]);
+    out
+}

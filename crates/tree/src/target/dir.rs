@@ -1,0 +1,214 @@
+//! A held directory fd on the target. Every name passed in is a single checked
+//! component resolved relative to this fd with no-follow semantics, so nothing a
+//! caller passes can reach outside the volume.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+use ferry_proto::{check_name, Limits, RelPath, Xattr};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::existing::Existing;
+use super::node::Node;
+use super::volume::{dir_open_error, DIR_FLAGS};
+use super::Privileges;
+use crate::error::{io_err, shown, TreeError};
+use crate::xattr;
+
+/// Prefix of every name Ferry creates before renaming it into place.
+pub(crate) const TEMP_PREFIX: &[u8] = b".ferry.";
+
+/// A directory on the target volume: a held fd plus its path (for messages).
+#[derive(Debug)]
+pub struct Dir {
+    fd: Arc<OwnedFd>,
+    path: RelPath,
+    privileges: Privileges,
+}
+
+impl Dir {
+    pub(crate) fn from_parts(fd: Arc<OwnedFd>, path: RelPath, privileges: Privileges) -> Dir {
+        Dir {
+            fd,
+            path,
+            privileges,
+        }
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub(crate) fn shared_fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
+    pub(crate) fn privileges(&self) -> Privileges {
+        self.privileges
+    }
+
+    pub(crate) fn err(&self, op: &'static str, name: &[u8], e: Errno) -> TreeError {
+        io_err(op, shown(&self.path, name), e)
+    }
+
+    /// This directory's path relative to the volume root.
+    pub fn path(&self) -> &RelPath {
+        &self.path
+    }
+
+    /// What is at `name` (`fstatat(AT_SYMLINK_NOFOLLOW)`); `None` if nothing is.
+    pub fn stat(&self, name: &[u8]) -> Result<Option<Existing>, TreeError> {
+        checked(name)?;
+        match rfs::statat(self.fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(Existing::from_stat(&st))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(self.err("stat", name, e)),
+        }
+    }
+
+    /// The target of the symlink `name`, as bytes.
+    pub fn read_link(&self, name: &[u8]) -> Result<Vec<u8>, TreeError> {
+        checked(name)?;
+        rfs::readlinkat(self.fd(), name, Vec::new())
+            .map(|t| t.into_bytes())
+            .map_err(|e| self.err("readlink", name, e))
+    }
+
+    /// Extended attributes of the file or directory `name`, sorted by name, without
+    /// `security.selinux`; empty for a symlink.
+    pub fn xattrs(&self, name: &[u8]) -> Result<Vec<Xattr>, TreeError> {
+        checked(name)?;
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rfs::openat(self.fd(), name, flags, Mode::empty())
+            .map_err(|e| self.err("open", name, e))?;
+        let node = Node::path(fd.as_fd());
+        let st = node.stat().map_err(|e| self.err("stat", name, e))?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+            return Ok(Vec::new());
+        }
+        match node.with_xattrs(xattr::read_all) {
+            None => Ok(Vec::new()),
+            Some(read) => read.map_err(|e| self.err("xattr", name, e)),
+        }
+    }
+
+    /// All names in the directory except `.` and `..`, in no particular order.
+    pub fn names(&self) -> Result<Vec<Vec<u8>>, TreeError> {
+        // `read_from` reopens "." so this fd's offset is never shared or moved.
+        let mut entries =
+            rfs::Dir::read_from(self.fd()).map_err(|e| self.err("readdir", b"", e))?;
+        let mut names = Vec::new();
+        while let Some(entry) = entries.read() {
+            let entry = entry.map_err(|e| self.err("readdir", b"", e))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Opens the subdirectory `name`; a symlink or non-directory is
+    /// [`TreeError::Escape`].
+    pub fn open_subdir(&self, name: &[u8]) -> Result<Dir, TreeError> {
+        checked(name)?;
+        let path = self.path.join(name, &Limits::default())?;
+        let fd = rfs::openat(self.fd(), name, DIR_FLAGS, Mode::empty())
+            .map_err(|e| dir_open_error(e, path.as_bytes()))?;
+        Ok(Dir::from_parts(Arc::new(fd), path, self.privileges))
+    }
+
+    /// Makes `name` a directory: opens it if it is one; otherwise removes whatever is
+    /// there (a symlink is replaced, never followed) and creates it with mode 0o700,
+    /// so the owner can fill it (the final mode comes from [`Dir::set_own_meta`]).
+    /// Returns the directory and whether it was created.
+    pub fn ensure_dir(&self, name: &[u8]) -> Result<(Dir, bool), TreeError> {
+        checked(name)?;
+        // Another process may swap what is at `name` between our calls; a few rounds
+        // settle it, and each round is confined on its own.
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            match rfs::statat(self.fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                    match self.open_subdir(name) {
+                        Ok(dir) => {
+                            dir.make_fillable(st.st_mode)?;
+                            return Ok((dir, false));
+                        }
+                        Err(TreeError::Escape { .. }) if rounds < 4 => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(_) => {
+                    self.remove(name)?;
+                }
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(self.err("stat", name, e)),
+            }
+            match rfs::mkdirat(self.fd(), name, Mode::from_raw_mode(0o700)) {
+                Ok(()) => return Ok((self.open_subdir(name)?, true)),
+                Err(Errno::EXIST) if rounds < 4 => continue,
+                Err(e) => return Err(self.err("mkdir", name, e)),
+            }
+        }
+    }
+
+    /// Without privilege, a directory whose final mode lacks owner write (set by a
+    /// previous pass) could not be filled; open it up until `set_own_meta` runs.
+    fn make_fillable(&self, st_mode: u32) -> Result<(), TreeError> {
+        if self.privileges.root || st_mode & 0o700 == 0o700 {
+            return Ok(());
+        }
+        let mode = Mode::from_raw_mode((st_mode & 0o7777) | 0o700);
+        rfs::fchmod(self.fd(), mode).map_err(|e| self.err("chmod", b"", e))
+    }
+
+    /// Opens the regular file `name` for reading as a delta basis; `None` if it is
+    /// missing or not a regular file (a symlink is never followed, a FIFO or device
+    /// is never opened for reading).
+    pub fn open_basis(&self, name: &[u8]) -> Result<Option<std::fs::File>, TreeError> {
+        checked(name)?;
+        let before = match rfs::statat(self.fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => st,
+            Ok(_) | Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(self.err("stat", name, e)),
+        };
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rfs::openat(self.fd(), name, flags | OFlags::NOCTTY, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::LOOP | Errno::NXIO) => return Ok(None),
+            Err(e) => return Err(self.err("open", name, e)),
+        };
+        let st = rfs::fstat(&fd).map_err(|e| self.err("stat", name, e))?;
+        let same = st.st_dev == before.st_dev && st.st_ino == before.st_ino;
+        if !same || FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Ok(None);
+        }
+        Ok(Some(std::fs::File::from(fd)))
+    }
+
+    /// Whether `name` is one of Ferry's temp names (left behind by an interrupted run,
+    /// for the engine to clean up).
+    pub fn is_temp_name(name: &[u8]) -> bool {
+        // `.ferry.<something>.<8 lowercase hex>`: stricter than the prefix alone, so a
+        // user's own `.ferry.conf` is not mistaken for debris.
+        let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+            return false;
+        };
+        let Some(split) = rest.len().checked_sub(9).filter(|&s| s > 0) else {
+            return false;
+        };
+        let (_, tail) = rest.split_at(split);
+        tail[0] == b'.'
+            && tail[1..]
+                .iter()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+}
+
+/// Re-checks a caller's name: one component, not `.`/`..`, no `/` or NUL.
+pub(crate) fn checked(name: &[u8]) -> Result<(), TreeError> {
+    check_name(name, &Limits::default()).map_err(TreeError::from)
+}

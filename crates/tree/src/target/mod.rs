@@ -1,0 +1,19 @@
+//! The receiving volume. Every operation goes through held directory fds: directories
+//! are opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, final components
+//! with `*at` calls that never follow symlinks, and attributes are set on an open fd.
+//! Nothing outside the volume root can be created, written, chmod-ed, chowned,
+//! renamed or removed, whatever names the caller passes.
+
+mod create;
+mod dir;
+mod existing;
+mod meta;
+mod node;
+mod remove;
+mod temp;
+mod volume;
+
+pub use dir::Dir;
+pub use existing::{Existing, ExistingKind, NotApplied};
+pub use temp::TempFile;
+pub use volume::{Privileges, Volume};

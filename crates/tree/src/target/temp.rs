@@ -1,0 +1,137 @@
+//! A file being received: written at a temp name through its own fd, attributes set
+//! on that fd, then renamed into place. Dropped without `commit`, it unlinks itself.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use ferry_proto::{escape, Meta, RelPath};
+use rustix::fs::{self as rfs, AtFlags};
+use rustix::io::Errno;
+
+use super::existing::NotApplied;
+use super::meta::{apply, Fresh};
+use super::node::Node;
+use super::{Dir, Privileges};
+use crate::error::{io_err, shown, std_err, TreeError};
+
+/// A new file at a temp name in a held directory.
+#[derive(Debug)]
+pub struct TempFile {
+    file: std::fs::File,
+    temp_name: Vec<u8>,
+    /// The directory it lives in, held so the temp name can always be removed
+    /// through the same fd, even on drop.
+    dir_fd: Arc<OwnedFd>,
+    dir_path: RelPath,
+    /// False once renamed into place or unlinked.
+    live: bool,
+}
+
+impl TempFile {
+    pub(crate) fn new(file: std::fs::File, temp_name: Vec<u8>, dir: &Dir) -> TempFile {
+        TempFile {
+            file,
+            temp_name,
+            dir_fd: Arc::clone(dir.shared_fd()),
+            dir_path: dir.path().clone(),
+            live: true,
+        }
+    }
+
+    pub fn temp_name(&self) -> &[u8] {
+        &self.temp_name
+    }
+
+    fn shown(&self) -> String {
+        shown(&self.dir_path, &self.temp_name)
+    }
+
+    /// Writes `data` at `offset`. Ranges never written stay holes: the file was
+    /// created empty.
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), TreeError> {
+        self.file
+            .write_all_at(data, offset)
+            .map_err(|e| std_err("write", self.shown(), e))
+    }
+
+    /// Sets the final length; a trailing hole is made by this.
+    pub fn set_len(&mut self, size: u64) -> Result<(), TreeError> {
+        self.file
+            .set_len(size)
+            .map_err(|e| std_err("truncate", self.shown(), e))
+    }
+
+    /// Applies `meta` on the fd: owner (root; otherwise only the group, if we may),
+    /// then mode including setuid/setgid/sticky, then xattrs (refusals counted), then
+    /// the modification time last.
+    pub fn apply_meta(
+        &mut self,
+        meta: &Meta,
+        privileges: Privileges,
+    ) -> Result<NotApplied, TreeError> {
+        let node = Node::Fd(self.file.as_fd());
+        apply(
+            &node,
+            meta,
+            privileges,
+            Fresh::Yes,
+            &self.dir_path,
+            &self.temp_name,
+        )
+    }
+
+    /// `fsync`: data and metadata reach the disk before the rename makes them visible.
+    pub fn sync(&mut self) -> Result<(), TreeError> {
+        self.file
+            .sync_all()
+            .map_err(|e| std_err("fsync", self.shown(), e))
+    }
+
+    /// Renames the temp file to `name` in `dir`, which must be the directory it was
+    /// created in. A directory at `name` is removed first. Afterwards the file exists
+    /// only under `name`.
+    pub fn commit(mut self, dir: &Dir, name: &[u8]) -> Result<(), TreeError> {
+        if !self.same_dir(dir) {
+            let path = shown(dir.path(), name);
+            return Err(io_err("commit", path, Errno::XDEV));
+        }
+        dir.install(&self.temp_name, name)?;
+        self.live = false;
+        Ok(())
+    }
+
+    /// Unlinks the temp file. Errors are logged, not returned.
+    pub fn discard(mut self, _dir: &Dir) {
+        if let Err(e) = self.unlink() {
+            tracing::warn!(error = %e, "could not remove temp file");
+        }
+    }
+
+    /// Unlinks now and reports the error (used by the writability probe).
+    pub(crate) fn unlink(&mut self) -> Result<(), TreeError> {
+        self.live = false;
+        rfs::unlinkat(&*self.dir_fd, self.temp_name.as_slice(), AtFlags::empty())
+            .map_err(|e| io_err("unlink", self.shown(), e))
+    }
+
+    fn same_dir(&self, dir: &Dir) -> bool {
+        if Arc::ptr_eq(&self.dir_fd, dir.shared_fd()) {
+            return true;
+        }
+        match (rfs::fstat(&*self.dir_fd), rfs::fstat(dir.fd())) {
+            (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            _ => false,
+        }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.live {
+            if let Err(e) = self.unlink() {
+                tracing::warn!(error = %e, name = %escape(&self.temp_name), "could not remove temp file");
+            }
+        }
+    }
+}

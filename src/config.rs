@@ -1,0 +1,154 @@
+//! Validated configuration: raw arguments become engine configs, or a usage error that
+//! says what was wrong and what to type instead.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ferry_engine::{Output, PushConfig, ServeConfig};
+use ferry_proto::SessionOptions;
+
+use crate::args::{PushArgs, ServeArgs};
+
+/// A parsed `ferry://HOST[:PORT]/VOLUME`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TargetUrl {
+    pub host: String,
+    pub port: u16,
+    pub volume: String,
+}
+
+/// The port of an OpenShift route, used when the URL names none.
+const DEFAULT_PORT: u16 = 443;
+
+pub fn parse_target(url: &str) -> Result<TargetUrl> {
+    let usage = "expected ferry://HOST:PORT/VOLUME, e.g. ferry://dvm-app.apps.example.com:443/data";
+    let Some(rest) = url.strip_prefix("ferry://") else {
+        bail!("target {url:?} is not a ferry:// URL; {usage}");
+    };
+    let Some((authority, volume)) = rest.split_once('/') else {
+        bail!("target {url:?} names no volume; {usage}");
+    };
+    if volume.is_empty() || volume.contains('/') {
+        bail!("target {url:?}: the volume must be one non-empty name; {usage}");
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let Some((host, after)) = bracketed.split_once(']') else {
+            bail!("target {url:?}: unclosed '[' in the host; {usage}");
+        };
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        bail!("target {url:?} names no host; {usage}");
+    }
+    let port = match port {
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .with_context(|| {
+                format!("target {url:?}: port {port:?} is not a number from 1 to 65535")
+            })?,
+        None => DEFAULT_PORT,
+    };
+    Ok(TargetUrl {
+        host: host.to_string(),
+        port,
+        volume: volume.to_string(),
+    })
+}
+
+pub fn push_config(args: &PushArgs) -> Result<PushConfig> {
+    let target = parse_target(&args.target)?;
+    if !args.src.is_dir() {
+        bail!(
+            "source {} is not a directory; give the directory whose contents the volume should hold",
+            args.src.display()
+        );
+    }
+    Ok(PushConfig {
+        src: args.src.clone(),
+        server_name: args
+            .server_name
+            .clone()
+            .unwrap_or_else(|| target.host.clone()),
+        host: target.host,
+        port: target.port,
+        volume: target.volume,
+        tls_dir: args.tls_dir.clone(),
+        options: SessionOptions {
+            delete: args.delete,
+            dry_run: args.dry_run,
+            checksum: args.checksum,
+        },
+        connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+        output: if args.json {
+            Output::Json
+        } else {
+            Output::Text
+        },
+    })
+}
+
+pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig> {
+    let listen: SocketAddr = args.listen.parse().with_context(|| {
+        format!(
+            "--listen {:?} is not ADDR:PORT, e.g. 0.0.0.0:6443 or [::]:6443",
+            args.listen
+        )
+    })?;
+    let mut volumes = Vec::new();
+    for spec in &args.volumes {
+        let Some((name, path)) = spec.split_once('=') else {
+            bail!("--volume {spec:?} is not NAME=PATH, e.g. --volume data=/mnt/data");
+        };
+        if name.is_empty() || name.contains('/') || path.is_empty() {
+            bail!("--volume {spec:?}: NAME must be a non-empty name without '/', PATH a directory");
+        }
+        volumes.push((name.to_string(), PathBuf::from(path)));
+    }
+    Ok(ServeConfig {
+        listen,
+        tls_dir: args.tls_dir.clone(),
+        volumes,
+        once: args.once,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_target_urls() {
+        let t = parse_target("ferry://host.example:8443/data").unwrap();
+        assert_eq!(
+            t,
+            TargetUrl {
+                host: "host.example".into(),
+                port: 8443,
+                volume: "data".into()
+            }
+        );
+        let t = parse_target("ferry://[::1]:9/v").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 9));
+        assert_eq!(parse_target("ferry://h/v").unwrap().port, 443);
+        for bad in [
+            "http://h:1/v",
+            "ferry://h:1",
+            "ferry://h:1/",
+            "ferry://h:x/v",
+            "ferry://:1/v",
+            "ferry://h:1/a/b",
+            "ferry://h:0/v",
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
