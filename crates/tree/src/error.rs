@@ -84,3 +84,34 @@ pub(crate) fn io_err(op: &'static str, path: String, errno: Errno) -> TreeError 
 pub(crate) fn std_err(op: &'static str, path: String, source: std::io::Error) -> TreeError {
     TreeError::Io { op, path, source }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_errno() {
+        let e = |errno| io_err("write", "f".into(), errno);
+        assert!(e(Errno::NOSPC).is_no_space());
+        assert!(e(Errno::DQUOT).is_no_space());
+        assert!(e(Errno::NOENT).is_not_found());
+        assert!(e(Errno::ROFS).is_read_only_fs());
+        assert!(!e(Errno::ACCESS).is_no_space());
+        let escape = TreeError::Escape { path: "a".into() };
+        assert!(!escape.is_not_found());
+        assert_eq!(
+            e(Errno::NOENT).to_string(),
+            format!("write f: {}", std::io::Error::from(Errno::NOENT))
+        );
+    }
+
+    #[test]
+    fn paths_are_escaped_for_people() {
+        let limits = ferry_proto::Limits::default();
+        let dir = RelPath::new(b"a\nb".to_vec(), &limits).unwrap();
+        assert_eq!(shown(&dir, b"c\xff"), "a\\x0ab/c\\xff");
+        assert_eq!(shown(&RelPath::root(), b""), ".");
+        assert_eq!(shown(&RelPath::root(), b"x"), "x");
+        assert_eq!(shown(&dir, b""), "a\\x0ab");
+    }
+}

@@ -335,3 +335,69 @@ fn symlinks_hard_links_basis_and_errors() {
     assert!(matches!(e, TreeError::Io { op: "open", .. }) && e.is_not_found());
     assert_eq!(e.to_string().split(':').next().unwrap(), "open missing");
 }
+
+#[test]
+fn temp_names_are_recognised_strictly() {
+    let (_b, _v, root) = volume(ROOT);
+    let t = root.create_temp(b"x.y").unwrap();
+    assert!(Dir::is_temp_name(t.temp_name()));
+    for user_name in [
+        &b".ferry.conf"[..],
+        b".ferry.",
+        b".ferry..12345678",
+        b".ferry.x.1234567G",
+        b"ferry.x.12345678",
+    ] {
+        assert!(!Dir::is_temp_name(user_name), "{user_name:?}");
+    }
+    assert!(Dir::is_temp_name(b".ferry.x.0123abcd"));
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn both<T: Send + Sync>() {}
+    both::<Dir>();
+    both::<Volume>();
+    both::<ferry_tree::TempFile>();
+    both::<TreeError>();
+    fn send<T: Send>() {}
+    send::<ferry_tree::Walker>();
+    send::<ferry_tree::Listing>();
+}
+
+#[test]
+fn set_meta_on_directories_and_fifos_in_place() {
+    let (base, _v, root) = volume(ROOT);
+    std::fs::create_dir(base.path().join("d")).unwrap();
+    common::mkfifo(&base.path().join("p"));
+    common::set_xattr(&base.path().join("d"), "user.gone", b"1");
+    for name in ["d", "p"] {
+        let m = Meta {
+            xattrs: vec![xattr("user.k", "v")],
+            ..meta(0o1750, 21, 22, 123, 456)
+        };
+        // Linux allows `user.*` only on files and directories: refused on the FIFO.
+        let refused = u32::from(name == "p");
+        let na = root.set_meta(name.as_bytes(), &m).unwrap();
+        assert_eq!((na.owner, na.xattrs), (false, refused));
+        let md = lstat(&base.path().join(name));
+        assert_eq!(
+            (
+                md.mode() & 0o7777,
+                md.uid(),
+                md.gid(),
+                md.mtime(),
+                md.mtime_nsec()
+            ),
+            (0o1750, 21, 22, 123, 456)
+        );
+        if name == "d" {
+            assert_eq!(root.xattrs(b"d").unwrap(), m.xattrs);
+        }
+        // Unchanged meta: a second pass changes nothing (ctime stays).
+        let ctime = (md.ctime(), md.ctime_nsec());
+        root.set_meta(name.as_bytes(), &m).unwrap();
+        let md = lstat(&base.path().join(name));
+        assert_eq!((md.ctime(), md.ctime_nsec()), ctime);
+    }
+}

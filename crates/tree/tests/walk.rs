@@ -64,8 +64,8 @@ fn order_indices_and_kinds() {
         }
     }
     let get = |p: &[u8]| by_path[p].clone();
-    // Hard links: the first name emitted (a/f3, in listing "a" before "z") is not the
-    // first alphabetically at the root: f1 comes in the root listing, which is first.
+    // Hard links: the first name emitted (f1, in the root listing) leads; later names
+    // in other directories refer to it by index and path.
     let f1 = get(b"f1");
     assert_eq!(
         f1.entry.content,
@@ -74,14 +74,12 @@ fn order_indices_and_kinds() {
             checksum: None
         }
     );
-    assert_eq!(
-        get(b"a/f3").entry.content,
-        Content::HardLink { leader: f1.index }
-    );
-    assert_eq!(
-        get(b"z/f2").entry.content,
-        Content::HardLink { leader: f1.index }
-    );
+    let follower = Content::HardLink {
+        leader: f1.index,
+        path: b"f1".to_vec(),
+    };
+    assert_eq!(get(b"a/f3").entry.content, follower);
+    assert_eq!(get(b"z/f2").entry.content, follower);
     let xs: Vec<_> = f1
         .entry
         .meta

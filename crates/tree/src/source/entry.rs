@@ -43,7 +43,7 @@ pub(crate) fn build(
             },
             None => {
                 let checksum = if at.checksum {
-                    match hash_file(at.dir_fd, name) {
+                    match hash_file(at.dir_fd, name, existing.size) {
                         Ok(sum) => Some(sum),
                         Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
                             return Ok(None)
@@ -143,7 +143,7 @@ fn too_long(op: &'static str, path: String) -> TreeError {
 
 /// BLAKE3 of a file's contents, read through `O_NOFOLLOW` (and `O_NONBLOCK`, so a
 /// file swapped for a FIFO cannot hang the walk).
-fn hash_file(dir_fd: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<[u8; 32]> {
+fn hash_file(dir_fd: BorrowedFd<'_>, name: &[u8], size: u64) -> std::io::Result<[u8; 32]> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
     let fd = match rfs::openat(dir_fd, name, flags | OFlags::NOATIME, Mode::empty()) {
         Err(Errno::PERM) => rfs::openat(dir_fd, name, flags, Mode::empty())?,
@@ -151,7 +151,10 @@ fn hash_file(dir_fd: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<[u8; 32]> {
     };
     let mut file = std::fs::File::from(fd);
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    // Sized to the file (plus one byte to see the end in one read) so a tree of small
+    // files does not allocate a large buffer per file.
+    let len = usize::try_from(size).unwrap_or(usize::MAX).min(256 * 1024) + 1;
+    let mut buf = vec![0u8; len];
     loop {
         match file.read(&mut buf) {
             Ok(0) => break,

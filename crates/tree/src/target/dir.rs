@@ -132,7 +132,7 @@ impl Dir {
             rounds += 1;
             match rfs::statat(self.fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                    match self.open_subdir(name) {
+                    match self.open_subdir_fillable(name) {
                         Ok(dir) => {
                             dir.make_fillable(st.st_mode)?;
                             return Ok((dir, false));

@@ -1,6 +1,11 @@
 //! Bringing attributes to what the source sent, in the one order that works:
-//! owner first (a chown clears setuid/setgid), then mode, then xattrs, then the
-//! modification time last (nothing after it may touch the inode's data).
+//! owner first (a chown clears setuid/setgid), then xattrs, then mode, then the
+//! modification time last.
+//!
+//! Xattrs go before the mode because without privilege `user.*` attributes need
+//! write permission, which a read-only final mode (0o444) would take away; and a
+//! POSIX ACL (`system.posix_acl_access`) rewrites the group bits, which the final
+//! chmod then brings back to the source's mode, as rsync does.
 
 use std::os::fd::AsFd;
 
@@ -65,12 +70,26 @@ pub(crate) fn apply(
     }
 
     let mode = meta.mode & 0o7777;
-    if !is_link && (fresh == Fresh::Yes || chowned || st.st_mode & 0o7777 != mode) {
-        node.chmod(mode).map_err(|e| err("chmod", e))?;
+    let mut chmod = fresh == Fresh::Yes || chowned || st.st_mode & 0o7777 != mode;
+
+    let set_xattrs = |on: xattr::On<'_>| apply_xattrs(on, meta, privileges, fresh);
+    if let Some(outcome) = node.with_xattrs(set_xattrs) {
+        let mut outcome = outcome.map_err(|e| err("xattr", e))?;
+        let read_only = !privileges.root && st.st_mode & 0o200 == 0;
+        // Our own file, but read-only for us: allow writing, retry, and let the chmod
+        // below restore the final mode. (Someone else's file: the refusals stand.)
+        if outcome.denied && read_only && node.chmod((st.st_mode & 0o7777) | 0o200).is_ok() {
+            chmod = true;
+            outcome = node
+                .with_xattrs(set_xattrs)
+                .expect("same node")
+                .map_err(|e| err("xattr", e))?;
+        }
+        not_applied.xattrs = outcome.refused;
     }
 
-    if let Some(refused) = node.with_xattrs(|on| apply_xattrs(on, meta, privileges, fresh)) {
-        not_applied.xattrs = refused.map_err(|e| err("xattr", e))?;
+    if !is_link && chmod {
+        node.chmod(mode).map_err(|e| err("chmod", e))?;
     }
 
     if fresh == Fresh::Yes || mtime_of(&st) != meta.mtime {
@@ -82,22 +101,21 @@ pub(crate) fn apply(
 /// Sets the attributes that differ and removes the ones the source does not have,
 /// but only in namespaces the source could have sent: `user.*`, and `trusted.*`
 /// when root. `security.*` and `system.*` on the target belong to the target (labels,
-/// capabilities, ACLs set by its admins) unless the source sent a value. Returns how
-/// many were refused.
+/// capabilities, ACLs set by its admins) unless the source sent a value.
 fn apply_xattrs(
     on: xattr::On<'_>,
     meta: &Meta,
     privileges: Privileges,
     fresh: Fresh,
-) -> Result<u32, Errno> {
+) -> Result<XattrOutcome, Errno> {
+    let mut outcome = XattrOutcome::default();
     if fresh == Fresh::Yes && meta.xattrs.is_empty() {
-        return Ok(0);
+        return Ok(outcome);
     }
     let current = match fresh {
         Fresh::Yes => Vec::new(),
         Fresh::No => xattr::read_all(on)?,
     };
-    let mut refused = 0;
     for x in &meta.xattrs {
         if xattr::is_ignored(&x.name) {
             continue;
@@ -110,7 +128,7 @@ fn apply_xattrs(
         }
         match xattr::set(on, &x.name, &x.value) {
             Ok(()) => {}
-            Err(e) if is_refusal(e) => refused += 1,
+            Err(e) if is_refusal(e) => outcome.refuse(e),
             Err(e) => return Err(e),
         }
     }
@@ -122,11 +140,26 @@ fn apply_xattrs(
         }
         match xattr::remove(on, &c.name) {
             Ok(()) => {}
-            Err(e) if is_refusal(e) => refused += 1,
+            Err(e) if is_refusal(e) => outcome.refuse(e),
             Err(e) => return Err(e),
         }
     }
-    Ok(refused)
+    Ok(outcome)
+}
+
+#[derive(Default)]
+struct XattrOutcome {
+    /// How many attributes could not be set or removed.
+    refused: u32,
+    /// Whether some of them failed for lack of write permission (`EACCES`).
+    denied: bool,
+}
+
+impl XattrOutcome {
+    fn refuse(&mut self, e: Errno) {
+        self.refused += 1;
+        self.denied |= e == Errno::ACCESS;
+    }
 }
 
 /// Errors that mean "this attribute cannot be had here" rather than "the volume is

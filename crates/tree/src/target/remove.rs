@@ -40,7 +40,7 @@ impl Dir {
             Unlinked::Missing => return Ok(0),
             Unlinked::IsDir => {}
         }
-        let top = self.open_for_removal(name)?;
+        let top = self.open_subdir_fillable(name)?;
         let mut stack = vec![Frame {
             pending: top.names()?,
             dir: top,
@@ -53,7 +53,7 @@ impl Dir {
                     Unlinked::Removed => count += 1,
                     Unlinked::Missing => {}
                     Unlinked::IsDir => {
-                        let dir = frame.dir.open_for_removal(&child)?;
+                        let dir = frame.dir.open_subdir_fillable(&child)?;
                         let pending = dir.names()?;
                         stack.push(Frame {
                             dir,
@@ -96,9 +96,10 @@ impl Dir {
         }
     }
 
-    /// Opens a subdirectory to empty it; without privilege, one we may not read is
-    /// first given owner `rwx` (through an `O_PATH` fd, so no symlink is followed).
-    fn open_for_removal(&self, name: &[u8]) -> Result<Dir, TreeError> {
+    /// Opens a subdirectory to fill or empty it; without privilege, one we may not
+    /// read is first given owner `rwx` (through an `O_PATH` fd, so no symlink is
+    /// followed). Its final mode is restored by `set_own_meta` (or it is removed).
+    pub(crate) fn open_subdir_fillable(&self, name: &[u8]) -> Result<Dir, TreeError> {
         match self.open_subdir(name) {
             Err(TreeError::Io { source, .. })
                 if source.raw_os_error() == Some(Errno::ACCESS.raw_os_error())
