@@ -15,6 +15,7 @@ use args::{Cli, Command};
 fn main() -> ProcessExit {
     let cli = Cli::parse();
     init_logging(&cli);
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ferry-io")
@@ -86,6 +87,19 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
+    }
+}
+
+/// Files in flight each hold their directory open; lift the soft limit to the hard one
+/// (as most servers do) so a wide window never runs out of descriptors.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!("cannot raise the open-file limit: {e}");
+        }
     }
 }
 

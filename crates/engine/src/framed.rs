@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
+use ferry_net::{NetError, TlsPeer};
 use ferry_proto::{decode, encode, Limits, Message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -27,6 +28,9 @@ pub struct FrameReader<R> {
     inner: R,
     buf: BytesMut,
     limits: Limits,
+    /// Who is at the other end, so that a TLS alert arriving after the handshake (TLS 1.3
+    /// reports a refused client certificate only then) reads as what it is.
+    peer: Option<TlsPeer>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -35,6 +39,22 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             inner,
             buf: BytesMut::with_capacity(512 * 1024),
             limits,
+            peer: None,
+        }
+    }
+
+    pub fn with_peer(mut self, peer: TlsPeer) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    fn read_error(&self, e: std::io::Error) -> EngineError {
+        match &self.peer {
+            Some(peer) => match ferry_net::stream_error(peer.clone(), e) {
+                NetError::Io { source, .. } => io_error("reading from the peer", source),
+                tls => EngineError::from(tls),
+            },
+            None => io_error("reading from the peer", e),
         }
     }
 
@@ -58,7 +78,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                         ),
                     )
                 })?
-                .map_err(|e| io_error("reading from the peer", e))?;
+                .map_err(|e| self.read_error(e))?;
             if read == 0 {
                 if self.buf.is_empty() {
                     return Ok(None);

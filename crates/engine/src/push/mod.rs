@@ -126,7 +126,8 @@ async fn run(
         ferry_net::tune(&tcp)?;
         let stream = ferry_net::tls_connect(tls, name, Counted::new(tcp, wire.clone())).await?;
         let (read, write) = tokio::io::split(stream);
-        let mut reader = FrameReader::new(read, limits.clone());
+        let mut reader = FrameReader::new(read, limits.clone())
+            .with_peer(ferry_net::TlsPeer::Server(config.server_name.clone()));
         let (tx, writer) = spawn_writer(write, 64);
         handshake(config, &mut reader, &tx).await?;
         Ok::<_, EngineError>((reader, tx, writer))
