@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use ferry_proto::{escape, ChangeKind};
+use ferry_proto::{escape, ChangeKind, EntryKind};
 use serde_json::json;
 
 use crate::summary::Summary;
@@ -39,7 +39,7 @@ impl Reporter {
         }
     }
 
-    pub fn change(&self, path: &[u8], kind: ChangeKind, is_dir: bool) {
+    pub fn change(&self, path: &[u8], kind: ChangeKind, entry: EntryKind) {
         let change = match kind {
             ChangeKind::Created => "created",
             ChangeKind::Updated => "updated",
@@ -47,14 +47,14 @@ impl Reporter {
             ChangeKind::Deleted => "deleted",
         };
         let path = escape(path);
-        let kind = if is_dir { "dir" } else { "entry" };
+        let kind = entry.name();
         match self.output {
             Output::Json => {
                 self.line(json!({"event": "change", "path": path, "change": change, "kind": kind}))
             }
             Output::Text => {
                 let mut out = std::io::stdout().lock();
-                let slash = if is_dir { "/" } else { "" };
+                let slash = if entry == EntryKind::Dir { "/" } else { "" };
                 let _ = writeln!(out, "{change:<8} {path}{slash}");
             }
         }

@@ -214,11 +214,11 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             out.put_u8(failure_code(*reason));
             put_str(out, message);
         }
-        Message::Change { path, kind, is_dir } => {
+        Message::Change { path, kind, entry } => {
             out.put_u8(CHANGE);
             put_bytes(out, path);
             out.put_u8(change_code(*kind));
-            out.put_u8(u8::from(*is_dir));
+            out.put_u8(entry_code(*entry));
         }
         Message::FileError { path, message } => {
             out.put_u8(FILE_ERROR);
@@ -360,7 +360,10 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
             Message::Change {
                 path,
                 kind: change_from(code).ok_or_else(|| r.bad("kind", code.into()))?,
-                is_dir: r.flag("is_dir")?,
+                entry: {
+                    let code = r.u8("entry")?;
+                    entry_from(code).ok_or_else(|| r.bad("entry", code.into()))?
+                },
             }
         }
         FILE_ERROR => Message::FileError {

@@ -20,7 +20,7 @@
 
 use bytes::Bytes;
 
-use crate::model::{Entry, Meta};
+use crate::model::{Entry, EntryKind, Meta};
 
 /// Version 1 is the first wire format. A peer that speaks another is refused in the
 /// handshake with [`RefuseReason::VersionMismatch`].
@@ -191,7 +191,7 @@ pub enum Message {
     Change {
         path: Vec<u8>,
         kind: ChangeKind,
-        is_dir: bool,
+        entry: EntryKind,
     },
     /// A per-file error at the target; the session goes on.
     FileError {

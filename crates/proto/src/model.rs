@@ -66,7 +66,42 @@ pub enum Content {
     },
 }
 
+/// The kind of an entry, as reports name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    HardLink,
+    Special(SpecialKind),
+}
+
+impl EntryKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir",
+            EntryKind::Symlink => "symlink",
+            EntryKind::HardLink => "hardlink",
+            EntryKind::Special(SpecialKind::Fifo) => "fifo",
+            EntryKind::Special(SpecialKind::Socket) => "socket",
+            EntryKind::Special(SpecialKind::CharDevice) => "chardev",
+            EntryKind::Special(SpecialKind::BlockDevice) => "blockdev",
+        }
+    }
+}
+
 impl Content {
+    pub fn entry_kind(&self) -> EntryKind {
+        match self {
+            Content::File { .. } => EntryKind::File,
+            Content::Dir => EntryKind::Dir,
+            Content::Symlink { .. } => EntryKind::Symlink,
+            Content::HardLink { .. } => EntryKind::HardLink,
+            Content::Special { kind, .. } => EntryKind::Special(*kind),
+        }
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             Content::File { .. } => "file",

@@ -334,7 +334,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
                 }
             }
             Message::Ack { through } => shared.ack(through)?,
-            Message::Change { path, kind, is_dir } => reporter.change(&path, kind, is_dir),
+            Message::Change { path, kind, entry } => reporter.change(&path, kind, entry),
             Message::FileError { path, message } => {
                 reporter.file_error("target", &escape(&path), &message)
             }

@@ -2,10 +2,10 @@
 //! contents, deepest first, so that writing inside a directory never disturbs its
 //! mtime and a read-only mode never blocks its own filling).
 
-use ferry_proto::ChangeKind;
+use ferry_proto::{ChangeKind, EntryKind};
 use ferry_tree::{ExistingKind, TreeError, Volume};
 
-use super::plan::{LinkRequest, Planner};
+use super::plan::{entry_kind, LinkRequest, Planner};
 use super::Tally;
 use crate::error::EngineError;
 
@@ -13,7 +13,7 @@ use crate::error::EngineError;
 #[derive(Default)]
 pub struct Deletions {
     pub count: u64,
-    pub paths: Vec<(Vec<u8>, bool)>,
+    pub paths: Vec<(Vec<u8>, EntryKind)>,
 }
 
 /// Deletes the extras (when allowed) and applies directory attributes.
@@ -31,14 +31,16 @@ pub fn finish(
     if delete_ok {
         for (dir_path, name) in &planner.extras {
             let dir = volume.open_dir(dir_path)?;
-            let is_dir = matches!(dir.stat(name)?, Some(e) if e.kind == ExistingKind::Dir);
+            let entry = dir.stat(name)?.map(|e| entry_kind(e.kind));
             let removed = dir.remove(name)?;
             if removed > 0 {
                 deletions.count += removed;
                 let path = dir_path
                     .join(name, &ferry_proto::Limits::default())
                     .map_err(|e| EngineError::file_io(e.to_string()))?;
-                deletions.paths.push((path.into_bytes(), is_dir));
+                deletions
+                    .paths
+                    .push((path.into_bytes(), entry.unwrap_or(EntryKind::File)));
             }
         }
     }
@@ -53,12 +55,27 @@ pub fn finish(
     Ok((tally, deletions))
 }
 
+/// Why a hard link was not made.
+#[derive(Debug)]
+pub enum LinkError {
+    /// The leader's path is not a regular file: the source broke the protocol (only
+    /// regular files are listed as leaders).
+    NotAFile(String),
+    Tree(TreeError),
+}
+
+impl From<TreeError> for LinkError {
+    fn from(e: TreeError) -> Self {
+        LinkError::Tree(e)
+    }
+}
+
 /// Creates one hard link to its leader. `Ok(None)` if it is already there.
 pub fn make_link(
     volume: &Volume,
     link: &LinkRequest,
     dry_run: bool,
-) -> Result<Option<ChangeKind>, TreeError> {
+) -> Result<Option<ChangeKind>, LinkError> {
     let (leader_dir_path, leader_name) =
         link.leader_path
             .split_last()
@@ -68,12 +85,17 @@ pub fn make_link(
     let leader_dir = match volume.open_dir(&leader_dir_path) {
         Ok(dir) => Some(dir),
         Err(e) if dry_run && e.is_not_found() => None,
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let leader = match &leader_dir {
         Some(dir) => dir.stat(leader_name)?,
         None => None,
     };
+    if let Some(leader) = &leader {
+        if leader.kind != ExistingKind::File {
+            return Err(LinkError::NotAFile(link.leader_path.to_string()));
+        }
+    }
     let existing = match &link.dir {
         Some(dir) => dir.stat(&link.name)?,
         None => None,
@@ -92,9 +114,9 @@ pub fn make_link(
         return Ok(Some(change));
     }
     let (Some(dir), Some(leader_dir)) = (&link.dir, &leader_dir) else {
-        return Err(TreeError::Escape {
+        return Err(LinkError::Tree(TreeError::Escape {
             path: link.path.to_string(),
-        });
+        }));
     };
     dir.hard_link(&link.name, leader_dir, leader_name)?;
     Ok(Some(change))

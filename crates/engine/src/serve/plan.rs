@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use ferry_delta::MIN_DELTA_BASIS;
 use ferry_proto::{
-    escape, ChangeKind, Content, Entry, Limits, Message, Meta, RelPath, SessionOptions,
+    escape, ChangeKind, Content, Entry, EntryKind, Limits, Message, Meta, RelPath, SessionOptions,
 };
-use ferry_tree::{Dir, Existing, NotApplied, TreeError, Volume};
+use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TreeError, Volume};
 
 use super::decide::{decide, Action, Probe};
 use super::Tally;
@@ -245,12 +245,12 @@ impl Planner {
             Action::Create => ChangeKind::Created,
             Action::Update { .. } => ChangeKind::Updated,
         };
-        let is_dir = matches!(entry.content, Content::Dir);
+        let kind = entry.content.entry_kind();
         if self.options.dry_run {
             planned.messages.push(Message::Change {
                 path: path.into_bytes(),
                 kind: change,
-                is_dir,
+                entry: kind,
             });
             return Ok(());
         }
@@ -355,7 +355,10 @@ impl Planner {
                 continue;
             }
             if self.options.dry_run {
-                let is_dir = matches!(dir.stat(&name), Ok(Some(e)) if e.kind == ferry_tree::ExistingKind::Dir);
+                let kind = match dir.stat(&name) {
+                    Ok(Some(e)) => entry_kind(e.kind),
+                    _ => EntryKind::File,
+                };
                 let path = current
                     .path
                     .join(&name, &self.limits)
@@ -363,13 +366,23 @@ impl Planner {
                 planned.messages.push(Message::Change {
                     path: path.into_bytes(),
                     kind: ChangeKind::Deleted,
-                    is_dir,
+                    entry: kind,
                 });
             } else {
                 self.extras.push((current.path.clone(), name));
             }
         }
         Ok(())
+    }
+}
+
+/// How a report names what is on the target.
+pub fn entry_kind(kind: ExistingKind) -> EntryKind {
+    match kind {
+        ExistingKind::File => EntryKind::File,
+        ExistingKind::Dir => EntryKind::Dir,
+        ExistingKind::Symlink => EntryKind::Symlink,
+        ExistingKind::Special(special) => EntryKind::Special(special),
     }
 }
 

@@ -97,13 +97,13 @@ pub async fn run<R: AsyncRead + Unpin>(
             .map_err(|e| EngineError::file_io(format!("finishing failed: {e}")))??;
     tally.add_to(&mut stats);
     stats.delete_skipped = options.delete && !delete_ok;
-    for (path, is_dir) in deletions.paths {
+    for (path, entry) in deletions.paths {
         send(
             &tx,
             Message::Change {
                 path,
                 kind: ChangeKind::Deleted,
-                is_dir,
+                entry,
             },
         )
         .await?;
@@ -504,15 +504,23 @@ impl Session {
                             Message::Change {
                                 path: link.path.as_bytes().to_vec(),
                                 kind: change,
-                                is_dir: false,
+                                entry: ferry_proto::EntryKind::HardLink,
                             },
                         )
                         .await?;
                     }
                 }
                 Ok(None) => {}
-                Err(e) if super::plan::is_fatal(&e) => return Err(e.into()),
-                Err(e) => self.link_failed(&link, &e.to_string()).await?,
+                Err(finish::LinkError::NotAFile(leader)) => {
+                    return Err(EngineError::protocol(format!(
+                        "hard link {} names {leader}, which is not a regular file",
+                        link.path
+                    )))
+                }
+                Err(finish::LinkError::Tree(e)) if super::plan::is_fatal(&e) => {
+                    return Err(e.into())
+                }
+                Err(finish::LinkError::Tree(e)) => self.link_failed(&link, &e.to_string()).await?,
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! protocol version.
 
 use crate::message::{ChangeKind, ErrorClass, FileFailure, RefuseReason};
-use crate::model::SpecialKind;
+use crate::model::{EntryKind, SpecialKind};
 
 pub const HELLO: u8 = 1;
 pub const WELCOME: u8 = 2;
@@ -101,3 +101,23 @@ codes!(special_code, special_from, SpecialKind {
     CharDevice = 3,
     BlockDevice = 4,
 });
+
+pub fn entry_code(kind: EntryKind) -> u8 {
+    match kind {
+        EntryKind::File => 1,
+        EntryKind::Dir => 2,
+        EntryKind::Symlink => 3,
+        EntryKind::HardLink => 4,
+        EntryKind::Special(special) => 4 + special_code(special),
+    }
+}
+
+pub fn entry_from(code: u8) -> Option<EntryKind> {
+    Some(match code {
+        1 => EntryKind::File,
+        2 => EntryKind::Dir,
+        3 => EntryKind::Symlink,
+        4 => EntryKind::HardLink,
+        _ => EntryKind::Special(special_from(code.checked_sub(4)?)?),
+    })
+}

@@ -140,10 +140,10 @@ fn message() -> impl Strategy<Value = Message> {
             reason: tags::failure_from(r + 1).unwrap(),
             message
         }),
-        (name(), 0u8..4, any::<bool>()).prop_map(|(path, k, is_dir)| Message::Change {
+        (name(), 0u8..4, 1u8..9).prop_map(|(path, k, e)| Message::Change {
             path,
             kind: tags::change_from(k + 1).unwrap(),
-            is_dir
+            entry: tags::entry_from(e).unwrap(),
         }),
         (name(), text()).prop_map(|(path, message)| Message::FileError { path, message }),
         (any::<[u64; 10]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
