@@ -1,1 +1,23 @@
+//! End-to-end tests: every test drives the real `ferry` binary (`ferry certs`, `ferry serve`,
+//! `ferry push`) or talks to `ferry serve` with a raw protocol client, and then looks at the
+//! files on disk.
+//!
+//! Harness modules come first; the topic modules after them hold the tests.
 
+// Harness.
+mod fidelity;
+mod files;
+mod raw;
+mod snapshot;
+mod util;
+
+// Tests.
+mod comparator;
+mod delete;
+mod delta;
+mod dry_run;
+mod errors;
+mod hostile;
+mod push;
+mod security;
+mod serve;

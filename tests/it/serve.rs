@@ -1,0 +1,49 @@
+//! `ferry serve` on its own: the handshake and `--once`.
+
+use ferry_proto::{Message, RefuseReason, SessionOptions};
+use tempfile::TempDir;
+
+use crate::files::write;
+use crate::raw::{RawClient, Recv};
+use crate::snapshot::assert_trees_equal;
+use crate::util::{push, Certs, Server};
+
+#[test]
+fn serve_once_exits_with_the_successful_sessions_code() {
+    let tmp = TempDir::new().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    write(&src.join("f"), b"f\n", 0o644);
+    std::fs::create_dir(&dst).unwrap();
+    let certs = Certs::new();
+    let server = Server::builder(&certs).volume("vol", &dst).once().start();
+    push(&certs, &src, &server.url("vol")).run().assert_ok();
+    let finished = server.finish();
+    assert_eq!(finished.code, Some(0), "{}", finished.dump());
+    assert_trees_equal(&src, &dst);
+}
+
+#[test]
+fn hello_with_another_protocol_version_is_refused_as_a_version_mismatch() {
+    let tmp = TempDir::new().unwrap();
+    let certs = Certs::new();
+    let server = Server::builder(&certs).volume("vol", tmp.path()).start();
+    let mut client = RawClient::connect_as_client(&server.addr, &certs.client_dir());
+    client
+        .send(&Message::Hello {
+            version: ferry_proto::PROTOCOL_VERSION + 1,
+            volume: b"vol".to_vec(),
+            options: SessionOptions::default(),
+        })
+        .expect("send Hello");
+    let seen = client.recv_until_end();
+    assert!(
+        matches!(
+            seen.last(),
+            Some(Recv::Msg(Message::Refused {
+                reason: RefuseReason::VersionMismatch,
+                ..
+            }))
+        ),
+        "expected Refused(VersionMismatch), got {seen:?}"
+    );
+}
