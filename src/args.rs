@@ -30,6 +30,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the source: make a target volume an exact copy of a local directory.
     Push(PushArgs),
+    /// Check each hop to a target volume in order and say which one fails.
+    Probe(ProbeArgs),
     /// Run a push end to end on loopback with throwaway certificates and a sample tree.
     Demo(DemoArgs),
 }
@@ -58,13 +60,16 @@ pub struct ServeArgs {
     /// Exit after the first push session ends, with that session's exit code.
     #[arg(long)]
     pub once: bool,
+    /// Seconds of idleness after which a heartbeat is sent, so routers and load
+    /// balancers never see an idle connection.
+    #[arg(long, default_value_t = 10)]
+    pub heartbeat: u64,
 }
 
-#[derive(Args, Debug)]
-pub struct PushArgs {
-    /// The directory whose contents the target volume should hold.
-    pub src: PathBuf,
-    /// The target, ferry://HOST:PORT/VOLUME.
+/// How to reach a target: shared by push and probe.
+#[derive(Args, Debug, Clone)]
+pub struct RouteArgs {
+    /// The target, ferry://HOST:PORT/VOLUME (PORT defaults to 443, a route).
     pub target: String,
     /// Directory with tls.crt, tls.key and ca.crt (the client/ half of `ferry certs`).
     #[arg(long)]
@@ -72,6 +77,33 @@ pub struct PushArgs {
     /// Name to verify in the server certificate and send as SNI (default: HOST).
     #[arg(long)]
     pub server_name: Option<String>,
+    /// HTTP proxy to tunnel through, http://[USER[:PASSWORD]@]HOST:PORT (percent-encode
+    /// special characters). Default: HTTPS_PROXY / https_proxy / ALL_PROXY / all_proxy;
+    /// an empty value disables the proxy.
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// Hosts that bypass the proxy, comma-separated: `.y.com` (subdomains), `y.com` (itself
+    /// and subdomains), `1.2.3.4`, `10.0.0.0/8`, `host:port`, `*` (everything).
+    /// Default: NO_PROXY / no_proxy.
+    #[arg(long)]
+    pub no_proxy: Option<String>,
+    /// Seconds allowed for TCP connect, proxy, TLS and session start together.
+    #[arg(long, default_value_t = 30)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub route: RouteArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The directory whose contents the target volume should hold.
+    pub src: PathBuf,
+    #[command(flatten)]
+    pub route: RouteArgs,
     /// Delete target entries that are not in the source.
     #[arg(long)]
     pub delete: bool,
@@ -84,9 +116,10 @@ pub struct PushArgs {
     /// Newline-delimited JSON events on stdout; the last line is the summary.
     #[arg(long)]
     pub json: bool,
-    /// Seconds allowed for TCP connect, TLS and session start together.
-    #[arg(long, default_value_t = 30)]
-    pub connect_timeout: u64,
+    /// Seconds of idleness after which a heartbeat is sent, so routers and load
+    /// balancers never see an idle connection (e.g. during a long scan).
+    #[arg(long, default_value_t = 10)]
+    pub heartbeat: u64,
 }
 
 #[derive(Args, Debug)]

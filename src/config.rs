@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ferry_engine::{Output, PushConfig, ServeConfig};
+use ferry_engine::{Output, PushConfig, Route, ServeConfig};
 use ferry_proto::SessionOptions;
 
-use crate::args::{PushArgs, ServeArgs};
+use crate::args::{PushArgs, RouteArgs, ServeArgs};
 
 /// A parsed `ferry://HOST[:PORT]/VOLUME`.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,8 +64,33 @@ pub fn parse_target(url: &str) -> Result<TargetUrl> {
     })
 }
 
-pub fn push_config(args: &PushArgs) -> Result<PushConfig> {
+/// The route to a target: URL, TLS directory, SNI name and proxy (explicit or from the
+/// environment, filtered by the no-proxy rules).
+pub fn route(args: &RouteArgs) -> Result<Route> {
     let target = parse_target(&args.target)?;
+    let proxy = ferry_net::choose_proxy(
+        args.proxy.as_deref(),
+        args.no_proxy.as_deref(),
+        &target.host,
+        target.port,
+        |key| std::env::var(key).ok(),
+    )?;
+    Ok(Route {
+        server_name: args
+            .server_name
+            .clone()
+            .unwrap_or_else(|| target.host.clone()),
+        host: target.host,
+        port: target.port,
+        volume: target.volume,
+        proxy,
+        tls_dir: args.tls_dir.clone(),
+        connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+    })
+}
+
+pub fn push_config(args: &PushArgs) -> Result<PushConfig> {
+    let route = route(&args.route)?;
     if !args.src.is_dir() {
         bail!(
             "source {} is not a directory; give the directory whose contents the volume should hold",
@@ -74,25 +99,19 @@ pub fn push_config(args: &PushArgs) -> Result<PushConfig> {
     }
     Ok(PushConfig {
         src: args.src.clone(),
-        server_name: args
-            .server_name
-            .clone()
-            .unwrap_or_else(|| target.host.clone()),
-        host: target.host,
-        port: target.port,
-        volume: target.volume,
-        tls_dir: args.tls_dir.clone(),
+        route,
         options: SessionOptions {
             delete: args.delete,
             dry_run: args.dry_run,
             checksum: args.checksum,
+            probe: false,
         },
-        connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
         output: if args.json {
             Output::Json
         } else {
             Output::Text
         },
+        heartbeat: Duration::from_secs(args.heartbeat.max(1)),
     })
 }
 
@@ -118,6 +137,7 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig> {
         tls_dir: args.tls_dir.clone(),
         volumes,
         once: args.once,
+        heartbeat: Duration::from_secs(args.heartbeat.max(1)),
     })
 }
 

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ferry_engine::{ExitCode, Output, PushConfig, ServeConfig};
+use ferry_engine::{ExitCode, Output, PushConfig, Route, ServeConfig};
 use ferry_proto::SessionOptions;
 use tokio::sync::oneshot;
 
@@ -37,6 +37,7 @@ async fn demo(base: &Path) -> Result<ExitCode> {
             tls_dir: certs.join("server"),
             volumes: vec![("demo".into(), dst.clone())],
             once: false,
+            heartbeat: ferry_engine::DEFAULT_HEARTBEAT,
         },
         async {
             let _ = stop_rx.await;
@@ -48,14 +49,18 @@ async fn demo(base: &Path) -> Result<ExitCode> {
     let addr = addr_rx.await.context("the demo target did not start")?;
     let config = |options| PushConfig {
         src: src.clone(),
-        host: "localhost".into(),
-        port: addr.port(),
-        volume: "demo".into(),
-        tls_dir: certs.join("client"),
-        server_name: "localhost".into(),
+        route: Route {
+            host: "localhost".into(),
+            port: addr.port(),
+            volume: "demo".into(),
+            server_name: "localhost".into(),
+            proxy: None,
+            tls_dir: certs.join("client"),
+            connect_timeout: std::time::Duration::from_secs(10),
+        },
         options,
-        connect_timeout: std::time::Duration::from_secs(10),
         output: Output::Text,
+        heartbeat: ferry_engine::DEFAULT_HEARTBEAT,
     };
     eprintln!(
         "== first push: {} -> ferry://localhost:{}/demo",

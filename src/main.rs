@@ -53,6 +53,16 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(config) => Ok(ferry_engine::push(config, shutdown_signal()).await.exit),
             Err(e) => return usage(e),
         },
+        Command::Probe(args) => match config::route(&args.route) {
+            Ok(route) => {
+                let (hops, code) = ferry_engine::probe(&route).await;
+                for hop in hops {
+                    println!("{hop}");
+                }
+                Ok(code)
+            }
+            Err(e) => return usage(e),
+        },
         Command::Demo(args) => demo::run(args.keep).await,
     };
     match result {
@@ -74,19 +84,23 @@ fn usage(e: anyhow::Error) -> ExitCode {
     ExitCode::Usage
 }
 
-/// Resolves on SIGINT or SIGTERM (a pod being deleted).
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = ctrl_c.await;
-            return;
+/// Resolves on SIGINT or SIGTERM (a pod being deleted). The handlers are installed
+/// before this returns, so a signal that arrives as soon as `serve` says it is listening
+/// is not lost to the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
     }
 }
 

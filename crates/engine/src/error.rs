@@ -60,7 +60,7 @@ impl From<NetError> for EngineError {
         let exit = match e.class() {
             NetErrorClass::Config => ExitCode::Usage,
             NetErrorClass::Connect => ExitCode::SocketIo,
-            NetErrorClass::Tls => ExitCode::StartFailed,
+            NetErrorClass::Tls | NetErrorClass::Auth => ExitCode::StartFailed,
             NetErrorClass::Timeout => ExitCode::ConnectTimeout,
         };
         EngineError::new(exit, e.to_string())

@@ -16,10 +16,10 @@ use crate::error::{io_error, EngineError};
 
 /// Bytes gathered before a write: large writes keep TLS records full and syscalls few.
 const WRITE_BATCH: usize = 256 * 1024;
-/// Idle time after which the writer sends a heartbeat, well inside the idle timeouts of
-/// routers and load balancers (the OpenShift router's default tunnel timeout is 1 h,
-/// cloud load balancers cut at 350 s or less).
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// Default idle time after which the writer sends a heartbeat, well inside the idle
+/// timeouts of routers and load balancers (the OpenShift router's default tunnel timeout
+/// is 1 h, cloud load balancers cut at 350 s or less).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 /// How long a session may hear nothing at all (heartbeats included) before it gives up.
 pub const DATA_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -105,10 +105,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 pub type FrameSender = mpsc::Sender<Message>;
 
 /// Spawns the writer task: it drains `rx`, batching frames into large writes, sends a
-/// heartbeat when idle, and shuts the stream down when every sender is gone.
+/// heartbeat after `heartbeat` of idleness, and shuts the stream down when every sender
+/// is gone.
 pub fn spawn_writer<W>(
     mut inner: W,
     capacity: usize,
+    heartbeat: Duration,
 ) -> (
     FrameSender,
     tokio::task::JoinHandle<Result<(), EngineError>>,
@@ -120,7 +122,7 @@ where
     let task = tokio::spawn(async move {
         let mut buf = BytesMut::with_capacity(WRITE_BATCH * 2);
         loop {
-            let first = match tokio::time::timeout(HEARTBEAT_EVERY, rx.recv()).await {
+            let first = match tokio::time::timeout(heartbeat, rx.recv()).await {
                 Ok(Some(message)) => message,
                 Ok(None) => break,
                 Err(_) => Message::Heartbeat,

@@ -23,17 +23,22 @@
 //!   is never committed torn, and the next pass sends it.
 //! * Exit codes: the worst class wins; fatal beats per-file beats vanished.
 
+mod connect;
 mod error;
 mod exit;
 mod framed;
+mod probe;
 mod push;
 mod report;
 mod serve;
 mod summary;
 mod zeros;
 
+pub use connect::Route;
 pub use error::EngineError;
 pub use exit::ExitCode;
+pub use framed::DEFAULT_HEARTBEAT;
+pub use probe::{probe, Hop, Verdict};
 pub use push::{push, PushConfig};
 pub use report::Output;
 pub use serve::{serve, ServeConfig};

@@ -101,6 +101,9 @@ impl Summary {
 
     /// The human-readable report, like rsync's `--stats`.
     pub fn to_text(&self) -> String {
+        if self.error.is_some() && self.entries_total == 0 {
+            return format!("exit code {}\n", self.exit_code);
+        }
         let speedup = if self.bytes_on_wire > 0 {
             self.bytes_total as f64 / self.bytes_on_wire as f64
         } else {

@@ -22,6 +22,9 @@ pub enum NetErrorClass {
     Connect,
     /// Handshake or authentication failure: permanent until certificates or names change.
     Tls,
+    /// A proxy refused our credentials or wants some: permanent until the user or password
+    /// changes.
+    Auth,
     /// The peer did not answer in time: retrying may help.
     Timeout,
 }
@@ -216,6 +219,72 @@ pub enum NetError {
     HandshakeIo { peer: TlsPeer, source: io::Error },
     #[error("the connection with {peer} broke: {source}; retrying may help")]
     Io { peer: TlsPeer, source: io::Error },
+    // The proxy variants hold the proxy only in its redacted form (`ProxyUrl::redacted`), so
+    // no password can reach a message, a `Debug` dump or a JSON report.
+    #[error("invalid proxy URL {url}: {reason}; expected http://[USER:PASSWORD@]HOST[:PORT]")]
+    ProxyUrl { url: String, reason: String },
+    #[error(
+        "cannot reach proxy {proxy}: {}; check --proxy / HTTPS_PROXY",
+        unreachable(cause)
+    )]
+    ProxyUnreachable {
+        proxy: String,
+        /// What dialling the proxy's host and port gave. Its own message is written for a
+        /// ferry server, so the message above rewords it for a proxy.
+        cause: Box<NetError>,
+    },
+    #[error("{}", proxy_auth(proxy, *had_credentials, user))]
+    ProxyAuth {
+        proxy: String,
+        had_credentials: bool,
+        /// The user name sent (empty without credentials).
+        user: String,
+    },
+    #[error("proxy {proxy} refused CONNECT: {status} {reason}; {hint}")]
+    ProxyRefused {
+        proxy: String,
+        status: u16,
+        /// The reason phrase, printable ASCII only and at most 200 characters.
+        reason: String,
+        hint: String,
+    },
+    #[error("CONNECT through proxy {proxy} failed: {detail}")]
+    ProxyProtocol { proxy: String, detail: String },
+    #[error(
+        "the connection to proxy {proxy} broke during CONNECT: {source}; retrying may help, \
+         otherwise check the proxy's logs"
+    )]
+    ProxyIo { proxy: String, source: io::Error },
+}
+
+fn proxy_auth(proxy: &str, had_credentials: bool, user: &str) -> String {
+    if had_credentials {
+        format!(
+            "proxy {proxy} rejected the credentials for user {user:?}: check the user and password"
+        )
+    } else {
+        format!("proxy {proxy} requires credentials: give --proxy http://USER:PASSWORD@host:port")
+    }
+}
+
+/// Why dialling a proxy failed, worded for a proxy rather than a ferry server.
+fn unreachable(cause: &NetError) -> String {
+    match cause {
+        NetError::Connect { addr, source, .. } => {
+            let hint = match source.kind() {
+                io::ErrorKind::ConnectionRefused => "nothing listens on that port",
+                io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+                    "no route to it: check network policies and egress firewalls"
+                }
+                _ => "check the network path to it",
+            };
+            format!("{source} (at {addr}); {hint}")
+        }
+        NetError::Resolve { host, source, .. } => format!("cannot resolve {host}: {source}"),
+        NetError::NoAddress { host, .. } => format!("{host} resolves to no address"),
+        NetError::Timeout { after, .. } => format!("no connection within {after:?}"),
+        other => other.to_string(),
+    }
 }
 
 impl NetError {
@@ -239,7 +308,17 @@ impl NetError {
             | Connect { .. }
             | Tune { .. }
             | HandshakeIo { .. }
-            | Io { .. } => NetErrorClass::Connect,
+            | Io { .. }
+            | ProxyRefused { .. }
+            | ProxyProtocol { .. }
+            | ProxyIo { .. } => NetErrorClass::Connect,
+            // A proxy that does not answer in time is a connect timeout like any other.
+            ProxyUnreachable { cause, .. } => match cause.class() {
+                NetErrorClass::Timeout => NetErrorClass::Timeout,
+                _ => NetErrorClass::Connect,
+            },
+            ProxyUrl { .. } => NetErrorClass::Config,
+            ProxyAuth { .. } => NetErrorClass::Auth,
             Tls { .. } => NetErrorClass::Tls,
             Timeout { .. } => NetErrorClass::Timeout,
         }

@@ -1,17 +1,19 @@
 //! Ferry's transport: how bytes get from one pod to another, authenticated both ways.
 //!
-//! Owns: TCP listen/connect with socket tuning ([`tcp`]), mutual-TLS configurations loaded
+//! Owns: TCP listen/connect with socket tuning ([`tcp`]), the HTTP CONNECT tunnel through a
+//! proxy and the choice of proxy ([`proxy`], [`no_proxy`]), mutual-TLS configurations loaded
 //! from a directory shaped like a Kubernetes TLS secret ([`tls`]), the certificates that
 //! fill such directories ([`certs`]), and a byte-counting stream wrapper ([`counting`]).
 //!
 //! Does not own: the protocol, files, retries or timeouts of whole transfers (the engine
-//! decides those from [`NetErrorClass`]). The HTTP CONNECT tunnel will live here too, as one
-//! more function over streams between TCP and TLS.
+//! decides those from [`NetErrorClass`]).
 //!
 //! ```text
 //!  client                                                   server
 //!  tcp::connect(host, port) ─▶ tune ─▶ Counted ─┐          tcp::listen ─▶ accept ─▶ tune ─▶ Counted
-//!                 (proxy tunnel, later) ◀───────┘                                             │
+//!   or, when choose_proxy gives a proxy:        │                                             │
+//!  connect_proxy ─▶ tune ─▶ Counted ─▶ connect_tunnel(host, port)                             │
+//!                                               │                                             │
 //!  tls::connect(client_config, sni) ─────────── TLS 1.3, ALPN ferry/1 ──────▶ tls::accept(server_config)
 //!         │                                                                                   │
 //!         ▼                                                                                   ▼
@@ -28,12 +30,16 @@ pub mod certs;
 mod classify;
 pub mod counting;
 pub mod error;
+pub mod no_proxy;
+pub mod proxy;
 pub mod tcp;
 pub mod tls;
 
 pub use certs::generate;
 pub use counting::{Counted, WireCounter};
 pub use error::{NetError, NetErrorClass, TlsFailure, TlsPeer};
+pub use no_proxy::NoProxy;
+pub use proxy::{choose_proxy, connect_proxy, connect_tunnel, ProxyUrl};
 pub use tcp::{connect, listen, tune};
 pub use tls::{accept as tls_accept, connect as tls_connect};
 pub use tls::{client_config, server_config, server_name, stream_error, TlsDir, ALPN};

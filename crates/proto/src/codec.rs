@@ -116,6 +116,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.checksum {
                 flags |= OPT_CHECKSUM;
             }
+            if options.probe {
+                flags |= OPT_PROBE;
+            }
             out.put_u32_le(flags);
         }
         Message::Welcome { version } => {
@@ -249,7 +252,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
             let version = r.u32("version")?;
             let volume = r.bytes("volume", limits.max_name)?.to_vec();
             let flags = r.u32("options")?;
-            if flags & !(OPT_DELETE | OPT_DRY_RUN | OPT_CHECKSUM) != 0 {
+            if flags & !(OPT_DELETE | OPT_DRY_RUN | OPT_CHECKSUM | OPT_PROBE) != 0 {
                 return Err(r.bad("options", flags.into()));
             }
             Message::Hello {
@@ -259,6 +262,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     delete: flags & OPT_DELETE != 0,
                     dry_run: flags & OPT_DRY_RUN != 0,
                     checksum: flags & OPT_CHECKSUM != 0,
+                    probe: flags & OPT_PROBE != 0,
                 },
             }
         }

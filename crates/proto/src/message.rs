@@ -35,6 +35,9 @@ pub struct SessionOptions {
     pub dry_run: bool,
     /// Compare files by BLAKE3 of their content instead of size and mtime.
     pub checksum: bool,
+    /// Only check that the volume is there and writable (`ferry probe`): the target
+    /// answers `Welcome` or `Refused` and ends the session; nothing is listed.
+    pub probe: bool,
 }
 
 /// Why the target would not start a session.

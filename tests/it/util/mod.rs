@@ -7,7 +7,7 @@
 mod push;
 mod server;
 
-pub use push::{push, Push};
+pub use push::{clear_proxy_env, push, Push, PushOutcome};
 pub use server::Server;
 
 use std::io::Read;
@@ -51,6 +51,19 @@ impl Certs {
                 assert!(p.is_file(), "ferry certs did not write {p:?}");
             }
         }
+        Certs { dir }
+    }
+
+    /// A fresh CA whose server certificate is valid for exactly `names`.
+    pub fn with_names(names: &[&str]) -> Certs {
+        let dir = TempDir::new().expect("tempdir");
+        let mut cmd = ferry();
+        cmd.arg("certs").arg("--out").arg(dir.path());
+        for name in names {
+            cmd.arg("--server-name").arg(name);
+        }
+        let out = run_guarded(&mut cmd, "ferry certs");
+        assert_eq!(out.code, Some(0), "ferry certs failed:\n{}", out.dump());
         Certs { dir }
     }
 

@@ -13,6 +13,7 @@ pub struct Push {
     url: String,
     tls_dir: PathBuf,
     args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
     json: bool,
 }
 
@@ -22,6 +23,7 @@ pub fn push(certs: &Certs, src: &Path, url: &str) -> Push {
         url: url.to_string(),
         tls_dir: certs.client_dir(),
         args: Vec::new(),
+        envs: Vec::new(),
         json: false,
     }
 }
@@ -29,6 +31,13 @@ pub fn push(certs: &Certs, src: &Path, url: &str) -> Push {
 impl Push {
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    /// Sets an environment variable for the push (proxy variables are otherwise cleared).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.envs
+            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
         self
     }
 
@@ -66,6 +75,8 @@ impl Push {
             .arg("--tls-dir")
             .arg(&self.tls_dir)
             .args(&self.args);
+        clear_proxy_env(&mut cmd);
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
         let output = run_guarded(&mut cmd, "ferry push");
         let events = if self.json {
             Some(parse_events(&output))
@@ -151,6 +162,23 @@ impl PushOutcome {
             .filter(|e| e["event"] == "change")
             .map(|e| (s(&e["path"]), s(&e["change"]), s(&e["kind"])))
             .collect()
+    }
+}
+
+/// The variables that choose a proxy, which the test runner's own environment must not leak
+/// into a push.
+pub const PROXY_ENV: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+pub fn clear_proxy_env(cmd: &mut std::process::Command) {
+    for key in PROXY_ENV {
+        cmd.env_remove(key);
     }
 }
 

@@ -22,11 +22,18 @@ pub struct ServerBuilder<'a> {
     certs: &'a Certs,
     volumes: Vec<(String, PathBuf)>,
     once: bool,
+    args: Vec<OsString>,
 }
 
 impl<'a> ServerBuilder<'a> {
     pub fn volume(mut self, name: &str, path: &Path) -> Self {
         self.volumes.push((name.to_string(), path.to_path_buf()));
+        self
+    }
+
+    /// Any other flag, e.g. `--heartbeat 1`.
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_os_string());
         self
     }
 
@@ -50,6 +57,7 @@ impl<'a> ServerBuilder<'a> {
         if self.once {
             cmd.arg("--once");
         }
+        cmd.args(&self.args);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -101,6 +109,7 @@ impl Server {
             certs,
             volumes: Vec::new(),
             once: false,
+            args: Vec::new(),
         }
     }
 

@@ -82,10 +82,14 @@ pub async fn run_lister(
     reporter: Reporter,
 ) -> Result<(), EngineError> {
     let (listing_tx, mut listings) = mpsc::channel::<Listing>(4);
+    let pause = scan_pause();
     let walk = std::thread::Builder::new()
         .name("ferry-walk".into())
         .spawn(move || {
             while let Some(listing) = walker.next_listing() {
+                if let Some(pause) = pause {
+                    std::thread::sleep(pause);
+                }
                 if listing_tx.blocking_send(listing).is_err() {
                     break;
                 }
@@ -150,6 +154,17 @@ pub async fn run_lister(
     .await
     .map_err(|_| EngineError::socket("the connection closed while listing"))?;
     Ok(())
+}
+
+/// Test hook: `FERRY_TEST_SCAN_PAUSE_MS` makes the walker pause before each listing, so
+/// tests can hold a connection idle the way a slow scan of a huge tree does (there is no
+/// other deterministic way to make a real scan slow). Unset in normal use.
+fn scan_pause() -> Option<std::time::Duration> {
+    let ms: u64 = std::env::var("FERRY_TEST_SCAN_PAUSE_MS")
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_millis(ms))
 }
 
 /// Cuts one directory's listing into frames that respect the entry and size limits.

@@ -19,13 +19,14 @@ use std::path::PathBuf;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_net::{Counted, TlsDir, WireCounter};
+use ferry_net::WireCounter;
 use ferry_proto::{
     escape, ErrorClass, FileFailure, Limits, Message, SessionOptions, TargetStats, PROTOCOL_VERSION,
 };
 use ferry_tree::{WalkOptions, Walker};
 use tokio::io::AsyncRead;
 
+use crate::connect::{self, Route};
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{spawn_writer, FrameReader, FrameSender};
@@ -37,16 +38,11 @@ use list::Shared;
 #[derive(Clone, Debug)]
 pub struct PushConfig {
     pub src: PathBuf,
-    pub host: String,
-    pub port: u16,
-    pub volume: String,
-    pub tls_dir: PathBuf,
-    /// Name verified in the server certificate and sent as SNI.
-    pub server_name: String,
+    pub route: Route,
     pub options: SessionOptions,
-    /// One deadline for TCP connect, TLS and the session handshake.
-    pub connect_timeout: Duration,
     pub output: Output,
+    /// Idle time after which a heartbeat keeps routers from cutting the connection.
+    pub heartbeat: Duration,
 }
 
 /// Sender threads: file reads, hashing and delta search run here.
@@ -59,8 +55,9 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     let reporter = Reporter::new(config.output);
     let shared = Arc::new(Shared::default());
     let wire = WireCounter::default();
-    let target = format!("ferry://{}:{}/{}", config.host, config.port, config.volume);
-    reporter.start(&config.src.display().to_string(), &target, &config.volume);
+    let route = &config.route;
+    let target = format!("ferry://{}:{}/{}", route.host, route.port, route.volume);
+    reporter.start(&config.src.display().to_string(), &target, &route.volume);
 
     let result = tokio::select! {
         result = run(&config, &shared, &wire, &reporter) => result,
@@ -118,33 +115,19 @@ async fn run(
             config.src.display()
         ))
     })?;
-    let tls = ferry_net::client_config(&TlsDir::new(&config.tls_dir))?;
-    let name = ferry_net::server_name(&config.server_name)?;
-
+    let route = &config.route;
     let connect = async {
-        let tcp = ferry_net::connect(&config.host, config.port, config.connect_timeout).await?;
-        ferry_net::tune(&tcp)?;
-        let stream = ferry_net::tls_connect(tls, name, Counted::new(tcp, wire.clone())).await?;
+        let stream = connect::dial(route, wire).await?;
         let (read, write) = tokio::io::split(stream);
         let mut reader = FrameReader::new(read, limits.clone())
-            .with_peer(ferry_net::TlsPeer::Server(config.server_name.clone()));
-        let (tx, writer) = spawn_writer(write, 64);
-        handshake(config, &mut reader, &tx).await?;
+            .with_peer(ferry_net::TlsPeer::Server(route.server_name.clone()));
+        let (tx, writer) = spawn_writer(write, 64, config.heartbeat);
+        handshake(route, config.options, &mut reader, &tx).await?;
         Ok::<_, EngineError>((reader, tx, writer))
     };
-    let (mut reader, tx, writer) = tokio::time::timeout(config.connect_timeout, connect)
+    let (mut reader, tx, writer) = tokio::time::timeout(route.connect_timeout, connect)
         .await
-        .map_err(|_| {
-            EngineError::new(
-                ExitCode::ConnectTimeout,
-                format!(
-                    "could not reach {}:{} and start a session within {} s; check the address, the route and any proxy",
-                    config.host,
-                    config.port,
-                    config.connect_timeout.as_secs()
-                ),
-            )
-        })??;
+        .map_err(|_| connect_timeout(route))??;
     tx.send(Message::Root { meta: root_meta })
         .await
         .map_err(|_| EngineError::socket("the connection closed"))?;
@@ -189,15 +172,34 @@ async fn run(
     }
 }
 
-async fn handshake<R: AsyncRead + Unpin>(
-    config: &PushConfig,
+/// The error for a route that could not be reached within its deadline.
+pub fn connect_timeout(route: &Route) -> EngineError {
+    let via = match &route.proxy {
+        Some(proxy) => format!(" through proxy {}", proxy.redacted()),
+        None => String::new(),
+    };
+    EngineError::new(
+        ExitCode::ConnectTimeout,
+        format!(
+            "could not reach {}:{}{via} and start a session within {} s; `ferry probe` shows which hop fails",
+            route.host,
+            route.port,
+            route.connect_timeout.as_secs()
+        ),
+    )
+}
+
+/// Sends Hello and reads the target's answer.
+pub async fn handshake<R: AsyncRead + Unpin>(
+    route: &Route,
+    options: SessionOptions,
     reader: &mut FrameReader<R>,
     tx: &FrameSender,
 ) -> Result<(), EngineError> {
     tx.send(Message::Hello {
         version: PROTOCOL_VERSION,
-        volume: config.volume.as_bytes().to_vec(),
-        options: config.options,
+        volume: route.volume.as_bytes().to_vec(),
+        options,
     })
     .await
     .map_err(|_| EngineError::socket("the connection closed"))?;

@@ -2,10 +2,10 @@
 //! contents, deepest first, so that writing inside a directory never disturbs its
 //! mtime and a read-only mode never blocks its own filling).
 
-use ferry_proto::{ChangeKind, EntryKind};
+use ferry_proto::{ChangeKind, EntryKind, Message, Meta, RelPath};
 use ferry_tree::{ExistingKind, TreeError, Volume};
 
-use super::plan::{entry_kind, LinkRequest, Planner};
+use super::plan::{entry_kind, is_fatal, LinkRequest, Planner};
 use super::Tally;
 use crate::error::EngineError;
 
@@ -16,17 +16,19 @@ pub struct Deletions {
     pub paths: Vec<(Vec<u8>, EntryKind)>,
 }
 
-/// Deletes the extras (when allowed) and applies directory attributes.
+/// Deletes the extras (when allowed), then applies the attributes of the directories
+/// that waited for the end (`remaining`, deepest first).
 pub fn finish(
     volume: &Volume,
     planner: Planner,
+    remaining: Vec<(RelPath, Meta)>,
     delete_ok: bool,
-) -> Result<(Tally, Deletions), EngineError> {
+) -> Result<(Tally, Deletions, Vec<Message>), EngineError> {
     let dry_run = planner.dry_run();
     let mut tally = planner.tally;
     let mut deletions = Deletions::default();
     if dry_run {
-        return Ok((tally, deletions));
+        return Ok((tally, deletions, Vec::new()));
     }
     if delete_ok {
         for (dir_path, name) in &planner.extras {
@@ -44,15 +46,34 @@ pub fn finish(
             }
         }
     }
-    for (path, meta) in planner.dirs.iter().rev() {
-        let dir = match volume.open_dir(path) {
-            Ok(dir) => dir,
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e.into()),
-        };
-        tally.not_applied(dir.set_own_meta(meta)?);
+    let errors = finish_dirs(volume, &remaining, &mut tally)?;
+    Ok((tally, deletions, errors))
+}
+
+/// Applies each directory's own attributes (mtime last, on its fd). Per-directory
+/// failures come back as `FileError` messages; a failing volume is fatal.
+pub fn finish_dirs(
+    volume: &Volume,
+    dirs: &[(RelPath, Meta)],
+    tally: &mut Tally,
+) -> Result<Vec<Message>, EngineError> {
+    let mut errors = Vec::new();
+    for (path, meta) in dirs {
+        let result = volume.open_dir(path).and_then(|dir| dir.set_own_meta(meta));
+        match result {
+            Ok(not_applied) => tally.not_applied(not_applied),
+            Err(e) if e.is_not_found() => {}
+            Err(e) if is_fatal(&e) => return Err(e.into()),
+            Err(e) => {
+                tally.file_errors += 1;
+                errors.push(Message::FileError {
+                    path: path.as_bytes().to_vec(),
+                    message: format!("directory attributes not applied: {e}"),
+                });
+            }
+        }
     }
-    Ok((tally, deletions))
+    Ok(errors)
 }
 
 /// Why a hard link was not made.

@@ -8,6 +8,7 @@
 
 mod basis;
 mod decide;
+mod dirs;
 mod finish;
 mod plan;
 mod receive;
@@ -41,6 +42,8 @@ pub struct ServeConfig {
     pub volumes: Vec<(String, PathBuf)>,
     /// Exit after the first admitted session ends, with its exit code.
     pub once: bool,
+    /// Idle time after which a heartbeat keeps routers from cutting the connection.
+    pub heartbeat: Duration,
 }
 
 /// How long a client may take from TCP accept to its Hello.
@@ -144,8 +147,9 @@ pub async fn serve(
                 };
                 let shared = shared.clone();
                 let ended_tx = ended_tx.clone();
+                let heartbeat = config.heartbeat;
                 tokio::spawn(async move {
-                    if let Some(code) = connection(&shared, stream, peer).await {
+                    if let Some(code) = connection(&shared, stream, peer, heartbeat).await {
                         let _ = ended_tx.send(code);
                     }
                 });
@@ -160,7 +164,12 @@ pub async fn serve(
 }
 
 /// One connection. Returns the session's exit code if it was admitted.
-async fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Option<ExitCode> {
+async fn connection(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    heartbeat: Duration,
+) -> Option<ExitCode> {
     let span = tracing::info_span!("session", %peer);
     let _enter = span.enter();
     let _ = ferry_net::tune(&stream);
@@ -183,7 +192,7 @@ async fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Opt
     let (read, write) = tokio::io::split(tls);
     let limits = Limits::default();
     let mut reader = FrameReader::new(read, limits.clone());
-    let (tx, writer) = spawn_writer(write, 64);
+    let (tx, writer) = spawn_writer(write, 64, heartbeat);
     let code = match admit(shared, &mut reader, &tx).await {
         Admission::Refused => None,
         Admission::Admitted(volume, options, lock) => {
@@ -226,6 +235,7 @@ async fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Opt
 
 enum Admission<'a> {
     Admitted(Arc<Volume>, ferry_proto::SessionOptions, VolumeLock<'a>),
+    /// Refused, or a probe that was answered: either way no session ran.
     Refused,
 }
 
@@ -286,6 +296,31 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         )
         .await;
     };
+    if options.probe {
+        let verdict = Volume::open(path, shared.privileges).and_then(|v| v.check_writable());
+        return match verdict {
+            Ok(()) => {
+                let _ = tx
+                    .send(Message::Welcome {
+                        version: PROTOCOL_VERSION,
+                    })
+                    .await;
+                tracing::info!(volume = %name, "probe: volume present and writable");
+                Admission::Refused
+            }
+            Err(e) => {
+                refuse(
+                    if e.is_read_only_fs() {
+                        RefuseReason::ReadOnly
+                    } else {
+                        RefuseReason::VolumeUnavailable
+                    },
+                    format!("volume {name} is not writable at the target: {e}"),
+                )
+                .await
+            }
+        };
+    }
     if !shared.busy.lock().expect("busy lock").insert(name.clone()) {
         return refuse(
             RefuseReason::VolumeBusy,

@@ -50,6 +50,11 @@ pub struct Planned {
     pub links: Vec<LinkRequest>,
     /// Change and FileError messages for the source.
     pub messages: Vec<Message>,
+    /// Directories listed as entries, with the attributes to apply when they are done.
+    pub announced: Vec<(RelPath, Meta)>,
+    /// The directory whose listing this frame completed, and whether entries inside it
+    /// are to be deleted at the end.
+    pub completed: Option<(RelPath, bool)>,
 }
 
 /// The directory whose listing is in progress.
@@ -68,8 +73,7 @@ pub struct Planner {
     current: Option<Current>,
     /// Directories listed as entries whose own listing has not come yet.
     expected: HashSet<RelPath>,
-    /// Every directory with its attributes, in listing order, to finish at the end.
-    pub dirs: Vec<(RelPath, Meta)>,
+    root_seen: bool,
     /// Target entries the source does not have: removed at the end with `--delete`.
     pub extras: Vec<(RelPath, Vec<u8>)>,
     /// Directories the source could not read completely.
@@ -91,21 +95,21 @@ impl Planner {
             limits,
             current: None,
             expected,
-            dirs: Vec::new(),
+            root_seen: false,
             extras: Vec::new(),
             incomplete_dirs: 0,
             tally: Tally::default(),
         }
     }
 
-    /// The attributes of the volume root, applied with the other directories at the end.
-    pub fn root(&mut self, meta: Meta) -> Result<(), EngineError> {
-        if !self.dirs.is_empty() || !self.expected.contains(&RelPath::root()) {
+    /// Checks the volume root's attributes may come now (once, before the listing).
+    pub fn root(&mut self) -> Result<(), EngineError> {
+        if self.root_seen || !self.expected.contains(&RelPath::root()) {
             return Err(protocol(
                 "Root sent twice or after the listing started".into(),
             ));
         }
-        self.dirs.push((RelPath::root(), meta));
+        self.root_seen = true;
         Ok(())
     }
 
@@ -134,11 +138,13 @@ impl Planner {
             self.plan_entry(first + k as u64, entry, &mut planned)?;
         }
         if dir_done {
+            let mut has_extras = false;
             if dir_complete {
-                self.collect_extras(&mut planned)?;
+                has_extras = self.collect_extras(&mut planned)?;
             } else {
                 self.incomplete_dirs += 1;
             }
+            planned.completed = Some((dir_path, has_extras));
             self.current = None;
         }
         Ok(planned)
@@ -236,7 +242,7 @@ impl Planner {
         };
         if let Content::Dir = entry.content {
             self.expected.insert(path.clone());
-            self.dirs.push((path.clone(), entry.meta.clone()));
+            planned.announced.push((path.clone(), entry.meta.clone()));
         }
         let change = match action {
             Action::Keep => return Ok(()),
@@ -341,15 +347,17 @@ impl Planner {
         Ok(())
     }
 
-    /// Records target entries of the finished directory that the source does not have.
-    fn collect_extras(&mut self, planned: &mut Planned) -> Result<(), EngineError> {
+    /// Records target entries of the finished directory that the source does not have;
+    /// says whether there were any to delete.
+    fn collect_extras(&mut self, planned: &mut Planned) -> Result<bool, EngineError> {
         if !self.options.delete {
-            return Ok(());
+            return Ok(false);
         }
         let current = self.current.as_ref().expect("entered");
         let Some(dir) = &current.dir else {
-            return Ok(());
+            return Ok(false);
         };
+        let before = self.extras.len();
         for name in dir.names()? {
             if current.names.contains(&name) || Dir::is_temp_name(&name) {
                 continue;
@@ -372,7 +380,7 @@ impl Planner {
                 self.extras.push((current.path.clone(), name));
             }
         }
-        Ok(())
+        Ok(self.extras.len() > before)
     }
 }
 

@@ -8,15 +8,17 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use ferry_proto::{ChangeKind, Limits, Message, SessionOptions, TargetStats};
+use ferry_proto::{ChangeKind, Limits, Message, Meta, RelPath, SessionOptions, TargetStats};
 use ferry_tree::Volume;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 
 use super::basis::Basis;
+use super::dirs::DirTracker;
 use super::finish;
 use super::plan::{LinkRequest, Pending, Planned, Planner, Want};
 use super::receive::{self, Completion, Job, RECEIVERS};
+use super::Tally;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
 
@@ -44,6 +46,11 @@ struct Session {
     jobs: Vec<mpsc::Sender<Job>>,
     stats: TargetStats,
     planner: Option<Planner>,
+    /// Directories whose attributes wait for their contents.
+    dirs: DirTracker,
+    /// The directory of each unresolved file or link, to close when it is in place.
+    parents: HashMap<u64, RelPath>,
+    dry_run: bool,
 }
 
 /// Runs the session to its end; returns the target's stats.
@@ -74,6 +81,9 @@ pub async fn run<R: AsyncRead + Unpin>(
         signature_jobs: 0,
         jobs,
         stats: TargetStats::default(),
+        dirs: DirTracker::default(),
+        parents: HashMap::new(),
+        dry_run: options.dry_run,
     };
     while !(s.list_ended && s.unresolved.is_empty() && s.signature_jobs == 0) {
         tokio::select! {
@@ -91,11 +101,15 @@ pub async fn run<R: AsyncRead + Unpin>(
     let tx = s.tx.clone();
     let mut stats = std::mem::take(&mut s.stats);
     let volume = s.volume.clone();
-    let (tally, deletions) =
-        tokio::task::spawn_blocking(move || finish::finish(&volume, planner, delete_ok))
+    let remaining = std::mem::take(&mut s.dirs).into_remaining();
+    let (tally, deletions, errors) =
+        tokio::task::spawn_blocking(move || finish::finish(&volume, planner, remaining, delete_ok))
             .await
             .map_err(|e| EngineError::file_io(format!("finishing failed: {e}")))??;
     tally.add_to(&mut stats);
+    for error in errors {
+        send(&tx, error).await?;
+    }
     stats.delete_skipped = options.delete && !delete_ok;
     for (path, entry) in deletions.paths {
         send(
@@ -138,7 +152,11 @@ impl Session {
             )));
         }
         match message {
-            Message::Root { meta } => self.planner.as_mut().expect("planner").root(meta),
+            Message::Root { meta } => {
+                self.planner.as_mut().expect("planner").root()?;
+                self.dirs.announce(RelPath::root(), meta);
+                Ok(())
+            }
             Message::List {
                 dir,
                 first,
@@ -235,28 +253,27 @@ impl Session {
         planned: Planned,
         signed: &mpsc::UnboundedSender<()>,
     ) -> Result<(), EngineError> {
+        // Planner file errors are in its tally, counted at the end.
         for message in planned.messages {
-            if matches!(message, Message::FileError { .. }) {
-                self.stats.file_errors += 1;
-            }
             send(&self.tx, message).await?;
+        }
+        for (path, meta) in planned.announced {
+            self.dirs.announce(path, meta);
         }
         let mut open: HashSet<u64> = HashSet::new();
         for want in planned.wants {
             open.insert(want.index);
+            self.opened(want.index, &want.pending.path);
             self.want(want, signed).await?;
         }
         let mut ready = Vec::new();
+        let mut failed_links = Vec::new();
         for link in planned.links {
             open.insert(link.index);
+            self.opened(link.index, &link.path);
             if self.failed.contains(&link.leader) {
-                self.link_failed(&link, "its leader could not be transferred")
-                    .await?;
-                open.remove(&link.index);
-            } else if self.pending.contains_key(&link.leader)
-                || self.waiting_links.contains_key(&link.leader)
-                    && self.unresolved.contains(&link.leader)
-            {
+                failed_links.push(link);
+            } else if self.pending.contains_key(&link.leader) {
                 self.waiting_links
                     .entry(link.leader)
                     .or_default()
@@ -270,7 +287,54 @@ impl Session {
                 self.unresolved.remove(&index);
             }
         }
-        self.make_links(ready).await
+        for link in failed_links {
+            self.link_failed(&link, "its leader could not be transferred")
+                .await?;
+            self.settle(link.index).await?;
+        }
+        self.make_links(ready).await?;
+        if let Some((dir, has_extras)) = planned.completed {
+            let ready = self.dirs.listed(&dir, has_extras);
+            self.finish_dirs(ready).await?;
+        }
+        Ok(())
+    }
+
+    /// Records that entry `index` at `path` is on its way, keeping its directory open.
+    fn opened(&mut self, index: u64, path: &RelPath) {
+        let parent = path.split_last().map(|(p, _)| p).unwrap_or_default();
+        self.dirs.open(&parent);
+        self.parents.insert(index, parent);
+    }
+
+    /// Entry `index` is in place or failed: it no longer holds the watermark or its
+    /// directory, whose attributes may now be applied.
+    async fn settle(&mut self, index: u64) -> Result<(), EngineError> {
+        self.unresolved.remove(&index);
+        if let Some(parent) = self.parents.remove(&index) {
+            let ready = self.dirs.close(&parent);
+            self.finish_dirs(ready).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies the attributes of directories that are complete.
+    async fn finish_dirs(&mut self, ready: Vec<(RelPath, Meta)>) -> Result<(), EngineError> {
+        if ready.is_empty() || self.dry_run {
+            return Ok(());
+        }
+        let volume = self.volume.clone();
+        let (tally, errors) = tokio::task::spawn_blocking(move || {
+            let mut tally = Tally::default();
+            finish::finish_dirs(&volume, &ready, &mut tally).map(|errors| (tally, errors))
+        })
+        .await
+        .map_err(|e| EngineError::file_io(format!("finishing directories failed: {e}")))??;
+        tally.add_to(&mut self.stats);
+        for error in errors {
+            send(&self.tx, error).await?;
+        }
+        Ok(())
     }
 
     async fn want(
@@ -447,13 +511,13 @@ impl Session {
 
     /// Marks `index` done and releases the hard links that waited for it.
     async fn resolved(&mut self, index: u64) -> Result<(), EngineError> {
-        self.unresolved.remove(&index);
+        self.settle(index).await?;
         if let Some(links) = self.waiting_links.remove(&index) {
             if self.failed.contains(&index) {
                 for link in &links {
                     self.link_failed(link, "its leader could not be transferred")
                         .await?;
-                    self.unresolved.remove(&link.index);
+                    self.settle(link.index).await?;
                 }
             } else {
                 self.make_links(links).await?;
@@ -493,7 +557,7 @@ impl Session {
         .await
         .map_err(|e| EngineError::file_io(format!("linking failed: {e}")))?;
         for (link, result) in results {
-            self.unresolved.remove(&link.index);
+            self.settle(link.index).await?;
             match result {
                 Ok(Some(change)) => {
                     if !dry_run {

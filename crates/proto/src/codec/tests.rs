@@ -74,7 +74,7 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (any::<u32>(), name(), any::<[bool; 3]>()).prop_map(|(version, volume, o)| {
+        (any::<u32>(), name(), any::<[bool; 4]>()).prop_map(|(version, volume, o)| {
             Message::Hello {
                 version,
                 volume,
@@ -82,6 +82,7 @@ fn message() -> impl Strategy<Value = Message> {
                     delete: o[0],
                     dry_run: o[1],
                     checksum: o[2],
+                    probe: o[3],
                 },
             }
         }),

@@ -1,0 +1,142 @@
+//! Faults the core must survive without losing anything: a source file that changes
+//! while it is read, a source it cannot fully read (so `--delete` must not run), and a
+//! target stopped by SIGTERM.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::files::write;
+use crate::util::{ferry, run_guarded, Fixture};
+
+/// Appends to `path` until the returned guard is dropped.
+struct Appender {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Appender {
+    fn start(path: &std::path::Path) -> Appender {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let block = [b'x'; 4096];
+            while !flag.load(Ordering::Relaxed) {
+                file.write_all(&block).unwrap();
+            }
+        });
+        Appender {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Appender {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_file_growing_while_it_is_read_is_not_committed_and_exits_24() {
+    let fx = Fixture::new();
+    write(&fx.src.join("steady.txt"), b"steady\n", 0o644);
+    write(&fx.src.join("growing.log"), &vec![b'a'; 8 << 20], 0o644);
+    write(
+        &fx.dst.join("growing.log"),
+        b"the target's old version\n",
+        0o644,
+    );
+    let out = {
+        let _appender = Appender::start(&fx.src.join("growing.log"));
+        fx.push().json().run()
+    };
+    out.assert_code(24);
+    assert!(out.stat("source_vanished") >= 1, "{}", out.stdout());
+    assert_eq!(
+        fs::read(fx.dst.join("growing.log")).unwrap(),
+        b"the target's old version\n",
+        "a torn or changed file was committed over the old version"
+    );
+    assert_eq!(fs::read(fx.dst.join("steady.txt")).unwrap(), b"steady\n");
+    let leftovers: Vec<_> = fs::read_dir(&fx.dst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".ferry."))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+#[test]
+fn deletions_are_skipped_when_the_source_had_read_errors() {
+    let fx = Fixture::new();
+    // The push runs as `nobody`, so everything it must read is opened up to it.
+    fs::set_permissions(fx.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    write(&fx.src.join("ok.txt"), b"ok\n", 0o644);
+    write(&fx.src.join("secret/inside.txt"), b"hidden\n", 0o600);
+    fs::set_permissions(fx.src.join("secret"), fs::Permissions::from_mode(0o000)).unwrap();
+    fs::set_permissions(&fx.src, fs::Permissions::from_mode(0o755)).unwrap();
+    write(&fx.dst.join("extra.txt"), b"must survive\n", 0o644);
+    let tls = fx.tmp.path().join("client-tls");
+    fs::create_dir(&tls).unwrap();
+    for name in ["tls.crt", "tls.key", "ca.crt"] {
+        fs::copy(fx.certs.client_dir().join(name), tls.join(name)).unwrap();
+        fs::set_permissions(tls.join(name), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    let out = run_guarded(
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_ferry"))
+            .arg("push")
+            .arg(&fx.src)
+            .arg(fx.server.url("vol"))
+            .arg("--tls-dir")
+            .arg(&tls)
+            .args(["--delete", "--json"]),
+        "ferry push as nobody",
+    );
+    assert_eq!(out.code, Some(23), "{}", out.dump());
+    let summary: Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["delete_skipped"], true, "{}", out.dump());
+    assert!(summary["source_read_errors"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        fs::read(fx.dst.join("extra.txt")).unwrap(),
+        b"must survive\n"
+    );
+    assert_eq!(fs::read(fx.dst.join("ok.txt")).unwrap(), b"ok\n");
+}
+
+#[test]
+fn serve_stops_on_sigterm_with_exit_20() {
+    let fx = Fixture::new();
+    let certs = &fx.certs;
+    let mut child = ferry()
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-dir"])
+        .arg(certs.server_dir())
+        .arg("--volume")
+        .arg(format!("v={}", fx.dst.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening "), "{line:?}");
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(20));
+}
