@@ -34,6 +34,9 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Run a push end to end on loopback with throwaway certificates and a sample tree.
     Demo(DemoArgs),
+    /// Render the Kubernetes objects of one migration (target pod, service, passthrough
+    /// route, source pods, secrets, network policies) from a plan file.
+    Manifests(ManifestsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -64,6 +67,8 @@ pub struct ServeArgs {
     /// balancers never see an idle connection.
     #[arg(long, default_value_t = 10)]
     pub heartbeat: u64,
+    #[command(flatten)]
+    pub privileges: PrivilegeArgs,
 }
 
 /// How to reach a target: shared by push and probe.
@@ -120,6 +125,18 @@ pub struct PushArgs {
     /// balancers never see an idle connection (e.g. during a long scan).
     #[arg(long, default_value_t = 10)]
     pub heartbeat: u64,
+    #[command(flatten)]
+    pub privileges: PrivilegeArgs,
+    /// Also write the summary JSON (the `summary` event) to PATH at exit, e.g. a pod's
+    /// /dev/termination-log, so the pod status carries it.
+    #[arg(long, value_name = "PATH")]
+    pub summary_file: Option<PathBuf>,
+    /// Reconnect up to N times after a network failure (reset, timeout, proxy or router
+    /// drop), with backoff; files already in place are not re-sent and a cut large file
+    /// resumes from its verified partial. Auth, TLS, usage and no-space errors are never
+    /// retried.
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
 }
 
 #[derive(Args, Debug)]
@@ -127,4 +144,34 @@ pub struct DemoArgs {
     /// Keep the demo's directory (certs, source, target) instead of removing it.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// Who to run as: shared by serve and push.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PrivilegeArgs {
+    /// Supplemental group ids, comma-separated (e.g. 1000,2000), for storage that grants
+    /// access by group. As root, ferry sets exactly these groups before it touches a
+    /// volume; as non-root, it checks that it already holds them (a pod's
+    /// securityContext.supplementalGroups).
+    #[arg(long, value_name = "LIST", env = "FERRY_SUPPLEMENTAL_GROUPS")]
+    pub supplemental_groups: Option<String>,
+    /// As root: after reading the TLS files (serve) and binding the port, become this
+    /// plain user, UID[:GID] (GID defaults to UID), with only --supplemental-groups.
+    #[arg(long, value_name = "UID[:GID]")]
+    pub run_as: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestsArgs {
+    /// The migration plan (YAML or JSON): namespaces, PVC pairs, route host, image, proxy,
+    /// supplemental groups, resources. See README.
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// A `ferry certs` output directory; its server/ and client/ halves become the TLS
+    /// Secrets. Without it no TLS Secrets are rendered (create them yourself).
+    #[arg(long)]
+    pub certs: Option<PathBuf>,
+    /// Write one file per object into DIR instead of one YAML stream on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }

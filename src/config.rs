@@ -112,6 +112,7 @@ pub fn push_config(args: &PushArgs) -> Result<PushConfig> {
             Output::Text
         },
         heartbeat: Duration::from_secs(args.heartbeat.max(1)),
+        retries: args.retries,
     })
 }
 

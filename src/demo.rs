@@ -61,6 +61,7 @@ async fn demo(base: &Path) -> Result<ExitCode> {
         options,
         output: Output::Text,
         heartbeat: ferry_engine::DEFAULT_HEARTBEAT,
+        retries: 0,
     };
     eprintln!(
         "== first push: {} -> ferry://localhost:{}/demo",

@@ -3,6 +3,8 @@
 mod args;
 mod config;
 mod demo;
+mod manifests;
+mod privileges;
 
 use std::io::Write;
 use std::process::ExitCode as ProcessExit;
@@ -11,11 +13,19 @@ use clap::Parser;
 use ferry_engine::ExitCode;
 
 use args::{Cli, Command};
+use privileges::Identity;
 
 fn main() -> ProcessExit {
     let cli = Cli::parse();
     init_logging(&cli);
     raise_open_file_limit();
+    let bound = match before_runtime(&cli) {
+        Ok(bound) => bound,
+        Err((e, code)) => {
+            eprintln!("ferry: {e:#}");
+            return ProcessExit::from(code.code());
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ferry-io")
@@ -27,11 +37,46 @@ fn main() -> ProcessExit {
             return ProcessExit::from(ExitCode::FileIo.code());
         }
     };
-    let code = runtime.block_on(run(cli));
+    let code = runtime.block_on(run(cli, bound));
     ProcessExit::from(code.code())
 }
 
-async fn run(cli: Cli) -> ExitCode {
+/// What must happen while the process is still one thread (credentials are per thread,
+/// see `privileges`): `serve` reads its TLS files and binds its port, which may need root;
+/// then serve and push take on the asked-for groups and `--run-as` identity, and check
+/// that their volumes or source are usable as that identity. All later threads inherit it.
+fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Error, ExitCode)> {
+    let usage = |e: anyhow::Error| (e, ExitCode::Usage);
+    match &cli.command {
+        Command::Serve(args) => {
+            let config = config::serve_config(args).map_err(usage)?;
+            let identity = Identity::from_args(&args.privileges).map_err(usage)?;
+            let bound = ferry_engine::bind(&config).map_err(|e| {
+                let code = e.exit;
+                (anyhow::Error::new(e), code)
+            })?;
+            identity.apply().map_err(usage)?;
+            if identity.is_requested() {
+                for (name, path) in &config.volumes {
+                    privileges::check_access(&format!("volume {name}:"), path, true)
+                        .map_err(usage)?;
+                }
+            }
+            Ok(Some(bound))
+        }
+        Command::Push(args) => {
+            let identity = Identity::from_args(&args.privileges).map_err(usage)?;
+            identity.apply().map_err(usage)?;
+            if identity.is_requested() {
+                privileges::check_access("source", &args.src, false).map_err(usage)?;
+            }
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
     let result = match &cli.command {
         Command::Certs(args) => ferry_net::generate(&args.out, &args.server_names)
             .map(|()| {
@@ -40,19 +85,33 @@ async fn run(cli: Cli) -> ExitCode {
             })
             .map_err(|e| anyhow::Error::new(e).context("ferry certs")),
         Command::Serve(args) => match config::serve_config(args) {
-            Ok(config) => ferry_engine::serve(config, shutdown_signal(), |addr| {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "listening {addr}");
-                let _ = out.flush();
-            })
-            .await
-            .map_err(anyhow::Error::new),
+            Ok(config) => {
+                let ready = |addr| {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "listening {addr}");
+                    let _ = out.flush();
+                };
+                match bound {
+                    Some(bound) => {
+                        ferry_engine::serve_bound(config, bound, shutdown_signal(), ready).await
+                    }
+                    None => ferry_engine::serve(config, shutdown_signal(), ready).await,
+                }
+                .map_err(anyhow::Error::new)
+            }
             Err(e) => return usage(e),
         },
         Command::Push(args) => match config::push_config(args) {
-            Ok(config) => Ok(ferry_engine::push(config, shutdown_signal()).await.exit),
+            Ok(config) => {
+                let summary = ferry_engine::push(config, shutdown_signal()).await;
+                if let Some(path) = &args.summary_file {
+                    write_summary(path, &summary);
+                }
+                Ok(summary.exit)
+            }
             Err(e) => return usage(e),
         },
+        Command::Manifests(args) => manifests::run(args).map(|()| ExitCode::Ok),
         Command::Probe(args) => match config::route(&args.route) {
             Ok(route) => {
                 let (hops, code) = ferry_engine::probe(&route).await;
@@ -76,6 +135,18 @@ async fn run(cli: Cli) -> ExitCode {
             eprintln!("ferry: {e:#}");
             code
         }
+    }
+}
+
+/// `--summary-file`: the `summary` event as one JSON line (a pod's termination message).
+/// A failure to write it is reported but does not change the push's exit code.
+fn write_summary(path: &std::path::Path, summary: &ferry_engine::Summary) {
+    let written = serde_json::to_value(summary)
+        .map(|json| json.to_string())
+        .map_err(std::io::Error::other)
+        .and_then(|json| std::fs::write(path, json + "\n"));
+    if let Err(e) = written {
+        eprintln!("ferry: cannot write the summary to {}: {e}", path.display());
     }
 }
 

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::files::write;
+use crate::files::{random_bytes, write};
+use crate::relay::Relay;
+use crate::snapshot::{diff, Snapshot};
 use crate::util::{ferry, run_guarded, Fixture};
 
 /// Appends to `path` until the returned guard is dropped.
@@ -139,4 +141,53 @@ fn serve_stops_on_sigterm_with_exit_20() {
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(20));
+}
+
+#[test]
+fn a_push_cut_mid_file_retries_and_resumes_from_the_verified_partial() {
+    let fx = Fixture::new();
+    write(
+        &fx.src.join("big.bin"),
+        &random_bytes("resume", 24 << 20),
+        0o644,
+    );
+    write(&fx.src.join("small/a.txt"), b"a\n", 0o644);
+    let server_addr: std::net::SocketAddr = fx
+        .server
+        .url("vol")
+        .trim_start_matches("ferry://")
+        .trim_end_matches("/vol")
+        .parse()
+        .unwrap();
+    let relay = Relay::start(server_addr, 12 << 20);
+    let url = format!("ferry://127.0.0.1:{}/vol", relay.addr.port());
+    let out = crate::util::push(&fx.certs, &fx.src, &url)
+        .arg("--retries")
+        .arg("3")
+        .json()
+        .run();
+    out.assert_ok();
+    assert!(relay.connections() >= 2, "the relay never cut a connection");
+    assert!(out.stat("retries") >= 1, "{}", out.stdout());
+    assert!(
+        out.stat("bytes_resumed") >= 1 << 20,
+        "the cut file was not resumed from its partial: {}",
+        out.stdout()
+    );
+    let problems = diff(&Snapshot::take(&fx.src), &Snapshot::take(&fx.dst));
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn permanent_failures_are_not_retried() {
+    let fx = Fixture::new();
+    write(&fx.src.join("a.txt"), b"a\n", 0o644);
+    let url = fx.server.url("no-such-volume");
+    let out = crate::util::push(&fx.certs, &fx.src, &url)
+        .arg("--retries")
+        .arg("5")
+        .json()
+        .run();
+    out.assert_code(5);
+    assert_eq!(out.stat("retries"), 0, "{}", out.stdout());
 }

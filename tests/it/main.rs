@@ -8,6 +8,7 @@
 mod fidelity;
 mod files;
 mod raw;
+mod relay;
 mod snapshot;
 mod util;
 
@@ -19,6 +20,7 @@ mod dry_run;
 mod errors;
 mod faults;
 mod hostile;
+mod pods;
 mod push;
 mod route;
 mod security;

@@ -14,6 +14,9 @@ use crate::exit::ExitCode;
 pub struct EngineError {
     pub exit: ExitCode,
     pub message: String,
+    /// A condition that may clear by itself (the volume busy with our own previous,
+    /// dying session), retried although its class is otherwise permanent.
+    pub transient: bool,
 }
 
 impl EngineError {
@@ -21,7 +24,24 @@ impl EngineError {
         EngineError {
             exit,
             message: message.into(),
+            transient: false,
         }
+    }
+
+    /// Marks the error as one that may clear by itself.
+    pub fn transient(mut self) -> Self {
+        self.transient = true;
+        self
+    }
+
+    /// Whether `--retries` may try again: network failures and timeouts, never auth,
+    /// TLS, usage, no space or protocol errors.
+    pub fn is_retryable(&self) -> bool {
+        self.transient
+            || matches!(
+                self.exit,
+                ExitCode::SocketIo | ExitCode::DataTimeout | ExitCode::ConnectTimeout
+            )
     }
 
     pub fn usage(message: impl Into<String>) -> Self {

@@ -41,5 +41,5 @@ pub use framed::DEFAULT_HEARTBEAT;
 pub use probe::{probe, Hop, Verdict};
 pub use push::{push, PushConfig};
 pub use report::Output;
-pub use serve::{serve, ServeConfig};
+pub use serve::{bind, serve, serve_bound, Bound, ServeConfig};
 pub use summary::Summary;

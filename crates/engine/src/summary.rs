@@ -25,6 +25,24 @@ pub struct SourceCounts {
     pub vanished: u64,
     /// Entries or directories the source could not read.
     pub read_errors: u64,
+    /// Bytes not re-sent because the target resumed from a verified partial.
+    pub bytes_resumed: u64,
+}
+
+impl SourceCounts {
+    /// Folds in one attempt: what was listed is the last attempt's (each lists the
+    /// whole tree), what was sent adds up.
+    pub fn absorb(&mut self, attempt: &SourceCounts) {
+        self.files_total = attempt.files_total;
+        self.bytes_total = attempt.bytes_total;
+        self.entries_total = attempt.entries_total;
+        self.read_errors = attempt.read_errors;
+        self.vanished = attempt.vanished;
+        self.bytes_literal += attempt.bytes_literal;
+        self.bytes_matched += attempt.bytes_matched;
+        self.files_delta += attempt.files_delta;
+        self.bytes_resumed += attempt.bytes_resumed;
+    }
 }
 
 /// The `summary` event. Field names are a contract with users' scripts.
@@ -48,6 +66,10 @@ pub struct Summary {
     pub source_read_errors: u64,
     pub source_vanished: u64,
     pub delete_skipped: bool,
+    /// Sessions that failed on the network and were tried again (`--retries`).
+    pub retries: u64,
+    /// File bytes not re-sent after a retry because the target resumed them.
+    pub bytes_resumed: u64,
     pub not_applied_owner: u64,
     pub not_applied_xattrs: u64,
     pub not_applied_special: u64,
@@ -62,9 +84,11 @@ pub struct Summary {
 }
 
 impl Summary {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         source: &SourceCounts,
         target: &TargetStats,
+        retries: u64,
         bytes_on_wire: u64,
         duration: Duration,
         exit: ExitCode,
@@ -89,6 +113,8 @@ impl Summary {
             source_read_errors: source.read_errors,
             source_vanished: source.vanished,
             delete_skipped: target.delete_skipped,
+            retries,
+            bytes_resumed: source.bytes_resumed,
             not_applied_owner: target.not_applied_owner,
             not_applied_xattrs: target.not_applied_xattrs,
             not_applied_special: target.not_applied_special,
@@ -138,6 +164,12 @@ impl Summary {
             out.push_str(&format!(
                 "problems: {} file errors at the target, {} read errors and {} vanished or changed files at the source\n",
                 self.file_errors, self.source_read_errors, self.source_vanished
+            ));
+        }
+        if self.retries > 0 {
+            out.push_str(&format!(
+                "retries: {} (resumed {} bytes from partial files)\n",
+                self.retries, self.bytes_resumed
             ));
         }
         if self.delete_skipped {

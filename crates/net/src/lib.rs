@@ -40,6 +40,6 @@ pub use counting::{Counted, WireCounter};
 pub use error::{NetError, NetErrorClass, TlsFailure, TlsPeer};
 pub use no_proxy::NoProxy;
 pub use proxy::{choose_proxy, connect_proxy, connect_tunnel, ProxyUrl};
-pub use tcp::{connect, listen, tune};
+pub use tcp::{connect, listen, listen_std, tune};
 pub use tls::{accept as tls_accept, connect as tls_connect};
 pub use tls::{client_config, server_config, server_name, stream_error, TlsDir, ALPN};

@@ -23,6 +23,13 @@ const KEEPALIVE_PROBES: u32 = 6;
 /// Binds `addr` with `SO_REUSEADDR` (so a restarted server does not wait out TIME_WAIT)
 /// and a backlog of 1024. Must be called inside a tokio runtime.
 pub fn listen(addr: SocketAddr) -> Result<TcpListener, NetError> {
+    let listener = listen_std(addr)?;
+    TcpListener::from_std(listener).map_err(|source| NetError::Bind { addr, source })
+}
+
+/// [`listen`] without a runtime: a bound, non-blocking std listener, for a process that
+/// binds its port before it drops privileges and starts the runtime.
+pub fn listen_std(addr: SocketAddr) -> Result<std::net::TcpListener, NetError> {
     let bind = |source| NetError::Bind { addr, source };
     let socket =
         Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(bind)?;
@@ -30,7 +37,7 @@ pub fn listen(addr: SocketAddr) -> Result<TcpListener, NetError> {
     socket.set_nonblocking(true).map_err(bind)?;
     socket.bind(&addr.into()).map_err(bind)?;
     socket.listen(BACKLOG).map_err(bind)?;
-    TcpListener::from_std(socket.into()).map_err(bind)
+    Ok(socket.into())
 }
 
 /// Resolves `host` and tries its addresses in order until one connects. The whole thing,

@@ -158,9 +158,25 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             out.put_u64_le(*entries);
             out.put_u64_le(*read_errors);
         }
-        Message::Ack { through } => {
+        Message::Ack {
+            through,
+            files,
+            bytes,
+        } => {
             out.put_u8(ACK);
             out.put_u64_le(*through);
+            out.put_u64_le(*files);
+            out.put_u64_le(*bytes);
+        }
+        Message::Resume {
+            index,
+            offset,
+            hash,
+        } => {
+            out.put_u8(RESUME);
+            out.put_u64_le(*index);
+            out.put_u64_le(*offset);
+            out.put_slice(hash);
         }
         Message::Want { index, delta } => {
             out.put_u8(WANT);
@@ -310,6 +326,13 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
         },
         ACK => Message::Ack {
             through: r.u64("through")?,
+            files: r.u64("files")?,
+            bytes: r.u64("bytes")?,
+        },
+        RESUME => Message::Resume {
+            index: r.u64("index")?,
+            offset: r.u64("offset")?,
+            hash: r.array32("hash")?,
         },
         WANT => Message::Want {
             index: r.u64("index")?,

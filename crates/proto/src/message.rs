@@ -9,7 +9,8 @@
 //!   Root{meta}                       ──▶
 //!   List{dir, first, entries..}      ──▶  plans each entry against its tree
 //!                                    ◀──  Want{index, delta} [+ Signature pieces]
-//!                                    ◀──  Ack{through}     (every entry < through is planned)
+//!                                    ◀──  Resume{index, offset, hash}  (a partial to finish)
+//!                                    ◀──  Ack{through}     (every entry < through is resolved)
 //!   Data/Hole/Delta.. FileEnd{hash}  ──▶  writes a temp file, verifies, renames
 //!   ListEnd{entries, read_errors}    ──▶
 //!                                    ◀──  Done{stats}     (after deletions and dir times)
@@ -143,15 +144,27 @@ pub enum Message {
         entries: u64,
         read_errors: u64,
     },
-    /// Every entry with an index below `through` has been planned.
+    /// Every entry with an index below `through` is resolved (in place, unchanged or
+    /// failed). `files` and `bytes` are the target's running count of files written and
+    /// their bytes, so the source's numbers stay true if the session is cut.
     Ack {
         through: u64,
+        files: u64,
+        bytes: u64,
     },
     /// Send file `index`. With `delta`, `Signature` frames for the target's basis follow
     /// and the source may answer with `Delta` frames.
     Want {
         index: u64,
         delta: bool,
+    },
+    /// Send file `index` from `offset` on: the target holds its first `offset` bytes
+    /// (a partial from an interrupted session) whose BLAKE3 is `hash`. The source checks
+    /// its own prefix and sends from `offset` if it matches, else from 0.
+    Resume {
+        index: u64,
+        offset: u64,
+        hash: [u8; 32],
     },
     /// A piece of the serialized signature of file `index`'s basis; `last` ends it.
     Signature {
@@ -226,6 +239,7 @@ impl Message {
             Message::ListEnd { .. } => "ListEnd",
             Message::Ack { .. } => "Ack",
             Message::Want { .. } => "Want",
+            Message::Resume { .. } => "Resume",
             Message::Signature { .. } => "Signature",
             Message::Data { .. } => "Data",
             Message::Hole { .. } => "Hole",

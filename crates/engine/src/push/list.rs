@@ -35,6 +35,8 @@ pub struct Shared {
     pub progress: Mutex<(u64, u64)>,
     pub acked: Notify,
     pub counts: Mutex<SourceCounts>,
+    /// The target's running (files written, bytes written), from its last Ack.
+    pub target_progress: Mutex<(u64, u64)>,
 }
 
 impl Shared {

@@ -31,8 +31,9 @@ use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{spawn_writer, FrameReader, FrameSender};
 use crate::report::{Output, Reporter};
-use crate::summary::Summary;
+use crate::summary::{SourceCounts, Summary};
 use list::Shared;
+use send::Ask;
 
 /// Everything `ferry push` needs, validated.
 #[derive(Clone, Debug)]
@@ -43,6 +44,9 @@ pub struct PushConfig {
     pub output: Output,
     /// Idle time after which a heartbeat keeps routers from cutting the connection.
     pub heartbeat: Duration,
+    /// Sessions to try again after a network failure; files already in place are not
+    /// re-sent and a cut large file resumes from its verified partial.
+    pub retries: u32,
 }
 
 /// Sender threads: file reads, hashing and delta search run here.
@@ -53,18 +57,48 @@ const SENDERS: usize = 2;
 pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Summary {
     let started = Instant::now();
     let reporter = Reporter::new(config.output);
-    let shared = Arc::new(Shared::default());
     let wire = WireCounter::default();
     let route = &config.route;
     let target = format!("ferry://{}:{}/{}", route.host, route.port, route.volume);
     reporter.start(&config.src.display().to_string(), &target, &route.volume);
 
-    let result = tokio::select! {
-        result = run(&config, &shared, &wire, &reporter) => result,
-        () = shutdown => Err(EngineError::new(ExitCode::Interrupted, "interrupted by a signal; the target keeps what was complete and discards partial files")),
+    tokio::pin!(shutdown);
+    let mut counts = SourceCounts::default();
+    // Files the target committed in sessions that were then cut (from their last Ack).
+    let mut carried = TargetStats::default();
+    let mut retries = 0u64;
+    let result = loop {
+        let shared = Arc::new(Shared::default());
+        let attempt = tokio::select! {
+            result = run(&config, &shared, &wire, &reporter) => result,
+            () = &mut shutdown => Err(interrupted()),
+        };
+        counts.absorb(&shared.counts.lock().expect("counts lock"));
+        match attempt {
+            Ok(stats) => break Ok(stats),
+            Err(e) if e.is_retryable() && retries < u64::from(config.retries) => {
+                let (files, bytes) = *shared.target_progress.lock().expect("progress lock");
+                carried.files_transferred += files;
+                carried.bytes_written += bytes;
+                retries += 1;
+                let delay = backoff(retries);
+                reporter.warning(
+                    &target,
+                    &format!(
+                        "{e}; retry {retries} of {} in {:.1} s",
+                        config.retries,
+                        delay.as_secs_f64()
+                    ),
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = &mut shutdown => break Err(interrupted()),
+                }
+            }
+            Err(e) => break Err(e),
+        }
     };
-    let counts = shared.counts.lock().expect("counts lock").clone();
-    let (stats, exit, error) = match result {
+    let (mut stats, exit, error) = match result {
         Ok(stats) => {
             let exit = if stats.file_errors > 0 || counts.read_errors > 0 {
                 ExitCode::Partial
@@ -77,9 +111,12 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
         }
         Err(e) => (TargetStats::default(), e.exit, Some(e.message)),
     };
+    stats.files_transferred += carried.files_transferred;
+    stats.bytes_written += carried.bytes_written;
     let summary = Summary::new(
         &counts,
         &stats,
+        retries,
         wire.total(),
         started.elapsed(),
         exit,
@@ -87,6 +124,26 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     );
     reporter.summary(&summary);
     summary
+}
+
+fn interrupted() -> EngineError {
+    EngineError::new(
+        ExitCode::Interrupted,
+        "interrupted by a signal; the target keeps what was complete and partial files to resume",
+    )
+}
+
+/// Exponential backoff from 0.5 s, capped at 30 s, with ±50% jitter so that many
+/// source pods cut by the same network event do not come back in lockstep.
+fn backoff(attempt: u64) -> Duration {
+    let base = Duration::from_millis(500).saturating_mul(1 << attempt.saturating_sub(1).min(6));
+    let base = base.min(Duration::from_secs(30));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = 0.5 + f64::from(nanos % 1000) / 1000.0;
+    base.mul_f64(jitter)
 }
 
 async fn run(
@@ -214,7 +271,13 @@ pub async fn handshake<R: AsyncRead + Unpin>(
                 ferry_proto::RefuseReason::VersionMismatch => ExitCode::ProtocolVersion,
                 _ => ExitCode::StartFailed,
             };
-            Err(EngineError::new(exit, format!("target refused the session: {message}")))
+            let error = EngineError::new(exit, format!("target refused the session: {message}"));
+            // Busy is often our own previous session, not yet noticed dead at the target.
+            Err(if reason == ferry_proto::RefuseReason::VolumeBusy {
+                error.transient()
+            } else {
+                error
+            })
         }
         other => Err(EngineError::protocol(format!(
             "expected Welcome from the target, got {}",
@@ -223,10 +286,10 @@ pub async fn handshake<R: AsyncRead + Unpin>(
     }
 }
 
-/// A file to send, with the target's signature when it asked for a delta.
+/// A file to send, and how the target asked for it.
 struct Work {
     index: u64,
-    signature: Option<Vec<u8>>,
+    ask: Ask,
 }
 
 fn spawn_senders(
@@ -254,12 +317,13 @@ fn spawn_senders(
                     let Some(info) = shared.file(work.index) else {
                         continue;
                     };
-                    match send::send_file(&root, work.index, &info, work.signature, &limits, &tx) {
+                    match send::send_file(&root, work.index, &info, work.ask, &limits, &tx) {
                         Ok(sent) => {
                             let mut counts = shared.counts.lock().expect("counts lock");
                             counts.bytes_literal += sent.stats.literal;
                             counts.bytes_matched += sent.stats.copied;
                             counts.files_delta += u64::from(sent.as_delta);
+                            counts.bytes_resumed += sent.resumed;
                             match sent.failure {
                                 Some(FileFailure::Vanished | FileFailure::Changed) => {
                                     counts.vanished += 1
@@ -313,7 +377,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
                 } else {
                     queue(Work {
                         index,
-                        signature: None,
+                        ask: Ask::Whole,
                     })?;
                 }
             }
@@ -331,11 +395,36 @@ async fn read_replies<R: AsyncRead + Unpin>(
                 }
                 sig.extend_from_slice(&bytes);
                 if last {
-                    let signature = signatures.remove(&index);
-                    queue(Work { index, signature })?;
+                    let signature = signatures.remove(&index).unwrap_or_default();
+                    queue(Work {
+                        index,
+                        ask: Ask::Delta(signature),
+                    })?;
                 }
             }
-            Message::Ack { through } => shared.ack(through)?,
+            Message::Resume {
+                index,
+                offset,
+                hash,
+            } => {
+                if shared.file(index).is_none() {
+                    return Err(EngineError::protocol(format!(
+                        "target asked to resume entry {index}, which is not a listed, unresolved file"
+                    )));
+                }
+                queue(Work {
+                    index,
+                    ask: Ask::Resume(offset, hash),
+                })?;
+            }
+            Message::Ack {
+                through,
+                files,
+                bytes,
+            } => {
+                shared.ack(through)?;
+                *shared.target_progress.lock().expect("progress lock") = (files, bytes);
+            }
             Message::Change { path, kind, entry } => reporter.change(&path, kind, entry),
             Message::FileError { path, message } => {
                 reporter.file_error("target", &escape(&path), &message)

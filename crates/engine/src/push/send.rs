@@ -30,7 +30,18 @@ pub struct FileInfo {
 pub struct Sent {
     pub stats: DeltaStats,
     pub as_delta: bool,
+    /// Bytes not sent because the target's partial prefix matched ours.
+    pub resumed: u64,
     pub failure: Option<FileFailure>,
+}
+
+/// What the target asked for a file.
+pub enum Ask {
+    Whole,
+    /// A delta against the target's basis, whose signature this is.
+    Delta(Vec<u8>),
+    /// The rest after a prefix the target holds: (length, BLAKE3 of it).
+    Resume(u64, [u8; 32]),
 }
 
 /// Segments whose delta is at least this literal are not worth searching.
@@ -45,7 +56,7 @@ pub fn send_file(
     root: &Path,
     index: u64,
     info: &FileInfo,
-    signature: Option<Vec<u8>>,
+    ask: Ask,
     limits: &Limits,
     tx: &FrameSender,
 ) -> Result<Sent, EngineError> {
@@ -77,8 +88,9 @@ pub fn send_file(
         );
     }
     let mut hasher = blake3::Hasher::new();
-    let result = match signature {
-        Some(bytes) => {
+    let mut resumed = 0;
+    let result = match ask {
+        Ask::Delta(bytes) => {
             let signature = PeerSignature::parse(bytes, limits.max_signature).map_err(|e| {
                 EngineError::protocol(format!("bad signature from the target: {e}"))
             })?;
@@ -92,7 +104,15 @@ pub fn send_file(
                 &send,
             )
         }
-        None => send_whole(&file, index, info.size, limits, &mut hasher, &send),
+        Ask::Whole => send_whole(&file, index, info.size, 0, limits, &mut hasher, &send),
+        Ask::Resume(offset, hash) => {
+            match prefix_matches(&file, offset.min(info.size), &hash, &mut hasher) {
+                Ok(true) => resumed = offset.min(info.size),
+                Ok(false) => hasher = blake3::Hasher::new(),
+                Err(e) => return fail(FileFailure::ReadError, e.to_string()),
+            }
+            send_whole(&file, index, info.size, resumed, limits, &mut hasher, &send)
+        }
     };
     let (stats, as_delta) = match result {
         Ok(done) => done,
@@ -116,8 +136,27 @@ pub fn send_file(
     Ok(Sent {
         stats,
         as_delta,
+        resumed,
         failure: None,
     })
+}
+
+/// Hashes our first `len` bytes into `hasher` and compares with the target's `hash`.
+fn prefix_matches(
+    file: &File,
+    len: u64,
+    hash: &[u8; 32],
+    hasher: &mut blake3::Hasher,
+) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    while offset < len {
+        let n = (len - offset).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], offset)?;
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+    Ok(hasher.finalize().as_bytes() == hash)
 }
 
 enum ReadFailure {
@@ -179,10 +218,12 @@ fn send_literal(
     Ok(offset - start)
 }
 
+/// Sends `[start, size)` as data and holes (`hasher` already holds `[0, start)`).
 fn send_whole(
     file: &File,
     index: u64,
     size: u64,
+    start: u64,
     limits: &Limits,
     hasher: &mut blake3::Hasher,
     send: &impl Fn(Message) -> Result<(), EngineError>,
@@ -190,23 +231,20 @@ fn send_whole(
     let mut literal = 0;
     let map = regions(file, size).map_err(|e| ReadFailure::Io(std::io::Error::other(e)))?;
     for region in map {
+        let end = region.offset + region.len;
+        if end <= start {
+            continue;
+        }
+        let offset = region.offset.max(start);
         if region.hole {
-            hash_zeros(hasher, region.len);
+            hash_zeros(hasher, end - offset);
             send(Message::Hole {
                 index,
-                offset: region.offset,
-                len: region.len,
+                offset,
+                len: end - offset,
             })?;
         } else {
-            literal += send_literal(
-                file,
-                index,
-                region.offset,
-                region.offset + region.len,
-                limits,
-                hasher,
-                send,
-            )?;
+            literal += send_literal(file, index, offset, end, limits, hasher, send)?;
         }
     }
     Ok((DeltaStats { literal, copied: 0 }, false))

@@ -100,6 +100,29 @@ impl Drop for VolumeLock<'_> {
     }
 }
 
+/// What a target must do while it may still hold privileges: its TLS files read and its
+/// port bound. Needs no runtime, so a process can prepare, drop to another identity while
+/// it is still single-threaded, and then start the runtime and [`serve_bound`].
+pub struct Bound {
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    listener: std::net::TcpListener,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the TLS files and binds the listening port of `config`.
+pub fn bind(config: &ServeConfig) -> Result<Bound, EngineError> {
+    let tls = ferry_net::server_config(&TlsDir::new(&config.tls_dir))?;
+    let listener = ferry_net::listen_std(config.listen)?;
+    Ok(Bound { tls, listener })
+}
+
 /// Runs the target until `shutdown` resolves (exit 20) or, with `once`, until the first
 /// admitted session ends. `ready` is called with the bound address.
 pub async fn serve(
@@ -107,7 +130,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<ExitCode, EngineError> {
-    let tls = ferry_net::server_config(&TlsDir::new(&config.tls_dir))?;
+    let bound = bind(&config)?;
+    serve_bound(config, bound, shutdown, ready).await
+}
+
+/// [`serve`] on a listener and TLS config prepared by [`bind`].
+pub async fn serve_bound(
+    config: ServeConfig,
+    bound: Bound,
+    shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<ExitCode, EngineError> {
+    let Bound { tls, listener } = bound;
     let mut volumes = HashMap::new();
     for (name, path) in &config.volumes {
         if !path.is_dir() {
@@ -120,7 +154,8 @@ pub async fn serve(
             return Err(EngineError::usage(format!("volume {name} is given twice")));
         }
     }
-    let listener = ferry_net::listen(config.listen)?;
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(|e| EngineError::usage(format!("cannot listen on {}: {e}", config.listen)))?;
     let local = listener
         .local_addr()
         .map_err(|e| EngineError::usage(format!("cannot read the bound address: {e}")))?;

@@ -10,7 +10,7 @@ use ferry_delta::MIN_DELTA_BASIS;
 use ferry_proto::{
     escape, ChangeKind, Content, Entry, EntryKind, Limits, Message, Meta, RelPath, SessionOptions,
 };
-use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TreeError, Volume};
+use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TempFile, TreeError, Volume};
 
 use super::decide::{decide, Action, Probe};
 use super::Tally;
@@ -31,7 +31,14 @@ pub struct Want {
     pub pending: Pending,
     /// The current file at the target, to diff against.
     pub basis: Option<std::fs::File>,
+    /// What an interrupted session received of this file, and its length: resumed
+    /// rather than diffed (checking a prefix costs a hash, a delta a search).
+    pub partial: Option<(TempFile, u64)>,
 }
+
+/// Files at least this large are received into a partial file that survives an
+/// interrupted session, and resumed from it.
+pub const MIN_RESUME: u64 = 1024 * 1024;
 
 /// A hard link to create once its leader is in place.
 pub struct LinkRequest {
@@ -309,8 +316,14 @@ impl Planner {
         }
         match &entry.content {
             Content::File { size, .. } => {
+                let partial = match *size >= MIN_RESUME {
+                    true => dir
+                        .open_partial(name)?
+                        .filter(|(_, len)| *len >= MIN_RESUME && len <= size),
+                    false => None,
+                };
                 let basis = match action {
-                    Action::Update { basis: true } => dir.open_basis(name)?,
+                    Action::Update { basis: true } if partial.is_none() => dir.open_basis(name)?,
                     _ => None,
                 };
                 planned.wants.push(Want {
@@ -323,6 +336,7 @@ impl Planner {
                         size: *size,
                     },
                     basis,
+                    partial,
                 });
                 return Ok(());
             }

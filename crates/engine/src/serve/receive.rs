@@ -16,18 +16,28 @@ use ferry_tree::{NotApplied, Privileges, TempFile};
 use tokio::sync::mpsc;
 
 use super::basis::Basis;
-use super::plan::{is_fatal, Pending};
+use super::plan::{is_fatal, Pending, MIN_RESUME};
 use crate::error::EngineError;
 use crate::zeros::hash_zeros;
 
 pub const RECEIVERS: usize = 2;
 
+/// A partial from an interrupted session, verified by hashing: data continues after it.
+pub struct Resumed {
+    pub temp: TempFile,
+    pub offset: u64,
+    /// BLAKE3 state over the first `offset` bytes.
+    pub hasher: blake3::Hasher,
+}
+
 pub enum Job {
-    /// Data for `index` follows; `basis` is set when a delta was asked for.
+    /// Data for `index` follows; `basis` is set when a delta was asked for, `resumed`
+    /// when the target asked to resume from a partial.
     Start {
         index: u64,
         pending: Pending,
         basis: Option<Arc<Basis>>,
+        resumed: Option<Box<Resumed>>,
     },
     /// A Data, Hole, Delta or FileEnd frame of a started file.
     Frame(Message),
@@ -63,24 +73,27 @@ struct Assembly {
     temp: Option<TempFile>,
     pos: u64,
     hasher: blake3::Hasher,
+    /// Where a resumed file's new data must start, until the first piece arrives.
+    resume_at: Option<u64>,
 }
 
-/// Spawns the receiver threads; returns one job queue per thread.
+/// Spawns the receiver threads; returns one job queue per thread and the threads,
+/// which end once their queue is closed and drained.
 pub fn spawn(
     privileges: Privileges,
     completions: mpsc::UnboundedSender<Completion>,
-) -> Vec<mpsc::Sender<Job>> {
+) -> (Vec<mpsc::Sender<Job>>, Vec<std::thread::JoinHandle<()>>) {
     (0..RECEIVERS)
         .map(|i| {
             let (tx, rx) = mpsc::channel(256);
             let completions = completions.clone();
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name(format!("ferry-recv-{i}"))
                 .spawn(move || run(rx, privileges, completions))
                 .expect("spawn receiver thread");
-            tx
+            (tx, thread)
         })
-        .collect()
+        .unzip()
 }
 
 fn run(
@@ -96,17 +109,27 @@ fn run(
                 index,
                 pending,
                 basis,
+                resumed,
             } => {
-                if let Some(old) = files.insert(
-                    index,
-                    Assembly {
+                let assembly = match resumed.map(|r| *r) {
+                    Some(r) => Assembly {
+                        pending,
+                        basis,
+                        temp: Some(r.temp),
+                        pos: r.offset,
+                        hasher: r.hasher,
+                        resume_at: Some(r.offset),
+                    },
+                    None => Assembly {
                         pending,
                         basis,
                         temp: None,
                         pos: 0,
                         hasher: blake3::Hasher::new(),
+                        resume_at: None,
                     },
-                ) {
+                };
+                if let Some(old) = files.insert(index, assembly) {
                     discard(old);
                 }
                 None
@@ -156,8 +179,12 @@ fn run(
             }
         }
     }
+    // The session ended with these unfinished: keep what a later session can resume.
     for (_, a) in files.drain() {
-        discard(a);
+        match a.temp {
+            Some(temp) if a.pending.size >= MIN_RESUME && a.pos > 0 => temp.keep(),
+            _ => discard(a),
+        }
     }
 }
 
@@ -236,11 +263,32 @@ fn check_piece(a: &Assembly, what: &str, offset: u64, len: u64) -> Result<(), Fa
     Ok(())
 }
 
+/// The file being written: large files go to their partial name, so that a session
+/// cut in the middle (even by SIGKILL) leaves something to resume.
 fn temp(a: &mut Assembly) -> Result<&mut TempFile, Failure> {
     if a.temp.is_none() {
-        a.temp = Some(a.pending.dir.create_temp(&a.pending.name)?);
+        a.temp = Some(if a.pending.size >= MIN_RESUME {
+            a.pending.dir.create_partial(&a.pending.name)?
+        } else {
+            a.pending.dir.create_temp(&a.pending.name)?
+        });
     }
     Ok(a.temp.as_mut().expect("just created"))
+}
+
+/// The first piece of a resumed file says whether the source accepted our prefix: it
+/// starts at the prefix's end, or at 0 when the source's content differs.
+fn settle_resume(a: &mut Assembly, offset: u64) -> Result<(), Failure> {
+    if let Some(at) = a.resume_at.take() {
+        if offset == 0 && at > 0 {
+            if let Some(temp) = a.temp.as_mut() {
+                temp.set_len(0)?;
+            }
+            a.pos = 0;
+            a.hasher = blake3::Hasher::new();
+        }
+    }
+    Ok(())
 }
 
 fn step(
@@ -251,12 +299,14 @@ fn step(
 ) -> Result<Step, Failure> {
     match message {
         Message::Data { offset, bytes, .. } => {
+            settle_resume(a, offset)?;
             check_piece(a, "Data", offset, bytes.len() as u64)?;
             temp(a)?.write_at(offset, &bytes)?;
             a.hasher.update(&bytes);
             a.pos += bytes.len() as u64;
         }
         Message::Hole { offset, len, .. } => {
+            settle_resume(a, offset)?;
             check_piece(a, "Hole", offset, len)?;
             temp(a)?;
             hash_zeros(&mut a.hasher, len);
@@ -280,6 +330,10 @@ fn step(
             a.pos += len;
         }
         Message::FileEnd { size, hash, .. } => {
+            if a.resume_at.is_some() && size == 0 {
+                settle_resume(a, 0)?;
+            }
+            a.resume_at = None;
             if size != a.pending.size || a.pos != size {
                 return Err(Failure::Protocol(format!(
                     "{} ended at {} bytes of {} declared (FileEnd says {size})",

@@ -17,7 +17,7 @@ use super::basis::Basis;
 use super::dirs::DirTracker;
 use super::finish;
 use super::plan::{LinkRequest, Pending, Planned, Planner, Want};
-use super::receive::{self, Completion, Job, RECEIVERS};
+use super::receive::{self, Completion, Job, Resumed, RECEIVERS};
 use super::Tally;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
@@ -63,7 +63,7 @@ pub async fn run<R: AsyncRead + Unpin>(
 ) -> Result<TargetStats, EngineError> {
     let (completions_tx, mut completions) = mpsc::unbounded_channel();
     let (signed_tx, mut signed) = mpsc::unbounded_channel::<()>();
-    let jobs = receive::spawn(volume.privileges(), completions_tx);
+    let (jobs, receivers) = receive::spawn(volume.privileges(), completions_tx);
     let mut s = Session {
         planner: Some(Planner::new(volume.clone(), options, limits.clone())),
         volume,
@@ -85,11 +85,46 @@ pub async fn run<R: AsyncRead + Unpin>(
         parents: HashMap::new(),
         dry_run: options.dry_run,
     };
+    let result = drive(
+        &mut s,
+        reader,
+        &mut completions,
+        &mut signed,
+        &signed_tx,
+        options,
+    )
+    .await;
+    // The receivers must be done with every file (and have kept the partials of cut
+    // ones) before the volume is released to the next session.
+    drop(s);
+    drop(signed_tx);
+    let joined = tokio::task::spawn_blocking(move || {
+        for receiver in receivers {
+            let _ = receiver.join();
+        }
+    });
+    if tokio::time::timeout(std::time::Duration::from_secs(30), joined)
+        .await
+        .is_err()
+    {
+        tracing::warn!("receiver threads did not stop within 30 s");
+    }
+    result
+}
+
+async fn drive<R: AsyncRead + Unpin>(
+    s: &mut Session,
+    reader: &mut FrameReader<R>,
+    completions: &mut mpsc::UnboundedReceiver<Completion>,
+    signed: &mut mpsc::UnboundedReceiver<()>,
+    signed_tx: &mpsc::UnboundedSender<()>,
+    options: SessionOptions,
+) -> Result<TargetStats, EngineError> {
     while !(s.list_ended && s.unresolved.is_empty() && s.signature_jobs == 0) {
         tokio::select! {
             message = reader.next() => {
                 let message = message?.ok_or_else(|| EngineError::socket("the source closed the connection before the end of the session"))?;
-                s.handle(message, &signed_tx).await?;
+                s.handle(message, signed_tx).await?;
             }
             Some(done) = completions.recv() => s.complete(done).await?,
             Some(()) = signed.recv() => s.signature_jobs -= 1,
@@ -346,8 +381,13 @@ impl Session {
             index,
             pending,
             basis,
+            partial,
         } = want;
         self.pending.insert(index, pending.clone());
+        if let Some((temp, len)) = partial {
+            self.resume(index, pending, temp, len, signed);
+            return Ok(());
+        }
         let Some(file) = basis else {
             self.job(
                 index,
@@ -355,6 +395,7 @@ impl Session {
                     index,
                     pending,
                     basis: None,
+                    resumed: None,
                 },
             )
             .await?;
@@ -397,6 +438,7 @@ impl Session {
                     index,
                     pending,
                     basis,
+                    resumed: None,
                 })
                 .await;
             let _ = tx
@@ -432,6 +474,82 @@ impl Session {
         Ok(())
     }
 
+    /// Hashes the partial an interrupted session left (off the reactor), then asks the
+    /// source to send the rest if its own prefix hashes the same.
+    fn resume(
+        &mut self,
+        index: u64,
+        pending: Pending,
+        temp: ferry_tree::TempFile,
+        offset: u64,
+        signed: &mpsc::UnboundedSender<()>,
+    ) {
+        self.signature_jobs += 1;
+        let tx = self.tx.clone();
+        let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
+        let signed = signed.clone();
+        tokio::spawn(async move {
+            let hashed = tokio::task::spawn_blocking(move || {
+                let mut hasher = blake3::Hasher::new();
+                let mut buf = vec![0u8; 1 << 20];
+                let mut at = 0u64;
+                while at < offset {
+                    let n = (offset - at).min(buf.len() as u64) as usize;
+                    std::os::unix::fs::FileExt::read_exact_at(temp.file(), &mut buf[..n], at)
+                        .ok()?;
+                    hasher.update(&buf[..n]);
+                    at += n as u64;
+                }
+                Some((temp, hasher))
+            })
+            .await
+            .ok()
+            .flatten();
+            match hashed {
+                Some((temp, hasher)) => {
+                    let hash = *hasher.finalize().as_bytes();
+                    let resumed = Resumed {
+                        temp,
+                        offset,
+                        hasher,
+                    };
+                    let _ = job
+                        .send(Job::Start {
+                            index,
+                            pending,
+                            basis: None,
+                            resumed: Some(Box::new(resumed)),
+                        })
+                        .await;
+                    let _ = tx
+                        .send(Message::Resume {
+                            index,
+                            offset,
+                            hash,
+                        })
+                        .await;
+                }
+                None => {
+                    let _ = job
+                        .send(Job::Start {
+                            index,
+                            pending,
+                            basis: None,
+                            resumed: None,
+                        })
+                        .await;
+                    let _ = tx
+                        .send(Message::Want {
+                            index,
+                            delta: false,
+                        })
+                        .await;
+                }
+            }
+            let _ = signed.send(());
+        });
+    }
+
     async fn complete(&mut self, done: Completion) -> Result<(), EngineError> {
         match done {
             Completion::Committed {
@@ -457,6 +575,7 @@ impl Session {
                             index,
                             pending,
                             basis: None,
+                            resumed: None,
                         },
                     )
                     .await?;
@@ -595,7 +714,12 @@ impl Session {
         let through = self.unresolved.first().copied().unwrap_or(self.next_index);
         if through > self.acked {
             self.acked = through;
-            send(&self.tx, Message::Ack { through }).await?;
+            let message = Message::Ack {
+                through,
+                files: self.stats.files_transferred,
+                bytes: self.stats.bytes_written,
+            };
+            send(&self.tx, message).await?;
         }
         Ok(())
     }

@@ -23,6 +23,7 @@ pub const FILE_ERROR: u8 = 16;
 pub const DONE: u8 = 17;
 pub const ERROR: u8 = 18;
 pub const HEARTBEAT: u8 = 19;
+pub const RESUME: u8 = 20;
 
 pub const OPT_DELETE: u32 = 1;
 pub const OPT_DRY_RUN: u32 = 2;
@@ -57,6 +58,7 @@ pub fn tag_name(tag: u8) -> Option<&'static str> {
         DONE => "Done",
         ERROR => "Error",
         HEARTBEAT => "Heartbeat",
+        RESUME => "Resume",
         _ => return None,
     })
 }

@@ -112,7 +112,20 @@ fn message() -> impl Strategy<Value = Message> {
             entries,
             read_errors
         }),
-        any::<u64>().prop_map(|through| Message::Ack { through }),
+        (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(through, files, bytes)| {
+            Message::Ack {
+                through,
+                files,
+                bytes,
+            }
+        }),
+        (any::<u64>(), any::<u64>(), any::<[u8; 32]>()).prop_map(|(index, offset, hash)| {
+            Message::Resume {
+                index,
+                offset,
+                hash,
+            }
+        }),
         (any::<u64>(), any::<bool>()).prop_map(|(index, delta)| Message::Want { index, delta }),
         (any::<u64>(), bytes(300), any::<bool>())
             .prop_map(|(index, bytes, last)| Message::Signature { index, bytes, last }),

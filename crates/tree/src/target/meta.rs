@@ -88,12 +88,25 @@ pub(crate) fn apply(
         not_applied.xattrs = outcome.refused;
     }
 
+    // Only an entry's owner may set its mode and times. A target without privileges
+    // meets entries owned by someone else (typically a volume root owned by root and
+    // shared by group): what it cannot set there is reported with the ownership it
+    // could not apply, not as a file error.
+    let foreign = |e: Errno| e == Errno::PERM && st.st_uid != rustix::process::geteuid().as_raw();
     if !is_link && chmod {
-        node.chmod(mode).map_err(|e| err("chmod", e))?;
+        match node.chmod(mode) {
+            Ok(()) => {}
+            Err(e) if foreign(e) => not_applied.owner = true,
+            Err(e) => return Err(err("chmod", e)),
+        }
     }
 
     if fresh == Fresh::Yes || mtime_of(&st) != meta.mtime {
-        node.set_mtime(meta.mtime).map_err(|e| err("utimes", e))?;
+        match node.set_mtime(meta.mtime) {
+            Ok(()) => {}
+            Err(e) if foreign(e) => not_applied.owner = true,
+            Err(e) => return Err(err("utimes", e)),
+        }
     }
     Ok(not_applied)
 }

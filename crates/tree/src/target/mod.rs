@@ -9,11 +9,13 @@ mod dir;
 mod existing;
 mod meta;
 mod node;
+mod partial;
 mod remove;
 mod temp;
 mod volume;
 
 pub use dir::Dir;
 pub use existing::{Existing, ExistingKind, NotApplied};
+pub use partial::partial_name;
 pub use temp::TempFile;
 pub use volume::{Privileges, Volume};

@@ -43,6 +43,16 @@ impl TempFile {
         &self.temp_name
     }
 
+    /// The open file (for reading back a partial's prefix).
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// Leaves the file where it is (a partial for a later session to resume).
+    pub fn keep(mut self) {
+        self.live = false;
+    }
+
     fn shown(&self) -> String {
         shown(&self.dir_path, &self.temp_name)
     }

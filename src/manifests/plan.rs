@@ -1,0 +1,259 @@
+//! The migration plan `ferry manifests --plan FILE` reads: YAML (or JSON, which is YAML),
+//! with Kubernetes-style camelCase keys. Unknown keys are refused so a typo is not
+//! silently ignored.
+//!
+//! ```yaml
+//! name: dvm-app                      # prefix of every object name (default: ferry)
+//! image: registry.example.com/ferry:0.1.0
+//! routeHost: dvm-app.apps.target.example.com
+//! cutover: false                     # true: the source pods push with --delete
+//! source:
+//!   namespace: app
+//!   supplementalGroups: "1000,2000"  # or [1000, 2000]
+//!   proxy: http://user:p%40ss@proxy.corp:3128
+//!   noProxy: .cluster.local,10.0.0.0/8
+//!   resources: {requests: {cpu: 100m, memory: 128Mi}}
+//! target:
+//!   namespace: app
+//!   supplementalGroups: [2000]
+//! pvcs: [data, "logs:logs-restored"] # SRC[:DST]
+//! ```
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::privileges::parse_groups;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Plan {
+    #[serde(default = "default_name")]
+    pub name: String,
+    pub image: String,
+    pub route_host: String,
+    #[serde(default)]
+    pub cutover: bool,
+    pub source: SourceSide,
+    pub target: TargetSide,
+    pub pvcs: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SourceSide {
+    pub namespace: String,
+    #[serde(default)]
+    pub supplemental_groups: Groups,
+    pub proxy: Option<String>,
+    pub no_proxy: Option<String>,
+    pub resources: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetSide {
+    pub namespace: String,
+    #[serde(default)]
+    pub supplemental_groups: Groups,
+    pub resources: Option<Value>,
+}
+
+/// MTC's comma-separated string, or a YAML list of numbers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Groups {
+    #[default]
+    None,
+    List(Vec<u32>),
+    Text(String),
+}
+
+impl Groups {
+    pub fn ids(&self) -> Result<Vec<u32>> {
+        match self {
+            Groups::None => Ok(Vec::new()),
+            Groups::List(ids) => Ok(ids.clone()),
+            Groups::Text(text) => parse_groups(text),
+        }
+    }
+}
+
+/// One volume to move: the source PVC and the destination PVC (the Ferry volume name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PvcPair {
+    pub src: String,
+    pub dst: String,
+}
+
+fn default_name() -> String {
+    "ferry".to_string()
+}
+
+impl Plan {
+    pub fn parse(text: &str) -> Result<Plan> {
+        let plan: Plan = serde_norway::from_str(text)?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    fn validate(&self) -> Result<()> {
+        dns_label("name", &self.name)?;
+        dns_label("source.namespace", &self.source.namespace)?;
+        dns_label("target.namespace", &self.target.namespace)?;
+        if self.image.trim().is_empty() || self.image.contains(char::is_whitespace) {
+            bail!("image {:?} is not an image reference", self.image);
+        }
+        let host = &self.route_host;
+        if host.is_empty()
+            || host.len() > 253
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        {
+            bail!(
+                "routeHost {host:?} is not a DNS name (no scheme or port), e.g. dvm-app.apps.example.com"
+            );
+        }
+        if let Some(proxy) = &self.source.proxy {
+            ferry_net::ProxyUrl::parse(proxy).context("source.proxy")?;
+        }
+        self.source
+            .supplemental_groups
+            .ids()
+            .context("source.supplementalGroups")?;
+        self.target
+            .supplemental_groups
+            .ids()
+            .context("target.supplementalGroups")?;
+        let pairs = self.pairs()?;
+        if pairs.is_empty() {
+            bail!("pvcs is empty; list the PVCs to move as SRC or SRC:DST");
+        }
+        Ok(())
+    }
+
+    /// The PVC pairs, validated; a destination appears once.
+    pub fn pairs(&self) -> Result<Vec<PvcPair>> {
+        let mut pairs: Vec<PvcPair> = Vec::new();
+        for spec in &self.pvcs {
+            let (src, dst) = spec.split_once(':').unwrap_or((spec, spec));
+            for name in [src, dst] {
+                dns_subdomain(&format!("pvcs entry {spec:?}"), name)?;
+            }
+            if pairs.iter().any(|p| p.dst == dst) {
+                bail!("pvcs: destination {dst:?} appears twice");
+            }
+            pairs.push(PvcPair {
+                src: src.to_string(),
+                dst: dst.to_string(),
+            });
+        }
+        Ok(pairs)
+    }
+}
+
+/// A Kubernetes DNS-1123 label: namespaces and the name prefix.
+fn dns_label(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !ok {
+        bail!(
+            "{what} {name:?} is not a DNS-1123 label (lowercase letters, digits, '-', at most 63)"
+        );
+    }
+    Ok(())
+}
+
+/// A Kubernetes DNS-1123 subdomain: PVC names.
+fn dns_subdomain(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| dns_label(what, part).is_ok());
+    if !ok {
+        bail!("{what}: {name:?} is not a PVC name (lowercase letters, digits, '-', '.')");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "image: ferry:1\nrouteHost: dvm.apps.example.com\n\
+        source: {namespace: app}\ntarget: {namespace: app2}\npvcs: [data, 'logs:logs2']\n";
+
+    #[test]
+    fn parses_a_minimal_plan() {
+        let plan = Plan::parse(MINIMAL).unwrap();
+        assert_eq!(plan.name, "ferry");
+        assert_eq!(
+            plan.pairs().unwrap(),
+            vec![
+                PvcPair {
+                    src: "data".into(),
+                    dst: "data".into()
+                },
+                PvcPair {
+                    src: "logs".into(),
+                    dst: "logs2".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_come_as_text_or_list() {
+        let text = MINIMAL.replace(
+            "{namespace: app}",
+            "{namespace: app, supplementalGroups: '1000,2000'}",
+        );
+        let plan = Plan::parse(&text).unwrap();
+        assert_eq!(
+            plan.source.supplemental_groups.ids().unwrap(),
+            vec![1000, 2000]
+        );
+        let list = MINIMAL.replace(
+            "{namespace: app2}",
+            "{namespace: app2, supplementalGroups: [7]}",
+        );
+        assert_eq!(
+            Plan::parse(&list)
+                .unwrap()
+                .target
+                .supplemental_groups
+                .ids()
+                .unwrap(),
+            vec![7]
+        );
+    }
+
+    #[test]
+    fn refuses_bad_plans() {
+        for (from, to) in [
+            (
+                "routeHost: dvm.apps.example.com",
+                "routeHost: https://dvm:443",
+            ),
+            ("{namespace: app}", "{namespace: App}"),
+            ("{namespace: app}", "{namespace: app, proxy: 'ftp://x'}"),
+            (
+                "{namespace: app}",
+                "{namespace: app, supplementalGroups: 'staff'}",
+            ),
+            ("{namespace: app}", "{namespace: app, typo: 1}"),
+            ("[data, 'logs:logs2']", "[]"),
+            ("[data, 'logs:logs2']", "[data, 'x:data']"),
+            ("[data, 'logs:logs2']", "['Data']"),
+        ] {
+            let text = MINIMAL.replace(from, to);
+            assert_ne!(text, MINIMAL);
+            assert!(Plan::parse(&text).is_err(), "accepted: {text}");
+        }
+    }
+}

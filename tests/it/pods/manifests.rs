@@ -1,0 +1,289 @@
+//! `ferry manifests`: the objects of one migration parse as Kubernetes YAML and say what
+//! the transfer pods need: MTC's labels, supplemental groups, restricted security, secret
+//! references instead of credentials, and a passthrough route.
+
+use std::fs;
+
+use serde::Deserialize;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::util::{ferry, run_guarded, Certs};
+
+const PLAN: &str = r#"
+name: dvm-app
+image: registry.example.com/ferry:0.1.0
+routeHost: dvm-app.apps.target.example.com
+cutover: true
+source:
+  namespace: shop
+  supplementalGroups: "1000,2000"
+  proxy: http://user:s3cret@proxy.corp:3128
+  noProxy: .cluster.local,10.0.0.0/8
+  resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 512Mi}}
+target:
+  namespace: shop-new
+  supplementalGroups: [2000]
+pvcs: [data, "logs:logs-restored"]
+"#;
+
+/// Every document of a YAML stream, as JSON values.
+fn parse_stream(text: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(text)
+        .map(|doc| Value::deserialize(doc).expect("a YAML document"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn render(tmp: &TempDir, extra: &[&str]) -> crate::util::Output {
+    let plan = tmp.path().join("plan.yaml");
+    fs::write(&plan, PLAN).unwrap();
+    let mut cmd = ferry();
+    cmd.arg("manifests").arg("--plan").arg(&plan).args(extra);
+    run_guarded(&mut cmd, "ferry manifests")
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} among {objects:#?}"))
+}
+
+fn env<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
+    container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+}
+
+#[test]
+fn manifests_describe_a_restricted_migration() {
+    let tmp = TempDir::new().unwrap();
+    let certs = Certs::with_names(&["dvm-app.apps.target.example.com"]);
+    let certs_dir = certs.server_dir().parent().unwrap().to_path_buf();
+    let out = render(&tmp, &["--certs", certs_dir.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    let objects = parse_stream(&out.stdout);
+    let kinds: Vec<(&str, &str)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds.len(), 10, "{kinds:?}");
+    for o in &objects {
+        assert!(o["apiVersion"].is_string(), "{o}");
+    }
+
+    // Labels MTC's NetworkPolicies select on, on every pod.
+    for pod in objects.iter().filter(|o| o["kind"] == "Pod") {
+        let labels = &pod["metadata"]["labels"];
+        assert_eq!(labels["owner"], "directvolumemigration", "{pod}");
+        assert_eq!(
+            labels["app"], "directvolumemigration-rsync-transfer",
+            "{pod}"
+        );
+        // Restricted security.
+        let spec = &pod["spec"];
+        assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            spec["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        assert!(
+            spec["securityContext"].get("runAsUser").is_none(),
+            "arbitrary UID"
+        );
+        let c = &spec["containers"][0];
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(
+            c["securityContext"]["capabilities"]["drop"],
+            serde_json::json!(["ALL"])
+        );
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(c["image"], "registry.example.com/ferry:0.1.0");
+    }
+
+    // Target: groups, volumes, readiness on the serve port, TLS from its Secret.
+    let target = find(&objects, "Pod", "dvm-app-target");
+    assert_eq!(target["metadata"]["namespace"], "shop-new");
+    assert_eq!(
+        target["spec"]["securityContext"]["supplementalGroups"],
+        serde_json::json!([2000])
+    );
+    let serve = &target["spec"]["containers"][0];
+    assert_eq!(
+        env(serve, "FERRY_SUPPLEMENTAL_GROUPS").unwrap()["value"],
+        "2000"
+    );
+    let args: Vec<&str> = serve["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[0], "serve");
+    assert!(args.contains(&"data=/mnt/data"), "{args:?}");
+    assert!(
+        args.contains(&"logs-restored=/mnt/logs-restored"),
+        "{args:?}"
+    );
+    assert_eq!(serve["readinessProbe"]["tcpSocket"]["port"], 6443);
+    let volumes = target["spec"]["volumes"].as_array().unwrap();
+    assert!(volumes
+        .iter()
+        .any(|v| v["secret"]["secretName"] == "dvm-app-server-tls"));
+    assert!(volumes
+        .iter()
+        .any(|v| v["persistentVolumeClaim"]["claimName"] == "logs-restored"));
+
+    // Service and passthrough Route with the route host.
+    let service = find(&objects, "Service", "dvm-app-target");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 6443);
+    for (k, v) in service["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&target["metadata"]["labels"][k], v, "selector {k}");
+    }
+    let route = find(&objects, "Route", "dvm-app-target");
+    assert_eq!(route["apiVersion"], "route.openshift.io/v1");
+    assert_eq!(route["spec"]["host"], "dvm-app.apps.target.example.com");
+    assert_eq!(route["spec"]["tls"]["termination"], "passthrough");
+    assert_eq!(route["spec"]["to"]["name"], "dvm-app-target");
+
+    // Source pods: one per PVC, proxy from a Secret, summary as termination message.
+    let push = find(&objects, "Pod", "dvm-app-push-logs");
+    assert_eq!(push["metadata"]["namespace"], "shop");
+    assert_eq!(push["spec"]["restartPolicy"], "Never");
+    assert_eq!(
+        push["spec"]["securityContext"]["supplementalGroups"],
+        serde_json::json!([1000, 2000])
+    );
+    let c = &push["spec"]["containers"][0];
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &args[..3],
+        [
+            "push",
+            "/mnt/logs",
+            "ferry://dvm-app.apps.target.example.com:443/logs-restored"
+        ]
+    );
+    assert!(args
+        .windows(2)
+        .any(|w| w == ["--summary-file", "/dev/termination-log"]));
+    assert!(args.contains(&"--delete"), "cutover pushes with --delete");
+    assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+    assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
+    let proxy = env(c, "HTTPS_PROXY").unwrap();
+    assert!(
+        proxy.get("value").is_none(),
+        "proxy credentials in the pod spec: {proxy}"
+    );
+    assert_eq!(proxy["valueFrom"]["secretKeyRef"]["name"], "dvm-app-proxy");
+    assert_eq!(proxy["valueFrom"]["secretKeyRef"]["key"], "HTTPS_PROXY");
+    assert_eq!(
+        env(c, "NO_PROXY").unwrap()["value"],
+        ".cluster.local,10.0.0.0/8"
+    );
+    assert_eq!(
+        env(c, "FERRY_SUPPLEMENTAL_GROUPS").unwrap()["value"],
+        "1000,2000"
+    );
+    let src_volumes = push["spec"]["volumes"].as_array().unwrap();
+    assert!(src_volumes
+        .iter()
+        .any(|v| v["persistentVolumeClaim"]["claimName"] == "logs"));
+    assert!(src_volumes
+        .iter()
+        .any(|v| v["secret"]["secretName"] == "dvm-app-client-tls"));
+    find(&objects, "Pod", "dvm-app-push-data");
+    // The credentials appear only inside the proxy Secret, encoded.
+    assert!(!out.stdout.contains("s3cret"), "credentials in clear text");
+    let secret = find(&objects, "Secret", "dvm-app-proxy");
+    assert_eq!(secret["metadata"]["namespace"], "shop");
+    assert!(secret["data"]["HTTPS_PROXY"].is_string());
+
+    // TLS Secrets carry the `ferry certs` files.
+    let server_tls = find(&objects, "Secret", "dvm-app-server-tls");
+    assert_eq!(server_tls["type"], "kubernetes.io/tls");
+    for key in ["tls.crt", "tls.key", "ca.crt"] {
+        assert!(
+            server_tls["data"][key]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        find(&objects, "Secret", "dvm-app-client-tls")["metadata"]["namespace"],
+        "shop"
+    );
+
+    // NetworkPolicies admit the transfer pods on both sides.
+    let policies: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "NetworkPolicy")
+        .collect();
+    assert_eq!(policies.len(), 2);
+    for policy in &policies {
+        let selected = &policy["spec"]["podSelector"]["matchLabels"];
+        assert_eq!(selected["owner"], "directvolumemigration");
+        assert_eq!(selected["app"], "directvolumemigration-rsync-transfer");
+        assert_eq!(policy["spec"]["egress"], serde_json::json!([{}]));
+    }
+    let target_policy = policies
+        .iter()
+        .find(|p| p["metadata"]["namespace"] == "shop-new")
+        .unwrap();
+    assert_eq!(
+        target_policy["spec"]["ingress"][0]["ports"][0]["port"],
+        6443
+    );
+}
+
+#[test]
+fn manifests_can_be_written_one_file_per_object() {
+    let tmp = TempDir::new().unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = render(&tmp, &["--out", out_dir.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    // Without --certs there are no TLS Secrets, and a note says so.
+    assert!(out.stderr.contains("no --certs given"), "{}", out.dump());
+    let mut files: Vec<String> = fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 8, "{files:?}");
+    assert!(
+        files.contains(&"03-target-route-dvm-app-target.yaml".to_string()),
+        "{files:?}"
+    );
+    for file in &files {
+        let docs = parse_stream(&fs::read_to_string(out_dir.join(file)).unwrap());
+        assert_eq!(docs.len(), 1, "{file}");
+        assert!(docs[0]["kind"].is_string(), "{file}");
+    }
+}
+
+#[test]
+fn a_bad_plan_is_a_usage_error_that_names_the_field() {
+    let tmp = TempDir::new().unwrap();
+    let plan = tmp.path().join("plan.yaml");
+    fs::write(&plan, PLAN.replace("routeHost:", "routHost:")).unwrap();
+    let out = run_guarded(
+        ferry().arg("manifests").arg("--plan").arg(&plan),
+        "ferry manifests",
+    );
+    assert_eq!(out.code, Some(1), "{}", out.dump());
+    assert!(out.stderr.contains("routHost"), "{}", out.dump());
+}
