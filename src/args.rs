@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// balancers never see an idle connection.
     #[arg(long, default_value_t = 10)]
     pub heartbeat: u64,
+    /// Flush every received file to stable storage before it is renamed into place,
+    /// whatever the source asks.
+    #[arg(long)]
+    pub fsync: bool,
     #[command(flatten)]
     pub privileges: PrivilegeArgs,
 }
@@ -137,6 +141,10 @@ pub struct PushArgs {
     /// retried.
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
+    /// Ask the target to flush every file to stable storage before renaming it into
+    /// place (slower; survives a power loss of the target node).
+    #[arg(long)]
+    pub fsync: bool,
 }
 
 #[derive(Args, Debug)]

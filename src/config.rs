@@ -105,6 +105,7 @@ pub fn push_config(args: &PushArgs) -> Result<PushConfig> {
             dry_run: args.dry_run,
             checksum: args.checksum,
             probe: false,
+            fsync: args.fsync,
         },
         output: if args.json {
             Output::Json
@@ -139,6 +140,7 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig> {
         volumes,
         once: args.once,
         heartbeat: Duration::from_secs(args.heartbeat.max(1)),
+        fsync: args.fsync,
     })
 }
 

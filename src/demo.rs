@@ -38,6 +38,7 @@ async fn demo(base: &Path) -> Result<ExitCode> {
             volumes: vec![("demo".into(), dst.clone())],
             once: false,
             heartbeat: ferry_engine::DEFAULT_HEARTBEAT,
+            fsync: false,
         },
         async {
             let _ = stop_rx.await;

@@ -191,3 +191,40 @@ fn permanent_failures_are_not_retried() {
     out.assert_code(5);
     assert_eq!(out.stat("retries"), 0, "{}", out.stdout());
 }
+
+#[test]
+fn idle_connections_cannot_exhaust_the_target() {
+    let fx = Fixture::new();
+    write(&fx.src.join("a.txt"), b"a\n", 0o644);
+    let fds = || {
+        fs::read_dir(format!("/proc/{}/fd", fx.server.pid()))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    // Far more silent connections than the target admits into its handshake.
+    let idle: Vec<_> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect(&fx.server.addr).ok())
+        .collect();
+    // Let the target accept (and, past its cap, close) them all: wait until the
+    // number of descriptors it holds stops changing. This is readiness, not a timing
+    // assertion; the bound below is on the count.
+    let mut held = fds();
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = fds();
+        if now == held {
+            break;
+        }
+        held = now;
+    }
+    let held = held.saturating_sub(before);
+    assert_eq!(idle.len(), 300, "the kernel refused some test connections");
+    assert!(
+        held <= 64 + 8,
+        "the target holds {held} descriptors for 300 idle peers"
+    );
+    drop(idle);
+    // Once they are gone the target serves pushes as before.
+    fx.push().run().assert_ok();
+}

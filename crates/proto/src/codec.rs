@@ -119,6 +119,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.probe {
                 flags |= OPT_PROBE;
             }
+            if options.fsync {
+                flags |= OPT_FSYNC;
+            }
             out.put_u32_le(flags);
         }
         Message::Welcome { version } => {
@@ -268,7 +271,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
             let version = r.u32("version")?;
             let volume = r.bytes("volume", limits.max_name)?.to_vec();
             let flags = r.u32("options")?;
-            if flags & !(OPT_DELETE | OPT_DRY_RUN | OPT_CHECKSUM | OPT_PROBE) != 0 {
+            if flags & !(OPT_DELETE | OPT_DRY_RUN | OPT_CHECKSUM | OPT_PROBE | OPT_FSYNC) != 0 {
                 return Err(r.bad("options", flags.into()));
             }
             Message::Hello {
@@ -279,6 +282,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     dry_run: flags & OPT_DRY_RUN != 0,
                     checksum: flags & OPT_CHECKSUM != 0,
                     probe: flags & OPT_PROBE != 0,
+                    fsync: flags & OPT_FSYNC != 0,
                 },
             }
         }

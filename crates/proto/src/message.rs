@@ -36,6 +36,8 @@ pub struct SessionOptions {
     pub dry_run: bool,
     /// Compare files by BLAKE3 of their content instead of size and mtime.
     pub checksum: bool,
+    /// Flush every file to stable storage (`fsync`) before renaming it into place.
+    pub fsync: bool,
     /// Only check that the volume is there and writable (`ferry probe`): the target
     /// answers `Welcome` or `Refused` and ends the session; nothing is listed.
     pub probe: bool,

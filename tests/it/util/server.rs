@@ -113,6 +113,11 @@ impl Server {
         }
     }
 
+    /// The server's process id (for /proc inspection).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     /// `ferry://127.0.0.1:PORT/VOLUME`
     pub fn url(&self, volume: &str) -> String {
         format!("ferry://{}/{volume}", self.addr)

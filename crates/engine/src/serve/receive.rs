@@ -81,6 +81,7 @@ struct Assembly {
 /// which end once their queue is closed and drained.
 pub fn spawn(
     privileges: Privileges,
+    fsync: bool,
     completions: mpsc::UnboundedSender<Completion>,
 ) -> (Vec<mpsc::Sender<Job>>, Vec<std::thread::JoinHandle<()>>) {
     (0..RECEIVERS)
@@ -89,7 +90,7 @@ pub fn spawn(
             let completions = completions.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("ferry-recv-{i}"))
-                .spawn(move || run(rx, privileges, completions))
+                .spawn(move || run(rx, privileges, fsync, completions))
                 .expect("spawn receiver thread");
             (tx, thread)
         })
@@ -99,6 +100,7 @@ pub fn spawn(
 fn run(
     mut jobs: mpsc::Receiver<Job>,
     privileges: Privileges,
+    fsync: bool,
     completions: mpsc::UnboundedSender<Completion>,
 ) {
     let mut files: HashMap<u64, Assembly> = HashMap::new();
@@ -150,7 +152,7 @@ fn run(
                             message.name()
                         ))),
                     }),
-                    Some(mut a) => match step(&mut a, message, privileges, &mut scratch) {
+                    Some(mut a) => match step(&mut a, message, privileges, fsync, &mut scratch) {
                         Ok(Step::More) => {
                             files.insert(index, a);
                             None
@@ -295,6 +297,7 @@ fn step(
     a: &mut Assembly,
     message: Message,
     privileges: Privileges,
+    fsync: bool,
     scratch: &mut Vec<u8>,
 ) -> Result<Step, Failure> {
     match message {
@@ -350,6 +353,9 @@ fn step(
             let finish = (|| {
                 file.set_len(size)?;
                 let not_applied = file.apply_meta(&a.pending.meta, privileges)?;
+                if fsync {
+                    file.sync()?;
+                }
                 Ok::<_, ferry_tree::TreeError>(not_applied)
             })();
             match finish {

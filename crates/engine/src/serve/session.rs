@@ -63,7 +63,7 @@ pub async fn run<R: AsyncRead + Unpin>(
 ) -> Result<TargetStats, EngineError> {
     let (completions_tx, mut completions) = mpsc::unbounded_channel();
     let (signed_tx, mut signed) = mpsc::unbounded_channel::<()>();
-    let (jobs, receivers) = receive::spawn(volume.privileges(), completions_tx);
+    let (jobs, receivers) = receive::spawn(volume.privileges(), options.fsync, completions_tx);
     let mut s = Session {
         planner: Some(Planner::new(volume.clone(), options, limits.clone())),
         volume,

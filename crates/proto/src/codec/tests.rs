@@ -74,7 +74,7 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (any::<u32>(), name(), any::<[bool; 4]>()).prop_map(|(version, volume, o)| {
+        (any::<u32>(), name(), any::<[bool; 5]>()).prop_map(|(version, volume, o)| {
             Message::Hello {
                 version,
                 volume,
@@ -83,6 +83,7 @@ fn message() -> impl Strategy<Value = Message> {
                     dry_run: o[1],
                     checksum: o[2],
                     probe: o[3],
+                    fsync: o[4],
                 },
             }
         }),

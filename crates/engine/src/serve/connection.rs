@@ -1,0 +1,288 @@
+//! One connection to the target: TLS, Hello, admission (version, volume, locks and
+//! caps), then the session. Bounded so that connections which open and send nothing, or
+//! stall mid-handshake, cannot exhaust the target.
+//!
+//! ```text
+//! accept ─(handshake slot)─▶ TLS ─▶ Hello ─▶ volume lock + session slot ─▶ Welcome ─▶ session
+//!                                            └──▶ Refused (version, unknown or busy volume)
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_proto::{escape, ErrorClass, Limits, Message, RefuseReason, PROTOCOL_VERSION};
+use ferry_tree::{Privileges, Volume};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use super::session;
+use crate::exit::ExitCode;
+use crate::framed::{spawn_writer, FrameReader, FrameSender};
+
+/// What every connection of a target shares.
+pub struct Shared {
+    pub acceptor: TlsAcceptor,
+    pub volumes: HashMap<String, PathBuf>,
+    pub busy: Mutex<HashSet<String>>,
+    pub privileges: Privileges,
+    /// Connections between accept and Hello: a peer that opens connections and sends
+    /// nothing, or stalls mid-handshake, can hold at most this many.
+    pub handshakes: Arc<Semaphore>,
+    /// Sessions running at once (each has two receiver threads and its windows).
+    pub sessions: Arc<Semaphore>,
+    /// `serve --fsync`: every session flushes files, whatever its source asks.
+    pub fsync: bool,
+}
+
+/// Most connections in their handshake at once; more are closed at accept.
+pub const MAX_HANDSHAKES: usize = 64;
+/// Most sessions at once; more are refused as busy (the source may retry).
+pub const MAX_SESSIONS: usize = 64;
+/// How long a client may take from TCP accept to its Hello, TLS included.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Shared {
+    pub fn new(
+        acceptor: TlsAcceptor,
+        volumes: HashMap<String, PathBuf>,
+        privileges: Privileges,
+    ) -> Shared {
+        Shared {
+            acceptor,
+            volumes,
+            busy: Mutex::new(HashSet::new()),
+            privileges,
+            handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES)),
+            sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+            fsync: false,
+        }
+    }
+}
+
+/// Releases a volume when its session ends, however it ends.
+struct VolumeLock<'a> {
+    shared: &'a Shared,
+    name: String,
+}
+
+impl Drop for VolumeLock<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .busy
+            .lock()
+            .expect("busy lock")
+            .remove(&self.name);
+    }
+}
+
+/// One connection, holding a handshake slot until its Hello is answered. Returns the
+/// session's exit code if it was admitted.
+pub async fn connection(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    heartbeat: Duration,
+    handshake: OwnedSemaphorePermit,
+) -> Option<ExitCode> {
+    let _ = ferry_net::tune(&stream);
+    // One deadline for TLS and Hello together, so a slow peer cannot stretch it.
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let tls =
+        match tokio::time::timeout_at(deadline, ferry_net::tls_accept(&shared.acceptor, stream))
+            .await
+        {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::warn!("TLS handshake with {peer} failed: {e}");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!("TLS handshake with {peer} timed out");
+                return None;
+            }
+        };
+    let (read, write) = tokio::io::split(tls);
+    let limits = Limits::default();
+    let mut reader = FrameReader::new(read, limits.clone());
+    let (tx, writer) = spawn_writer(write, 64, heartbeat);
+    let admission = admit(shared, &mut reader, &tx, deadline).await;
+    drop(handshake);
+    let code = match admission {
+        Admission::Refused => None,
+        Admission::Admitted(volume, mut options, lock, _slot) => {
+            options.fsync |= shared.fsync;
+            tracing::info!(volume = %lock.name, ?options, "session started");
+            let result = session::run(volume, options, limits, &mut reader, tx.clone()).await;
+            drop(lock);
+            Some(match result {
+                Ok(stats) => {
+                    tracing::info!(?stats, "session done");
+                    if stats.file_errors > 0 {
+                        ExitCode::Partial
+                    } else {
+                        ExitCode::Ok
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("session failed: {e}");
+                    let class = match e.exit {
+                        ExitCode::Protocol => Some(ErrorClass::Protocol),
+                        ExitCode::FileIo => Some(ErrorClass::FileIo),
+                        _ => None,
+                    };
+                    if let Some(class) = class {
+                        let _ = tx
+                            .send(Message::Error {
+                                class,
+                                message: e.message.clone(),
+                            })
+                            .await;
+                    }
+                    e.exit
+                }
+            })
+        }
+    };
+    drop(tx);
+    let _ = writer.await;
+    code
+}
+
+enum Admission<'a> {
+    Admitted(
+        Arc<Volume>,
+        ferry_proto::SessionOptions,
+        VolumeLock<'a>,
+        OwnedSemaphorePermit,
+    ),
+    /// Refused, or a probe that was answered: either way no session ran.
+    Refused,
+}
+
+async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
+    shared: &'a Shared,
+    reader: &mut FrameReader<R>,
+    tx: &FrameSender,
+    deadline: Instant,
+) -> Admission<'a> {
+    let refuse = |reason, message: String| async move {
+        tracing::warn!("refused: {message}");
+        let _ = tx.send(Message::Refused { reason, message }).await;
+        Admission::Refused
+    };
+    let hello = match tokio::time::timeout_at(deadline, reader.next()).await {
+        Ok(Ok(Some(hello))) => hello,
+        Ok(Ok(None)) => return Admission::Refused,
+        Ok(Err(e)) => {
+            tracing::warn!("before Hello: {e}");
+            return Admission::Refused;
+        }
+        Err(_) => {
+            tracing::warn!("no Hello within {} s", HANDSHAKE_TIMEOUT.as_secs());
+            return Admission::Refused;
+        }
+    };
+    let Message::Hello {
+        version,
+        volume,
+        options,
+    } = hello
+    else {
+        let _ = tx
+            .send(Message::Error {
+                class: ErrorClass::Protocol,
+                message: format!("expected Hello, got {}", hello.name()),
+            })
+            .await;
+        return Admission::Refused;
+    };
+    if version != PROTOCOL_VERSION {
+        return refuse(
+            RefuseReason::VersionMismatch,
+            format!("this target speaks protocol {PROTOCOL_VERSION}, the source {version}; run the same ferry version on both sides"),
+        )
+        .await;
+    }
+    let name = String::from_utf8_lossy(&volume).into_owned();
+    let Some(path) = shared.volumes.get(&name) else {
+        let mut known: Vec<_> = shared.volumes.keys().cloned().collect();
+        known.sort();
+        return refuse(
+            RefuseReason::UnknownVolume,
+            format!(
+                "no volume named {:?} here; this target serves: {}",
+                escape(&volume),
+                known.join(", ")
+            ),
+        )
+        .await;
+    };
+    if options.probe {
+        let verdict = Volume::open(path, shared.privileges).and_then(|v| v.check_writable());
+        return match verdict {
+            Ok(()) => {
+                let _ = tx
+                    .send(Message::Welcome {
+                        version: PROTOCOL_VERSION,
+                    })
+                    .await;
+                tracing::info!(volume = %name, "probe: volume present and writable");
+                Admission::Refused
+            }
+            Err(e) => {
+                refuse(
+                    if e.is_read_only_fs() {
+                        RefuseReason::ReadOnly
+                    } else {
+                        RefuseReason::VolumeUnavailable
+                    },
+                    format!("volume {name} is not writable at the target: {e}"),
+                )
+                .await
+            }
+        };
+    }
+    if !shared.busy.lock().expect("busy lock").insert(name.clone()) {
+        return refuse(
+            RefuseReason::VolumeBusy,
+            format!("volume {name} is busy with another push; wait for it to finish (one push per volume at a time)"),
+        )
+        .await;
+    }
+    let lock = VolumeLock {
+        shared,
+        name: name.clone(),
+    };
+    let Ok(slot) = shared.sessions.clone().try_acquire_owned() else {
+        return refuse(
+            RefuseReason::VolumeBusy,
+            format!("this target is running its limit of {MAX_SESSIONS} sessions; try again when one ends"),
+        )
+        .await;
+    };
+    let volume = match Volume::open(path, shared.privileges) {
+        Ok(volume) => Arc::new(volume),
+        Err(e) => {
+            return refuse(
+                RefuseReason::VolumeUnavailable,
+                format!("volume {name} cannot be opened at the target: {e}"),
+            )
+            .await
+        }
+    };
+    if tx
+        .send(Message::Welcome {
+            version: PROTOCOL_VERSION,
+        })
+        .await
+        .is_err()
+    {
+        return Admission::Refused;
+    }
+    Admission::Admitted(volume, options, lock, slot)
+}
