@@ -228,3 +228,66 @@ fn idle_connections_cannot_exhaust_the_target() {
     // Once they are gone the target serves pushes as before.
     fx.push().run().assert_ok();
 }
+
+#[test]
+fn sigkill_of_the_target_mid_file_keeps_the_old_version_and_the_next_run_resumes() {
+    let fx = Fixture::new();
+    let new = random_bytes("sigkill-new", 16 << 20);
+    write(&fx.src.join("big.bin"), &new, 0o644);
+    write(&fx.src.join("other.txt"), b"other\n", 0o644);
+    let old = random_bytes("sigkill-old", 3 << 20);
+    write(&fx.dst.join("big.bin"), &old, 0o644);
+
+    let target = crate::util::Server::builder(&fx.certs)
+        .volume("vol", &fx.dst)
+        .start();
+    let relay = Relay::stalling(target.addr.parse().unwrap(), 6 << 20);
+    let url = format!("ferry://127.0.0.1:{}/vol", relay.addr.port());
+    let mut push = ferry()
+        .arg("push")
+        .arg(&fx.src)
+        .arg(&url)
+        .arg("--tls-dir")
+        .arg(fx.certs.client_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (readiness, bounded) until the target holds a partial of the new file.
+    let partial = fx.dst.join(".ferry.big.bin.partial");
+    let mut waited = 0;
+    while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
+        assert!(waited < 600, "no partial appeared at the target");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    let pid = rustix::process::Pid::from_raw(target.pid() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    drop(target);
+    let _ = push.kill();
+    let _ = push.wait();
+
+    assert_eq!(
+        fs::read(fx.dst.join("big.bin")).unwrap(),
+        old,
+        "the old version was touched"
+    );
+
+    let again = crate::util::Server::builder(&fx.certs)
+        .volume("vol", &fx.dst)
+        .start();
+    let out = crate::util::push(&fx.certs, &fx.src, &again.url("vol"))
+        .json()
+        .run();
+    out.assert_ok();
+    assert!(
+        out.stat("bytes_resumed") >= 1 << 20,
+        "the partial left by the killed target was not resumed: {}",
+        out.stdout()
+    );
+    assert_eq!(fs::read(fx.dst.join("big.bin")).unwrap(), new);
+    assert!(
+        !partial.exists(),
+        "the partial is still there after the file completed"
+    );
+}

@@ -13,9 +13,28 @@ pub struct Relay {
     connections: Arc<AtomicUsize>,
 }
 
+/// What the first connection does once `cut_after` client bytes have passed.
+#[derive(Clone, Copy)]
+enum AtLimit {
+    /// Close both sides: a network drop.
+    Cut,
+    /// Stop forwarding but keep both sides open: a hung network.
+    Stall,
+}
+
 impl Relay {
     /// Relays to `target`; the first connection is cut after `cut_after` client bytes.
     pub fn start(target: SocketAddr, cut_after: u64) -> Relay {
+        Relay::with(target, cut_after, AtLimit::Cut)
+    }
+
+    /// Relays to `target`; the first connection stops forwarding (and hangs, open) after
+    /// `stall_after` client bytes.
+    pub fn stalling(target: SocketAddr, stall_after: u64) -> Relay {
+        Relay::with(target, stall_after, AtLimit::Stall)
+    }
+
+    fn with(target: SocketAddr, cut_after: u64, at_limit: AtLimit) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
         let addr = listener.local_addr().expect("relay address");
         let connections = Arc::new(AtomicUsize::new(0));
@@ -28,7 +47,7 @@ impl Relay {
                     return;
                 };
                 let limit = if n == 0 { Some(cut_after) } else { None };
-                pump(client, server, limit);
+                pump(client, server, limit, at_limit);
             }
         });
         Relay { addr, connections }
@@ -40,7 +59,7 @@ impl Relay {
     }
 }
 
-fn pump(client: TcpStream, server: TcpStream, limit: Option<u64>) {
+fn pump(client: TcpStream, server: TcpStream, limit: Option<u64>, at_limit: AtLimit) {
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let (mut s_read, mut c_write) = (server, client);
     thread::spawn(move || {
@@ -60,6 +79,13 @@ fn pump(client: TcpStream, server: TcpStream, limit: Option<u64>) {
             }
             passed += n as u64;
             if limit == Some(passed) {
+                if let AtLimit::Stall = at_limit {
+                    // Hold both sockets open and forward nothing more, for as long as the
+                    // test runs.
+                    loop {
+                        thread::park();
+                    }
+                }
                 break;
             }
         }

@@ -4,7 +4,8 @@
 //! Go's proxy rules never send `localhost` or a loopback IP through a proxy from the
 //! environment, so only such a name can show whether an environment proxy is used at all.
 //! Where the machine's name resolves elsewhere (a container with `172.17.0.2 <id>` in
-//! `/etc/hosts`), the tests that need it say so on stderr and return early.
+//! `/etc/hosts`), the tests that need it fail and say why: a test that cannot check its
+//! claim must not count as a pass.
 
 use std::net::{IpAddr, ToSocketAddrs};
 
@@ -23,14 +24,15 @@ pub fn loopback_hostname() -> Option<String> {
     all_loopback.then_some(name)
 }
 
-/// [`loopback_hostname`], or `None` after saying on stderr why the calling test does not run.
+/// [`loopback_hostname`], or a failure that says why the calling test cannot check anything
+/// on this machine.
 pub fn loopback_hostname_or_explain(test: &str) -> Option<String> {
     let name = loopback_hostname();
-    if name.is_none() {
-        eprintln!(
-            "{test}: NOT RUN: this machine's host name does not resolve only to 127.0.0.0/8 \
-             through /etc/hosts, and these tests reach nothing outside loopback"
-        );
-    }
+    assert!(
+        name.is_some(),
+        "{test}: cannot run: this machine's host name does not resolve only to 127.0.0.0/8 \
+         through /etc/hosts, and these tests reach nothing outside loopback; map the host name \
+         to 127.0.0.1 in /etc/hosts"
+    );
     name
 }
