@@ -71,6 +71,14 @@ pub struct ServeArgs {
     /// whatever the source asks.
     #[arg(long)]
     pub fsync: bool,
+    /// Serve Prometheus metrics over plain HTTP on ADDR:PORT (GET /metrics), e.g.
+    /// 0.0.0.0:9100.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Read at most RATE bytes per second from all pushes together (and write at most
+    /// RATE): a number with an optional K, M or G (powers of 1024), e.g. 50M; 0 = no limit.
+    #[arg(long, value_name = "RATE")]
+    pub bwlimit: Option<String>,
     #[command(flatten)]
     pub privileges: PrivilegeArgs,
 }
@@ -122,9 +130,22 @@ pub struct PushArgs {
     /// Compare files by content (BLAKE3 on both sides), not by size and mtime.
     #[arg(long, short = 'c')]
     pub checksum: bool,
-    /// Newline-delimited JSON events on stdout; the last line is the summary.
+    /// Newline-delimited JSON events on stdout (schema in docs/events.md); the last line
+    /// is the summary.
     #[arg(long)]
     pub json: bool,
+    /// Show the live progress line on stderr even when it is not a terminal (by default
+    /// it is shown only on a terminal, and not with --json).
+    #[arg(long)]
+    pub progress: bool,
+    /// List every change the target makes, one per line (`created`, `updated`, `meta`,
+    /// `deleted`, then the path); with --json, as `change` events. --dry-run always does.
+    #[arg(long, short = 'i')]
+    pub itemize_changes: bool,
+    /// Send at most RATE bytes per second: a number with an optional K, M or G (powers
+    /// of 1024), e.g. 500K, 50M, 1G; 0 = no limit.
+    #[arg(long, value_name = "RATE")]
+    pub bwlimit: Option<String>,
     /// Seconds of idleness after which a heartbeat is sent, so routers and load
     /// balancers never see an idle connection (e.g. during a long scan).
     #[arg(long, default_value_t = 10)]

@@ -1,6 +1,7 @@
 //! Validated configuration: raw arguments become engine configs, or a usage error that
 //! says what was wrong and what to type instead.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,7 +90,16 @@ pub fn route(args: &RouteArgs) -> Result<Route> {
     })
 }
 
-pub fn push_config(args: &PushArgs) -> Result<PushConfig> {
+/// `--bwlimit RATE` in bytes per second; `None` for no limit.
+fn bwlimit(rate: Option<&str>) -> Result<Option<u64>> {
+    match rate {
+        Some(rate) => ferry_engine::parse_rate(rate).map_err(anyhow::Error::msg),
+        None => Ok(None),
+    }
+}
+
+/// `quiet`: `-q` was given, so no live line unless `--progress` asks for it.
+pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
     let route = route(&args.route)?;
     if !args.src.is_dir() {
         bail!(
@@ -106,6 +116,7 @@ pub fn push_config(args: &PushArgs) -> Result<PushConfig> {
             checksum: args.checksum,
             probe: false,
             fsync: args.fsync,
+            itemize: args.itemize_changes,
         },
         output: if args.json {
             Output::Json
@@ -114,6 +125,8 @@ pub fn push_config(args: &PushArgs) -> Result<PushConfig> {
         },
         heartbeat: Duration::from_secs(args.heartbeat.max(1)),
         retries: args.retries,
+        progress: args.progress || (!args.json && !quiet && std::io::stderr().is_terminal()),
+        bwlimit: bwlimit(args.bwlimit.as_deref())?,
     })
 }
 
@@ -141,6 +154,13 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig> {
         once: args.once,
         heartbeat: Duration::from_secs(args.heartbeat.max(1)),
         fsync: args.fsync,
+        metrics_listen: match &args.metrics_listen {
+            Some(addr) => Some(addr.parse().with_context(|| {
+                format!("--metrics-listen {addr:?} is not ADDR:PORT, e.g. 0.0.0.0:9100")
+            })?),
+            None => None,
+        },
+        bwlimit: bwlimit(args.bwlimit.as_deref())?,
     })
 }
 

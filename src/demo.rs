@@ -39,6 +39,8 @@ async fn demo(base: &Path) -> Result<ExitCode> {
             once: false,
             heartbeat: ferry_engine::DEFAULT_HEARTBEAT,
             fsync: false,
+            metrics_listen: None,
+            bwlimit: None,
         },
         async {
             let _ = stop_rx.await;
@@ -63,6 +65,8 @@ async fn demo(base: &Path) -> Result<ExitCode> {
         output: Output::Text,
         heartbeat: ferry_engine::DEFAULT_HEARTBEAT,
         retries: 0,
+        progress: false,
+        bwlimit: None,
     };
     eprintln!(
         "== first push: {} -> ferry://localhost:{}/demo",

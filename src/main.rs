@@ -101,7 +101,7 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
             }
             Err(e) => return usage(e),
         },
-        Command::Push(args) => match config::push_config(args) {
+        Command::Push(args) => match config::push_config(args, cli.quiet) {
             Ok(config) => {
                 let summary = ferry_engine::push(config, shutdown_signal()).await;
                 if let Some(path) = &args.summary_file {

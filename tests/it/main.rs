@@ -21,6 +21,7 @@ mod errors;
 mod faults;
 mod hostile;
 mod pods;
+mod progress;
 mod push;
 mod route;
 mod security;

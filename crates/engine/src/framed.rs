@@ -2,8 +2,10 @@
 //! outgoing messages into large writes.
 //!
 //! The writer is the only owner of the write half; everyone else sends it messages over
-//! a bounded channel, which is where backpressure comes from.
+//! a bounded channel, which is where backpressure comes from. Under `--bwlimit` the writer
+//! (and on the target also the reader) takes tokens from a [`RateLimiter`] for every byte.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -13,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::error::{io_error, EngineError};
+use crate::ratelimit::{RateLimiter, MAX_CHUNK};
 
 /// Bytes gathered before a write: large writes keep TLS records full and syscalls few.
 const WRITE_BATCH: usize = 256 * 1024;
@@ -31,6 +34,7 @@ pub struct FrameReader<R> {
     /// Who is at the other end, so that a TLS alert arriving after the handshake (TLS 1.3
     /// reports a refused client certificate only then) reads as what it is.
     peer: Option<TlsPeer>,
+    limit: Option<Arc<RateLimiter>>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -40,7 +44,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             buf: BytesMut::with_capacity(512 * 1024),
             limits,
             peer: None,
+            limit: None,
         }
+    }
+
+    /// Reads no faster than `limit` allows (bytes are taken after each read, so the
+    /// stream is paused, and TCP pushes back on the peer, until they are paid for).
+    pub fn with_limit(mut self, limit: Option<Arc<RateLimiter>>) -> Self {
+        self.limit = limit;
+        self
     }
 
     pub fn with_peer(mut self, peer: TlsPeer) -> Self {
@@ -79,6 +91,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     )
                 })?
                 .map_err(|e| self.read_error(e))?;
+            if let (Some(limit), true) = (&self.limit, read > 0) {
+                limit.acquire(read).await;
+            }
             if read == 0 {
                 if self.buf.is_empty() {
                     return Ok(None);
@@ -108,9 +123,26 @@ pub type FrameSender = mpsc::Sender<Message>;
 /// heartbeat after `heartbeat` of idleness, and shuts the stream down when every sender
 /// is gone.
 pub fn spawn_writer<W>(
+    inner: W,
+    capacity: usize,
+    heartbeat: Duration,
+) -> (
+    FrameSender,
+    tokio::task::JoinHandle<Result<(), EngineError>>,
+)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    spawn_limited_writer(inner, capacity, heartbeat, None)
+}
+
+/// [`spawn_writer`] that waits for `limit`'s tokens before each write, in pieces of at
+/// most [`MAX_CHUNK`] bytes.
+pub fn spawn_limited_writer<W>(
     mut inner: W,
     capacity: usize,
     heartbeat: Duration,
+    limit: Option<Arc<RateLimiter>>,
 ) -> (
     FrameSender,
     tokio::task::JoinHandle<Result<(), EngineError>>,
@@ -134,10 +166,11 @@ where
                     Err(_) => break,
                 }
             }
-            inner
-                .write_all(&buf)
-                .await
-                .map_err(|e| io_error("writing to the peer", e))?;
+            match &limit {
+                None => inner.write_all(&buf).await,
+                Some(limit) => write_limited(&mut inner, &buf, limit).await,
+            }
+            .map_err(|e| io_error("writing to the peer", e))?;
             buf.clear();
             if rx.is_empty() {
                 inner
@@ -154,4 +187,16 @@ where
         Ok(())
     });
     (tx, task)
+}
+
+async fn write_limited<W: AsyncWrite + Unpin>(
+    inner: &mut W,
+    buf: &[u8],
+    limit: &RateLimiter,
+) -> std::io::Result<()> {
+    for piece in buf.chunks(MAX_CHUNK) {
+        limit.acquire(piece.len()).await;
+        inner.write_all(piece).await?;
+    }
+    Ok(())
 }

@@ -24,11 +24,14 @@
 //! * Exit codes: the worst class wins; fatal beats per-file beats vanished.
 
 mod connect;
+mod display;
 mod error;
 mod exit;
 mod framed;
 mod probe;
+mod progress;
 mod push;
+mod ratelimit;
 mod report;
 mod serve;
 mod summary;
@@ -40,6 +43,7 @@ pub use exit::ExitCode;
 pub use framed::DEFAULT_HEARTBEAT;
 pub use probe::{probe, Hop, Verdict};
 pub use push::{push, PushConfig};
-pub use report::Output;
+pub use ratelimit::parse_rate;
+pub use report::{Output, SCHEMA};
 pub use serve::{bind, serve, serve_bound, Bound, ServeConfig};
 pub use summary::Summary;

@@ -27,6 +27,10 @@ pub struct SourceCounts {
     pub read_errors: u64,
     /// Bytes not re-sent because the target resumed from a verified partial.
     pub bytes_resumed: u64,
+    /// Regular files the target resolved without asking for their content.
+    pub files_unchanged: u64,
+    /// In a dry run: regular files the target said it would create or update.
+    pub files_would_change: u64,
 }
 
 impl SourceCounts {
@@ -38,6 +42,8 @@ impl SourceCounts {
         self.entries_total = attempt.entries_total;
         self.read_errors = attempt.read_errors;
         self.vanished = attempt.vanished;
+        self.files_unchanged = attempt.files_unchanged;
+        self.files_would_change = attempt.files_would_change;
         self.bytes_literal += attempt.bytes_literal;
         self.bytes_matched += attempt.bytes_matched;
         self.files_delta += attempt.files_delta;
@@ -49,14 +55,22 @@ impl SourceCounts {
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
     pub event: &'static str,
+    /// The `--json` schema version ([`crate::report::SCHEMA`]).
+    pub schema: u32,
     pub files_total: u64,
     pub files_transferred: u64,
+    /// Regular files already in place (same size and mtime, or same BLAKE3 with
+    /// `--checksum`); hard links are not counted here.
+    pub files_unchanged: u64,
     pub files_deleted: u64,
     pub bytes_total: u64,
     pub bytes_transferred: u64,
     pub bytes_literal: u64,
     pub bytes_matched: u64,
     pub bytes_on_wire: u64,
+    /// `bytes_total / bytes_on_wire`, like rsync's speedup (0 when nothing went over the
+    /// wire).
+    pub speedup: f64,
     pub entries_total: u64,
     pub entries_created: u64,
     pub meta_updated: u64,
@@ -81,6 +95,11 @@ pub struct Summary {
     /// The fatal error, if the run ended on one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Per-file errors for the text report (`side: path: message`, the first 100). Not
+    /// in the JSON summary, which must stay small enough for a pod's termination message
+    /// (4096 bytes); `--json` has a `file_error` event for each.
+    #[serde(skip)]
+    pub errors: Vec<String>,
 }
 
 impl Summary {
@@ -94,16 +113,22 @@ impl Summary {
         exit: ExitCode,
         error: Option<String>,
     ) -> Summary {
+        let unchanged = source
+            .files_unchanged
+            .saturating_sub(source.files_would_change);
         Summary {
             event: "summary",
+            schema: crate::report::SCHEMA,
             files_total: source.files_total,
             files_transferred: target.files_transferred,
+            files_unchanged: unchanged,
             files_deleted: target.deleted,
             bytes_total: source.bytes_total,
             bytes_transferred: target.bytes_written,
             bytes_literal: source.bytes_literal,
             bytes_matched: source.bytes_matched,
             bytes_on_wire,
+            speedup: speedup(source.bytes_total, bytes_on_wire),
             entries_total: source.entries_total,
             entries_created: target.entries_created,
             meta_updated: target.meta_updated,
@@ -122,6 +147,7 @@ impl Summary {
             exit_code: exit.code(),
             exit,
             error,
+            errors: Vec::new(),
         }
     }
 
@@ -130,26 +156,22 @@ impl Summary {
         if self.error.is_some() && self.entries_total == 0 {
             return format!("exit code {}\n", self.exit_code);
         }
-        let speedup = if self.bytes_on_wire > 0 {
-            self.bytes_total as f64 / self.bytes_on_wire as f64
-        } else {
-            0.0
-        };
         let mut out = format!(
-            "files: {} listed, {} transferred ({} as delta, {} re-sent), {} deleted\n\
+            "files: {} scanned, {} transferred ({} as delta, {} re-sent), {} unchanged, {} deleted\n\
              bytes: {} total, {} written, {} literal, {} matched, {} on the wire (speedup {:.1})\n\
-             entries: {} listed, {} created, {} attribute updates\n",
+             entries: {} scanned, {} created, {} attribute updates\n",
             self.files_total,
             self.files_transferred,
             self.files_delta,
             self.files_resent,
+            self.files_unchanged,
             self.files_deleted,
             self.bytes_total,
             self.bytes_transferred,
             self.bytes_literal,
             self.bytes_matched,
             self.bytes_on_wire,
-            speedup,
+            self.speedup,
             self.entries_total,
             self.entries_created,
             self.meta_updated,
@@ -166,12 +188,17 @@ impl Summary {
                 self.file_errors, self.source_read_errors, self.source_vanished
             ));
         }
-        if self.retries > 0 {
-            out.push_str(&format!(
-                "retries: {} (resumed {} bytes from partial files)\n",
-                self.retries, self.bytes_resumed
-            ));
+        for error in &self.errors {
+            out.push_str(&format!("  error at the {error}\n"));
         }
+        let listed = self.errors.len() as u64;
+        if self.file_errors > listed && listed > 0 {
+            out.push_str(&format!("  ... and {} more\n", self.file_errors - listed));
+        }
+        out.push_str(&format!(
+            "retries: {} (resumed {} bytes from partial files)\n",
+            self.retries, self.bytes_resumed
+        ));
         if self.delete_skipped {
             out.push_str("deletions skipped because the source had read errors\n");
         }
@@ -180,5 +207,60 @@ impl Summary {
             self.duration_s, self.exit_code
         ));
         out
+    }
+}
+
+fn speedup(total: u64, wire: u64) -> f64 {
+    if wire == 0 {
+        return 0.0;
+    }
+    (total as f64 / wire as f64 * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_has_every_count_and_the_errors() {
+        let source = SourceCounts {
+            files_total: 10,
+            bytes_total: 4000,
+            entries_total: 12,
+            files_unchanged: 7,
+            ..SourceCounts::default()
+        };
+        let target = TargetStats {
+            files_transferred: 2,
+            file_errors: 1,
+            deleted: 3,
+            not_applied_owner: 4,
+            ..TargetStats::default()
+        };
+        let mut summary = Summary::new(
+            &source,
+            &target,
+            1,
+            1000,
+            Duration::from_millis(1500),
+            ExitCode::Partial,
+            None,
+        );
+        summary.errors.push("target: a\\nb: no space".into());
+        let text = summary.to_text();
+        for expected in [
+            "files: 10 scanned, 2 transferred (0 as delta, 0 re-sent), 7 unchanged, 3 deleted",
+            "1000 on the wire (speedup 4.0)",
+            "not applied (target lacks privileges): 4 ownerships",
+            "  error at the target: a\\nb: no space",
+            "retries: 1",
+            "done in 1.50 s, exit code 23",
+        ] {
+            assert!(text.contains(expected), "{expected:?} missing from\n{text}");
+        }
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["schema"], 1);
+        assert_eq!(json["speedup"], 4.0);
+        assert!(json.get("errors").is_none());
     }
 }

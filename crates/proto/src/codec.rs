@@ -122,6 +122,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.fsync {
                 flags |= OPT_FSYNC;
             }
+            if options.itemize {
+                flags |= OPT_ITEMIZE;
+            }
             out.put_u32_le(flags);
         }
         Message::Welcome { version } => {
@@ -271,7 +274,9 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
             let version = r.u32("version")?;
             let volume = r.bytes("volume", limits.max_name)?.to_vec();
             let flags = r.u32("options")?;
-            if flags & !(OPT_DELETE | OPT_DRY_RUN | OPT_CHECKSUM | OPT_PROBE | OPT_FSYNC) != 0 {
+            let known =
+                OPT_DELETE | OPT_DRY_RUN | OPT_CHECKSUM | OPT_PROBE | OPT_FSYNC | OPT_ITEMIZE;
+            if flags & !known != 0 {
                 return Err(r.bad("options", flags.into()));
             }
             Message::Hello {
@@ -283,6 +288,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     checksum: flags & OPT_CHECKSUM != 0,
                     probe: flags & OPT_PROBE != 0,
                     fsync: flags & OPT_FSYNC != 0,
+                    itemize: flags & OPT_ITEMIZE != 0,
                 },
             }
         }

@@ -41,6 +41,9 @@ pub struct SessionOptions {
     /// Only check that the volume is there and writable (`ferry probe`): the target
     /// answers `Welcome` or `Refused` and ends the session; nothing is listed.
     pub probe: bool,
+    /// Report every change in a real run too (`Change` for created, updated and
+    /// attribute-only entries), not only deletions (`push --itemize-changes`).
+    pub itemize: bool,
 }
 
 /// Why the target would not start a session.
@@ -205,7 +208,8 @@ pub enum Message {
         reason: FileFailure,
         message: String,
     },
-    /// A change the target made (or, in a dry run, would make).
+    /// A change the target made (or, in a dry run, would make). Sent in dry runs, for
+    /// deletions, and for every change when the session asked to itemize.
     Change {
         path: Vec<u8>,
         kind: ChangeKind,

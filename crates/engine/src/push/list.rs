@@ -8,7 +8,7 @@
 //!                    Ack{through} │ (window)
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use ferry_proto::{escape, Content, Entry, Limits, Message};
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, Notify};
 use super::send::FileInfo;
 use crate::error::EngineError;
 use crate::framed::FrameSender;
+use crate::progress::Progress;
 use crate::report::Reporter;
 use crate::summary::SourceCounts;
 
@@ -37,6 +38,9 @@ pub struct Shared {
     pub counts: Mutex<SourceCounts>,
     /// The target's running (files written, bytes written), from its last Ack.
     pub target_progress: Mutex<(u64, u64)>,
+    /// Hard links listed and not yet resolved (counted as files in progress).
+    pub links: Mutex<BTreeSet<u64>>,
+    pub live: Arc<Progress>,
 }
 
 impl Shared {
@@ -54,10 +58,31 @@ impl Shared {
         }
         let mut files = self.files.lock().expect("files lock");
         let rest = files.split_off(&through);
-        *files = rest;
+        let done = std::mem::replace(&mut *files, rest);
         drop(files);
+        let mut links = self.links.lock().expect("links lock");
+        let rest = links.split_off(&through);
+        let links_done = std::mem::replace(&mut *links, rest).len() as u64;
+        drop(links);
+        let (unchanged, skipped) = done
+            .values()
+            .filter(|f| !f.wanted)
+            .fold((0, 0), |(n, bytes), f| (n + 1, bytes + f.size));
+        self.counts.lock().expect("counts lock").files_unchanged += unchanged;
+        self.live.resolved(done.len() as u64 + links_done, skipped);
         self.acked.notify_one();
         Ok(())
+    }
+
+    /// Marks file `index` as asked for; false if it is not a listed, unresolved file.
+    pub fn want(&self, index: u64) -> bool {
+        match self.files.lock().expect("files lock").get_mut(&index) {
+            Some(info) => {
+                info.wanted = true;
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn file(&self, index: u64) -> Option<FileInfo> {
@@ -148,6 +173,7 @@ pub async fn run_lister(
         }
     }
     let _ = walk.join();
+    shared.live.scan_done();
     let read_errors = shared.counts.lock().expect("counts lock").read_errors;
     tx.send(Message::ListEnd {
         entries: next,
@@ -216,6 +242,7 @@ fn remember(
     limits: &Limits,
 ) -> Result<(), EngineError> {
     let mut files = shared.files.lock().expect("files lock");
+    let mut links = shared.links.lock().expect("links lock");
     let mut counts = shared.counts.lock().expect("counts lock");
     for (k, entry) in entries.iter().enumerate() {
         counts.entries_total += 1;
@@ -223,6 +250,7 @@ fn remember(
             Content::File { size, .. } => {
                 counts.files_total += 1;
                 counts.bytes_total += size;
+                shared.live.listed(*size);
                 let path = dir
                     .join(&entry.name, limits)
                     .map_err(|e| EngineError::usage(format!("source name refused: {e}")))?;
@@ -232,10 +260,15 @@ fn remember(
                         path,
                         size: *size,
                         mtime: entry.meta.mtime,
+                        wanted: false,
                     },
                 );
             }
-            Content::HardLink { .. } => counts.files_total += 1,
+            Content::HardLink { .. } => {
+                counts.files_total += 1;
+                links.insert(first + k as u64);
+                shared.live.listed(0);
+            }
             _ => {}
         }
     }

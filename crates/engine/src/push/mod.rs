@@ -21,15 +21,19 @@ use std::time::{Duration, Instant};
 
 use ferry_net::WireCounter;
 use ferry_proto::{
-    escape, ErrorClass, FileFailure, Limits, Message, SessionOptions, TargetStats, PROTOCOL_VERSION,
+    escape, ChangeKind, EntryKind, ErrorClass, FileFailure, Limits, Message, SessionOptions,
+    TargetStats, PROTOCOL_VERSION,
 };
 use ferry_tree::{WalkOptions, Walker};
 use tokio::io::AsyncRead;
 
 use crate::connect::{self, Route};
+use crate::display::Ticker;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
-use crate::framed::{spawn_writer, FrameReader, FrameSender};
+use crate::framed::{spawn_limited_writer, FrameReader, FrameSender};
+use crate::progress::Progress;
+use crate::ratelimit::RateLimiter;
 use crate::report::{Output, Reporter};
 use crate::summary::{SourceCounts, Summary};
 use list::Shared;
@@ -47,6 +51,10 @@ pub struct PushConfig {
     /// Sessions to try again after a network failure; files already in place are not
     /// re-sent and a cut large file resumes from its verified partial.
     pub retries: u32,
+    /// Show a live progress line on stderr (`--progress`, or stderr is a terminal).
+    pub progress: bool,
+    /// `--bwlimit`: bytes per second this push writes to its connection, at most.
+    pub bwlimit: Option<u64>,
 }
 
 /// Sender threads: file reads, hashing and delta search run here.
@@ -56,11 +64,26 @@ const SENDERS: usize = 2;
 /// `shutdown` resolving (a signal) stops the push with exit code 20.
 pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Summary {
     let started = Instant::now();
-    let reporter = Reporter::new(config.output);
+    let reporter = Reporter::new(config.output, config.progress);
     let wire = WireCounter::default();
+    let progress = Arc::new(Progress::new(wire.clone(), config.options.delete));
+    let limit = config.bwlimit.map(|rate| Arc::new(RateLimiter::new(rate)));
     let route = &config.route;
     let target = format!("ferry://{}:{}/{}", route.host, route.port, route.volume);
-    reporter.start(&config.src.display().to_string(), &target, &route.volume);
+    reporter.start(
+        &config.src.display().to_string(),
+        &target,
+        &route.volume,
+        config.options.dry_run,
+    );
+    let ticker = Ticker::start(progress.clone(), reporter.clone());
+    let session = Session {
+        config: &config,
+        wire: &wire,
+        reporter: &reporter,
+        progress: &progress,
+        limit: limit.as_ref(),
+    };
 
     tokio::pin!(shutdown);
     let mut counts = SourceCounts::default();
@@ -68,9 +91,13 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     let mut carried = TargetStats::default();
     let mut retries = 0u64;
     let result = loop {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            live: progress.clone(),
+            ..Shared::default()
+        });
+        progress.start_attempt();
         let attempt = tokio::select! {
-            result = run(&config, &shared, &wire, &reporter) => result,
+            result = run(&session, &shared) => result,
             () = &mut shutdown => Err(interrupted()),
         };
         counts.absorb(&shared.counts.lock().expect("counts lock"));
@@ -81,6 +108,7 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
                 carried.files_transferred += files;
                 carried.bytes_written += bytes;
                 retries += 1;
+                progress.retrying();
                 let delay = backoff(retries);
                 reporter.warning(
                     &target,
@@ -113,7 +141,17 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     };
     stats.files_transferred += carried.files_transferred;
     stats.bytes_written += carried.bytes_written;
-    let summary = Summary::new(
+    counts.files_unchanged = counts
+        .files_unchanged
+        .saturating_sub(carried.files_transferred);
+    progress.finished();
+    if let Some(ticker) = ticker {
+        ticker.stop().await;
+    }
+    let last = progress.snapshot();
+    let elapsed = started.elapsed().as_secs_f64().max(1e-3);
+    reporter.progress(&last, last.processed as f64 / elapsed, Some(0.0));
+    let mut summary = Summary::new(
         &counts,
         &stats,
         retries,
@@ -122,6 +160,7 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
         exit,
         error,
     );
+    summary.errors = reporter.errors();
     reporter.summary(&summary);
     summary
 }
@@ -146,12 +185,23 @@ fn backoff(attempt: u64) -> Duration {
     base.mul_f64(jitter)
 }
 
-async fn run(
-    config: &PushConfig,
-    shared: &Arc<Shared>,
-    wire: &WireCounter,
-    reporter: &Reporter,
-) -> Result<TargetStats, EngineError> {
+/// What every session of one push shares.
+struct Session<'a> {
+    config: &'a PushConfig,
+    wire: &'a WireCounter,
+    reporter: &'a Reporter,
+    progress: &'a Arc<Progress>,
+    limit: Option<&'a Arc<RateLimiter>>,
+}
+
+async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats, EngineError> {
+    let Session {
+        config,
+        wire,
+        reporter,
+        progress,
+        limit,
+    } = *session;
     let limits = Limits::default();
     let walker = Walker::new(
         &config.src,
@@ -178,13 +228,14 @@ async fn run(
         let (read, write) = tokio::io::split(stream);
         let mut reader = FrameReader::new(read, limits.clone())
             .with_peer(ferry_net::TlsPeer::Server(route.server_name.clone()));
-        let (tx, writer) = spawn_writer(write, 64, config.heartbeat);
+        let (tx, writer) = spawn_limited_writer(write, 64, config.heartbeat, limit.cloned());
         handshake(route, config.options, &mut reader, &tx).await?;
         Ok::<_, EngineError>((reader, tx, writer))
     };
     let (mut reader, tx, writer) = tokio::time::timeout(route.connect_timeout, connect)
         .await
         .map_err(|_| connect_timeout(route))??;
+    progress.connected();
     tx.send(Message::Root { meta: root_meta })
         .await
         .map_err(|_| EngineError::socket("the connection closed"))?;
@@ -197,7 +248,15 @@ async fn run(
         reporter.clone(),
     ));
     let (work_tx, senders) = spawn_senders(config, shared, &limits, &tx);
-    let outcome = read_replies(&mut reader, shared, &limits, &work_tx, reporter).await;
+    let outcome = read_replies(
+        &mut reader,
+        shared,
+        &limits,
+        &work_tx,
+        reporter,
+        config.options.dry_run,
+    )
+    .await;
     drop(work_tx);
     let outcome = match outcome {
         Ok(stats) => match lister.await {
@@ -317,7 +376,10 @@ fn spawn_senders(
                     let Some(info) = shared.file(work.index) else {
                         continue;
                     };
-                    match send::send_file(&root, work.index, &info, work.ask, &limits, &tx) {
+                    let progress = &shared.live;
+                    match send::send_file(
+                        &root, work.index, &info, work.ask, &limits, &tx, progress,
+                    ) {
                         Ok(sent) => {
                             let mut counts = shared.counts.lock().expect("counts lock");
                             counts.bytes_literal += sent.stats.literal;
@@ -356,6 +418,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
     limits: &Limits,
     work_tx: &std_mpsc::Sender<Work>,
     reporter: &Reporter,
+    dry_run: bool,
 ) -> Result<TargetStats, EngineError> {
     let mut signatures: HashMap<u64, Vec<u8>> = HashMap::new();
     let queue = |work: Work| {
@@ -367,7 +430,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
         let message = reader.expect("the target's replies").await?;
         match message {
             Message::Want { index, delta } => {
-                if shared.file(index).is_none() {
+                if !shared.want(index) {
                     return Err(EngineError::protocol(format!(
                         "target asked for entry {index}, which is not a listed, unresolved file"
                     )));
@@ -407,7 +470,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
                 offset,
                 hash,
             } => {
-                if shared.file(index).is_none() {
+                if !shared.want(index) {
                     return Err(EngineError::protocol(format!(
                         "target asked to resume entry {index}, which is not a listed, unresolved file"
                     )));
@@ -425,7 +488,17 @@ async fn read_replies<R: AsyncRead + Unpin>(
                 shared.ack(through)?;
                 *shared.target_progress.lock().expect("progress lock") = (files, bytes);
             }
-            Message::Change { path, kind, entry } => reporter.change(&path, kind, entry),
+            Message::Change { path, kind, entry } => {
+                let content = matches!(kind, ChangeKind::Created | ChangeKind::Updated);
+                if dry_run && content && entry == EntryKind::File {
+                    shared
+                        .counts
+                        .lock()
+                        .expect("counts lock")
+                        .files_would_change += 1;
+                }
+                reporter.change(&path, kind, entry)
+            }
             Message::FileError { path, message } => {
                 reporter.file_error("target", &escape(&path), &message)
             }

@@ -15,6 +15,7 @@ use ferry_tree::{open_source_file, regions};
 
 use crate::error::EngineError;
 use crate::framed::FrameSender;
+use crate::progress::Progress;
 use crate::zeros::hash_zeros;
 
 /// What the push needs to remember about a listed file until the target resolves it.
@@ -23,6 +24,8 @@ pub struct FileInfo {
     pub path: RelPath,
     pub size: u64,
     pub mtime: Timestamp,
+    /// The target asked for its content (else it was in place).
+    pub wanted: bool,
 }
 
 /// How one file went.
@@ -59,8 +62,14 @@ pub fn send_file(
     ask: Ask,
     limits: &Limits,
     tx: &FrameSender,
+    progress: &Progress,
 ) -> Result<Sent, EngineError> {
     let send = |m: Message| {
+        match &m {
+            Message::Data { bytes, .. } => progress.sent(bytes.len() as u64),
+            Message::Hole { len, .. } | Message::Delta { len, .. } => progress.sent(*len),
+            _ => {}
+        }
         tx.blocking_send(m)
             .map_err(|_| EngineError::socket("the connection closed while sending a file"))
     };
@@ -107,7 +116,10 @@ pub fn send_file(
         Ask::Whole => send_whole(&file, index, info.size, 0, limits, &mut hasher, &send),
         Ask::Resume(offset, hash) => {
             match prefix_matches(&file, offset.min(info.size), &hash, &mut hasher) {
-                Ok(true) => resumed = offset.min(info.size),
+                Ok(true) => {
+                    resumed = offset.min(info.size);
+                    progress.sent(resumed);
+                }
                 Ok(false) => hasher = blake3::Hasher::new(),
                 Err(e) => return fail(FileFailure::ReadError, e.to_string()),
             }

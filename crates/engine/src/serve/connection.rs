@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,9 +21,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use super::metrics::{HandshakeFailure, Metrics};
 use super::session;
 use crate::exit::ExitCode;
-use crate::framed::{spawn_writer, FrameReader, FrameSender};
+use crate::framed::{spawn_limited_writer, FrameReader, FrameSender};
+use crate::ratelimit::RateLimiter;
 
 /// What every connection of a target shares.
 pub struct Shared {
@@ -37,6 +40,10 @@ pub struct Shared {
     pub sessions: Arc<Semaphore>,
     /// `serve --fsync`: every session flushes files, whatever its source asks.
     pub fsync: bool,
+    pub metrics: Arc<Metrics>,
+    /// `serve --bwlimit`: what all sessions together read, and what they write.
+    pub read_limit: Option<Arc<RateLimiter>>,
+    pub write_limit: Option<Arc<RateLimiter>>,
 }
 
 /// Most connections in their handshake at once; more are closed at accept.
@@ -52,7 +59,11 @@ impl Shared {
         volumes: HashMap<String, PathBuf>,
         privileges: Privileges,
     ) -> Shared {
+        let metrics = Arc::new(Metrics::new(volumes.keys()));
         Shared {
+            metrics,
+            read_limit: None,
+            write_limit: None,
             acceptor,
             volumes,
             busy: Mutex::new(HashSet::new()),
@@ -99,17 +110,19 @@ pub async fn connection(
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 tracing::warn!("TLS handshake with {peer} failed: {e}");
+                shared.metrics.handshake_failed(HandshakeFailure::Tls);
                 return None;
             }
             Err(_) => {
                 tracing::warn!("TLS handshake with {peer} timed out");
+                shared.metrics.handshake_failed(HandshakeFailure::Timeout);
                 return None;
             }
         };
     let (read, write) = tokio::io::split(tls);
     let limits = Limits::default();
-    let mut reader = FrameReader::new(read, limits.clone());
-    let (tx, writer) = spawn_writer(write, 64, heartbeat);
+    let mut reader = FrameReader::new(read, limits.clone()).with_limit(shared.read_limit.clone());
+    let (tx, writer) = spawn_limited_writer(write, 64, heartbeat, shared.write_limit.clone());
     let admission = admit(shared, &mut reader, &tx, deadline).await;
     drop(handshake);
     let code = match admission {
@@ -117,11 +130,26 @@ pub async fn connection(
         Admission::Admitted(volume, mut options, lock, _slot) => {
             options.fsync |= shared.fsync;
             tracing::info!(volume = %lock.name, ?options, "session started");
-            let result = session::run(volume, options, limits, &mut reader, tx.clone()).await;
+            let metrics = &shared.metrics;
+            let counts = metrics.volume(&lock.name);
+            metrics.sessions_total.fetch_add(1, Relaxed);
+            metrics.sessions_active.fetch_add(1, Relaxed);
+            counts.sessions.fetch_add(1, Relaxed);
+            let result = session::run(
+                volume,
+                options,
+                limits,
+                &mut reader,
+                tx.clone(),
+                counts.clone(),
+            )
+            .await;
+            metrics.sessions_active.fetch_sub(1, Relaxed);
             drop(lock);
             Some(match result {
                 Ok(stats) => {
                     tracing::info!(?stats, "session done");
+                    counts.file_errors.fetch_add(stats.file_errors, Relaxed);
                     if stats.file_errors > 0 {
                         ExitCode::Partial
                     } else {
@@ -130,6 +158,7 @@ pub async fn connection(
                 }
                 Err(e) => {
                     tracing::error!("session failed: {e}");
+                    shared.metrics.session_failed(e.exit);
                     let class = match e.exit {
                         ExitCode::Protocol => Some(ErrorClass::Protocol),
                         ExitCode::FileIo => Some(ErrorClass::FileIo),
@@ -172,18 +201,24 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
 ) -> Admission<'a> {
     let refuse = |reason, message: String| async move {
         tracing::warn!("refused: {message}");
+        shared.metrics.refused(reason);
         let _ = tx.send(Message::Refused { reason, message }).await;
         Admission::Refused
     };
     let hello = match tokio::time::timeout_at(deadline, reader.next()).await {
         Ok(Ok(Some(hello))) => hello,
-        Ok(Ok(None)) => return Admission::Refused,
+        Ok(Ok(None)) => {
+            shared.metrics.handshake_failed(HandshakeFailure::NoHello);
+            return Admission::Refused;
+        }
         Ok(Err(e)) => {
             tracing::warn!("before Hello: {e}");
+            shared.metrics.handshake_failed(HandshakeFailure::NoHello);
             return Admission::Refused;
         }
         Err(_) => {
             tracing::warn!("no Hello within {} s", HANDSHAKE_TIMEOUT.as_secs());
+            shared.metrics.handshake_failed(HandshakeFailure::Timeout);
             return Admission::Refused;
         }
     };
@@ -193,6 +228,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         options,
     } = hello
     else {
+        shared.metrics.handshake_failed(HandshakeFailure::NoHello);
         let _ = tx
             .send(Message::Error {
                 class: ErrorClass::Protocol,

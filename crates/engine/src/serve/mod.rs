@@ -4,6 +4,7 @@
 //! ```text
 //! listener ─▶ TLS accept ─▶ Hello ─▶ volume lock ─▶ Welcome ─▶ session::run
 //!                              └──▶ Refused (version, unknown or busy volume)
+//! metrics listener ─▶ GET /metrics ─▶ Arc<Metrics> (counted by all of the above)
 //! ```
 
 mod basis;
@@ -11,6 +12,8 @@ mod connection;
 mod decide;
 mod dirs;
 mod finish;
+mod http;
+mod metrics;
 mod plan;
 mod receive;
 mod session;
@@ -32,6 +35,16 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::error::EngineError;
 use crate::exit::ExitCode;
+use crate::ratelimit::RateLimiter;
+
+/// Stops a background task when the serve loop returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Everything `ferry serve` needs, validated.
 #[derive(Clone, Debug)]
@@ -46,6 +59,10 @@ pub struct ServeConfig {
     /// Flush every received file to stable storage before renaming it into place,
     /// whatever the source asks.
     pub fsync: bool,
+    /// Serve Prometheus metrics over plain HTTP on this address (`GET /metrics`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `--bwlimit`: bytes per second all sessions together read, and write, at most.
+    pub bwlimit: Option<u64>,
 }
 
 /// Counts the planner and finisher keep, folded into [`TargetStats`] at the end.
@@ -82,6 +99,7 @@ impl Tally {
 pub struct Bound {
     tls: Arc<tokio_rustls::rustls::ServerConfig>,
     listener: std::net::TcpListener,
+    metrics: Option<std::net::TcpListener>,
 }
 
 impl std::fmt::Debug for Bound {
@@ -96,7 +114,15 @@ impl std::fmt::Debug for Bound {
 pub fn bind(config: &ServeConfig) -> Result<Bound, EngineError> {
     let tls = ferry_net::server_config(&TlsDir::new(&config.tls_dir))?;
     let listener = ferry_net::listen_std(config.listen)?;
-    Ok(Bound { tls, listener })
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(ferry_net::listen_std(addr)?),
+        None => None,
+    };
+    Ok(Bound {
+        tls,
+        listener,
+        metrics,
+    })
 }
 
 /// Runs the target until `shutdown` resolves (exit 20) or, with `once`, until the first
@@ -117,7 +143,11 @@ pub async fn serve_bound(
     shutdown: impl Future<Output = ()>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<ExitCode, EngineError> {
-    let Bound { tls, listener } = bound;
+    let Bound {
+        tls,
+        listener,
+        metrics,
+    } = bound;
     let mut volumes = HashMap::new();
     for (name, path) in &config.volumes {
         if !path.is_dir() {
@@ -137,7 +167,25 @@ pub async fn serve_bound(
         .map_err(|e| EngineError::usage(format!("cannot read the bound address: {e}")))?;
     let mut shared = Shared::new(TlsAcceptor::from(tls), volumes, Privileges::current());
     shared.fsync = config.fsync;
+    if let Some(rate) = config.bwlimit {
+        shared.read_limit = Some(Arc::new(RateLimiter::new(rate)));
+        shared.write_limit = Some(Arc::new(RateLimiter::new(rate)));
+    }
     let shared = Arc::new(shared);
+    let _metrics_task = match metrics {
+        Some(metrics) => {
+            let metrics = tokio::net::TcpListener::from_std(metrics)
+                .map_err(|e| EngineError::usage(format!("cannot listen for metrics: {e}")))?;
+            if let Ok(addr) = metrics.local_addr() {
+                tracing::info!("metrics on http://{addr}/metrics");
+            }
+            Some(AbortOnDrop(tokio::spawn(http::serve_metrics(
+                metrics,
+                shared.metrics.clone(),
+            ))))
+        }
+        None => None,
+    };
     ready(local);
     tracing::info!(%local, volumes = config.volumes.len(), "serving");
 
@@ -154,6 +202,7 @@ pub async fn serve_bound(
                     }
                 };
                 let Ok(handshake) = shared.handshakes.clone().try_acquire_owned() else {
+                    shared.metrics.handshake_failed(metrics::HandshakeFailure::Overload);
                     tracing::warn!(%peer, "{MAX_HANDSHAKES} connections are already in their handshake; closing this one");
                     continue;
                 };

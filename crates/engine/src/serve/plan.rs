@@ -259,12 +259,15 @@ impl Planner {
             Action::Update { .. } => ChangeKind::Updated,
         };
         let kind = entry.content.entry_kind();
-        if self.options.dry_run {
+        if self.options.dry_run || self.options.itemize {
+            // Itemized when decided: a change that then fails also gets a FileError.
             planned.messages.push(Message::Change {
-                path: path.into_bytes(),
+                path: path.as_bytes().to_vec(),
                 kind: change,
                 entry: kind,
             });
+        }
+        if self.options.dry_run {
             return Ok(());
         }
         let dir = dir.expect("directories exist outside dry runs");

@@ -6,6 +6,7 @@
 //! ahead the source may list.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use ferry_proto::{ChangeKind, Limits, Message, Meta, RelPath, SessionOptions, TargetStats};
@@ -16,6 +17,7 @@ use tokio::sync::mpsc;
 use super::basis::Basis;
 use super::dirs::DirTracker;
 use super::finish;
+use super::metrics::VolumeMetrics;
 use super::plan::{LinkRequest, Pending, Planned, Planner, Want};
 use super::receive::{self, Completion, Job, Resumed, RECEIVERS};
 use super::Tally;
@@ -51,6 +53,9 @@ struct Session {
     /// The directory of each unresolved file or link, to close when it is in place.
     parents: HashMap<u64, RelPath>,
     dry_run: bool,
+    /// Report created hard links as `Change` too (the planner reports the rest).
+    itemize: bool,
+    metrics: Arc<VolumeMetrics>,
 }
 
 /// Runs the session to its end; returns the target's stats.
@@ -60,6 +65,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     limits: Limits,
     reader: &mut FrameReader<R>,
     tx: FrameSender,
+    metrics: Arc<VolumeMetrics>,
 ) -> Result<TargetStats, EngineError> {
     let (completions_tx, mut completions) = mpsc::unbounded_channel();
     let (signed_tx, mut signed) = mpsc::unbounded_channel::<()>();
@@ -84,6 +90,8 @@ pub async fn run<R: AsyncRead + Unpin>(
         dirs: DirTracker::default(),
         parents: HashMap::new(),
         dry_run: options.dry_run,
+        itemize: options.itemize,
+        metrics,
     };
     let result = drive(
         &mut s,
@@ -185,6 +193,13 @@ impl Session {
                 "{} after ListEnd",
                 message.name()
             )));
+        }
+        match &message {
+            Message::Data { bytes, .. } | Message::Delta { bytes, .. } => {
+                let n = bytes.len() as u64;
+                self.metrics.received_bytes.fetch_add(n, Relaxed);
+            }
+            _ => {}
         }
         match message {
             Message::Root { meta } => {
@@ -560,6 +575,8 @@ impl Session {
                 self.pending.remove(&index);
                 self.stats.files_transferred += 1;
                 self.stats.bytes_written += size;
+                self.metrics.files_written.fetch_add(1, Relaxed);
+                self.metrics.written_bytes.fetch_add(size, Relaxed);
                 self.stats.not_applied_owner += u64::from(not_applied.owner);
                 self.stats.not_applied_xattrs += u64::from(not_applied.xattrs);
                 self.stats.not_applied_special += u64::from(not_applied.special);
@@ -681,7 +698,8 @@ impl Session {
                 Ok(Some(change)) => {
                     if !dry_run {
                         self.stats.entries_created += 1;
-                    } else {
+                    }
+                    if dry_run || self.itemize {
                         send(
                             &self.tx,
                             Message::Change {

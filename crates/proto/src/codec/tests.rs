@@ -74,7 +74,7 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (any::<u32>(), name(), any::<[bool; 5]>()).prop_map(|(version, volume, o)| {
+        (any::<u32>(), name(), any::<[bool; 6]>()).prop_map(|(version, volume, o)| {
             Message::Hello {
                 version,
                 volume,
@@ -84,6 +84,7 @@ fn message() -> impl Strategy<Value = Message> {
                     checksum: o[2],
                     probe: o[3],
                     fsync: o[4],
+                    itemize: o[5],
                 },
             }
         }),

@@ -1,0 +1,1108 @@
+#!/usr/bin/env python3
+"""Ferry vs rsync+stunnel, side by side through the same CONNECT proxy and SNI router.
+
+One command sets everything up on loopback and tears it down again:
+
+    python3 benches/bench.py                 # default sizes (2 GiB large, 30k small, 3 pairs)
+    python3 benches/bench.py --smoke         # tiny, 1 pair, every phase, verification on (CI)
+    python3 benches/bench.py --large-mb 1024 --small-files 30000 --pairs 3 --out results.md
+
+The picture (every hop a real program, all on 127.0.0.1):
+
+    ferry push ----------------------------\\                         /--> ferry serve     (SNI ferry.route.example)
+                                            > squid (CONNECT, basic) -> [wan relay] -> haproxy (req.ssl_sni)
+    rsync -> stunnel client (sni=rsync..) -/                         \\--> stunnel server -> rsync --daemon
+
+The target volumes sit on a journaled ext4 loop image (falls back to the work dir's filesystem,
+with a warning, if the loop mount fails). See benches/README.md for what is measured and how.
+"""
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CLK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+MiB = 1 << 20
+PROXY_USER, PROXY_PASS = "bench", "s3cret-pass"
+FERRY_SNI, RSYNC_SNI = "ferry.route.example", "rsync.route.example"
+APT_PACKAGES = {  # command -> package
+    "rsync": "rsync", "stunnel4": "stunnel4", "squid": "squid", "htpasswd": "apache2-utils",
+    "haproxy": "haproxy", "mkfs.ext4": "e2fsprogs", "openssl": "openssl", "/usr/bin/time": "time",
+}
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- /proc accounting
+
+def proc_stat(pid):
+    """(utime+stime, cutime+cstime) in seconds, or None if gone. Threads are included."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # fields[0] is state (field 3); utime is field 14 -> index 11
+    return (int(fields[11]) + int(fields[12])) / CLK, (int(fields[13]) + int(fields[14])) / CLK
+
+
+def proc_ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def descendants(root):
+    """All live descendants of root (a /proc scan; there is no children file on this kernel)."""
+    kids = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            pp = proc_ppid(int(name))
+            if pp is not None:
+                kids.setdefault(pp, []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        for c in kids.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def tree_cpu(root):
+    """CPU seconds of root and every live descendant, each with its reaped children."""
+    total = 0.0
+    for pid in [root] + descendants(root):
+        s = proc_stat(pid)
+        if s:
+            total += s[0] + s[1]
+    return total
+
+
+def vm_hwm_kb(pid, field="VmHWM:"):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Daemon:
+    """A process we start, measured per run: CPU from /proc before, wait4 rusage after."""
+
+    def __init__(self, name, argv, cwd=None, stdout=None, stderr=None, env=None):
+        self.name = name
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=stdout or subprocess.DEVNULL,
+                                     stderr=stderr or subprocess.DEVNULL, env=env,
+                                     start_new_session=True)
+        self.pid = self.proc.pid
+        self.cpu0 = 0.0
+
+    def mark(self):
+        s = proc_stat(self.pid)
+        self.cpu0 = (s[0] + s[1]) if s else 0.0
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM, reap, return (cpu seconds since mark incl. reaped children, maxrss KiB)."""
+        if self.proc.returncode is not None:
+            return 0.0, 0
+        hwm = vm_hwm_kb(self.pid)
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.time() + 10
+        while True:
+            pid, status, ru = os.wait4(self.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.time() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                pid, status, ru = os.wait4(self.pid, 0)
+                break
+            time.sleep(0.01)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        # VmHWM, not ru_maxrss: the latter carries this Python process's peak across fork+exec
+        return ru.ru_utime + ru.ru_stime - self.cpu0, hwm
+
+
+class HwmPoller(threading.Thread):
+    """Every 100 ms: the VmHWM of each descendant of `root` (rsync forks per connection), and
+    the sum of RssAnon over root and its descendants (anonymous memory only: VmHWM also counts
+    file pages a process has mapped, e.g. Ferry's mmap'd basis files)."""
+
+    def __init__(self, root, children=True):
+        super().__init__(daemon=True)
+        self.root, self.children, self.peak, self.anon = root, children, {}, 0
+        self.stop_ev = threading.Event()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            kids = descendants(self.root) if self.children else []
+            for pid in kids:
+                h = vm_hwm_kb(pid)
+                if h > self.peak.get(pid, 0):
+                    self.peak[pid] = h
+            self.anon = max(self.anon, sum(vm_hwm_kb(p, "RssAnon:") for p in [self.root] + kids))
+            self.stop_ev.wait(0.1)
+
+    def finish(self):
+        self.stop_ev.set()
+        self.join()
+        return sum(self.peak.values())
+
+
+def wait_listen(port, proc=None, timeout=15):
+    """Wait until something LISTENs on 127.0.0.1:port (reads /proc/net/tcp; no probe connection)."""
+    want = f"0100007F:{port:04X}"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                parts = line.split()
+                if parts[1] == want and parts[3] == "0A":
+                    return
+        if proc is not None and proc.poll() is not None:
+            raise BenchError(f"process {proc.args[0]} exited ({proc.returncode}) before listening on {port}")
+        time.sleep(0.02)
+    raise BenchError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def run_client(argv, workdir):
+    """Run a client to completion: (wall s, exit code, stdout, stderr, cpu s, maxrss KiB) via wait4."""
+    # Under /usr/bin/time, not wait4 from here: a child forked from this (large) Python process
+    # inherits its peak RSS into ru_maxrss across exec; GNU time is small.
+    tf = f"{workdir}/client.time"
+    with open(f"{workdir}/client.out", "w+b") as out, open(f"{workdir}/client.err", "w+b") as err:
+        t0 = time.monotonic()
+        rc = subprocess.run(["/usr/bin/time", "-o", tf, "-f", "%U %S %M"] + argv, stdout=out, stderr=err).returncode
+        wall = time.monotonic() - t0
+        out.seek(0)
+        err.seek(0)
+        u, s, m = open(tf).read().split()[-3:]
+        return wall, rc, out.read(), err.read(), float(u) + float(s), int(m)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- datasets
+
+def rand_stream(seed, n, out):
+    """n deterministic incompressible bytes (AES-128-CTR keystream of `seed`) to file `out`."""
+    key = hashlib.sha256(seed.encode()).hexdigest()[:32]
+    with open(out, "wb") as f:
+        openssl = subprocess.Popen(["openssl", "enc", "-aes-128-ctr", "-nosalt", "-K", key, "-iv", "0" * 32,
+                                    "-in", "/dev/zero"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        left = n
+        while left:
+            b = openssl.stdout.read(min(left, 4 * MiB))
+            f.write(b)
+            left -= len(b)
+        openssl.kill()
+        openssl.wait()
+
+
+class Pool:
+    """A random pool that small-file contents are cut from (plus a unique header per file)."""
+
+    def __init__(self, seed, size=32 * MiB):
+        self.r = random.Random(seed)
+        self.buf = self.r.randbytes(size)
+
+    def data(self, n, tag):
+        head = hashlib.blake2b(tag.encode(), digest_size=32).digest()
+        off = self.r.randrange(0, len(self.buf) - n - 1)
+        return (head + self.buf[off:off + n])[:n]
+
+    def size(self):
+        x = self.r.random()
+        if x < 0.70:
+            return self.r.randint(200, 8192)
+        if x < 0.95:
+            return self.r.randint(8192, 32768)
+        return self.r.randint(32768, 65536)
+
+
+def gen_large(root, total_mb, nfiles, seed):
+    os.makedirs(root)
+    per = total_mb * MiB // nfiles
+    for i in range(nfiles):
+        rand_stream(f"{seed}-large-{i}", per, os.path.join(root, f"disk{i}.img"))
+    os.makedirs(os.path.join(root, "meta"))
+    with open(os.path.join(root, "meta", "manifest.txt"), "w") as f:
+        f.write("large dataset\n")
+
+
+def small_path(i, nfiles):
+    leaves = max(1, nfiles // 30)
+    top = max(1, int(leaves ** 0.5))
+    leaf = i % leaves
+    return f"d{leaf % top:03d}/e{leaf // top:03d}/f{i:07d}.dat"
+
+
+def gen_small(root, nfiles, seed, tiny=False):
+    os.makedirs(root)
+    pool = Pool(f"{seed}-small")
+    made = set()
+    for i in range(nfiles):
+        rel = small_path(i, nfiles)
+        d = os.path.dirname(rel)
+        if d not in made:
+            os.makedirs(os.path.join(root, d), exist_ok=True)
+            made.add(d)
+        n = pool.r.randint(0, 1024) if tiny else pool.size()
+        with open(os.path.join(root, rel), "wb") as f:
+            f.write(pool.data(n, rel))
+
+
+def gen_mixed(root, scale, seed):
+    """Big-ish files, small files, empty files and dirs, symlinks, hard links, varied modes."""
+    nsmall = max(50, int(2000 * scale))
+    gen_small(root, nsmall, seed + "-mixed")
+    r = random.Random(seed + "-mixedextra")
+    os.makedirs(os.path.join(root, "vm"))
+    for i in range(6):
+        rand_stream(f"{seed}-mixed-{i}", max(256 * 1024, int(r.randint(1, 24) * MiB * scale)),
+                    os.path.join(root, "vm", f"blob{i}.bin"))
+    for i in range(10):
+        os.makedirs(os.path.join(root, "empty", f"e{i}"))
+        open(os.path.join(root, "empty", f"zero{i}"), "wb").close()
+    os.makedirs(os.path.join(root, "links"))
+    for i in range(40):
+        os.symlink(f"../d000/e000/f{i:07d}.dat" if i % 2 else f"dangling-{i}", os.path.join(root, "links", f"s{i}"))
+    for i in range(20):
+        os.link(os.path.join(root, "vm", f"blob{i % 6}.bin") if i < 6 else os.path.join(root, small_path(i, nsmall)),
+                os.path.join(root, "links", f"h{i}"))
+    modes = [0o600, 0o640, 0o755, 0o700, 0o444]
+    for i, (dp, dn, fn) in enumerate(os.walk(root)):
+        for j, name in enumerate(sorted(fn)):
+            p = os.path.join(dp, name)
+            if (i + j) % 7 == 0 and not os.path.islink(p):
+                os.chmod(p, modes[(i + j) % len(modes)])
+
+
+def scatter(path, frac, r):
+    """Overwrite ~frac of the file in scattered 4 KiB pieces (in place), keep the size."""
+    size = os.path.getsize(path)
+    spots = max(1, int(size * frac / 4096))
+    with open(path, "r+b") as f:
+        for _ in range(spots):
+            f.seek(r.randrange(0, max(1, size - 4096)))
+            f.write(r.randbytes(4096))
+
+
+def bump_mtime(path):
+    st = os.lstat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 7_000_000_123), follow_symlinks=False)
+
+
+def mutate(root, kind, seed):
+    """The stage-to-stage change: ~1% scattered edits in big files, appends, a few small files
+    rewritten, added and deleted (a whole directory too)."""
+    r = random.Random(seed + "-mutate-" + kind)
+    files, dirs = [], []
+    for dp, dn, fn in os.walk(root):
+        dirs.extend(os.path.join(dp, d) for d in dn)
+        files.extend(os.path.join(dp, f) for f in fn if not os.path.islink(os.path.join(dp, f)))
+    files.sort()
+    dirs.sort()
+    big = [f for f in files if os.path.getsize(f) >= 1 * MiB]
+    small = [f for f in files if os.path.getsize(f) < 1 * MiB and "/links/" not in f]
+    for i, f in enumerate(big):
+        scatter(f, 0.01, r)
+        if i == 0:
+            with open(f, "ab") as fh:
+                fh.write(r.randbytes(min(MiB, os.path.getsize(f) // 64)))
+        bump_mtime(f)
+    if small:
+        k = max(1, len(small) // 100)
+        for f in r.sample(small, k):  # rewritten (new content, maybe new size)
+            with open(f, "wb") as fh:
+                fh.write(r.randbytes(r.randint(100, 16000)))
+            bump_mtime(f)
+        for f in r.sample(small, max(1, len(small) // 200)):  # deleted
+            if os.path.exists(f):
+                os.unlink(f)
+        leafdirs = sorted({os.path.dirname(f) for f in small})
+        for i in range(k):  # added
+            d = leafdirs[r.randrange(len(leafdirs))]
+            with open(os.path.join(d, f"new{i:05d}.dat"), "wb") as fh:
+                fh.write(r.randbytes(r.randint(100, 16000)))
+        nd = os.path.join(root, "added-dir", "sub")
+        os.makedirs(nd)
+        for i in range(5):
+            with open(os.path.join(nd, f"n{i}"), "wb") as fh:
+                fh.write(r.randbytes(1000))
+        if len(leafdirs) > 2:  # a whole directory deleted
+            shutil.rmtree(leafdirs[-1])
+    if kind == "mixed":
+        links = os.path.join(root, "links")
+        os.unlink(os.path.join(links, "s1"))
+        os.symlink("retargeted", os.path.join(links, "s1"))
+        for f in small[:5]:
+            if os.path.exists(f):
+                os.chmod(f, 0o664)  # metadata-only change
+
+
+BASE_T = 1_700_000_000  # 2023-11-14: generated entries get deterministic times long in the past
+RECENT = BASE_T + 10 * 86400
+
+
+def normalize_times(root, offset_s):
+    """Give every entry changed since RECENT a deterministic mtime in the past (with nanoseconds).
+
+    Freshly generated trees would otherwise carry mtimes in the second the bench runs, and rsync
+    treats directory mtimes within the same second as equal (it then leaves the target's time),
+    which is an artefact of the harness, not of a real migration."""
+    for dp, dn, fn in os.walk(root):
+        for name in dn + fn + ([""] if dp == root else []):
+            p = os.path.join(dp, name) if name else dp
+            st = os.lstat(p)
+            if st.st_mtime_ns // 10**9 < RECENT:
+                continue
+            h = int.from_bytes(hashlib.blake2b(os.path.relpath(p, root).encode(), digest_size=6).digest(), "big")
+            t = (BASE_T + offset_s + h % 86400) * 10**9 + h % 10**9
+            os.utime(p, ns=(t, t), follow_symlinks=False)
+
+
+# ---------------------------------------------------------------- verification
+
+def scan(root):
+    out = {}
+
+    def walk(rel):
+        p = os.path.join(root, rel) if rel else root
+        st = os.lstat(p)
+        out[rel or "."] = st
+        if os.path.isdir(p) and not os.path.islink(p):
+            for e in os.scandir(p):
+                walk(os.path.join(rel, e.name) if rel else e.name)
+
+    walk("")
+    return out
+
+
+def same_content(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(MiB), fb.read(MiB)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def verify(src, dst, exact):
+    """Every source entry at the target with the same type, mode, owner, size, mtime (ns, files
+    and directories), symlink target, content and hard-link grouping. exact: nothing extra."""
+    import stat as S
+    a, b = scan(src), scan(dst)
+    problems = []
+    if exact:
+        extra = sorted(set(b) - set(a))
+        if extra:
+            problems.append(f"{len(extra)} extra at target, e.g. {extra[:3]}")
+    inode_map = {}
+    for rel, sa in sorted(a.items()):
+        sb = b.get(rel)
+        if sb is None:
+            problems.append(f"missing {rel}")
+        elif S.S_IFMT(sa.st_mode) != S.S_IFMT(sb.st_mode):
+            problems.append(f"type differs {rel}")
+        elif S.S_ISLNK(sa.st_mode):
+            if os.readlink(os.path.join(src, rel)) != os.readlink(os.path.join(dst, rel)):
+                problems.append(f"symlink target differs {rel}")
+        else:
+            if S.S_IMODE(sa.st_mode) != S.S_IMODE(sb.st_mode):
+                problems.append(f"mode {oct(S.S_IMODE(sa.st_mode))} != {oct(S.S_IMODE(sb.st_mode))} {rel}")
+            if (sa.st_uid, sa.st_gid) != (sb.st_uid, sb.st_gid):
+                problems.append(f"owner differs {rel}")
+            if sa.st_mtime_ns != sb.st_mtime_ns:
+                problems.append(f"mtime {sa.st_mtime_ns} != {sb.st_mtime_ns} {rel}")
+            if S.S_ISREG(sa.st_mode):
+                if sa.st_size != sb.st_size:
+                    problems.append(f"size {sa.st_size} != {sb.st_size} {rel}")
+                elif sa.st_nlink > 1 and sa.st_ino in inode_map:
+                    if inode_map[sa.st_ino] != sb.st_ino:
+                        problems.append(f"hard link not preserved {rel}")
+                elif not same_content(os.path.join(src, rel), os.path.join(dst, rel)):
+                    problems.append(f"content differs {rel}")
+                if sa.st_nlink > 1:
+                    inode_map.setdefault(sa.st_ino, sb.st_ino)
+        if len(problems) > 20:
+            break
+    return problems
+
+
+# ---------------------------------------------------------------- the bench
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.procs = []
+        self.mounted = None
+        self.results = []  # one dict per run
+        self.failures = []
+
+    # ------------------------------------------------------------ setup
+    def ensure_tools(self):
+        missing = [c for c in APT_PACKAGES if not shutil.which(c)]
+        if not os.path.exists("/usr/lib/squid/basic_ncsa_auth"):
+            missing.append("squid")
+        if missing and not self.a.no_install:
+            pkgs = sorted({APT_PACKAGES[c] for c in missing})
+            log(f"== installing {' '.join(pkgs)}")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            subprocess.run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "install", "-y", "-qq"] + pkgs, env=env, stdout=subprocess.DEVNULL)
+            missing = [c for c in APT_PACKAGES if not shutil.which(c)]
+            if not os.path.exists("/usr/lib/squid/basic_ncsa_auth"):
+                missing.append("squid (basic_ncsa_auth)")
+        if missing:
+            raise BenchError(f"missing tools: {', '.join(missing)} (apt-get install rsync stunnel4 squid "
+                             "apache2-utils haproxy e2fsprogs)")
+        ferry = self.a.ferry
+        if not os.path.exists(ferry):
+            if self.a.ferry != os.path.join(REPO, "target/release/ferry"):
+                raise BenchError(f"no ferry binary at {ferry}")
+            log("== cargo build --release (no release binary yet)")
+            subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "ferry"], cwd=REPO, check=True)
+        self.ferry = os.path.abspath(ferry)
+
+    def start(self, name, argv, **kw):
+        out = open(os.path.join(self.work, f"{name}.log"), "ab")
+        d = Daemon(name, argv, stdout=kw.pop("stdout", out), stderr=out, **kw)
+        out.close()
+        self.procs.append(d)
+        return d
+
+    def setup(self):
+        a = self.a
+        self.work = os.path.abspath(a.work or f"/var/tmp/ferry-bench.{os.getpid()}")
+        os.makedirs(self.work, exist_ok=True)
+        log(f"== work dir {self.work}")
+        W = self.work
+        self.ports = {k: free_port() for k in ("squid", "router", "stunnel_srv", "rsyncd", "ferry",
+                                               "stunnel_cli", "wan")}
+        # certificates: one CA; the server cert names both routes; stunnel uses the same files
+        if not os.path.exists(f"{W}/certs/server/tls.crt"):
+            subprocess.run([self.ferry, "certs", "--out", f"{W}/certs", "--server-name", FERRY_SNI,
+                            "--server-name", RSYNC_SNI], check=True, stdout=subprocess.DEVNULL)
+        with open(f"{W}/stunnel-server.pem", "w") as f:
+            f.write(open(f"{W}/certs/server/tls.crt").read() + open(f"{W}/certs/server/tls.key").read())
+        with open(f"{W}/stunnel-client.pem", "w") as f:
+            f.write(open(f"{W}/certs/client/tls.crt").read() + open(f"{W}/certs/client/tls.key").read())
+        self.setup_target_fs()
+        self.setup_squid()
+        self.setup_haproxy()
+
+    def setup_target_fs(self):
+        a, W = self.a, self.work
+        tgt = f"{W}/target"
+        os.makedirs(tgt, exist_ok=True)
+        if a.no_loop:
+            log("WARNING: --no-loop: target on the work dir's filesystem, not a fresh journaled ext4")
+            self.tgt = tgt
+            return
+        need = self.dataset_bytes() * 3.2 + 1024 * MiB
+        files = self.dataset_files()
+        need += files * 3 * 4096
+        inodes = files * 3 + 200_000
+        img = f"{W}/target.img"
+        try:
+            if os.path.exists(img):
+                os.unlink(img)
+            with open(img, "wb") as f:
+                f.truncate(int(need))
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-N", str(inodes), "-O", "has_journal",
+                            "-E", "lazy_itable_init=0,lazy_journal_init=0", img], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            subprocess.run(["mount", "-o", "loop", img, tgt], check=True, stderr=subprocess.PIPE)
+            self.mounted = tgt
+            log(f"== target: journaled ext4 loop image {img} ({need / 2**30:.1f} GiB sparse, {inodes} inodes) on {tgt}")
+        except (subprocess.CalledProcessError, OSError) as e:
+            err = getattr(e, "stderr", b"") or b""
+            log(f"WARNING: loop-mounted ext4 failed ({e} {err.decode(errors='replace').strip()}); "
+                "the target is on the work dir's filesystem instead")
+        self.tgt = tgt
+
+    def setup_squid(self):
+        W, p = self.work, self.ports
+        d = f"{W}/squid"
+        os.makedirs(d, exist_ok=True)
+        subprocess.run(["htpasswd", "-b", "-c", f"{d}/passwd", PROXY_USER, PROXY_PASS], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conf = f"""\
+http_port 127.0.0.1:{p['squid']}
+pid_filename {d}/squid.pid
+cache_log {d}/cache.log
+access_log stdio:{d}/access.log
+cache deny all
+cache_mem 8 MB
+coredump_dir {d}
+shutdown_lifetime 1 seconds
+auth_param basic program /usr/lib/squid/basic_ncsa_auth {d}/passwd
+auth_param basic children 2 startup=1
+acl authenticated proxy_auth REQUIRED
+acl bench_ports port {p['router']} {p['wan']}
+acl CONNECT method CONNECT
+http_access deny CONNECT !bench_ports
+http_access allow authenticated
+http_access deny all
+"""
+        open(f"{d}/squid.conf", "w").write(conf)
+        subprocess.run(["chown", "-R", "proxy:proxy", d], check=False)
+        self.squid = self.start("squid", ["squid", "-N", "-f", f"{d}/squid.conf"])
+        wait_listen(p["squid"], self.squid.proc)
+
+    def setup_haproxy(self):
+        W, p = self.work, self.ports
+        self.haproxy_sock = f"{W}/haproxy.sock"
+        conf = f"""\
+global
+    maxconn 200
+    stats socket {self.haproxy_sock} mode 600 level admin
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend router
+    bind 127.0.0.1:{p['router']}
+    tcp-request inspect-delay 5s
+    tcp-request content accept if {{ req.ssl_hello_type 1 }}
+    use_backend be_rsync if {{ req.ssl_sni -i {RSYNC_SNI} }}
+    use_backend be_ferry if {{ req.ssl_sni -i {FERRY_SNI} }}
+backend be_rsync
+    server stunnel 127.0.0.1:{p['stunnel_srv']}
+backend be_ferry
+    server ferry 127.0.0.1:{p['ferry']}
+"""
+        open(f"{W}/haproxy.cfg", "w").write(conf)
+        self.haproxy = self.start("haproxy", ["haproxy", "-db", "-f", f"{W}/haproxy.cfg"])
+        wait_listen(p["router"], self.haproxy.proc)
+
+    def haproxy_stat(self, backend):
+        """(bytes in + out, current sessions) of a backend, from the stats socket."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.haproxy_sock)
+            s.sendall(b"show stat\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        rows = csv.DictReader(io.StringIO(data.decode().lstrip("# ")))
+        for row in rows:
+            if row["pxname"] == backend and row["svname"] == "BACKEND":
+                return int(row["bin"]) + int(row["bout"]), int(row["scur"])
+        raise BenchError(f"haproxy has no backend {backend}")
+
+    def start_wan(self):
+        p = self.ports
+        self.wan = self.start("wanrelay", [sys.executable, os.path.join(HERE, "wanrelay.py"),
+                                           "--listen", f"127.0.0.1:{p['wan']}", "--to", f"127.0.0.1:{p['router']}",
+                                           "--delay-ms", str(self.a.wan_delay_ms), "--mbit", str(self.a.wan_mbit)])
+        wait_listen(p["wan"], self.wan.proc)
+
+    def teardown(self):
+        for d in reversed(self.procs):
+            try:
+                d.stop()
+            except (OSError, ChildProcessError):
+                pass
+        if self.mounted:
+            subprocess.run(["umount", self.mounted], check=False)
+        if not self.a.keep and getattr(self, "work", None) and not self.a.work:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    # ------------------------------------------------------------ one measured run
+    def infra(self):
+        ds = [self.squid, self.haproxy]
+        return sum(tree_cpu(d.pid) for d in ds)
+
+    def settle(self, backend, rsyncd=None):
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            _, scur = self.haproxy_stat(backend)
+            busy = rsyncd is not None and descendants(rsyncd.pid)
+            if scur == 0 and not busy:
+                return
+            time.sleep(0.02)
+        log(f"WARNING: {backend} still busy 15 s after the client exited")
+
+    def run_ferry(self, src, tgt, delete, port):
+        W = self.work
+        serve = self.start("ferry-serve", [self.ferry, "serve", "--listen", f"127.0.0.1:{self.ports['ferry']}",
+                                           "--tls-dir", f"{W}/certs/server", "--volume", f"vol={tgt}", "-q"])
+        wait_listen(self.ports["ferry"], serve.proc)
+        argv = [self.ferry, "push", src, f"ferry://127.0.0.1:{port}/vol", "--server-name", FERRY_SNI,
+                "--proxy", f"http://{PROXY_USER}:{PROXY_PASS}@127.0.0.1:{self.ports['squid']}",
+                "--tls-dir", f"{W}/certs/client", "--json", "-q"] + (["--delete"] if delete else [])
+        subprocess.run(["sync"])
+        serve.mark()
+        poll = HwmPoller(serve.pid, children=False)
+        poll.start()
+        wire0, _ = self.haproxy_stat("be_ferry")
+        inf0 = self.infra()
+        net0 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
+        wall, rc, out, err, ccpu, crss = run_client(argv, W)
+        self.settle("be_ferry")
+        poll.finish()
+        wire1, _ = self.haproxy_stat("be_ferry")
+        inf1 = self.infra()
+        net1 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
+        scpu, srss = serve.stop()
+        self.procs.remove(serve)
+        summary = {}
+        for line in out.decode(errors="replace").splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("event") == "summary":
+                summary = ev
+        ok = rc == 0
+        if not ok:
+            self.failures.append(f"ferry push exited {rc}: {err.decode(errors='replace')[-800:]}")
+        return dict(tool="ferry", wall=wall, ok=ok, src_cpu=ccpu, tgt_cpu=scpu, infra_cpu=inf1 - inf0,
+                    net_cpu=net1 - net0, src_rss=crss, tgt_rss=srss, tgt_anon=poll.anon, wire=wire1 - wire0,
+                    own_wire=summary.get("bytes_on_wire"), exit=rc)
+
+    def run_rsync(self, src, tgt, delete, port):
+        W, p = self.work, self.ports
+        open(f"{W}/rsyncd.conf", "w").write(
+            f"use chroot = no\nnumeric ids = yes\nlog file = {W}/rsyncd.log\n"
+            f"[vol]\npath = {tgt}\nread only = false\nuid = root\ngid = root\n"
+            # without chroot rsyncd munges symlinks by default; a volume copy wants them verbatim
+            "munge symlinks = no\n")
+        rsyncd = self.start("rsyncd", ["rsync", "--daemon", "--no-detach", f"--config={W}/rsyncd.conf",
+                                       f"--port={p['rsyncd']}", "--address=127.0.0.1"])
+        open(f"{W}/stunnel-server.conf", "w").write(
+            f"foreground = yes\npid =\ndebug = 3\n[rsync]\naccept = 127.0.0.1:{p['stunnel_srv']}\n"
+            f"connect = 127.0.0.1:{p['rsyncd']}\ncert = {W}/stunnel-server.pem\n"
+            f"CAfile = {W}/certs/server/ca.crt\nverifyChain = yes\n")
+        open(f"{W}/stunnel-client.conf", "w").write(
+            f"foreground = yes\npid =\ndebug = 3\n[rsync]\nclient = yes\naccept = 127.0.0.1:{p['stunnel_cli']}\n"
+            f"connect = 127.0.0.1:{p['squid']}\nprotocol = connect\nprotocolHost = 127.0.0.1:{port}\n"
+            f"protocolUsername = {PROXY_USER}\nprotocolPassword = {PROXY_PASS}\nprotocolAuthentication = basic\n"
+            f"sni = {RSYNC_SNI}\ncert = {W}/stunnel-client.pem\nCAfile = {W}/certs/client/ca.crt\n"
+            f"verifyChain = yes\ncheckHost = {RSYNC_SNI}\n")
+        st_srv = self.start("stunnel-server", ["stunnel4", f"{W}/stunnel-server.conf"])
+        st_cli = self.start("stunnel-client", ["stunnel4", f"{W}/stunnel-client.conf"])
+        wait_listen(p["rsyncd"], rsyncd.proc)
+        wait_listen(p["stunnel_srv"], st_srv.proc)
+        wait_listen(p["stunnel_cli"], st_cli.proc)
+        argv = ["rsync", "-aH", "--partial", "--numeric-ids", "--stats"] + (["--delete"] if delete else []) + \
+               [src.rstrip("/") + "/", f"rsync://127.0.0.1:{p['stunnel_cli']}/vol/"]
+        subprocess.run(["sync"])
+        for d in (rsyncd, st_srv, st_cli):
+            d.mark()
+        poll = HwmPoller(rsyncd.pid)
+        poll.start()
+        wire0, _ = self.haproxy_stat("be_rsync")
+        inf0 = self.infra()
+        net0 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
+        wall, rc, out, err, rcpu, rrss = run_client(argv, W)
+        self.settle("be_rsync", rsyncd)
+        children_rss = poll.finish()
+        wire1, _ = self.haproxy_stat("be_rsync")
+        inf1 = self.infra()
+        net1 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
+        dcpu, drss = rsyncd.stop()
+        scpu, srss = st_srv.stop()
+        ccpu, crss = st_cli.stop()
+        for d in (rsyncd, st_srv, st_cli):
+            self.procs.remove(d)
+        txt = out.decode(errors="replace")
+        sent = recv = None
+        for line in txt.splitlines():
+            if line.startswith("Total bytes sent:"):
+                sent = int(line.split(":")[1].replace(",", ""))
+            if line.startswith("Total bytes received:"):
+                recv = int(line.split(":")[1].replace(",", ""))
+        ok = rc == 0
+        if not ok:
+            self.failures.append(f"rsync exited {rc}: {err.decode(errors='replace')[-800:]}")
+        return dict(tool="rsync", wall=wall, ok=ok, src_cpu=rcpu + ccpu, tgt_cpu=dcpu + scpu,
+                    stunnel_cpu=ccpu + scpu, infra_cpu=inf1 - inf0, net_cpu=net1 - net0,
+                    src_rss=rrss + crss, tgt_rss=drss + srss + children_rss, tgt_anon=poll.anon, wire=wire1 - wire0,
+                    own_wire=(sent + recv) if sent is not None and recv is not None else None,
+                    exit=rc)
+
+    def run_local(self, kind, src, tgt):
+        shutil.rmtree(tgt, ignore_errors=True)
+        os.makedirs(os.path.dirname(tgt), exist_ok=True)
+        subprocess.run(["sync"])
+        t0 = time.monotonic()
+        if kind == "cp -a":
+            r = subprocess.run(["cp", "-a", src, tgt])
+        else:
+            os.makedirs(tgt)
+            r = subprocess.run(f"tar -C {src} -cf - . | tar -C {tgt} -xpf -", shell=True)
+        wall = time.monotonic() - t0
+        problems = verify(src, tgt, exact=True) if r.returncode == 0 else [f"{kind} exited {r.returncode}"]
+        if problems and kind == "cp -a":
+            self.failures.append(f"local {kind}: {problems[:3]}")
+        return wall
+
+    # ------------------------------------------------------------ phases
+    def measured(self, dsname, phase, tool, src, tgt, delete, exact, port, size):
+        fn = self.run_ferry if tool == "ferry" else self.run_rsync
+        res = fn(src, tgt, delete, port)
+        problems = verify(src, tgt, exact) if self.a.verify and res["ok"] else []
+        if problems:
+            self.failures.append(f"{dsname}/{phase}/{tool}: verification failed: {problems[:5]}")
+            log(f"   VERIFICATION FAILED {dsname}/{phase}/{tool}: {problems[:5]}")
+        res.update(dataset=dsname, phase=phase, verified=not problems and res["ok"], size=size)
+        self.results.append(res)
+        log(f"   {dsname:11} {phase:9} {tool:5} {res['wall']:7.2f}s  cpu {res['src_cpu'] + res['tgt_cpu'] + res['infra_cpu']:6.2f}s"
+            f"  rss {res['src_rss'] / 1024:6.1f}/{res['tgt_rss'] / 1024:6.1f} MiB (tgt anon {res['tgt_anon'] / 1024:6.1f})  wire {res['wire'] / 1e6:9.2f} MB"
+            f"  {'ok' if res['verified'] else 'FAILED'}")
+        return res
+
+    def local_sync(self, src, dst, delete=True, ignore_existing=False):
+        argv = ["rsync", "-aH", "--numeric-ids"] + (["--delete"] if delete else []) + \
+               (["--ignore-existing"] if ignore_existing else []) + [src + "/", dst + "/"]
+        subprocess.run(argv, check=True)
+
+    def run_dataset(self, name, v1, v2, size, phases, pairs, port, floors=False):
+        tg = {t: f"{self.tgt}/{t}/{name}" for t in ("ferry", "rsync")}
+        order = ["ferry", "rsync"]
+        for phase in phases:
+            for i in range(pairs):
+                for tool in order:
+                    t = tg[tool]
+                    if phase == "initial":
+                        shutil.rmtree(t, ignore_errors=True)
+                        os.makedirs(t)
+                        self.measured(name, phase, tool, v1, t, False, True, port, size)
+                    elif phase == "nochange":
+                        self.measured(name, phase, tool, v1, t, False, True, port, size)
+                    elif phase == "delta":
+                        if i > 0:
+                            self.local_sync(v1, t)
+                        self.measured(name, phase, tool, v2, t, False, False, port, size)
+                    elif phase == "cutover":
+                        if i > 0:
+                            self.local_sync(v1, t, delete=False, ignore_existing=True)
+                        self.measured(name, phase, tool, v2, t, True, True, port, size)
+            if phase == "initial" and floors:
+                for kind in ("cp -a", "tar|tar"):
+                    for i in range(pairs):
+                        w = self.run_local(kind, v1, f"{self.tgt}/local/{name}")
+                        self.results.append(dict(tool=kind, dataset=name, phase="local", wall=w, size=size))
+                        log(f"   {name:11} local     {kind:7} {w:7.2f}s")
+                shutil.rmtree(f"{self.tgt}/local/{name}", ignore_errors=True)
+        for t in tg.values():  # free the space for the next dataset
+            shutil.rmtree(t, ignore_errors=True)
+
+    # ------------------------------------------------------------ datasets
+    def datasets(self):
+        a = self.a
+        out = []
+        if "large" in a.sets:
+            out.append(("large", "large", dict(total_mb=a.large_mb, nfiles=a.large_files)))
+        if "small" in a.sets:
+            out.append(("small", "small", dict(nfiles=a.small_files)))
+        if "mixed" in a.sets:
+            out.append(("mixed", "mixed", dict(scale=a.mixed_scale)))
+        if "wan" in a.sets:
+            out.append(("wan-large", "large", dict(total_mb=a.wan_large_mb, nfiles=max(1, a.large_files // 2))))
+            out.append(("wan-small", "small", dict(nfiles=a.wan_small_files)))
+        if "scale" in a.sets:
+            for n in a.scale:
+                out.append((f"scale-{n}", "scale", dict(nfiles=n)))
+        return out
+
+    def dataset_bytes(self):
+        b = 0
+        for name, kind, p in self.datasets():
+            if kind == "large":
+                b = max(b, p["total_mb"] * MiB * 1.02)
+            elif kind == "small":
+                b = max(b, p["nfiles"] * 11000)
+            elif kind == "mixed":
+                b = max(b, 6 * 24 * MiB * p["scale"] + 2000 * p["scale"] * 11000)
+            else:
+                b = max(b, p["nfiles"] * 600)
+        return b
+
+    def dataset_files(self):
+        n = 3000
+        for name, kind, p in self.datasets():
+            n = max(n, p.get("nfiles", 0) * 1.05 if kind != "large" else 0)
+        return int(n)
+
+    def make(self, name, kind, p):
+        """Generate v1 (and v2 = v1 + mutation) under work/src, reused across runs with the same key."""
+        key = hashlib.sha1(json.dumps([kind, p, 2], sort_keys=True).encode()).hexdigest()[:10]
+        base = f"{self.work}/src/{kind}-{key}"
+        v1, v2 = f"{base}/v1", f"{base}/v2"
+        if not os.path.exists(f"{base}/.done"):
+            shutil.rmtree(base, ignore_errors=True)
+            t0 = time.monotonic()
+            seed = f"ferry-bench-{kind}"
+            if kind == "large":
+                gen_large(v1, p["total_mb"], p["nfiles"], seed)
+            elif kind == "small":
+                gen_small(v1, p["nfiles"], seed)
+            elif kind == "mixed":
+                gen_mixed(v1, p["scale"], seed)
+            else:
+                gen_small(v1, p["nfiles"], seed, tiny=True)
+            normalize_times(v1, 0)
+            if kind != "scale":
+                subprocess.run(["cp", "-a", v1, v2], check=True)
+                mutate(v2, kind, seed)
+                normalize_times(v2, 5 * 86400)
+            open(f"{base}/.done", "w").close()
+            log(f"== generated {name} in {time.monotonic() - t0:.1f}s")
+        size = 0
+        for dp, dn, fn in os.walk(v1):
+            for f in fn:
+                st = os.lstat(os.path.join(dp, f))
+                size += st.st_size if st.st_nlink == 1 or True else 0
+        return v1, (v2 if os.path.exists(v2) else None), size
+
+    def run(self):
+        a = self.a
+        self.setup()
+        if "wan" in a.sets:
+            self.start_wan()
+        else:
+            self.wan = None
+        for name, kind, p in self.datasets():
+            v1, v2, size = self.make(name, kind, p)
+            nfiles = sum(len(fn) for _, _, fn in os.walk(v1))
+            log(f"== {name}: {nfiles} files, {size / MiB:.0f} MiB")
+            if kind == "scale":
+                self.run_dataset(name, v1, None, size, ["initial", "nochange"], a.scale_pairs, self.ports["router"])
+            else:
+                port = self.ports["wan"] if name.startswith("wan-") else self.ports["router"]
+                self.run_dataset(name, v1, v2, size, a.phases, a.pairs, port,
+                                 floors=(kind in ("large", "small") and not name.startswith("wan-")))
+            self.results.append(dict(dataset=name, phase="info", files=nfiles, size=size))
+
+
+# ---------------------------------------------------------------- report
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def rng(xs, fmt):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "-"
+    if len(xs) == 1:
+        return fmt(xs[0])
+    return f"{fmt(statistics.median(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
+
+
+def report(results, args, bench):
+    f2 = lambda x: f"{x:.2f}"
+    f1 = lambda x: f"{x:.1f}"
+    mb = lambda x: f"{x / 1e6:.1f}"
+    lines = []
+    info = {r["dataset"]: r for r in results if r.get("phase") == "info"}
+    lines.append("| dataset | phase | tool | wall s | MB/s | CPU s all | CPU s tool | CPU s squid+haproxy | "
+                 "RSS MiB src | RSS MiB tgt | tgt anon MiB | wire MB (router) | wire MB (tool's own count) | rsync/ferry wall | ok |")
+    lines.append("|" + "---|" * 15)
+    summary = {}
+    for ds in dict.fromkeys(r["dataset"] for r in results):
+        for phase in dict.fromkeys(r["phase"] for r in results if r["dataset"] == ds):
+            if phase in ("info",):
+                continue
+            rows = [r for r in results if r["dataset"] == ds and r["phase"] == phase]
+            if phase == "local":
+                for tool in dict.fromkeys(r["tool"] for r in rows):
+                    w = [r["wall"] for r in rows if r["tool"] == tool]
+                    summary[(ds, "local", tool)] = med(w)
+                    lines.append(f"| {ds} | local floor | {tool} | {rng(w, f2)} | {rng([rows[0]['size'] / x / 1e6 for x in w], f1)} "
+                                 "| | | | | | | | | | |")
+                continue
+            fr = [r for r in rows if r["tool"] == "ferry"]
+            rr = [r for r in rows if r["tool"] == "rsync"]
+            ratios = [b["wall"] / a_["wall"] for a_, b in zip(fr, rr) if a_["wall"] > 0]
+            for tool, rs in (("ferry", fr), ("rsync+stunnel", rr)):
+                if not rs:
+                    continue
+                cpu_all = [r["src_cpu"] + r["tgt_cpu"] + r["infra_cpu"] for r in rs]
+                cpu_tool = [r["src_cpu"] + r["tgt_cpu"] for r in rs]
+                summary[(ds, phase, tool)] = dict(
+                    wall=med([r["wall"] for r in rs]), cpu_all=med(cpu_all), cpu_tool=med(cpu_tool),
+                    src_rss=med([r["src_rss"] for r in rs]), tgt_rss=med([r["tgt_rss"] for r in rs]),
+                    wire=med([r["wire"] for r in rs]), ok=all(r["verified"] for r in rs),
+                    ratio=med(ratios))
+                lines.append(
+                    f"| {ds} | {phase} | {tool} | {rng([r['wall'] for r in rs], f2)} | "
+                    f"{rng([r['size'] / r['wall'] / 1e6 for r in rs], f1)} | {rng(cpu_all, f2)} | {rng(cpu_tool, f2)} | "
+                    f"{rng([r['infra_cpu'] for r in rs], f2)} | {rng([r['src_rss'] / 1024 for r in rs], f1)} | "
+                    f"{rng([r['tgt_rss'] / 1024 for r in rs], f1)} | {rng([r.get('tgt_anon', 0) / 1024 for r in rs], f1)} | "
+                    f"{rng([r['wire'] for r in rs], mb)} | "
+                    f"{rng([r['own_wire'] for r in rs], mb)} | {rng(ratios, f2) if tool == 'ferry' else ''} | "
+                    f"{'yes' if all(r['verified'] for r in rs) else 'NO'} |")
+    lines.append("")
+    lines.append("Datasets: " + "; ".join(f"{k}: {v['files']} files, {v['size'] / MiB:.0f} MiB" for k, v in info.items()))
+    lines.append("")
+    lines.append(targets(summary))
+    return "\n".join(lines), summary
+
+
+def targets(s):
+    out = ["| target | measured | verdict |", "|---|---|---|"]
+
+    def get(ds, phase, tool):
+        return s.get((ds, phase, tool))
+
+    def row(name, measured, ok):
+        out.append(f"| {name} | {measured} | {'n/a' if ok is None else ('met' if ok else 'missed')} |")
+
+    f, r = get("large", "initial", "ferry"), get("large", "initial", "rsync+stunnel")
+    if f and r:
+        cpu = f["cpu_tool"] / r["cpu_tool"] if r["cpu_tool"] else float("inf")
+        row("large initial ≥ 2.3× faster, Ferry CPU ≤ 1/3 of rsync+stunnels",
+            f"{f['ratio']:.2f}× faster; Ferry CPU {f['cpu_tool']:.2f}s = {cpu:.2f}× of {r['cpu_tool']:.2f}s",
+            f["ratio"] >= 2.3 and cpu <= 1 / 3)
+    f = get("small", "initial", "ferry")
+    floors = [v for k, v in s.items() if k[0] == "small" and k[1] == "local" and v]
+    if f and floors:
+        row("small initial as fast as min(cp -a, tar|tar)", f"Ferry {f['wall']:.2f}s vs floor {min(floors):.2f}s",
+            f["wall"] <= min(floors))
+    f = get("small", "nochange", "ferry")
+    if f:
+        row("small no-change ≥ 5× faster", f"{f['ratio']:.2f}×", f["ratio"] >= 5)
+    f, r = get("large", "delta", "ferry"), get("large", "delta", "rsync+stunnel")
+    if f and r:
+        row("large delta ≥ 2.5× faster, wire ≤ rsync's",
+            f"{f['ratio']:.2f}×; wire {f['wire'] / 1e6:.1f} MB vs {r['wire'] / 1e6:.1f} MB",
+            f["ratio"] >= 2.5 and f["wire"] <= r["wire"])
+    for ds in ("wan-large", "wan-small"):
+        for ph in ("initial", "nochange", "delta", "cutover"):
+            f = get(ds, ph, "ferry")
+            if f:
+                row(f"WAN {ds} {ph} ≥ 2× faster", f"{f['ratio']:.2f}×", f["ratio"] >= 2)
+    sc = sorted((int(k[0].split("-")[1]), v, s.get((k[0], "initial", "rsync+stunnel")))
+                for k, v in s.items() if k[0].startswith("scale-") and k[1] == "initial" and k[2] == "ferry")
+    if len(sc) >= 1:
+        lo, hi = sc[0], sc[-1]
+        flat = max(hi[1]["src_rss"] / lo[1]["src_rss"], hi[1]["tgt_rss"] / lo[1]["tgt_rss"])
+        below = hi[2] and hi[1]["src_rss"] <= hi[2]["src_rss"] and hi[1]["tgt_rss"] <= hi[2]["tgt_rss"]
+        pts = ", ".join(f"{n}: Ferry {v['src_rss'] / 1024:.1f}/{v['tgt_rss'] / 1024:.1f} MiB, rsync+stunnel "
+                        f"{rs['src_rss'] / 1024:.1f}/{rs['tgt_rss'] / 1024:.1f} MiB" for n, v, rs in sc if rs)
+        row(f"scale: peak RSS flat ({hi[0]} within 1.2× of {lo[0]}) and ≤ rsync+stunnel (src/tgt)",
+            f"{flat:.2f}×; {pts}", (len(sc) > 1 and flat <= 1.2 and bool(below)) if len(sc) > 1 else None)
+    return "\n".join(out)
+
+
+def main():
+    p = argparse.ArgumentParser(description="Ferry vs rsync+stunnel through squid and HAProxy (see benches/README.md)")
+    p.add_argument("--smoke", action="store_true", help="tiny datasets, 1 pair, every phase and profile (< 60 s)")
+    p.add_argument("--quick", action="store_true", help="256 MiB large, 5k small, 1 pair, no WAN/scale")
+    p.add_argument("--ferry", default=os.path.join(REPO, "target/release/ferry"),
+                   help="ferry binary (default target/release/ferry, built if missing)")
+    p.add_argument("--work", help="work dir (kept; default /var/tmp/ferry-bench.PID, removed unless --keep)")
+    p.add_argument("--keep", action="store_true", help="keep the work dir (datasets are reused with --work)")
+    p.add_argument("--pairs", type=int, default=3, help="alternating Ferry/rsync pairs per phase (default 3)")
+    p.add_argument("--sets", default="large,small,mixed,wan,scale",
+                   help="comma list of large,small,mixed,wan,scale (default all)")
+    p.add_argument("--phases", default="initial,nochange,delta,cutover")
+    p.add_argument("--large-mb", type=int, default=2048)
+    p.add_argument("--large-files", type=int, default=8)
+    p.add_argument("--small-files", type=int, default=30000)
+    p.add_argument("--mixed-scale", type=float, default=1.0)
+    p.add_argument("--wan-large-mb", type=int, default=256)
+    p.add_argument("--wan-small-files", type=int, default=5000)
+    p.add_argument("--wan-delay-ms", type=float, default=25.0)
+    p.add_argument("--wan-mbit", type=float, default=400.0)
+    p.add_argument("--scale", default="30000,300000,1000000", help="file counts of the scale profile")
+    p.add_argument("--scale-pairs", type=int, default=1)
+    p.add_argument("--no-verify", dest="verify", action="store_false")
+    p.add_argument("--no-loop", action="store_true", help="do not loop-mount an ext4 image for the target")
+    p.add_argument("--no-install", action="store_true", help="never apt-get install missing tools")
+    p.add_argument("--out", help="write the Markdown report here (and the raw runs to OUT.json)")
+    a = p.parse_args()
+    if a.smoke:
+        a.pairs, a.large_mb, a.large_files, a.small_files, a.mixed_scale = 1, 16, 2, 400, 0.05
+        a.wan_large_mb, a.wan_small_files, a.scale, a.scale_pairs = 8, 200, "500,2000", 1
+        a.wan_mbit = 400
+    if a.quick:
+        a.pairs, a.large_mb, a.small_files, a.sets = 1, 256, 5000, "large,small,mixed"
+    a.sets = [x for x in a.sets.split(",") if x]
+    a.phases = [x for x in a.phases.split(",") if x]
+    a.scale = [int(x) for x in str(a.scale).split(",") if x]
+    if os.geteuid() != 0:
+        log("WARNING: not root: no loop mount, and ownership checks may differ")
+        a.no_loop = True
+    bench = Bench(a)
+    t0 = time.monotonic()
+    try:
+        bench.ensure_tools()
+        bench.run()
+    except BenchError as e:
+        log(f"error: {e}")
+        bench.teardown()
+        return 2
+    except BaseException:
+        bench.teardown()
+        raise
+    bench.teardown()
+    text, _ = report(bench.results, a, bench)
+    built = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(os.path.getmtime(bench.ferry)))
+    header = (f"ferry {bench.ferry} (built {built}; tree at git {git_rev()}), load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs; "
+              f"pairs={a.pairs}, target={'ext4 loop image' if bench.mounted else 'work dir filesystem'}, "
+              f"WAN {a.wan_delay_ms} ms one-way, {a.wan_mbit} Mbit/s; total {time.monotonic() - t0:.0f}s")
+    print(header + "\n\n" + text)
+    if a.out:
+        open(a.out, "w").write(header + "\n\n" + text + "\n")
+        json.dump(bench.results, open(a.out + ".json", "w"), indent=1)
+    if bench.failures:
+        log("FAILURES:\n  " + "\n  ".join(bench.failures))
+        return 1
+    return 0
+
+
+def git_rev():
+    r = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return r.stdout.strip() or "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
