@@ -31,6 +31,16 @@ pub struct SourceCounts {
     pub files_unchanged: u64,
     /// In a dry run: regular files the target said it would create or update.
     pub files_would_change: u64,
+    /// The first entries whose attributes the target could not apply.
+    pub not_applied_examples: Vec<NotAppliedExample>,
+}
+
+/// One entry whose attributes the target could not apply, and which.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct NotAppliedExample {
+    pub path: String,
+    /// Any of `owner`, `xattrs`, `special`.
+    pub what: Vec<&'static str>,
 }
 
 impl SourceCounts {
@@ -48,6 +58,12 @@ impl SourceCounts {
         self.bytes_matched += attempt.bytes_matched;
         self.files_delta += attempt.files_delta;
         self.bytes_resumed += attempt.bytes_resumed;
+        for example in &attempt.not_applied_examples {
+            if self.not_applied_examples.len() < 10 && !self.not_applied_examples.contains(example)
+            {
+                self.not_applied_examples.push(example.clone());
+            }
+        }
     }
 }
 
@@ -87,6 +103,8 @@ pub struct Summary {
     pub not_applied_owner: u64,
     pub not_applied_xattrs: u64,
     pub not_applied_special: u64,
+    /// Up to ten entries whose attributes were not applied, and which ones.
+    pub not_applied_examples: Vec<NotAppliedExample>,
     pub duration_s: f64,
     pub exit_code: u8,
     /// The same, typed.
@@ -143,6 +161,7 @@ impl Summary {
             not_applied_owner: target.not_applied_owner,
             not_applied_xattrs: target.not_applied_xattrs,
             not_applied_special: target.not_applied_special,
+            not_applied_examples: source.not_applied_examples.clone(),
             duration_s: duration.as_secs_f64(),
             exit_code: exit.code(),
             exit,
@@ -181,6 +200,13 @@ impl Summary {
                 "not applied (target lacks privileges): {} ownerships, {} xattrs, {} special files\n",
                 self.not_applied_owner, self.not_applied_xattrs, self.not_applied_special
             ));
+            for example in &self.not_applied_examples {
+                out.push_str(&format!(
+                    "  e.g. {}: {}\n",
+                    example.path,
+                    example.what.join(", ")
+                ));
+            }
         }
         if self.file_errors + self.source_read_errors + self.source_vanished > 0 {
             out.push_str(&format!(

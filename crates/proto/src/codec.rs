@@ -245,6 +245,18 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             out.put_u8(change_code(*kind));
             out.put_u8(entry_code(*entry));
         }
+        Message::NotApplied {
+            path,
+            owner,
+            xattrs,
+            special,
+        } => {
+            out.put_u8(NOT_APPLIED);
+            put_bytes(out, path);
+            out.put_u8(u8::from(*owner));
+            out.put_u32_le(*xattrs);
+            out.put_u8(u8::from(*special));
+        }
         Message::FileError { path, message } => {
             out.put_u8(FILE_ERROR);
             put_bytes(out, path);
@@ -403,6 +415,12 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 },
             }
         }
+        NOT_APPLIED => Message::NotApplied {
+            path: r.bytes("path", limits.max_path)?.to_vec(),
+            owner: r.flag("owner")?,
+            xattrs: r.u32("xattrs")?,
+            special: r.flag("special")?,
+        },
         FILE_ERROR => Message::FileError {
             path: r.bytes("path", limits.max_path)?.to_vec(),
             message: r.text("message")?,

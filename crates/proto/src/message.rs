@@ -215,6 +215,15 @@ pub enum Message {
         kind: ChangeKind,
         entry: EntryKind,
     },
+    /// Attributes of `path` the target could not apply (it runs without the privilege):
+    /// ownership, `xattrs` extended attributes, or the special file itself. Sent for the
+    /// first few such entries as examples; the counts are in `Done`.
+    NotApplied {
+        path: Vec<u8>,
+        owner: bool,
+        xattrs: u32,
+        special: bool,
+    },
     /// A per-file error at the target; the session goes on.
     FileError {
         path: Vec<u8>,
@@ -253,6 +262,7 @@ impl Message {
             Message::FileEnd { .. } => "FileEnd",
             Message::FileFailed { .. } => "FileFailed",
             Message::Change { .. } => "Change",
+            Message::NotApplied { .. } => "NotApplied",
             Message::FileError { .. } => "FileError",
             Message::Done { .. } => "Done",
             Message::Error { .. } => "Error",

@@ -51,6 +51,37 @@ fn a_non_root_target_reports_the_attributes_it_could_not_apply() {
     assert!(out.stat("not_applied_owner") >= 1, "{:?}", out.summary());
     assert_eq!(out.stat("not_applied_special"), 1, "{:?}", out.summary());
     assert!(out.stat("not_applied_xattrs") >= 1, "{:?}", out.summary());
+    // And it names them: each example says which entry and what was not applied.
+    let examples = out.summary()["not_applied_examples"]
+        .as_array()
+        .expect("not_applied_examples is a list")
+        .iter()
+        .map(|e| {
+            let what: Vec<&str> = e["what"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w.as_str().unwrap())
+                .collect();
+            (e["path"].as_str().unwrap().to_string(), what)
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        examples.contains(&("null".to_string(), vec!["special"])),
+        "{examples:?}"
+    );
+    assert!(
+        examples
+            .iter()
+            .any(|(p, w)| p == "owned.txt" && w.contains(&"owner")),
+        "{examples:?}"
+    );
+    assert!(
+        examples
+            .iter()
+            .any(|(p, w)| p == "mine.txt" && w.contains(&"xattrs")),
+        "{examples:?}"
+    );
 
     // What could be applied was: content, the file's own-user ownership, user.* xattrs,
     // modes, and directory times after their contents were written.

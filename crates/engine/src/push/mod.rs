@@ -35,7 +35,7 @@ use crate::framed::{spawn_limited_writer, FrameReader, FrameSender};
 use crate::progress::Progress;
 use crate::ratelimit::RateLimiter;
 use crate::report::{Output, Reporter};
-use crate::summary::{SourceCounts, Summary};
+use crate::summary::{NotAppliedExample, SourceCounts, Summary};
 use list::Shared;
 use send::Ask;
 
@@ -501,6 +501,30 @@ async fn read_replies<R: AsyncRead + Unpin>(
             }
             Message::FileError { path, message } => {
                 reporter.file_error("target", &escape(&path), &message)
+            }
+            Message::NotApplied {
+                path,
+                owner,
+                xattrs,
+                special,
+            } => {
+                let mut what = Vec::new();
+                if owner {
+                    what.push("owner");
+                }
+                if xattrs > 0 {
+                    what.push("xattrs");
+                }
+                if special {
+                    what.push("special");
+                }
+                let mut counts = shared.counts.lock().expect("counts lock");
+                if counts.not_applied_examples.len() < 10 {
+                    counts.not_applied_examples.push(NotAppliedExample {
+                        path: escape(&path),
+                        what,
+                    });
+                }
             }
             Message::Done { stats } => return Ok(stats),
             Message::Error { class, message } => {

@@ -61,7 +61,7 @@ pub fn finish_dirs(
     for (path, meta) in dirs {
         let result = volume.open_dir(path).and_then(|dir| dir.set_own_meta(meta));
         match result {
-            Ok(not_applied) => tally.not_applied(not_applied),
+            Ok(not_applied) => tally.not_applied(path, not_applied),
             Err(e) if e.is_not_found() => {}
             Err(e) if is_fatal(&e) => return Err(e.into()),
             Err(e) => {

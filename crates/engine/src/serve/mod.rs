@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_net::TlsDir;
-use ferry_proto::TargetStats;
+use ferry_proto::{RelPath, TargetStats};
 use ferry_tree::{NotApplied, Privileges};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -74,13 +74,22 @@ pub struct Tally {
     pub not_applied_owner: u64,
     pub not_applied_xattrs: u64,
     pub not_applied_special: u64,
+    /// The first entries with something not applied, to show as examples.
+    pub examples: Vec<(Vec<u8>, NotApplied)>,
 }
 
+/// How many entries with attributes not applied are named in a session's report.
+pub const NOT_APPLIED_EXAMPLES: usize = 10;
+
 impl Tally {
-    pub fn not_applied(&mut self, n: NotApplied) {
+    /// Counts what could not be applied to `path` (and keeps it as an example).
+    pub fn not_applied(&mut self, path: &RelPath, n: NotApplied) {
         self.not_applied_owner += u64::from(n.owner);
         self.not_applied_xattrs += u64::from(n.xattrs);
         self.not_applied_special += u64::from(n.special);
+        if n != NotApplied::default() && self.examples.len() < NOT_APPLIED_EXAMPLES {
+            self.examples.push((path.as_bytes().to_vec(), n));
+        }
     }
 
     pub fn add_to(&self, stats: &mut TargetStats) {

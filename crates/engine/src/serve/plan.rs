@@ -314,7 +314,7 @@ impl Planner {
                 _ => dir.set_meta(name, meta)?,
             };
             self.tally.meta_updated += 1;
-            self.tally.not_applied(not_applied);
+            self.tally.not_applied(path, not_applied);
             return Ok(());
         }
         match &entry.content {
@@ -348,11 +348,11 @@ impl Planner {
             }
             Content::Symlink { target } => {
                 let not_applied = dir.symlink(name, target, meta)?;
-                self.tally.not_applied(not_applied);
+                self.tally.not_applied(path, not_applied);
             }
             Content::Special { kind, rdev } => {
                 let not_applied = dir.special(name, *kind, *rdev, meta)?;
-                self.tally.not_applied(not_applied);
+                self.tally.not_applied(path, not_applied);
                 if not_applied.special {
                     return Ok(());
                 }

@@ -20,7 +20,7 @@ use super::finish;
 use super::metrics::VolumeMetrics;
 use super::plan::{LinkRequest, Pending, Planned, Planner, Want};
 use super::receive::{self, Completion, Job, Resumed, RECEIVERS};
-use super::Tally;
+use super::{Tally, NOT_APPLIED_EXAMPLES};
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
 
@@ -56,6 +56,8 @@ struct Session {
     /// Report created hard links as `Change` too (the planner reports the rest).
     itemize: bool,
     metrics: Arc<VolumeMetrics>,
+    /// Entries named so far as examples of attributes not applied.
+    examples_sent: usize,
 }
 
 /// Runs the session to its end; returns the target's stats.
@@ -92,6 +94,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         dry_run: options.dry_run,
         itemize: options.itemize,
         metrics,
+        examples_sent: 0,
     };
     let result = drive(
         &mut s,
@@ -142,14 +145,14 @@ async fn drive<R: AsyncRead + Unpin>(
     let planner = s.planner.take().expect("planner is home between frames");
     let delete_ok = s.source_read_errors == 0 && planner.incomplete_dirs == 0;
     let tx = s.tx.clone();
-    let mut stats = std::mem::take(&mut s.stats);
     let volume = s.volume.clone();
     let remaining = std::mem::take(&mut s.dirs).into_remaining();
     let (tally, deletions, errors) =
         tokio::task::spawn_blocking(move || finish::finish(&volume, planner, remaining, delete_ok))
             .await
             .map_err(|e| EngineError::file_io(format!("finishing failed: {e}")))??;
-    tally.add_to(&mut stats);
+    s.fold(tally).await?;
+    let mut stats = std::mem::take(&mut s.stats);
     for error in errors {
         send(&tx, error).await?;
     }
@@ -359,6 +362,26 @@ impl Session {
 
     /// Entry `index` is in place or failed: it no longer holds the watermark or its
     /// directory, whose attributes may now be applied.
+    /// Adds `tally` to the session's stats and names its first entries with attributes
+    /// not applied (at most [`NOT_APPLIED_EXAMPLES`] per session).
+    async fn fold(&mut self, tally: Tally) -> Result<(), EngineError> {
+        tally.add_to(&mut self.stats);
+        for (path, n) in tally.examples {
+            if self.examples_sent >= NOT_APPLIED_EXAMPLES {
+                break;
+            }
+            self.examples_sent += 1;
+            let message = Message::NotApplied {
+                path,
+                owner: n.owner,
+                xattrs: n.xattrs,
+                special: n.special,
+            };
+            send(&self.tx, message).await?;
+        }
+        Ok(())
+    }
+
     async fn settle(&mut self, index: u64) -> Result<(), EngineError> {
         self.unresolved.remove(&index);
         if let Some(parent) = self.parents.remove(&index) {
@@ -380,7 +403,7 @@ impl Session {
         })
         .await
         .map_err(|e| EngineError::file_io(format!("finishing directories failed: {e}")))??;
-        tally.add_to(&mut self.stats);
+        self.fold(tally).await?;
         for error in errors {
             send(&self.tx, error).await?;
         }
@@ -572,14 +595,16 @@ impl Session {
                 size,
                 not_applied,
             } => {
-                self.pending.remove(&index);
+                let pending = self.pending.remove(&index);
                 self.stats.files_transferred += 1;
                 self.stats.bytes_written += size;
                 self.metrics.files_written.fetch_add(1, Relaxed);
                 self.metrics.written_bytes.fetch_add(size, Relaxed);
-                self.stats.not_applied_owner += u64::from(not_applied.owner);
-                self.stats.not_applied_xattrs += u64::from(not_applied.xattrs);
-                self.stats.not_applied_special += u64::from(not_applied.special);
+                if let Some(pending) = pending {
+                    let mut tally = Tally::default();
+                    tally.not_applied(&pending.path, not_applied);
+                    self.fold(tally).await?;
+                }
                 self.resolved(index).await
             }
             Completion::Mismatch { index } => {

@@ -24,6 +24,7 @@ pub const DONE: u8 = 17;
 pub const ERROR: u8 = 18;
 pub const HEARTBEAT: u8 = 19;
 pub const RESUME: u8 = 20;
+pub const NOT_APPLIED: u8 = 21;
 
 pub const OPT_DELETE: u32 = 1;
 pub const OPT_DRY_RUN: u32 = 2;
@@ -61,6 +62,7 @@ pub fn tag_name(tag: u8) -> Option<&'static str> {
         ERROR => "Error",
         HEARTBEAT => "Heartbeat",
         RESUME => "Resume",
+        NOT_APPLIED => "NotApplied",
         _ => return None,
     })
 }

@@ -162,6 +162,14 @@ fn message() -> impl Strategy<Value = Message> {
             entry: tags::entry_from(e).unwrap(),
         }),
         (name(), text()).prop_map(|(path, message)| Message::FileError { path, message }),
+        (name(), any::<bool>(), any::<u32>(), any::<bool>()).prop_map(
+            |(path, owner, xattrs, special)| Message::NotApplied {
+                path,
+                owner,
+                xattrs,
+                special
+            }
+        ),
         (any::<[u64; 10]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
             stats: TargetStats {
                 files_transferred: f[0],
