@@ -5,6 +5,8 @@
 //! lowest unresolved index is the watermark sent back in `Ack`, which bounds how far
 //! ahead the source may list.
 
+mod fetch;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -14,12 +16,11 @@ use ferry_tree::Volume;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 
-use super::basis::Basis;
 use super::dirs::DirTracker;
 use super::finish;
 use super::metrics::VolumeMetrics;
-use super::plan::{LinkRequest, Pending, Planned, Planner, Want};
-use super::receive::{self, Completion, Job, Resumed, RECEIVERS};
+use super::plan::{LinkRequest, Pending, Planned, Planner};
+use super::receive::{self, Completion, Job, RECEIVERS};
 use super::{Tally, NOT_APPLIED_EXAMPLES};
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
@@ -410,184 +411,6 @@ impl Session {
         Ok(())
     }
 
-    async fn want(
-        &mut self,
-        want: Want,
-        signed: &mpsc::UnboundedSender<()>,
-    ) -> Result<(), EngineError> {
-        let Want {
-            index,
-            pending,
-            basis,
-            partial,
-        } = want;
-        self.pending.insert(index, pending.clone());
-        if let Some((temp, len)) = partial {
-            self.resume(index, pending, temp, len, signed);
-            return Ok(());
-        }
-        let Some(file) = basis else {
-            self.job(
-                index,
-                Job::Start {
-                    index,
-                    pending,
-                    basis: None,
-                    resumed: None,
-                },
-            )
-            .await?;
-            return send(
-                &self.tx,
-                Message::Want {
-                    index,
-                    delta: false,
-                },
-            )
-            .await;
-        };
-        // Map the basis and compute its signature off the reactor; the Want goes out
-        // when the signature is ready.
-        self.signature_jobs += 1;
-        let tx = self.tx.clone();
-        let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
-        let max_signature = self.limits.max_signature;
-        let chunk = self.limits.data_chunk;
-        let signed = signed.clone();
-        tokio::spawn(async move {
-            static SLOTS: tokio::sync::Semaphore =
-                tokio::sync::Semaphore::const_new(SIGNATURE_JOBS);
-            let _slot = SLOTS.acquire().await;
-            let computed = tokio::task::spawn_blocking(move || {
-                let basis = Basis::map(&file).ok()?;
-                let plan = ferry_delta::plan(basis.bytes().len() as u64, max_signature)?;
-                let signature = ferry_delta::signature(basis.bytes(), plan);
-                Some((Arc::new(basis), signature))
-            })
-            .await
-            .ok()
-            .flatten();
-            let (basis, signature) = match computed {
-                Some((basis, signature)) => (Some(basis), Some(signature)),
-                None => (None, None),
-            };
-            let _ = job
-                .send(Job::Start {
-                    index,
-                    pending,
-                    basis,
-                    resumed: None,
-                })
-                .await;
-            let _ = tx
-                .send(Message::Want {
-                    index,
-                    delta: signature.is_some(),
-                })
-                .await;
-            if let Some(signature) = signature {
-                let pieces: Vec<&[u8]> = signature.chunks(chunk).collect();
-                let last = pieces.len().saturating_sub(1);
-                if pieces.is_empty() {
-                    let _ = tx
-                        .send(Message::Signature {
-                            index,
-                            bytes: Default::default(),
-                            last: true,
-                        })
-                        .await;
-                }
-                for (i, piece) in pieces.into_iter().enumerate() {
-                    let _ = tx
-                        .send(Message::Signature {
-                            index,
-                            bytes: bytes::Bytes::copy_from_slice(piece),
-                            last: i == last,
-                        })
-                        .await;
-                }
-            }
-            let _ = signed.send(());
-        });
-        Ok(())
-    }
-
-    /// Hashes the partial an interrupted session left (off the reactor), then asks the
-    /// source to send the rest if its own prefix hashes the same.
-    fn resume(
-        &mut self,
-        index: u64,
-        pending: Pending,
-        temp: ferry_tree::TempFile,
-        offset: u64,
-        signed: &mpsc::UnboundedSender<()>,
-    ) {
-        self.signature_jobs += 1;
-        let tx = self.tx.clone();
-        let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
-        let signed = signed.clone();
-        tokio::spawn(async move {
-            let hashed = tokio::task::spawn_blocking(move || {
-                let mut hasher = blake3::Hasher::new();
-                let mut buf = vec![0u8; 1 << 20];
-                let mut at = 0u64;
-                while at < offset {
-                    let n = (offset - at).min(buf.len() as u64) as usize;
-                    std::os::unix::fs::FileExt::read_exact_at(temp.file(), &mut buf[..n], at)
-                        .ok()?;
-                    hasher.update(&buf[..n]);
-                    at += n as u64;
-                }
-                Some((temp, hasher))
-            })
-            .await
-            .ok()
-            .flatten();
-            match hashed {
-                Some((temp, hasher)) => {
-                    let hash = *hasher.finalize().as_bytes();
-                    let resumed = Resumed {
-                        temp,
-                        offset,
-                        hasher,
-                    };
-                    let _ = job
-                        .send(Job::Start {
-                            index,
-                            pending,
-                            basis: None,
-                            resumed: Some(Box::new(resumed)),
-                        })
-                        .await;
-                    let _ = tx
-                        .send(Message::Resume {
-                            index,
-                            offset,
-                            hash,
-                        })
-                        .await;
-                }
-                None => {
-                    let _ = job
-                        .send(Job::Start {
-                            index,
-                            pending,
-                            basis: None,
-                            resumed: None,
-                        })
-                        .await;
-                    let _ = tx
-                        .send(Message::Want {
-                            index,
-                            delta: false,
-                        })
-                        .await;
-                }
-            }
-            let _ = signed.send(());
-        });
-    }
-
     async fn complete(&mut self, done: Completion) -> Result<(), EngineError> {
         match done {
             Completion::Committed {
@@ -611,24 +434,7 @@ impl Session {
                 let pending = self.pending.get(&index).cloned().expect("pending file");
                 if self.resent.insert(index) {
                     self.stats.resent += 1;
-                    self.job(
-                        index,
-                        Job::Start {
-                            index,
-                            pending,
-                            basis: None,
-                            resumed: None,
-                        },
-                    )
-                    .await?;
-                    send(
-                        &self.tx,
-                        Message::Want {
-                            index,
-                            delta: false,
-                        },
-                    )
-                    .await
+                    self.want_whole(index, pending).await
                 } else {
                     self.file_failed(
                         index,
