@@ -377,6 +377,11 @@ fn reply_seeds() -> Seeds {
     }
     many.extend_from_slice(b"\r\n");
     seeds.push(("too-many-headers".into(), many));
+    // One header line long enough to cross the 8 KiB bound on the head.
+    let mut long = b"HTTP/1.1 200 OK\r\nX-Long: ".to_vec();
+    long.resize(8 * 1024 + 10, b'a');
+    long.extend_from_slice(b"\r\n\r\n");
+    seeds.push(("too-long".into(), long));
     seeds.push(("empty".into(), Vec::new()));
     seeds
 }

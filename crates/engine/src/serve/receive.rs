@@ -21,6 +21,8 @@ use crate::error::EngineError;
 use crate::zeros::hash_zeros;
 
 pub const RECEIVERS: usize = 2;
+/// Jobs queued per receiver thread.
+const JOB_QUEUE: usize = 32;
 
 /// A partial from an interrupted session, verified by hashing: data continues after it.
 pub struct Resumed {
@@ -86,7 +88,9 @@ pub fn spawn(
 ) -> (Vec<mpsc::Sender<Job>>, Vec<std::thread::JoinHandle<()>>) {
     (0..RECEIVERS)
         .map(|i| {
-            let (tx, rx) = mpsc::channel(256);
+            // Bounded in frames: up to 32 data frames of 256 KiB queued per thread keeps
+            // the target's memory near 16 MiB however fast the source sends.
+            let (tx, rx) = mpsc::channel(JOB_QUEUE);
             let completions = completions.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("ferry-recv-{i}"))
