@@ -291,3 +291,114 @@ fn sigkill_of_the_target_mid_file_keeps_the_old_version_and_the_next_run_resumes
         "the partial is still there after the file completed"
     );
 }
+
+#[test]
+fn a_cutover_with_delete_removes_temp_files_left_by_a_killed_run() {
+    let fx = Fixture::new();
+    write(&fx.src.join("a.txt"), b"a\n", 0o644);
+    write(&fx.src.join("d/b.txt"), b"b\n", 0o644);
+    // What a SIGKILL leaves: temp files under Ferry's temp names next to real data.
+    write(&fx.dst.join(".ferry.a.txt.0badc0de"), b"torn", 0o600);
+    write(&fx.dst.join("d/.ferry.b.txt.deadbeef"), b"torn", 0o600);
+    write(&fx.dst.join(".ferry.notes"), b"a user's own file", 0o644);
+    fx.push().run().assert_ok();
+    assert!(
+        fx.dst.join(".ferry.a.txt.0badc0de").exists(),
+        "removed without --delete"
+    );
+    fx.push().delete().run().assert_ok();
+    assert!(!fx.dst.join(".ferry.a.txt.0badc0de").exists());
+    assert!(!fx.dst.join("d/.ferry.b.txt.deadbeef").exists());
+    let problems = diff(&Snapshot::take(&fx.src), &Snapshot::take(&fx.dst));
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn concurrent_pushes_to_different_volumes_are_all_served() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let certs = crate::util::Certs::new();
+    let mut builder = crate::util::Server::builder(&certs);
+    let mut pairs = Vec::new();
+    for i in 0..4 {
+        let src = tmp.path().join(format!("src{i}"));
+        let dst = tmp.path().join(format!("dst{i}"));
+        write(
+            &src.join("big.bin"),
+            &random_bytes(&format!("vol{i}"), 4 << 20),
+            0o644,
+        );
+        for k in 0..50 {
+            write(
+                &src.join(format!("d{}/f{k}", k % 5)),
+                format!("{i}/{k}\n").as_bytes(),
+                0o644,
+            );
+        }
+        fs::create_dir(&dst).unwrap();
+        builder = builder.volume(&format!("v{i}"), &dst);
+        pairs.push((src, dst));
+    }
+    let server = builder.start();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (src, _))| {
+                let (certs, url) = (&certs, server.url(&format!("v{i}")));
+                scope.spawn(move || crate::util::push(certs, src, &url).run())
+            })
+            .collect();
+        for run in runs {
+            run.join().unwrap().assert_ok();
+        }
+    });
+    for (src, dst) in &pairs {
+        let problems = diff(&Snapshot::take(src), &Snapshot::take(dst));
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}
+
+#[test]
+fn a_push_stops_on_sigterm_with_exit_20_even_when_the_network_hangs() {
+    let fx = Fixture::new();
+    write(
+        &fx.src.join("big.bin"),
+        &random_bytes("sigterm", 8 << 20),
+        0o644,
+    );
+    let relay = Relay::stalling(fx.server.addr.parse().unwrap(), 2 << 20);
+    let url = format!("ferry://127.0.0.1:{}/vol", relay.addr.port());
+    let mut push = ferry()
+        .arg("push")
+        .arg(&fx.src)
+        .arg(&url)
+        .arg("--tls-dir")
+        .arg(fx.certs.client_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Readiness: the relay has taken the connection (and will stall it).
+    let mut waited = 0;
+    while relay.connections() == 0 {
+        assert!(waited < 300, "the push never connected");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    let pid = rustix::process::Pid::from_child(&push);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    // A pod being deleted gets a grace period; this guard is far longer than a clean stop.
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = push.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = status.unwrap_or_else(|| {
+        let _ = push.kill();
+        panic!("ferry push did not stop within 10 s of SIGTERM")
+    });
+    assert_eq!(status.code(), Some(20));
+}

@@ -20,6 +20,7 @@ mod dry_run;
 mod errors;
 mod faults;
 mod hostile;
+mod hostile_target;
 mod pods;
 mod progress;
 mod push;

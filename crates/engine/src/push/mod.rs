@@ -247,16 +247,21 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         tx.clone(),
         reporter.clone(),
     ));
-    let (work_tx, senders) = spawn_senders(config, shared, &limits, &tx);
-    let outcome = read_replies(
-        &mut reader,
-        shared,
-        &limits,
-        &work_tx,
-        reporter,
-        config.options.dry_run,
-    )
-    .await;
+    let (fatal_tx, mut fatal) = tokio::sync::mpsc::unbounded_channel();
+    let (work_tx, senders) = spawn_senders(config, shared, &limits, &tx, fatal_tx);
+    // A sender that hits a fatal error (a hostile signature, a dead connection) ends the
+    // session at once instead of leaving the reader waiting for replies.
+    let outcome = tokio::select! {
+        outcome = read_replies(
+            &mut reader,
+            shared,
+            &limits,
+            &work_tx,
+            reporter,
+            config.options.dry_run,
+        ) => outcome,
+        Some(e) = fatal.recv() => Err(e),
+    };
     drop(work_tx);
     let outcome = match outcome {
         Ok(stats) => match lister.await {
@@ -356,6 +361,7 @@ fn spawn_senders(
     shared: &Arc<Shared>,
     limits: &Limits,
     tx: &FrameSender,
+    fatal: tokio::sync::mpsc::UnboundedSender<EngineError>,
 ) -> (std_mpsc::Sender<Work>, Vec<std::thread::JoinHandle<()>>) {
     let (work_tx, work_rx) = std_mpsc::channel::<Work>();
     let work_rx = Arc::new(Mutex::new(work_rx));
@@ -365,6 +371,7 @@ fn spawn_senders(
             let shared = shared.clone();
             let limits = limits.clone();
             let tx = tx.clone();
+            let fatal = fatal.clone();
             let root = config.src.clone();
             std::thread::Builder::new()
                 .name(format!("ferry-send-{i}"))
@@ -398,9 +405,10 @@ fn spawn_senders(
                             if e.exit == ExitCode::Protocol {
                                 let _ = tx.blocking_send(Message::Error {
                                     class: ErrorClass::Protocol,
-                                    message: e.message,
+                                    message: e.message.clone(),
                                 });
                             }
+                            let _ = fatal.send(e);
                             return;
                         }
                     }

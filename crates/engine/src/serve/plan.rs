@@ -376,7 +376,14 @@ impl Planner {
         };
         let before = self.extras.len();
         for name in dir.names()? {
-            if current.names.contains(&name) || Dir::is_temp_name(&name) {
+            if current.names.contains(&name) {
+                continue;
+            }
+            // Temp files left by an interrupted earlier run are removed with the other
+            // extras at the end, when every file of this session is in place (so none of
+            // this session's own temp files is left to catch). A dry run does not list
+            // them: they are Ferry's debris, not the user's data.
+            if Dir::is_temp_name(&name) && self.options.dry_run {
                 continue;
             }
             if self.options.dry_run {
