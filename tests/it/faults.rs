@@ -402,3 +402,76 @@ fn a_push_stops_on_sigterm_with_exit_20_even_when_the_network_hangs() {
     });
     assert_eq!(status.code(), Some(20));
 }
+
+#[test]
+fn fsync_on_push_and_on_serve_still_lands_the_tree() {
+    // Durability itself cannot be observed without pulling the power; this checks that
+    // the option reaches the target and that flushing every file keeps the result exact.
+    let fx = Fixture::new();
+    write(
+        &fx.src.join("a.bin"),
+        &random_bytes("fsync", 2 << 20),
+        0o644,
+    );
+    write(&fx.src.join("d/b.txt"), b"b\n", 0o600);
+    fx.push().arg("--fsync").run().assert_ok();
+    let problems = diff(&Snapshot::take(&fx.src), &Snapshot::take(&fx.dst));
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    let dst = fx.tmp.path().join("dst-fsync");
+    fs::create_dir(&dst).unwrap();
+    let server = crate::util::Server::builder(&fx.certs)
+        .volume("v", &dst)
+        .arg("--fsync")
+        .start();
+    crate::util::push(&fx.certs, &fx.src, &server.url("v"))
+        .run()
+        .assert_ok();
+    let problems = diff(&Snapshot::take(&fx.src), &Snapshot::take(&dst));
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn a_file_that_vanishes_after_it_was_listed_is_a_warning_with_exit_24() {
+    let fx = Fixture::new();
+    // Two slow files keep both sender threads busy while `z.txt`, listed with them, waits
+    // its turn: together they are larger than the frames the writer may queue (64 x 256
+    // KiB), and --bwlimit drains that queue slowly. The test removes `z.txt` once the
+    // transfer is visibly under way.
+    write(&fx.src.join("a1.bin"), &random_bytes("v1", 12 << 20), 0o644);
+    write(&fx.src.join("a2.bin"), &random_bytes("v2", 12 << 20), 0o644);
+    write(&fx.src.join("z.txt"), b"gone soon\n", 0o644);
+    let push = ferry()
+        .arg("push")
+        .arg(&fx.src)
+        .arg(fx.server.url("vol"))
+        .arg("--tls-dir")
+        .arg(fx.certs.client_dir())
+        .args(["--bwlimit", "4M", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !fs::read_dir(&fx.dst).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".partial")
+    }) {
+        assert!(waited < 300, "the transfer never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        waited += 1;
+    }
+    fs::remove_file(fx.src.join("z.txt")).unwrap();
+    let out = push.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(24));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["source_vanished"], 1, "{stdout}");
+    assert!(!fx.dst.join("z.txt").exists());
+    assert_eq!(
+        fs::read(fx.dst.join("a1.bin")).unwrap(),
+        fs::read(fx.src.join("a1.bin")).unwrap()
+    );
+}

@@ -8,6 +8,7 @@
 //! The `contained` cases look valid to the target; for them only the last part holds.
 
 mod contained;
+mod data;
 mod frames;
 mod listing;
 mod names;

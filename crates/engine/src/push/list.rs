@@ -8,7 +8,7 @@
 //!                    Ack{through} │ (window)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use ferry_proto::{escape, Content, Entry, Limits, Message};
@@ -36,8 +36,13 @@ pub struct Shared {
     pub progress: Mutex<(u64, u64)>,
     pub acked: Notify,
     pub counts: Mutex<SourceCounts>,
-    /// The target's running (files written, bytes written), from its last Ack.
-    pub target_progress: Mutex<(u64, u64)>,
+    /// Files whose content went out whole (FileEnd sent) in this or an earlier, cut
+    /// attempt, by path, with their size. Shared by all attempts of a push: a file a cut
+    /// session committed is found unchanged by the next one, and is counted as
+    /// transferred, not unchanged.
+    pub delivered: Arc<Mutex<HashMap<Vec<u8>, u64>>>,
+    /// Files and bytes committed by cut attempts, found unchanged by this one.
+    pub carried: Mutex<(u64, u64)>,
     /// Hard links listed and not yet resolved (counted as files in progress).
     pub links: Mutex<BTreeSet<u64>>,
     pub live: Arc<Progress>,
@@ -64,11 +69,23 @@ impl Shared {
         let rest = links.split_off(&through);
         let links_done = std::mem::replace(&mut *links, rest).len() as u64;
         drop(links);
-        let (unchanged, skipped) = done
-            .values()
-            .filter(|f| !f.wanted)
-            .fold((0, 0), |(n, bytes), f| (n + 1, bytes + f.size));
+        let mut delivered = self.delivered.lock().expect("delivered lock");
+        let (mut unchanged, mut skipped, mut carried) = (0, 0, (0, 0));
+        for f in done.values().filter(|f| !f.wanted) {
+            skipped += f.size;
+            if delivered.remove(f.path.as_bytes()).is_some() {
+                carried.0 += 1;
+                carried.1 += f.size;
+            } else {
+                unchanged += 1;
+            }
+        }
+        drop(delivered);
         self.counts.lock().expect("counts lock").files_unchanged += unchanged;
+        let mut total = self.carried.lock().expect("carried lock");
+        total.0 += carried.0;
+        total.1 += carried.1;
+        drop(total);
         self.live.resolved(done.len() as u64 + links_done, skipped);
         self.acked.notify_one();
         Ok(())

@@ -87,12 +87,15 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
 
     tokio::pin!(shutdown);
     let mut counts = SourceCounts::default();
-    // Files the target committed in sessions that were then cut (from their last Ack).
+    // Files the target committed in sessions that were then cut: whole files sent in a
+    // cut attempt that the next attempt finds unchanged.
     let mut carried = TargetStats::default();
+    let delivered = Arc::new(Mutex::new(HashMap::new()));
     let mut retries = 0u64;
     let result = loop {
         let shared = Arc::new(Shared {
             live: progress.clone(),
+            delivered: delivered.clone(),
             ..Shared::default()
         });
         progress.start_attempt();
@@ -101,12 +104,12 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
             () = &mut shutdown => Err(interrupted()),
         };
         counts.absorb(&shared.counts.lock().expect("counts lock"));
+        let (files, bytes) = *shared.carried.lock().expect("carried lock");
+        carried.files_transferred += files;
+        carried.bytes_written += bytes;
         match attempt {
             Ok(stats) => break Ok(stats),
             Err(e) if e.is_retryable() && retries < u64::from(config.retries) => {
-                let (files, bytes) = *shared.target_progress.lock().expect("progress lock");
-                carried.files_transferred += files;
-                carried.bytes_written += bytes;
                 retries += 1;
                 progress.retrying();
                 let delay = backoff(retries);
@@ -141,9 +144,6 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     };
     stats.files_transferred += carried.files_transferred;
     stats.bytes_written += carried.bytes_written;
-    counts.files_unchanged = counts
-        .files_unchanged
-        .saturating_sub(carried.files_transferred);
     progress.finished();
     if let Some(ticker) = ticker {
         ticker.stop().await;
@@ -398,7 +398,13 @@ fn spawn_senders(
                                     counts.vanished += 1
                                 }
                                 Some(FileFailure::ReadError) => counts.read_errors += 1,
-                                None => {}
+                                None => {
+                                    shared
+                                        .delivered
+                                        .lock()
+                                        .expect("delivered lock")
+                                        .insert(info.path.as_bytes().to_vec(), info.size);
+                                }
                             }
                         }
                         Err(e) => {
@@ -488,14 +494,9 @@ async fn read_replies<R: AsyncRead + Unpin>(
                     ask: Ask::Resume(offset, hash),
                 })?;
             }
-            Message::Ack {
-                through,
-                files,
-                bytes,
-            } => {
-                shared.ack(through)?;
-                *shared.target_progress.lock().expect("progress lock") = (files, bytes);
-            }
+            // The target's running counts in Ack are informational; what a cut session
+            // committed is accounted by path (see `Shared::delivered`).
+            Message::Ack { through, .. } => shared.ack(through)?,
             Message::Change { path, kind, entry } => {
                 let content = matches!(kind, ChangeKind::Created | ChangeKind::Updated);
                 if dry_run && content && entry == EntryKind::File {
