@@ -475,3 +475,24 @@ fn a_file_that_vanishes_after_it_was_listed_is_a_warning_with_exit_24() {
         fs::read(fx.src.join("a1.bin")).unwrap()
     );
 }
+
+#[test]
+fn a_connection_that_stalls_mid_handshake_is_closed_and_the_target_serves_on() {
+    let fx = Fixture::new();
+    write(&fx.src.join("a.txt"), b"a\n", 0o644);
+    let mut stalled = std::net::TcpStream::connect(&fx.server.addr).unwrap();
+    // The first bytes of a TLS record header, then nothing.
+    stalled.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    // The target closes it at its handshake deadline (15 s); the guard is far longer.
+    stalled
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let closed = match std::io::Read::read(&mut stalled, &mut buf) {
+        Ok(0) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    };
+    assert!(closed, "the stalled connection was kept open");
+    fx.push().run().assert_ok();
+}

@@ -75,3 +75,40 @@ fn duplicate_names_across_frames_of_one_dir_are_refused() {
         &[],
     );
 }
+
+#[test]
+fn an_entry_that_switches_type_mid_run_is_refused() {
+    // First a directory, later in the same listing the same name as a file: the second
+    // claim is refused, whatever its type, before anything replaces the directory.
+    hostile_case(
+        |c, _| {
+            send_ignoring_hangup(
+                c,
+                &[
+                    list(b"", 0, vec![dir(b"flip")], false),
+                    list(b"", 1, vec![file(b"flip")], true),
+                ],
+            )
+        },
+        &[],
+    );
+}
+
+#[test]
+fn a_directory_listed_twice_is_refused() {
+    // `d` is announced once and listed; a second listing of it (as if it switched back
+    // from a file, or the list were duplicated) is refused.
+    hostile_case(
+        |c, _| {
+            send_ignoring_hangup(
+                c,
+                &[
+                    list(b"", 0, vec![dir(b"d")], true),
+                    list(b"d", 1, vec![file(b"a")], true),
+                    list(b"d", 2, vec![file(b"b")], true),
+                ],
+            )
+        },
+        &[],
+    );
+}

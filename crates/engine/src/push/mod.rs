@@ -252,6 +252,8 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
     // A sender that hits a fatal error (a hostile signature, a dead connection) ends the
     // session at once instead of leaving the reader waiting for replies.
     let outcome = tokio::select! {
+        biased;
+        Some(e) = fatal.recv() => Err(e),
         outcome = read_replies(
             &mut reader,
             shared,
@@ -260,7 +262,6 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
             reporter,
             config.options.dry_run,
         ) => outcome,
-        Some(e) = fatal.recv() => Err(e),
     };
     drop(work_tx);
     let outcome = match outcome {
@@ -408,13 +409,17 @@ fn spawn_senders(
                             }
                         }
                         Err(e) => {
-                            if e.exit == ExitCode::Protocol {
+                            // The session learns first, so that the peer hanging up on
+                            // our Error cannot be mistaken for the cause.
+                            let protocol =
+                                (e.exit == ExitCode::Protocol).then(|| e.message.clone());
+                            let _ = fatal.send(e);
+                            if let Some(message) = protocol {
                                 let _ = tx.blocking_send(Message::Error {
                                     class: ErrorClass::Protocol,
-                                    message: e.message.clone(),
+                                    message,
                                 });
                             }
-                            let _ = fatal.send(e);
                             return;
                         }
                     }
