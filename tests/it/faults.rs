@@ -496,3 +496,55 @@ fn a_connection_that_stalls_mid_handshake_is_closed_and_the_target_serves_on() {
     assert!(closed, "the stalled connection was kept open");
     fx.push().run().assert_ok();
 }
+
+#[test]
+fn a_killed_run_leaves_one_partial_per_file_which_the_next_run_overwrites() {
+    let fx = Fixture::new();
+    let content = random_bytes("small-partial", 600 << 10);
+    write(&fx.src.join("small.bin"), &content, 0o644);
+    let target = crate::util::Server::builder(&fx.certs)
+        .volume("vol", &fx.dst)
+        .start();
+    let relay = Relay::stalling(target.addr.parse().unwrap(), 300 << 10);
+    let url = format!("ferry://127.0.0.1:{}/vol", relay.addr.port());
+    let mut push = ferry()
+        .arg("push")
+        .arg(&fx.src)
+        .arg(&url)
+        .arg("--tls-dir")
+        .arg(fx.certs.client_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = fx.dst.join(".ferry.small.bin.partial");
+    let mut waited = 0;
+    while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(waited < 600, "no partial appeared at the target");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        waited += 1;
+    }
+    let pid = rustix::process::Pid::from_raw(target.pid() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    drop(target);
+    let _ = push.kill();
+    let _ = push.wait();
+    assert!(
+        !fx.dst.join("small.bin").exists(),
+        "a half file appeared under its name"
+    );
+
+    let again = crate::util::Server::builder(&fx.certs)
+        .volume("vol", &fx.dst)
+        .start();
+    crate::util::push(&fx.certs, &fx.src, &again.url("vol"))
+        .run()
+        .assert_ok();
+    assert_eq!(fs::read(fx.dst.join("small.bin")).unwrap(), content);
+    let debris: Vec<_> = fs::read_dir(&fx.dst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".ferry."))
+        .collect();
+    assert!(debris.is_empty(), "left behind: {debris:?}");
+}

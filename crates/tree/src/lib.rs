@@ -35,4 +35,6 @@ pub use error::TreeError;
 pub use source::{
     open_source_file, regions, stat_source, Listing, Region, SourceEntry, WalkOptions, Walker,
 };
-pub use target::{Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile, Volume};
+pub use target::{
+    is_partial_name, Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile, Volume,
+};

@@ -383,7 +383,8 @@ impl Planner {
             // extras at the end, when every file of this session is in place (so none of
             // this session's own temp files is left to catch). A dry run does not list
             // them: they are Ferry's debris, not the user's data.
-            if Dir::is_temp_name(&name) && self.options.dry_run {
+            let debris = Dir::is_temp_name(&name) || ferry_tree::is_partial_name(&name);
+            if debris && self.options.dry_run {
                 continue;
             }
             if self.options.dry_run {

@@ -269,15 +269,13 @@ fn check_piece(a: &Assembly, what: &str, offset: u64, len: u64) -> Result<(), Fa
     Ok(())
 }
 
-/// The file being written: large files go to their partial name, so that a session
-/// cut in the middle (even by SIGKILL) leaves something to resume.
+/// The file being written, always under its partial name `.ferry.NAME.partial`, the same
+/// for every session: a session cut in the middle, even by SIGKILL, leaves one file per
+/// name that the next session resumes (1 MiB or more) or simply overwrites, never a
+/// pile of randomly named temp files.
 fn temp(a: &mut Assembly) -> Result<&mut TempFile, Failure> {
     if a.temp.is_none() {
-        a.temp = Some(if a.pending.size >= MIN_RESUME {
-            a.pending.dir.create_partial(&a.pending.name)?
-        } else {
-            a.pending.dir.create_temp(&a.pending.name)?
-        });
+        a.temp = Some(a.pending.dir.create_partial(&a.pending.name)?);
     }
     Ok(a.temp.as_mut().expect("just created"))
 }
@@ -353,7 +351,7 @@ fn step(
             let mut file = a
                 .temp
                 .take()
-                .map_or_else(|| a.pending.dir.create_temp(&a.pending.name), Ok)?;
+                .map_or_else(|| a.pending.dir.create_partial(&a.pending.name), Ok)?;
             let finish = (|| {
                 file.set_len(size)?;
                 let not_applied = file.apply_meta(&a.pending.meta, privileges)?;

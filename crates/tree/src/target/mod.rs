@@ -16,6 +16,6 @@ mod volume;
 
 pub use dir::Dir;
 pub use existing::{Existing, ExistingKind, NotApplied};
-pub use partial::partial_name;
+pub use partial::{is_partial_name, partial_name};
 pub use temp::TempFile;
 pub use volume::{Privileges, Volume};

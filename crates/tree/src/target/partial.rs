@@ -27,6 +27,13 @@ pub fn partial_name(name: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether `name` is a partial file's name (`.ferry.<something>.partial`).
+pub fn is_partial_name(name: &[u8]) -> bool {
+    name.len() > TEMP_PREFIX.len() + PARTIAL_SUFFIX.len()
+        && name.starts_with(TEMP_PREFIX)
+        && name.ends_with(PARTIAL_SUFFIX)
+}
+
 impl Dir {
     /// Creates (or truncates) the partial file for `name`, open for reading and writing.
     pub fn create_partial(&self, name: &[u8]) -> Result<TempFile, TreeError> {
