@@ -121,6 +121,26 @@ pub struct PushArgs {
     pub src: PathBuf,
     #[command(flatten)]
     pub route: RouteArgs,
+    /// Leave out entries matching PATTERN (rsync rules: `*`, `**`, `?`, a leading `/`
+    /// anchors at the source root, a trailing `/` matches directories only). Repeatable;
+    /// with --include, the first matching rule wins. Excluded entries at the target are
+    /// kept by --delete unless --delete-excluded.
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Keep entries matching PATTERN even if a later --exclude matches them.
+    #[arg(long = "include", value_name = "PATTERN")]
+    pub include: Vec<String>,
+    /// Read exclude patterns from FILE, one per line (`+ PATTERN` includes, `- PATTERN`
+    /// excludes, `#` and `;` start comments).
+    #[arg(long = "exclude-from", value_name = "FILE")]
+    pub exclude_from: Vec<PathBuf>,
+    /// Also copy `lost+found` at the source root (left out by default, and left alone at
+    /// the target).
+    #[arg(long)]
+    pub include_lost_found: bool,
+    /// With --delete, also delete target entries that the filters exclude.
+    #[arg(long, requires = "delete")]
+    pub delete_excluded: bool,
     /// Delete target entries that are not in the source.
     #[arg(long)]
     pub delete: bool,

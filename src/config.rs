@@ -117,6 +117,7 @@ pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
             probe: false,
             fsync: args.fsync,
             itemize: args.itemize_changes,
+            delete_excluded: args.delete_excluded,
         },
         output: if args.json {
             Output::Json
@@ -127,6 +128,7 @@ pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
         retries: args.retries,
         progress: args.progress || (!args.json && !quiet && std::io::stderr().is_terminal()),
         bwlimit: bwlimit(args.bwlimit.as_deref())?,
+        filter: crate::filters::build(args)?,
     })
 }
 

@@ -65,6 +65,7 @@ async fn demo(base: &Path) -> Result<ExitCode> {
         output: Output::Text,
         heartbeat: ferry_engine::DEFAULT_HEARTBEAT,
         retries: 0,
+        filter: Default::default(),
         progress: false,
         bwlimit: None,
     };

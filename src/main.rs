@@ -3,6 +3,7 @@
 mod args;
 mod config;
 mod demo;
+mod filters;
 mod manifests;
 mod privileges;
 

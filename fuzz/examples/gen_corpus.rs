@@ -147,6 +147,7 @@ fn messages() -> Vec<Message> {
                 checksum: true,
                 ..SessionOptions::default()
             },
+            filter: Default::default(),
         },
         Message::Welcome {
             version: PROTOCOL_VERSION,

@@ -19,6 +19,7 @@ mod delta;
 mod dry_run;
 mod errors;
 mod faults;
+mod filters;
 mod hostile;
 mod hostile_target;
 mod pods;

@@ -100,6 +100,7 @@ impl RawClient {
             version: PROTOCOL_VERSION,
             volume: volume.as_bytes().to_vec(),
             options: SessionOptions::default(),
+            filter: Default::default(),
         })
         .expect("send Hello");
         match self.recv() {

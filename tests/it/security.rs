@@ -103,6 +103,7 @@ fn tls_client_without_certificate_gets_no_session() {
         version: ferry_proto::PROTOCOL_VERSION,
         volume: b"vol".to_vec(),
         options: Default::default(),
+        filter: Default::default(),
     });
     let seen = client.recv_until_end();
     assert!(

@@ -33,6 +33,7 @@ fn hello_with_another_protocol_version_is_refused_as_a_version_mismatch() {
             version: ferry_proto::PROTOCOL_VERSION + 1,
             volume: b"vol".to_vec(),
             options: SessionOptions::default(),
+            filter: Default::default(),
         })
         .expect("send Hello");
     let seen = client.recv_until_end();

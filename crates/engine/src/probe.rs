@@ -176,6 +176,7 @@ async fn run(route: &Route, hops: &mut Vec<Hop>) -> Result<(), EngineError> {
         version: PROTOCOL_VERSION,
         volume: route.volume.as_bytes().to_vec(),
         options,
+        filter: Default::default(),
     };
     let answer = async {
         tx.send(hello)

@@ -102,6 +102,7 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             version,
             volume,
             options,
+            filter,
         } => {
             out.put_u8(HELLO);
             out.put_u32_le(*version);
@@ -122,10 +123,21 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.fsync {
                 flags |= OPT_FSYNC;
             }
+            if options.delete_excluded {
+                flags |= OPT_DELETE_EXCLUDED;
+            }
             if options.itemize {
                 flags |= OPT_ITEMIZE;
             }
             out.put_u32_le(flags);
+            out.put_u32_le(filter.rules().len() as u32);
+            for rule in filter.rules() {
+                out.put_u8(match rule.kind {
+                    crate::filter::RuleKind::Include => 1,
+                    crate::filter::RuleKind::Exclude => 2,
+                });
+                put_bytes(out, &rule.pattern);
+            }
         }
         Message::Welcome { version } => {
             out.put_u8(WELCOME);
@@ -286,10 +298,28 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
             let version = r.u32("version")?;
             let volume = r.bytes("volume", limits.max_name)?.to_vec();
             let flags = r.u32("options")?;
-            let known =
-                OPT_DELETE | OPT_DRY_RUN | OPT_CHECKSUM | OPT_PROBE | OPT_FSYNC | OPT_ITEMIZE;
+            let known = OPT_DELETE
+                | OPT_DRY_RUN
+                | OPT_CHECKSUM
+                | OPT_PROBE
+                | OPT_FSYNC
+                | OPT_ITEMIZE
+                | OPT_DELETE_EXCLUDED;
             if flags & !known != 0 {
                 return Err(r.bad("options", flags.into()));
+            }
+            let count = r.count("filter", crate::filter::MAX_RULES, 5)?;
+            let mut rules = Vec::with_capacity(count);
+            for _ in 0..count {
+                let kind = match r.u8("filter.kind")? {
+                    1 => crate::filter::RuleKind::Include,
+                    2 => crate::filter::RuleKind::Exclude,
+                    other => return Err(r.bad("filter.kind", other.into())),
+                };
+                let pattern = r.bytes("filter.pattern", crate::filter::MAX_PATTERN)?;
+                let rule = crate::filter::Rule::new(kind, &pattern)
+                    .map_err(|_| r.bad("filter.pattern", pattern.len() as u64))?;
+                rules.push(rule);
             }
             Message::Hello {
                 version,
@@ -301,7 +331,9 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     probe: flags & OPT_PROBE != 0,
                     fsync: flags & OPT_FSYNC != 0,
                     itemize: flags & OPT_ITEMIZE != 0,
+                    delete_excluded: flags & OPT_DELETE_EXCLUDED != 0,
                 },
+                filter: crate::filter::Filter::new(rules),
             }
         }
         WELCOME => Message::Welcome {

@@ -13,12 +13,14 @@
 //! ```
 
 pub mod codec;
+pub mod filter;
 pub mod limits;
 pub mod message;
 pub mod model;
 pub mod path;
 
 pub use codec::{decode, encode, CodecError};
+pub use filter::{Filter, FilterError, Rule, RuleKind};
 pub use limits::Limits;
 pub use message::*;
 pub use model::*;

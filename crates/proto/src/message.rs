@@ -38,6 +38,9 @@ pub struct SessionOptions {
     pub checksum: bool,
     /// Flush every file to stable storage (`fsync`) before renaming it into place.
     pub fsync: bool,
+    /// With `delete`, also delete target entries that the filter excludes (otherwise
+    /// excluded entries are protected from deletion).
+    pub delete_excluded: bool,
     /// Only check that the volume is there and writable (`ferry probe`): the target
     /// answers `Welcome` or `Refused` and ends the session; nothing is listed.
     pub probe: bool,
@@ -121,6 +124,8 @@ pub enum Message {
         version: u32,
         volume: Vec<u8>,
         options: SessionOptions,
+        /// The source's include/exclude rules: the target protects what they exclude.
+        filter: crate::filter::Filter,
     },
     Welcome {
         version: u32,

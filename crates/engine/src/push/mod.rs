@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use ferry_net::WireCounter;
 use ferry_proto::{
-    escape, ChangeKind, EntryKind, ErrorClass, FileFailure, Limits, Message, SessionOptions,
-    TargetStats, PROTOCOL_VERSION,
+    escape, ChangeKind, EntryKind, ErrorClass, FileFailure, Filter, Limits, Message,
+    SessionOptions, TargetStats, PROTOCOL_VERSION,
 };
 use ferry_tree::{WalkOptions, Walker};
 use tokio::io::AsyncRead;
@@ -55,6 +55,8 @@ pub struct PushConfig {
     pub progress: bool,
     /// `--bwlimit`: bytes per second this push writes to its connection, at most.
     pub bwlimit: Option<u64>,
+    /// Include/exclude rules (lost+found at the root excluded unless asked for).
+    pub filter: Filter,
 }
 
 /// Sender threads: file reads, hashing and delta search run here.
@@ -210,6 +212,7 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         },
         limits.clone(),
     )
+    .map(|walker| walker.with_filter(config.filter.clone()))
     .map_err(|e| {
         EngineError::usage(format!(
             "cannot read the source directory {}: {e}",
@@ -229,7 +232,7 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         let mut reader = FrameReader::new(read, limits.clone())
             .with_peer(ferry_net::TlsPeer::Server(route.server_name.clone()));
         let (tx, writer) = spawn_limited_writer(write, 64, config.heartbeat, limit.cloned());
-        handshake(route, config.options, &mut reader, &tx).await?;
+        handshake(route, config.options, &config.filter, &mut reader, &tx).await?;
         Ok::<_, EngineError>((reader, tx, writer))
     };
     let (mut reader, tx, writer) = tokio::time::timeout(route.connect_timeout, connect)
@@ -315,6 +318,7 @@ pub fn connect_timeout(route: &Route) -> EngineError {
 pub async fn handshake<R: AsyncRead + Unpin>(
     route: &Route,
     options: SessionOptions,
+    filter: &Filter,
     reader: &mut FrameReader<R>,
     tx: &FrameSender,
 ) -> Result<(), EngineError> {
@@ -322,6 +326,7 @@ pub async fn handshake<R: AsyncRead + Unpin>(
         version: PROTOCOL_VERSION,
         volume: route.volume.as_bytes().to_vec(),
         options,
+        filter: filter.clone(),
     })
     .await
     .map_err(|_| EngineError::socket("the connection closed"))?;

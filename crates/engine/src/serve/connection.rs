@@ -127,7 +127,7 @@ pub async fn connection(
     drop(handshake);
     let code = match admission {
         Admission::Refused => None,
-        Admission::Admitted(volume, mut options, lock, _slot) => {
+        Admission::Admitted(volume, mut options, filter, lock, _slot) => {
             options.fsync |= shared.fsync;
             tracing::info!(volume = %lock.name, ?options, "session started");
             let metrics = &shared.metrics;
@@ -138,6 +138,7 @@ pub async fn connection(
             let result = session::run(
                 volume,
                 options,
+                filter,
                 limits,
                 &mut reader,
                 tx.clone(),
@@ -186,6 +187,7 @@ enum Admission<'a> {
     Admitted(
         Arc<Volume>,
         ferry_proto::SessionOptions,
+        ferry_proto::Filter,
         VolumeLock<'a>,
         OwnedSemaphorePermit,
     ),
@@ -226,6 +228,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         version,
         volume,
         options,
+        filter,
     } = hello
     else {
         shared.metrics.handshake_failed(HandshakeFailure::NoHello);
@@ -320,5 +323,5 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
     {
         return Admission::Refused;
     }
-    Admission::Admitted(volume, options, lock, slot)
+    Admission::Admitted(volume, options, filter, lock, slot)
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use ferry_delta::MIN_DELTA_BASIS;
 use ferry_proto::{
-    escape, ChangeKind, Content, Entry, EntryKind, Limits, Message, Meta, RelPath, SessionOptions,
+    escape, ChangeKind, Content, Entry, EntryKind, Filter, Limits, Message, Meta, RelPath,
+    SessionOptions,
 };
 use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TempFile, TreeError, Volume};
 
@@ -76,6 +77,9 @@ struct Current {
 pub struct Planner {
     volume: Arc<Volume>,
     options: SessionOptions,
+    /// The source's rules: what they exclude is kept from `--delete` unless
+    /// `--delete-excluded`.
+    filter: Filter,
     limits: Limits,
     current: Option<Current>,
     /// Directories listed as entries whose own listing has not come yet.
@@ -93,12 +97,18 @@ fn protocol(message: String) -> EngineError {
 }
 
 impl Planner {
-    pub fn new(volume: Arc<Volume>, options: SessionOptions, limits: Limits) -> Planner {
+    pub fn new(
+        volume: Arc<Volume>,
+        options: SessionOptions,
+        filter: Filter,
+        limits: Limits,
+    ) -> Planner {
         let mut expected = HashSet::new();
         expected.insert(RelPath::root());
         Planner {
             volume,
             options,
+            filter,
             limits,
             current: None,
             expected,
@@ -378,6 +388,16 @@ impl Planner {
         for name in dir.names()? {
             if current.names.contains(&name) {
                 continue;
+            }
+            if !self.options.delete_excluded && !self.filter.is_empty() {
+                let path = current
+                    .path
+                    .join(&name, &self.limits)
+                    .map_err(|e| EngineError::file_io(e.to_string()))?;
+                let is_dir = matches!(dir.stat(&name), Ok(Some(e)) if e.kind == ExistingKind::Dir);
+                if self.filter.excluded(path.as_bytes(), is_dir) {
+                    continue;
+                }
             }
             // Temp files left by an interrupted earlier run are removed with the other
             // extras at the end, when every file of this session is in place (so none of

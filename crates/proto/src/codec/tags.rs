@@ -32,6 +32,7 @@ pub const OPT_CHECKSUM: u32 = 4;
 pub const OPT_PROBE: u32 = 8;
 pub const OPT_FSYNC: u32 = 16;
 pub const OPT_ITEMIZE: u32 = 32;
+pub const OPT_DELETE_EXCLUDED: u32 = 64;
 
 pub const CONTENT_FILE: u8 = 1;
 pub const CONTENT_FILE_SUM: u8 = 2;

@@ -2,6 +2,7 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 
 use super::*;
+use crate::filter::{Filter, Rule, RuleKind};
 use crate::model::*;
 
 fn name() -> impl Strategy<Value = Vec<u8>> {
@@ -74,20 +75,40 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (any::<u32>(), name(), any::<[bool; 6]>()).prop_map(|(version, volume, o)| {
-            Message::Hello {
-                version,
-                volume,
-                options: SessionOptions {
-                    delete: o[0],
-                    dry_run: o[1],
-                    checksum: o[2],
-                    probe: o[3],
-                    fsync: o[4],
-                    itemize: o[5],
-                },
-            }
-        }),
+        (
+            any::<u32>(),
+            name(),
+            any::<[bool; 7]>(),
+            proptest::collection::vec((any::<bool>(), name()), 0..4)
+        )
+            .prop_map(|(version, volume, o, rules)| {
+                Message::Hello {
+                    version,
+                    volume,
+                    options: SessionOptions {
+                        delete: o[0],
+                        dry_run: o[1],
+                        checksum: o[2],
+                        probe: o[3],
+                        fsync: o[4],
+                        itemize: o[5],
+                        delete_excluded: o[6],
+                    },
+                    filter: Filter::new(
+                        rules
+                            .into_iter()
+                            .map(|(include, p)| {
+                                let kind = if include {
+                                    RuleKind::Include
+                                } else {
+                                    RuleKind::Exclude
+                                };
+                                Rule::new(kind, &p).unwrap()
+                            })
+                            .collect(),
+                    ),
+                }
+            }),
         any::<u32>().prop_map(|version| Message::Welcome { version }),
         (0u8..5, text()).prop_map(|(r, message)| Message::Refused {
             reason: tags::refuse_from(r + 1).unwrap(),

@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use ferry_proto::{check_name, Content, Entry, Limits, Meta, RelPath};
+use ferry_proto::{check_name, Content, Entry, Filter, Limits, Meta, RelPath};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
@@ -56,6 +56,8 @@ pub struct Walker {
     /// `(dev, ino)` of multiply-linked files already emitted, with their index.
     /// (dev, ino) of multiply-linked files -> (index, path) of their first name.
     leaders: HashMap<(u64, u64), (u64, RelPath)>,
+    /// What not to list (an excluded directory is not entered either).
+    filter: Filter,
 }
 
 impl Walker {
@@ -73,7 +75,14 @@ impl Walker {
             started: false,
             next_index: 0,
             leaders: HashMap::new(),
+            filter: Filter::default(),
         })
+    }
+
+    /// Leaves out what `filter` excludes.
+    pub fn with_filter(mut self, filter: Filter) -> Walker {
+        self.filter = filter;
+        self
     }
 
     /// Attributes of the root directory itself.
@@ -146,6 +155,15 @@ impl Walker {
             Err(e) => return Err(io_err("stat", shown(at.rel, name), e)),
         };
         let kind = FileType::from_raw_mode(st.st_mode);
+        if !self.filter.is_empty() {
+            let path = at.rel.join(name, at.limits)?;
+            if self
+                .filter
+                .excluded(path.as_bytes(), kind == FileType::Directory)
+            {
+                return Ok(None);
+            }
+        }
         let sub = match kind {
             FileType::Directory => Some(at.rel.join(name, at.limits)?),
             _ => None,

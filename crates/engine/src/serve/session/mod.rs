@@ -62,9 +62,11 @@ struct Session {
 }
 
 /// Runs the session to its end; returns the target's stats.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<R: AsyncRead + Unpin>(
     volume: Arc<Volume>,
     options: SessionOptions,
+    filter: ferry_proto::Filter,
     limits: Limits,
     reader: &mut FrameReader<R>,
     tx: FrameSender,
@@ -74,7 +76,12 @@ pub async fn run<R: AsyncRead + Unpin>(
     let (signed_tx, mut signed) = mpsc::unbounded_channel::<()>();
     let (jobs, receivers) = receive::spawn(volume.privileges(), options.fsync, completions_tx);
     let mut s = Session {
-        planner: Some(Planner::new(volume.clone(), options, limits.clone())),
+        planner: Some(Planner::new(
+            volume.clone(),
+            options,
+            filter,
+            limits.clone(),
+        )),
         volume,
         limits,
         tx,
