@@ -4,10 +4,17 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `ferry --version`: the release and the wire protocol it speaks (both sides of a
+/// migration must speak the same one).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 1)");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ferry",
-    version,
+    version = VERSION,
+    after_help = "Every option of serve, push and probe can also be set from an environment \
+variable, FERRY_ and the option's name in capitals with '-' as '_' (e.g. FERRY_TLS_DIR, \
+FERRY_BWLIMIT, FERRY_DELETE=true); a flag on the command line wins over the environment.",
     about = "Moves a volume's files to another host or cluster: an rsync-style delta protocol inside mutual TLS",
     long_about = None
 )]
@@ -37,6 +44,16 @@ pub enum Command {
     /// Render the Kubernetes objects of one migration (target pod, service, passthrough
     /// route, source pods, secrets, network policies) from a plan file.
     Manifests(ManifestsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) generated from these definitions.
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -52,32 +69,32 @@ pub struct CertsArgs {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:6443 (port 0 picks a free port).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_LISTEN")]
     pub listen: String,
     /// Directory with tls.crt, tls.key and ca.crt (the server/ half of `ferry certs`).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_TLS_DIR")]
     pub tls_dir: PathBuf,
     /// A volume to serve, NAME=PATH (repeatable).
-    #[arg(long = "volume", required = true)]
+    #[arg(long = "volume", required = true, env = "FERRY_VOLUME")]
     pub volumes: Vec<String>,
     /// Exit after the first push session ends, with that session's exit code.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_ONCE")]
     pub once: bool,
     /// Seconds of idleness after which a heartbeat is sent, so routers and load
     /// balancers never see an idle connection.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "FERRY_HEARTBEAT")]
     pub heartbeat: u64,
     /// Flush every received file to stable storage before it is renamed into place,
     /// whatever the source asks.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_FSYNC")]
     pub fsync: bool,
     /// Serve Prometheus metrics over plain HTTP on ADDR:PORT (GET /metrics), e.g.
     /// 0.0.0.0:9100.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "FERRY_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
     /// Read at most RATE bytes per second from all pushes together (and write at most
     /// RATE): a number with an optional K, M or G (powers of 1024), e.g. 50M; 0 = no limit.
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", env = "FERRY_BWLIMIT")]
     pub bwlimit: Option<String>,
     #[command(flatten)]
     pub privileges: PrivilegeArgs,
@@ -89,23 +106,23 @@ pub struct RouteArgs {
     /// The target, ferry://HOST:PORT/VOLUME (PORT defaults to 443, a route).
     pub target: String,
     /// Directory with tls.crt, tls.key and ca.crt (the client/ half of `ferry certs`).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_TLS_DIR")]
     pub tls_dir: PathBuf,
     /// Name to verify in the server certificate and send as SNI (default: HOST).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_SERVER_NAME")]
     pub server_name: Option<String>,
     /// HTTP proxy to tunnel through, http://[USER[:PASSWORD]@]HOST:PORT (percent-encode
     /// special characters). Default: HTTPS_PROXY / https_proxy / ALL_PROXY / all_proxy;
     /// an empty value disables the proxy.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_PROXY")]
     pub proxy: Option<String>,
     /// Hosts that bypass the proxy, comma-separated: `.y.com` (subdomains), `y.com` (itself
     /// and subdomains), `1.2.3.4`, `10.0.0.0/8`, `host:port`, `*` (everything).
     /// Default: NO_PROXY / no_proxy.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_NO_PROXY")]
     pub no_proxy: Option<String>,
     /// Seconds allowed for TCP connect, proxy, TLS and session start together.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, env = "FERRY_CONNECT_TIMEOUT")]
     pub connect_timeout: u64,
 }
 
@@ -125,66 +142,66 @@ pub struct PushArgs {
     /// anchors at the source root, a trailing `/` matches directories only). Repeatable;
     /// with --include, the first matching rule wins. Excluded entries at the target are
     /// kept by --delete unless --delete-excluded.
-    #[arg(long = "exclude", value_name = "PATTERN")]
+    #[arg(long = "exclude", value_name = "PATTERN", env = "FERRY_EXCLUDE")]
     pub exclude: Vec<String>,
     /// Keep entries matching PATTERN even if a later --exclude matches them.
-    #[arg(long = "include", value_name = "PATTERN")]
+    #[arg(long = "include", value_name = "PATTERN", env = "FERRY_INCLUDE")]
     pub include: Vec<String>,
     /// Read exclude patterns from FILE, one per line (`+ PATTERN` includes, `- PATTERN`
     /// excludes, `#` and `;` start comments).
-    #[arg(long = "exclude-from", value_name = "FILE")]
+    #[arg(long = "exclude-from", value_name = "FILE", env = "FERRY_EXCLUDE_FROM")]
     pub exclude_from: Vec<PathBuf>,
     /// Also copy `lost+found` at the source root (left out by default, and left alone at
     /// the target).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_INCLUDE_LOST_FOUND")]
     pub include_lost_found: bool,
     /// With --delete, also delete target entries that the filters exclude.
-    #[arg(long, requires = "delete")]
+    #[arg(long, requires = "delete", env = "FERRY_DELETE_EXCLUDED")]
     pub delete_excluded: bool,
     /// Delete target entries that are not in the source.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_DELETE")]
     pub delete: bool,
     /// Show what would change; change nothing.
-    #[arg(long, short = 'n')]
+    #[arg(long, short = 'n', env = "FERRY_DRY_RUN")]
     pub dry_run: bool,
     /// Compare files by content (BLAKE3 on both sides), not by size and mtime.
-    #[arg(long, short = 'c')]
+    #[arg(long, short = 'c', env = "FERRY_CHECKSUM")]
     pub checksum: bool,
     /// Newline-delimited JSON events on stdout (schema in docs/events.md); the last line
     /// is the summary.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_JSON")]
     pub json: bool,
     /// Show the live progress line on stderr even when it is not a terminal (by default
     /// it is shown only on a terminal, and not with --json).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_PROGRESS")]
     pub progress: bool,
     /// List every change the target makes, one per line (`created`, `updated`, `meta`,
     /// `deleted`, then the path); with --json, as `change` events. --dry-run always does.
-    #[arg(long, short = 'i')]
+    #[arg(long, short = 'i', env = "FERRY_ITEMIZE_CHANGES")]
     pub itemize_changes: bool,
     /// Send at most RATE bytes per second: a number with an optional K, M or G (powers
     /// of 1024), e.g. 500K, 50M, 1G; 0 = no limit.
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", env = "FERRY_BWLIMIT")]
     pub bwlimit: Option<String>,
     /// Seconds of idleness after which a heartbeat is sent, so routers and load
     /// balancers never see an idle connection (e.g. during a long scan).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "FERRY_HEARTBEAT")]
     pub heartbeat: u64,
     #[command(flatten)]
     pub privileges: PrivilegeArgs,
     /// Also write the summary JSON (the `summary` event) to PATH at exit, e.g. a pod's
     /// /dev/termination-log, so the pod status carries it.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "FERRY_SUMMARY_FILE")]
     pub summary_file: Option<PathBuf>,
     /// Reconnect up to N times after a network failure (reset, timeout, proxy or router
     /// drop), with backoff; files already in place are not re-sent and a cut large file
     /// resumes from its verified partial. Auth, TLS, usage and no-space errors are never
     /// retried.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "FERRY_RETRIES")]
     pub retries: u32,
     /// Ask the target to flush every file to stable storage before renaming it into
     /// place (slower; survives a power loss of the target node).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_FSYNC")]
     pub fsync: bool,
 }
 
@@ -206,7 +223,7 @@ pub struct PrivilegeArgs {
     pub supplemental_groups: Option<String>,
     /// As root: after reading the TLS files (serve) and binding the port, become this
     /// plain user, UID[:GID] (GID defaults to UID), with only --supplemental-groups.
-    #[arg(long, value_name = "UID[:GID]")]
+    #[arg(long, value_name = "UID[:GID]", env = "FERRY_RUN_AS")]
     pub run_as: Option<String>,
 }
 
@@ -223,4 +240,17 @@ pub struct ManifestsArgs {
     /// Write one file per object into DIR instead of one YAML stream on stdout.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_names_the_protocol_it_speaks() {
+        assert!(
+            VERSION.ends_with(&format!("(protocol {})", ferry_proto::PROTOCOL_VERSION)),
+            "{VERSION}"
+        );
+    }
 }

@@ -124,6 +124,15 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
             Err(e) => return usage(e),
         },
         Command::Demo(args) => demo::run(args.keep).await,
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "ferry", &mut std::io::stdout());
+            Ok(ExitCode::Ok)
+        }
+        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut std::io::stdout())
+            .map(|()| ExitCode::Ok)
+            .map_err(|e| anyhow::anyhow!("cannot write the manual page: {e}")),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,61 @@
+//! Options from the environment (pods need no shell wrappers), and the generated
+//! completions and manual page.
+
+use crate::files::write;
+use crate::util::{ferry, run_guarded, Fixture};
+
+#[test]
+fn an_option_set_purely_from_the_environment_takes_effect() {
+    let fx = Fixture::new();
+    write(&fx.src.join("keep.txt"), b"k\n", 0o644);
+    write(&fx.dst.join("extra.txt"), b"e\n", 0o644);
+    // No --tls-dir and no --delete on the command line: both come from FERRY_*.
+    let out = run_guarded(
+        ferry()
+            .arg("push")
+            .arg(&fx.src)
+            .arg(fx.server.url("vol"))
+            .env("FERRY_TLS_DIR", fx.certs.client_dir())
+            .env("FERRY_DELETE", "true"),
+        "ferry push from the environment",
+    );
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    assert!(fx.dst.join("keep.txt").exists());
+    assert!(
+        !fx.dst.join("extra.txt").exists(),
+        "FERRY_DELETE was ignored"
+    );
+}
+
+#[test]
+fn a_flag_wins_over_the_environment() {
+    let fx = Fixture::new();
+    write(&fx.src.join("a.txt"), b"a\n", 0o644);
+    let out = run_guarded(
+        ferry()
+            .arg("push")
+            .arg(&fx.src)
+            .arg(fx.server.url("vol"))
+            .arg("--tls-dir")
+            .arg(fx.certs.client_dir())
+            .env("FERRY_TLS_DIR", "/nonexistent"),
+        "ferry push with a flag over the environment",
+    );
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+}
+
+#[test]
+fn completions_and_the_manual_page_are_generated() {
+    let man = run_guarded(ferry().arg("man"), "ferry man");
+    assert_eq!(man.code, Some(0));
+    assert!(man.stdout.contains(".TH ferry 1"), "{}", man.stdout);
+    let bash = run_guarded(ferry().args(["completions", "bash"]), "ferry completions");
+    assert_eq!(bash.code, Some(0));
+    assert!(bash.stdout.contains("_ferry()"));
+    let version = run_guarded(ferry().arg("--version"), "ferry --version");
+    assert!(
+        version.stdout.contains("(protocol 1)"),
+        "{}",
+        version.stdout
+    );
+}
