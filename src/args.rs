@@ -164,6 +164,10 @@ pub struct PushArgs {
     /// Show what would change; change nothing.
     #[arg(long, short = 'n', env = "FERRY_DRY_RUN")]
     pub dry_run: bool,
+    /// Compress what compresses with zstd (a cheap entropy probe skips data that does
+    /// not, such as media, archives and encrypted files); for slow links.
+    #[arg(long, short = 'z', env = "FERRY_COMPRESS")]
+    pub compress: bool,
     /// Compare files by content (BLAKE3 on both sides), not by size and mtime.
     #[arg(long, short = 'c', env = "FERRY_CHECKSUM")]
     pub checksum: bool,

@@ -118,6 +118,7 @@ pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
             fsync: args.fsync,
             itemize: args.itemize_changes,
             delete_excluded: args.delete_excluded,
+            compress: args.compress,
         },
         output: if args.json {
             Output::Json

@@ -14,6 +14,7 @@ mod util;
 
 // Tests.
 mod comparator;
+mod compress;
 mod config_env;
 mod delete;
 mod delta;

@@ -5,12 +5,14 @@
 //! a bounded channel, which is where backpressure comes from. Under `--bwlimit` the writer
 //! (and on the target also the reader) takes tokens from a [`RateLimiter`] for every byte.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use ferry_net::{NetError, TlsPeer};
-use ferry_proto::{decode, encode, Limits, Message};
+
+use ferry_proto::{decode, encode, encode_compressed, Limits, Message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -139,7 +141,7 @@ where
 /// [`spawn_writer`] that waits for `limit`'s tokens before each write, in pieces of at
 /// most [`MAX_CHUNK`] bytes.
 pub fn spawn_limited_writer<W>(
-    mut inner: W,
+    inner: W,
     capacity: usize,
     heartbeat: Duration,
     limit: Option<Arc<RateLimiter>>,
@@ -150,19 +152,58 @@ pub fn spawn_limited_writer<W>(
 where
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    spawn_compressing_writer(inner, capacity, heartbeat, limit, None)
+}
+
+/// zstd level for `--compress`: about 300 MB/s a core here, far above a WAN link, with
+/// most of the ratio of higher levels; the two cores stay free for hashing and TLS.
+const COMPRESSION_LEVEL: i32 = 3;
+
+/// A writer's compression: off until the session agrees to it, counting what it did.
+#[derive(Debug, Default)]
+pub struct Compression {
+    pub on: AtomicBool,
+    /// Frame bytes offered to compression, and what was sent for them.
+    pub raw: AtomicU64,
+    pub sent: AtomicU64,
+}
+
+/// [`spawn_limited_writer`] that also compresses frames while `compression` is on.
+pub fn spawn_compressing_writer<W>(
+    mut inner: W,
+    capacity: usize,
+    heartbeat: Duration,
+    limit: Option<Arc<RateLimiter>>,
+    compression: Option<Arc<Compression>>,
+) -> (
+    FrameSender,
+    tokio::task::JoinHandle<Result<(), EngineError>>,
+)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, mut rx) = mpsc::channel::<Message>(capacity);
     let task = tokio::spawn(async move {
         let mut buf = BytesMut::with_capacity(WRITE_BATCH * 2);
+        let mut scratch = BytesMut::new();
+        let mut put = |message: &Message, buf: &mut BytesMut| match &compression {
+            Some(c) if c.on.load(Relaxed) => {
+                let done = encode_compressed(message, COMPRESSION_LEVEL, buf, &mut scratch);
+                c.raw.fetch_add(done.raw, Relaxed);
+                c.sent.fetch_add(done.sent, Relaxed);
+            }
+            _ => encode(message, buf),
+        };
         loop {
             let first = match tokio::time::timeout(heartbeat, rx.recv()).await {
                 Ok(Some(message)) => message,
                 Ok(None) => break,
                 Err(_) => Message::Heartbeat,
             };
-            encode(&first, &mut buf);
+            put(&first, &mut buf);
             while buf.len() < WRITE_BATCH {
                 match rx.try_recv() {
-                    Ok(message) => encode(&message, &mut buf),
+                    Ok(message) => put(&message, &mut buf),
                     Err(_) => break,
                 }
             }

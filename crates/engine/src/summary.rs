@@ -33,6 +33,9 @@ pub struct SourceCounts {
     pub files_would_change: u64,
     /// The first entries whose attributes the target could not apply.
     pub not_applied_examples: Vec<NotAppliedExample>,
+    /// `--compress`: frame bytes offered to zstd, and what was sent for them.
+    pub bytes_before_compression: u64,
+    pub bytes_after_compression: u64,
 }
 
 /// One entry whose attributes the target could not apply, and which.
@@ -58,6 +61,8 @@ impl SourceCounts {
         self.bytes_matched += attempt.bytes_matched;
         self.files_delta += attempt.files_delta;
         self.bytes_resumed += attempt.bytes_resumed;
+        self.bytes_before_compression += attempt.bytes_before_compression;
+        self.bytes_after_compression += attempt.bytes_after_compression;
         for example in &attempt.not_applied_examples {
             if self.not_applied_examples.len() < 10 && !self.not_applied_examples.contains(example)
             {
@@ -105,6 +110,10 @@ pub struct Summary {
     pub not_applied_special: u64,
     /// Up to ten entries whose attributes were not applied, and which ones.
     pub not_applied_examples: Vec<NotAppliedExample>,
+    /// `--compress`: frame bytes offered to compression, and what went on the wire for
+    /// them (incompressible frames are sent as they are and count the same on both).
+    pub bytes_before_compression: u64,
+    pub bytes_after_compression: u64,
     pub duration_s: f64,
     pub exit_code: u8,
     /// The same, typed.
@@ -162,6 +171,8 @@ impl Summary {
             not_applied_xattrs: target.not_applied_xattrs,
             not_applied_special: target.not_applied_special,
             not_applied_examples: source.not_applied_examples.clone(),
+            bytes_before_compression: source.bytes_before_compression,
+            bytes_after_compression: source.bytes_after_compression,
             duration_s: duration.as_secs_f64(),
             exit_code: exit.code(),
             exit,
@@ -225,6 +236,12 @@ impl Summary {
             "retries: {} (resumed {} bytes from partial files)\n",
             self.retries, self.bytes_resumed
         ));
+        if self.bytes_before_compression > 0 {
+            out.push_str(&format!(
+                "compression: {} frame bytes sent as {}\n",
+                self.bytes_before_compression, self.bytes_after_compression
+            ));
+        }
         if self.delete_skipped {
             out.push_str("deletions skipped because the source had read errors\n");
         }

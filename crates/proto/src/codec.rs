@@ -11,8 +11,11 @@ use crate::limits::Limits;
 use crate::message::*;
 use crate::path::{check_name, PathError, RelPath};
 
+mod compress;
 mod tags;
 mod wire;
+
+pub use compress::{encode_compressed, Compressed};
 
 use tags::*;
 use wire::{put_bytes, put_meta, put_str, Reader};
@@ -93,7 +96,44 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, Co
     }
     buf.advance(HEADER_LEN);
     let body = buf.split_to(body_len).freeze();
+    if body[0] == COMPRESSED {
+        return decode_compressed(body, limits).map(Some);
+    }
     decode_body(body, limits).map(Some)
+}
+
+/// Inflates a compressed frame (bounded by the frame limit) and decodes the one ordinary
+/// frame inside it.
+fn decode_compressed(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
+    let bad = |field, value| CodecError::BadValue {
+        message: "Compressed",
+        field,
+        value,
+    };
+    if body.len() < 5 {
+        return Err(CodecError::Truncated {
+            message: "Compressed",
+            field: "raw_len",
+        });
+    }
+    let raw = u32::from_le_bytes([body[1], body[2], body[3], body[4]]) as usize;
+    if raw > HEADER_LEN + limits.max_frame || raw <= HEADER_LEN {
+        return Err(CodecError::OverLimit {
+            message: "Compressed",
+            field: "raw_len",
+            value: raw as u64,
+            max: (HEADER_LEN + limits.max_frame) as u64,
+        });
+    }
+    let inner = compress::inflate(&body[5..], raw).ok_or_else(|| bad("payload", raw as u64))?;
+    let inner_len = u32::from_le_bytes([inner[0], inner[1], inner[2], inner[3]]) as usize;
+    if inner_len != raw - HEADER_LEN || inner_len == 0 {
+        return Err(bad("inner length", inner_len as u64));
+    }
+    if inner[HEADER_LEN] == COMPRESSED {
+        return Err(bad("nested", u64::from(COMPRESSED)));
+    }
+    decode_body(Bytes::from(inner).slice(HEADER_LEN..), limits)
 }
 
 fn encode_body(message: &Message, out: &mut BytesMut) {
@@ -125,6 +165,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             }
             if options.delete_excluded {
                 flags |= OPT_DELETE_EXCLUDED;
+            }
+            if options.compress {
+                flags |= OPT_COMPRESS;
             }
             if options.itemize {
                 flags |= OPT_ITEMIZE;
@@ -304,7 +347,8 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 | OPT_PROBE
                 | OPT_FSYNC
                 | OPT_ITEMIZE
-                | OPT_DELETE_EXCLUDED;
+                | OPT_DELETE_EXCLUDED
+                | OPT_COMPRESS;
             if flags & !known != 0 {
                 return Err(r.bad("options", flags.into()));
             }
@@ -332,6 +376,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     fsync: flags & OPT_FSYNC != 0,
                     itemize: flags & OPT_ITEMIZE != 0,
                     delete_excluded: flags & OPT_DELETE_EXCLUDED != 0,
+                    compress: flags & OPT_COMPRESS != 0,
                 },
                 filter: crate::filter::Filter::new(rules),
             }
@@ -474,6 +519,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
             }
         }
         HEARTBEAT => Message::Heartbeat,
+        COMPRESSED => return Err(r.bad("nested", u64::from(COMPRESSED))),
         _ => unreachable!("tag_name accepted tag {tag}"),
     };
     r.finish()?;

@@ -41,6 +41,8 @@ pub struct SessionOptions {
     /// With `delete`, also delete target entries that the filter excludes (otherwise
     /// excluded entries are protected from deletion).
     pub delete_excluded: bool,
+    /// The source sends compressible frames zstd-compressed (either side may then).
+    pub compress: bool,
     /// Only check that the volume is there and writable (`ferry probe`): the target
     /// answers `Welcome` or `Refused` and ends the session; nothing is listed.
     pub probe: bool,

@@ -43,6 +43,8 @@ pub struct Shared {
     pub delivered: Arc<Mutex<HashMap<Vec<u8>, u64>>>,
     /// Files and bytes committed by cut attempts, found unchanged by this one.
     pub carried: Mutex<(u64, u64)>,
+    /// This attempt's `--compress` state and counts.
+    pub compression: Arc<crate::framed::Compression>,
     /// Hard links listed and not yet resolved (counted as files in progress).
     pub links: Mutex<BTreeSet<u64>>,
     pub live: Arc<Progress>,

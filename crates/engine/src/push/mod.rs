@@ -16,6 +16,7 @@ mod send;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ use crate::connect::{self, Route};
 use crate::display::Ticker;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
-use crate::framed::{spawn_limited_writer, FrameReader, FrameSender};
+use crate::framed::{spawn_compressing_writer, FrameReader, FrameSender};
 use crate::progress::Progress;
 use crate::ratelimit::RateLimiter;
 use crate::report::{Output, Reporter};
@@ -105,7 +106,12 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
             result = run(&session, &shared) => result,
             () = &mut shutdown => Err(interrupted()),
         };
-        counts.absorb(&shared.counts.lock().expect("counts lock"));
+        {
+            let mut attempt_counts = shared.counts.lock().expect("counts lock");
+            attempt_counts.bytes_before_compression = shared.compression.raw.load(Relaxed);
+            attempt_counts.bytes_after_compression = shared.compression.sent.load(Relaxed);
+            counts.absorb(&attempt_counts);
+        }
         let (files, bytes) = *shared.carried.lock().expect("carried lock");
         carried.files_transferred += files;
         carried.bytes_written += bytes;
@@ -231,8 +237,20 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         let (read, write) = tokio::io::split(stream);
         let mut reader = FrameReader::new(read, limits.clone())
             .with_peer(ferry_net::TlsPeer::Server(route.server_name.clone()));
-        let (tx, writer) = spawn_limited_writer(write, 64, config.heartbeat, limit.cloned());
+        let (tx, writer) = spawn_compressing_writer(
+            write,
+            64,
+            config.heartbeat,
+            limit.cloned(),
+            Some(shared.compression.clone()),
+        );
         handshake(route, config.options, &config.filter, &mut reader, &tx).await?;
+        // The target took the options with its Welcome: from here on, frames that pay go
+        // compressed.
+        shared
+            .compression
+            .on
+            .store(config.options.compress, Relaxed);
         Ok::<_, EngineError>((reader, tx, writer))
     };
     let (mut reader, tx, writer) = tokio::time::timeout(route.connect_timeout, connect)

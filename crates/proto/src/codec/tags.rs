@@ -25,6 +25,7 @@ pub const ERROR: u8 = 18;
 pub const HEARTBEAT: u8 = 19;
 pub const RESUME: u8 = 20;
 pub const NOT_APPLIED: u8 = 21;
+pub const COMPRESSED: u8 = 22;
 
 pub const OPT_DELETE: u32 = 1;
 pub const OPT_DRY_RUN: u32 = 2;
@@ -33,6 +34,7 @@ pub const OPT_PROBE: u32 = 8;
 pub const OPT_FSYNC: u32 = 16;
 pub const OPT_ITEMIZE: u32 = 32;
 pub const OPT_DELETE_EXCLUDED: u32 = 64;
+pub const OPT_COMPRESS: u32 = 128;
 
 pub const CONTENT_FILE: u8 = 1;
 pub const CONTENT_FILE_SUM: u8 = 2;
@@ -64,6 +66,7 @@ pub fn tag_name(tag: u8) -> Option<&'static str> {
         HEARTBEAT => "Heartbeat",
         RESUME => "Resume",
         NOT_APPLIED => "NotApplied",
+        COMPRESSED => "Compressed",
         _ => return None,
     })
 }

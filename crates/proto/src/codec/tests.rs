@@ -78,7 +78,7 @@ fn message() -> impl Strategy<Value = Message> {
         (
             any::<u32>(),
             name(),
-            any::<[bool; 7]>(),
+            any::<[bool; 8]>(),
             proptest::collection::vec((any::<bool>(), name()), 0..4)
         )
             .prop_map(|(version, volume, o, rules)| {
@@ -93,6 +93,7 @@ fn message() -> impl Strategy<Value = Message> {
                         fsync: o[4],
                         itemize: o[5],
                         delete_excluded: o[6],
+                        compress: o[7],
                     },
                     filter: Filter::new(
                         rules
@@ -328,4 +329,69 @@ fn a_huge_entry_count_is_refused_without_allocating() {
         decode(&mut buf, &limits),
         Err(CodecError::OverLimit { .. })
     ));
+}
+
+proptest! {
+    #[test]
+    fn compressed_frames_decode_to_the_same_messages(m in message(), level in 1i32..4) {
+        let limits = Limits::default();
+        let (mut buf, mut scratch) = (BytesMut::new(), BytesMut::new());
+        encode_compressed(&m, level, &mut buf, &mut scratch);
+        prop_assert_eq!(decode(&mut buf, &limits).unwrap().unwrap(), m);
+        prop_assert!(buf.is_empty());
+    }
+}
+
+#[test]
+fn compressible_data_is_compressed_and_random_data_is_not() {
+    let limits = Limits::default();
+    let text = Message::Data {
+        index: 1,
+        offset: 0,
+        bytes: Bytes::from("hello compressible world\n".repeat(4000)),
+    };
+    let (mut buf, mut scratch) = (BytesMut::new(), BytesMut::new());
+    let c = encode_compressed(&text, 3, &mut buf, &mut scratch);
+    assert!(c.sent * 10 < c.raw, "{c:?}");
+    assert_eq!(decode(&mut buf, &limits).unwrap().unwrap(), text);
+
+    let mut noise = vec![0u8; 100_000];
+    let mut x = 0x1234_5678_9abc_def0u64;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let random = Message::Data {
+        index: 1,
+        offset: 0,
+        bytes: Bytes::from(noise),
+    };
+    let c = encode_compressed(&random, 3, &mut buf, &mut scratch);
+    assert_eq!(
+        c,
+        Compressed::default(),
+        "the entropy probe let random data through"
+    );
+}
+
+#[test]
+fn a_decompression_bomb_is_refused() {
+    let limits = Limits::default();
+    // Claims a raw length over the frame limit.
+    let mut buf = BytesMut::new();
+    let packed = zstd::bulk::compress(&vec![0u8; 1 << 20], 3).unwrap();
+    buf.put_u32_le((5 + packed.len()) as u32);
+    buf.put_u8(tags::COMPRESSED);
+    buf.put_u32_le((limits.max_frame + 100) as u32);
+    buf.extend_from_slice(&packed);
+    assert!(decode(&mut buf, &limits).is_err());
+    // Claims a small raw length but inflates to more.
+    let mut buf = BytesMut::new();
+    buf.put_u32_le((5 + packed.len()) as u32);
+    buf.put_u8(tags::COMPRESSED);
+    buf.put_u32_le(1000);
+    buf.extend_from_slice(&packed);
+    assert!(decode(&mut buf, &limits).is_err());
 }
