@@ -36,13 +36,16 @@ pub struct Shared {
     pub progress: Mutex<(u64, u64)>,
     pub acked: Notify,
     pub counts: Mutex<SourceCounts>,
-    /// Files whose content went out whole (FileEnd sent) in this or an earlier, cut
-    /// attempt, by path, with their size. Shared by all attempts of a push: a file a cut
-    /// session committed is found unchanged by the next one, and is counted as
-    /// transferred, not unchanged.
+    /// Files whose content went out whole (FileEnd sent) and that the target had not
+    /// resolved when an attempt was cut, by path, with their size. Shared by all attempts
+    /// of a push: such a file found unchanged by the next attempt was committed by the
+    /// cut one, and is counted as transferred, not unchanged.
     pub delivered: Arc<Mutex<HashMap<Vec<u8>, u64>>>,
     /// Files and bytes committed by cut attempts, found unchanged by this one.
     pub carried: Mutex<(u64, u64)>,
+    /// Files and bytes this attempt asked for that the target has resolved: if the
+    /// attempt is then cut, they were committed without a `Done` to count them.
+    pub resolved_wanted: Mutex<(u64, u64)>,
     /// This attempt's `--compress` state and counts.
     pub compression: Arc<crate::framed::Compression>,
     /// Hard links listed and not yet resolved (counted as files in progress).
@@ -72,10 +75,18 @@ impl Shared {
         let links_done = std::mem::replace(&mut *links, rest).len() as u64;
         drop(links);
         let mut delivered = self.delivered.lock().expect("delivered lock");
-        let (mut unchanged, mut skipped, mut carried) = (0, 0, (0, 0));
-        for f in done.values().filter(|f| !f.wanted) {
+        let (mut unchanged, mut skipped, mut carried, mut wanted) = (0, 0, (0, 0), (0, 0));
+        for f in done.values() {
+            // Resolved files leave `delivered`, which so holds only files sent and not
+            // yet resolved: at most a window's worth, however large the tree.
+            let sent_before = delivered.remove(f.path.as_bytes()).is_some();
+            if f.wanted {
+                wanted.0 += 1;
+                wanted.1 += f.size;
+                continue;
+            }
             skipped += f.size;
-            if delivered.remove(f.path.as_bytes()).is_some() {
+            if sent_before {
                 carried.0 += 1;
                 carried.1 += f.size;
             } else {
@@ -83,6 +94,10 @@ impl Shared {
             }
         }
         drop(delivered);
+        let mut resolved = self.resolved_wanted.lock().expect("resolved lock");
+        resolved.0 += wanted.0;
+        resolved.1 += wanted.1;
+        drop(resolved);
         self.counts.lock().expect("counts lock").files_unchanged += unchanged;
         let mut total = self.carried.lock().expect("carried lock");
         total.0 += carried.0;

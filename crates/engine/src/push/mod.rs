@@ -90,9 +90,12 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
 
     tokio::pin!(shutdown);
     let mut counts = SourceCounts::default();
-    // Files the target committed in sessions that were then cut: whole files sent in a
-    // cut attempt that the next attempt finds unchanged.
+    // Files the target committed in sessions that were then cut: those it resolved
+    // before the cut, and whole files sent that the next attempt finds unchanged.
     let mut carried = TargetStats::default();
+    // Of those, the ones the cut attempt had resolved: the next attempt finds them
+    // unchanged and counts them so, while they were in fact transferred.
+    let mut resolved_by_cut_attempts = 0u64;
     let delivered = Arc::new(Mutex::new(HashMap::new()));
     let mut retries = 0u64;
     let result = loop {
@@ -118,6 +121,10 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
         match attempt {
             Ok(stats) => break Ok(stats),
             Err(e) if e.is_retryable() && retries < u64::from(config.retries) => {
+                let (files, bytes) = *shared.resolved_wanted.lock().expect("resolved lock");
+                carried.files_transferred += files;
+                carried.bytes_written += bytes;
+                resolved_by_cut_attempts += files;
                 retries += 1;
                 progress.retrying();
                 let delay = backoff(retries);
@@ -152,6 +159,9 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     };
     stats.files_transferred += carried.files_transferred;
     stats.bytes_written += carried.bytes_written;
+    counts.files_unchanged = counts
+        .files_unchanged
+        .saturating_sub(resolved_by_cut_attempts);
     progress.finished();
     if let Some(ticker) = ticker {
         ticker.stop().await;
@@ -407,6 +417,13 @@ fn spawn_senders(
                     let Some(info) = shared.file(work.index) else {
                         continue;
                     };
+                    // Recorded before its FileEnd can go out, so the target's Ack (which
+                    // removes it) can never arrive first and leave it behind.
+                    shared
+                        .delivered
+                        .lock()
+                        .expect("delivered lock")
+                        .insert(info.path.as_bytes().to_vec(), info.size);
                     let progress = &shared.live;
                     match send::send_file(
                         &root, work.index, &info, work.ask, &limits, &tx, progress,
@@ -422,13 +439,7 @@ fn spawn_senders(
                                     counts.vanished += 1
                                 }
                                 Some(FileFailure::ReadError) => counts.read_errors += 1,
-                                None => {
-                                    shared
-                                        .delivered
-                                        .lock()
-                                        .expect("delivered lock")
-                                        .insert(info.path.as_bytes().to_vec(), info.size);
-                                }
+                                None => {}
                             }
                         }
                         Err(e) => {
