@@ -162,11 +162,7 @@ fn messages() -> Vec<Message> {
             entries: 8,
             read_errors: 1,
         },
-        Message::Ack {
-            through: 8,
-            files: 2,
-            bytes: 1 << 20,
-        },
+        Message::Ack { through: 8 },
         Message::Want {
             index: 3,
             delta: true,

@@ -159,11 +159,7 @@ fn a_want_for_an_entry_never_listed_is_a_protocol_error() {
 
 #[test]
 fn an_ack_beyond_the_listing_is_a_protocol_error() {
-    let (out, _) = attacked(vec![Message::Ack {
-        through: 1_000_000,
-        files: 0,
-        bytes: 0,
-    }]);
+    let (out, _) = attacked(vec![Message::Ack { through: 1_000_000 }]);
     out.assert_code(12);
 }
 

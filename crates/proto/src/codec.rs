@@ -219,15 +219,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             out.put_u64_le(*entries);
             out.put_u64_le(*read_errors);
         }
-        Message::Ack {
-            through,
-            files,
-            bytes,
-        } => {
+        Message::Ack { through } => {
             out.put_u8(ACK);
             out.put_u64_le(*through);
-            out.put_u64_le(*files);
-            out.put_u64_le(*bytes);
         }
         Message::Resume {
             index,
@@ -425,8 +419,6 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
         },
         ACK => Message::Ack {
             through: r.u64("through")?,
-            files: r.u64("files")?,
-            bytes: r.u64("bytes")?,
         },
         RESUME => Message::Resume {
             index: r.u64("index")?,

@@ -157,12 +157,9 @@ pub enum Message {
         read_errors: u64,
     },
     /// Every entry with an index below `through` is resolved (in place, unchanged or
-    /// failed). `files` and `bytes` are the target's running count of files written and
-    /// their bytes, so the source's numbers stay true if the session is cut.
+    /// failed).
     Ack {
         through: u64,
-        files: u64,
-        bytes: u64,
     },
     /// Send file `index`. With `delta`, `Signature` frames for the target's basis follow
     /// and the source may answer with `Delta` frames.

@@ -533,9 +533,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
                     ask: Ask::Resume(offset, hash),
                 })?;
             }
-            // The target's running counts in Ack are informational; what a cut session
-            // committed is accounted by path (see `Shared::delivered`).
-            Message::Ack { through, .. } => shared.ack(through)?,
+            Message::Ack { through } => shared.ack(through)?,
             Message::Change { path, kind, entry } => {
                 let content = matches!(kind, ChangeKind::Created | ChangeKind::Updated);
                 if dry_run && content && entry == EntryKind::File {

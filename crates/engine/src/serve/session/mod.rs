@@ -570,12 +570,7 @@ impl Session {
         let through = self.unresolved.first().copied().unwrap_or(self.next_index);
         if through > self.acked {
             self.acked = through;
-            let message = Message::Ack {
-                through,
-                files: self.stats.files_transferred,
-                bytes: self.stats.bytes_written,
-            };
-            send(&self.tx, message).await?;
+            send(&self.tx, Message::Ack { through }).await?;
         }
         Ok(())
     }
