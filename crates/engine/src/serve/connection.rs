@@ -145,12 +145,14 @@ pub async fn connection(
                 counts.clone(),
             )
             .await;
-            metrics.sessions_active.fetch_sub(1, Relaxed);
             drop(lock);
-            Some(match result {
+            // Each arm counts the outcome before the session stops counting as active, so
+            // a scrape that sees it gone also sees how it ended.
+            let code = match result {
                 Ok(stats) => {
                     tracing::info!(?stats, "session done");
                     counts.file_errors.fetch_add(stats.file_errors, Relaxed);
+                    metrics.sessions_active.fetch_sub(1, Relaxed);
                     if stats.file_errors > 0 {
                         ExitCode::Partial
                     } else {
@@ -159,7 +161,8 @@ pub async fn connection(
                 }
                 Err(e) => {
                     tracing::error!("session failed: {e}");
-                    shared.metrics.session_failed(e.exit);
+                    metrics.session_failed(e.exit);
+                    metrics.sessions_active.fetch_sub(1, Relaxed);
                     let class = match e.exit {
                         ExitCode::Protocol => Some(ErrorClass::Protocol),
                         ExitCode::FileIo => Some(ErrorClass::FileIo),
@@ -175,7 +178,8 @@ pub async fn connection(
                     }
                     e.exit
                 }
-            })
+            };
+            Some(code)
         }
     };
     drop(tx);
