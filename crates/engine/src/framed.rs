@@ -5,14 +5,15 @@
 //! a bounded channel, which is where backpressure comes from. Under `--bwlimit` the writer
 //! (and on the target also the reader) takes tokens from a [`RateLimiter`] for every byte.
 
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ferry_net::{NetError, TlsPeer};
 
-use ferry_proto::{decode, encode, encode_compressed, Limits, Message};
+use ferry_proto::{decode, encode_compressed, encode_head, Limits, Message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -184,15 +185,18 @@ where
 {
     let (tx, mut rx) = mpsc::channel::<Message>(capacity);
     let task = tokio::spawn(async move {
-        let mut buf = BytesMut::with_capacity(WRITE_BATCH * 2);
+        let mut batch = Batch::default();
         let mut scratch = BytesMut::new();
-        let mut put = |message: &Message, buf: &mut BytesMut| match &compression {
+        let mut put = |message: &Message, batch: &mut Batch| match &compression {
             Some(c) if c.on.load(Relaxed) => {
-                let done = encode_compressed(message, COMPRESSION_LEVEL, buf, &mut scratch);
+                let before = batch.small.len();
+                let done =
+                    encode_compressed(message, COMPRESSION_LEVEL, &mut batch.small, &mut scratch);
+                batch.len += batch.small.len() - before;
                 c.raw.fetch_add(done.raw, Relaxed);
                 c.sent.fetch_add(done.sent, Relaxed);
             }
-            _ => encode(message, buf),
+            _ => batch.put(message),
         };
         loop {
             let first = match tokio::time::timeout(heartbeat, rx.recv()).await {
@@ -200,19 +204,19 @@ where
                 Ok(None) => break,
                 Err(_) => Message::Heartbeat,
             };
-            put(&first, &mut buf);
-            while buf.len() < WRITE_BATCH {
+            put(&first, &mut batch);
+            while batch.len < WRITE_BATCH {
                 match rx.try_recv() {
-                    Ok(message) => put(&message, &mut buf),
+                    Ok(message) => put(&message, &mut batch),
                     Err(_) => break,
                 }
             }
+            let segments = batch.take();
             match &limit {
-                None => inner.write_all(&buf).await,
-                Some(limit) => write_limited(&mut inner, &buf, limit).await,
+                None => write_all_vectored(&mut inner, &segments).await,
+                Some(limit) => write_limited(&mut inner, &segments, limit).await,
             }
             .map_err(|e| io_error("writing to the peer", e))?;
-            buf.clear();
             if rx.is_empty() {
                 inner
                     .flush()
@@ -230,12 +234,67 @@ where
     (tx, task)
 }
 
+/// File data at least this large goes to the stream as it is, not copied into the batch.
+const BY_REFERENCE: usize = 16 * 1024;
+
+/// Frames gathered for one vectored write: small frames encoded together, file data
+/// by reference to the buffer it was read into.
+#[derive(Default)]
+struct Batch {
+    segments: Vec<Bytes>,
+    small: BytesMut,
+    /// Bytes in `segments` and `small`.
+    len: usize,
+}
+
+impl Batch {
+    fn put(&mut self, message: &Message) {
+        let before = self.small.len();
+        let data = encode_head(message, &mut self.small);
+        self.len += self.small.len() - before;
+        if let Some(data) = data {
+            self.len += data.len();
+            if data.len() >= BY_REFERENCE {
+                self.segments.push(self.small.split().freeze());
+                self.segments.push(data);
+            } else {
+                self.small.extend_from_slice(&data);
+            }
+        }
+    }
+
+    fn take(&mut self) -> Vec<Bytes> {
+        if !self.small.is_empty() {
+            self.segments.push(self.small.split().freeze());
+        }
+        self.len = 0;
+        std::mem::take(&mut self.segments)
+    }
+}
+
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    inner: &mut W,
+    segments: &[Bytes],
+) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = segments.iter().map(|s| IoSlice::new(s)).collect();
+    let mut rest = &mut slices[..];
+    IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        let n = inner.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
+}
+
 async fn write_limited<W: AsyncWrite + Unpin>(
     inner: &mut W,
-    buf: &[u8],
+    segments: &[Bytes],
     limit: &RateLimiter,
 ) -> std::io::Result<()> {
-    for piece in buf.chunks(MAX_CHUNK) {
+    for piece in segments.iter().flat_map(|s| s.chunks(MAX_CHUNK)) {
         limit.acquire(piece.len()).await;
         inner.write_all(piece).await?;
     }

@@ -75,6 +75,29 @@ pub fn encode(message: &Message, out: &mut BytesMut) {
     out[start..start + HEADER_LEN].copy_from_slice(&body_len.to_le_bytes());
 }
 
+/// Appends `message` to `out` as one frame, except the file data of a `Data` message,
+/// which it returns instead: the frame is what `out` gained followed by those bytes.
+/// A writer can then hand both to a vectored write, and the data (the bulk of a push)
+/// is not copied into the batch.
+pub fn encode_head(message: &Message, out: &mut BytesMut) -> Option<Bytes> {
+    let Message::Data {
+        index,
+        offset,
+        bytes,
+    } = message
+    else {
+        encode(message, out);
+        return None;
+    };
+    let body_len = 1 + 8 + 8 + 4 + bytes.len();
+    out.put_u32_le(body_len as u32);
+    out.put_u8(DATA);
+    out.put_u64_le(*index);
+    out.put_u64_le(*offset);
+    out.put_u32_le(bytes.len() as u32);
+    Some(bytes.clone())
+}
+
 /// Takes one frame off the front of `buf` if a whole one is there.
 pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, CodecError> {
     if buf.len() < HEADER_LEN {

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ferry_delta::{diff_segment, literal_fraction, segment_len, DeltaStats, PeerSignature};
 use ferry_proto::{FileFailure, Limits, Message, RelPath, Timestamp};
 use ferry_tree::{open_source_file, regions};
@@ -199,10 +199,20 @@ fn unchanged(file: &File, info: &FileInfo) -> bool {
     }
 }
 
+/// Reads `len` bytes at `offset` into a fresh buffer that becomes the Data frame's
+/// payload as it is (the writer sends it by reference). The buffer is not zeroed first:
+/// `pread` fills its spare capacity.
 fn read_chunk(file: &File, offset: u64, len: usize) -> Result<Bytes, std::io::Error> {
-    let mut buf = BytesMut::zeroed(len);
-    file.read_exact_at(&mut buf, offset)?;
-    Ok(buf.freeze())
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        let at = offset + buf.len() as u64;
+        if rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    // The capacity may exceed `len`: what was read past it is not this chunk's.
+    buf.truncate(len);
+    Ok(Bytes::from(buf))
 }
 
 /// Sends `[offset, end)` as literal data frames.

@@ -226,6 +226,16 @@ proptest! {
     }
 
     #[test]
+    fn head_then_returned_data_is_the_whole_frame(m in message()) {
+        let (mut whole, mut head) = (BytesMut::new(), BytesMut::new());
+        encode(&m, &mut whole);
+        let tail = encode_head(&m, &mut head);
+        prop_assert_eq!(tail.is_some(), matches!(m, Message::Data { .. }));
+        head.extend_from_slice(&tail.unwrap_or_default());
+        prop_assert_eq!(head, whole);
+    }
+
+    #[test]
     fn every_prefix_asks_for_more(m in message()) {
         let limits = Limits::default();
         let mut full = BytesMut::new();
