@@ -54,7 +54,7 @@ fn completions_and_the_manual_page_are_generated() {
     assert!(bash.stdout.contains("_ferry()"));
     let version = run_guarded(ferry().arg("--version"), "ferry --version");
     assert!(
-        version.stdout.contains("(protocol 1)"),
+        version.stdout.contains("(protocol 2)"),
         "{}",
         version.stdout
     );

@@ -1,45 +1,140 @@
 //! Delta search: new data against a peer's indexed signature.
+//!
+//! Two ways to find a block, cheapest first:
+//! * **Aligned.** After a match at block `b`, the data that follows most likely
+//!   continues with block `b + 1` (an unchanged run, or edits made in place), so its
+//!   strong hash is checked straight away: one BLAKE3 per block, no rolling at all.
+//!   Where it fails, the next [`SKIP_AHEAD`] blocks are tried at their own places, so
+//!   an edit in place costs a few hashes, not a rolling search over the dirty block.
+//!   This is what keeps a pass over a large, mostly unchanged file near hashing speed.
+//! * **Rolling.** Otherwise rsync's search: slide a one-block window byte by byte,
+//!   look its weak checksum up in the index, and confirm a candidate with the strong
+//!   hash. It finds content that moved (insertions, deletions).
+//!
+//! Strong hashes that fail are budgeted to [`MISS_BUDGET`] times the segment's length,
+//! so a hostile signature (every block sharing the weak checksum of our data) costs at
+//! most a few hashes of the data, never one per byte.
 
+use crate::encode::DeltaWriter;
 use crate::error::DeltaError;
+use crate::index::SignatureIndex;
 use crate::scan::{scan, DeltaStats};
-use crate::signature::SignatureIndex;
+use crate::signature::strong;
+use crate::weak::Rolling;
 
-/// Appends to `out` the delta that rebuilds `data` from the peer's basis, in
-/// fast_rsync's format, and returns exactly how many of its bytes are literal and how
-/// many are copied (they always sum to `data.len()`).
+/// Bytes hashed for candidates that turned out false, per byte of data, at most.
+const MISS_BUDGET: usize = 2;
+
+/// Blocks past a failed aligned check that are tried at their own places before the
+/// rolling search: an edit in place dirties one block, or two where it straddles a
+/// boundary, and checking what follows costs a hash where rolling over the dirty block
+/// would cost a lookup per byte.
+const SKIP_AHEAD: usize = 2;
+
+/// Appends to `out` the delta that rebuilds `data` from the peer's basis and returns
+/// exactly how many of its bytes are literal and how many are copied (they always sum
+/// to `data.len()`).
 ///
 /// Call it once per segment of at most [`crate::segment_len`] bytes; matches do not
-/// cross segments, so keep segments whole multiples of the block size except the last.
-/// On error `out` is left as it was.
+/// cross segments. On error `out` is left as it was.
 ///
-/// Cost: fast_rsync searches at about 1 GB/s on similar data but several times slower
-/// on unrelated data, and a hostile signature (many blocks sharing a rolling checksum)
-/// can make it hash each window repeatedly; fast_rsync caps that at 1024 misses per
-/// checksum per call. Use [`crate::literal_fraction`] to stop searching a hopeless file.
+/// Cost: one BLAKE3 of the data where it lines up with the basis; on data that matches
+/// nothing, a rolling checksum and a bitset probe per byte. Use
+/// [`crate::literal_fraction`] to stop searching a hopeless file.
 pub fn diff_segment(
     index: &SignatureIndex<'_>,
     data: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<DeltaStats, DeltaError> {
     let start = out.len();
-    let result = fast_rsync::diff(&index.inner, data, &mut *out)
-        .map_err(|e| DeltaError::signature(format!("fast_rsync refused it: {e}")))
-        .and_then(|()| scan(&out[start..]))
-        .and_then(|scan| {
-            // A mismatch here is a fast_rsync bug, but the counts feed the user's
-            // report, so check rather than trust.
-            let total = scan.stats.literal + scan.stats.copied;
-            if total == data.len() as u64 {
-                Ok(scan.stats)
-            } else {
-                Err(DeltaError::delta(format!(
-                    "generated delta produces {total} bytes for {} bytes of data",
-                    data.len()
-                )))
-            }
-        });
+    let stats = search(index, data, out);
+    // The counts feed the user's report and the writer is ours, but a delta we cannot
+    // read back would fail at the target: check rather than trust.
+    let result = scan(&out[start..]).and_then(|scan| {
+        if scan.stats == stats && stats.literal + stats.copied == data.len() as u64 {
+            Ok(stats)
+        } else {
+            Err(DeltaError::delta(format!(
+                "generated delta reads back as {:?} for {} bytes of data ({stats:?} written)",
+                scan.stats,
+                data.len()
+            )))
+        }
+    });
     if result.is_err() {
         out.truncate(start);
     }
     result
+}
+
+fn search(index: &SignatureIndex<'_>, data: &[u8], out: &mut Vec<u8>) -> DeltaStats {
+    let signature = index.signature;
+    let block_size = signature.plan().block_size as usize;
+    let strong_len = signature.plan().strong_len as usize;
+    let mut delta = DeltaWriter::new(out);
+    let mut budget = data.len().saturating_mul(MISS_BUDGET);
+    let (mut pos, mut literal_from) = (0, 0);
+    // The block expected at `pos`, after a match that ended there.
+    let mut next: Option<usize> = None;
+    let mut rolling: Option<Rolling> = None;
+    'search: while pos < data.len() {
+        if let Some(block) = next.take() {
+            // The expected block, else (an edit in place) one of the next few at their
+            // own places: the blocks skipped over go literal.
+            for skip in 0..=SKIP_AHEAD {
+                let (block, at) = (block + skip, pos + skip * block_size);
+                if !lines_up(index, data, at, block) {
+                    continue;
+                }
+                let (offset, len) = signature.extent(block);
+                delta.literal(&data[literal_from..at]);
+                delta.copy(offset, len as u64);
+                pos = at + len;
+                literal_from = pos;
+                next = Some(block + 1);
+                rolling = None;
+                continue 'search;
+            }
+        }
+        if data.len() - pos < block_size || budget < block_size {
+            break;
+        }
+        let window = &data[pos..pos + block_size];
+        let weak = rolling.get_or_insert_with(|| Rolling::new(window));
+        let candidates = index.candidates(weak.digest());
+        if !candidates.is_empty() {
+            let hash = strong(window);
+            for &(_, block) in candidates {
+                let block = block as usize;
+                if hash[..strong_len] == *signature.strong(block) {
+                    delta.literal(&data[literal_from..pos]);
+                    delta.copy(signature.extent(block).0, block_size as u64);
+                    pos += block_size;
+                    literal_from = pos;
+                    next = Some(block + 1);
+                    rolling = None;
+                    continue 'search;
+                }
+            }
+            budget -= block_size;
+        }
+        if pos + block_size < data.len() {
+            weak.roll(data[pos], data[pos + block_size]);
+        }
+        pos += 1;
+    }
+    delta.literal(&data[literal_from..]);
+    delta.finish()
+}
+
+/// Whether `block` of the basis is what `data` holds at `at`.
+fn lines_up(index: &SignatureIndex<'_>, data: &[u8], at: usize, block: usize) -> bool {
+    let signature = index.signature;
+    if block >= signature.block_count() {
+        return false;
+    }
+    let len = signature.extent(block).1;
+    let strong_len = signature.plan().strong_len as usize;
+    at.checked_add(len).is_some_and(|end| end <= data.len())
+        && strong(&data[at..at + len])[..strong_len] == *signature.strong(block)
 }

@@ -1,19 +1,18 @@
-//! Ferry's delta layer: block signatures, delta search and bounded apply, over
-//! [`fast_rsync`].
+//! Ferry's delta layer: block signatures, delta search and bounded apply.
 //!
 //! Owns: choosing how a basis is cut into blocks ([`plan`], [`segment_len`]), the
-//! serialized signature of a basis ([`signature`]), validating a signature that came
-//! from the peer ([`PeerSignature::parse`]), searching new data against it
-//! ([`diff_segment`]) and applying a peer's delta within fixed bounds
-//! ([`apply_segment`]). Every number in a peer's signature or delta is checked before
-//! fast_rsync sees it: fast_rsync's own checks are not enough (it panics or loops on a
-//! zero block size, and its `apply` is unbounded).
+//! serialized signature of a basis ([`signature`]: a rolling checksum and a truncated
+//! BLAKE3 per block), validating a signature that came from the peer
+//! ([`PeerSignature::parse`]), searching new data against it ([`diff_segment`]: blocks
+//! that stay in place are confirmed by one BLAKE3 each, moved ones found by rsync's
+//! rolling search) and applying a peer's delta within fixed bounds ([`apply_segment`],
+//! over [`fast_rsync`]'s `apply_limited`, whose delta format the search writes). Every
+//! number in a peer's signature or delta is checked before it is used.
 //!
 //! Does not own: files, sockets or threads (callers hand in byte slices: the target maps
 //! its basis, the source reads the new file one segment at a time), nor whole-file
-//! verification. fast_rsync's strong hash is truncated MD4, so a delta may rebuild the
-//! wrong bytes; the engine checks every rebuilt file with BLAKE3 and re-sends it whole
-//! when the check fails.
+//! verification. A block match is only as good as its truncated hash, so the engine
+//! checks every rebuilt file with BLAKE3 and re-sends it whole when the check fails.
 //!
 //! ```text
 //!   target (has the basis)                         source (has the new file)
@@ -29,16 +28,20 @@
 
 mod apply;
 mod diff;
+mod encode;
 mod error;
+mod index;
 mod plan;
 mod scan;
 mod signature;
+mod weak;
 
 pub use apply::apply_segment;
 pub use diff::diff_segment;
 pub use error::DeltaError;
+pub use index::SignatureIndex;
 pub use plan::{
     plan, segment_len, BlockPlan, MAX_BLOCK, MAX_SEGMENT, MIN_BLOCK, MIN_DELTA_BASIS, STRONG_LEN,
 };
 pub use scan::{literal_fraction, DeltaStats};
-pub use signature::{signature, PeerSignature, SignatureIndex};
+pub use signature::{signature, PeerSignature};

@@ -14,13 +14,13 @@
 
 use crate::error::DeltaError;
 
-const DELTA_MAGIC: u32 = 0x7273_0236;
-const END: u8 = 0x00;
-const LITERAL_1: u8 = 0x01;
-const LITERAL_64: u8 = 0x40;
-const LITERAL_N1: u8 = 0x41;
+pub(crate) const DELTA_MAGIC: u32 = 0x7273_0236;
+pub(crate) const END: u8 = 0x00;
+pub(crate) const LITERAL_1: u8 = 0x01;
+pub(crate) const LITERAL_64: u8 = 0x40;
+pub(crate) const LITERAL_N1: u8 = 0x41;
 const LITERAL_N8: u8 = 0x44;
-const COPY_N1_N1: u8 = 0x45;
+pub(crate) const COPY_N1_N1: u8 = 0x45;
 const COPY_N8_N8: u8 = 0x54;
 
 /// What one delta contains.

@@ -1,26 +1,27 @@
 //! Signatures: making one from a basis, and validating one from the peer.
 //!
-//! fast_rsync's format, all integers big-endian:
-//! `magic u32 | block_size u32 | strong_len u32 | (crc u32 | md4[..strong_len])*`,
-//! one entry per block of the basis, the last block possibly short.
+//! Ferry's format, all integers big-endian:
+//! `magic u32 | block_size u32 | strong_len u32 | basis_len u64 | (weak u32 | strong[..strong_len])*`,
+//! one entry per block of the basis, the last block possibly short. `weak` is the
+//! rolling checksum of [`crate::weak`]; `strong` is the block's BLAKE3, truncated.
+//! Carrying `basis_len` lets the search match the short last block too (an appended-to
+//! file then copies all of its old content).
 
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use fast_rsync::{IndexedSignature, Signature, SignatureOptions};
-
 use crate::error::DeltaError;
+use crate::index::SignatureIndex;
 use crate::plan::{BlockPlan, MAX_BLOCK, MIN_BLOCK};
+use crate::weak::weak;
 
-/// fast_rsync's magic for MD4 signatures (its BLAKE2 ones cannot be diffed against).
-const MD4_MAGIC: u32 = 0x7273_0136;
-pub(crate) const HEADER_LEN: usize = 12;
+/// "FRYB": Ferry block signature, BLAKE3 strong hashes.
+const MAGIC: u32 = 0x4652_5942;
+pub(crate) const HEADER_LEN: usize = 20;
 /// Bytes of each entry besides the strong hash: the rolling checksum.
 pub(crate) const ENTRY_FIXED: u32 = 4;
-const MD4_LEN: u32 = 16;
-/// Strong hashes shorter than 4 bytes make false matches common; longer than 16 does
-/// not exist.
-const STRONG_LENS: RangeInclusive<u32> = 4..=MD4_LEN;
+/// Strong hashes shorter than 4 bytes make false matches common; BLAKE3 gives 32.
+const STRONG_LENS: RangeInclusive<u32> = 4..=32;
 
 /// Serialized size of the signature of a `basis_len`-byte basis under `plan`.
 pub(crate) fn signature_len(basis_len: u64, plan: BlockPlan) -> u64 {
@@ -31,34 +32,52 @@ pub(crate) fn signature_len(basis_len: u64, plan: BlockPlan) -> u64 {
         .saturating_add(HEADER_LEN as u64)
 }
 
-/// Serialized signature of `basis` in fast_rsync's format.
+/// The truncated strong hash of a block.
+pub(crate) fn strong(block: &[u8]) -> [u8; 32] {
+    *blake3::hash(block).as_bytes()
+}
+
+/// Serialized signature of `basis`.
 ///
 /// Never panics. A plan from [`crate::plan`] is always valid; a hand-made plan with a
-/// zero block size or a strong length above 16 is nudged into what fast_rsync accepts
-/// (1 and 16), which yields a signature the peer will refuse rather than a panic here.
+/// zero block size or a strong length above 32 is nudged to 1 and 32, which yields a
+/// signature the peer will refuse rather than a panic here.
 pub fn signature(basis: &[u8], plan: BlockPlan) -> Vec<u8> {
-    let options = SignatureOptions {
-        block_size: plan.block_size.max(1),
-        crypto_hash_size: plan.strong_len.min(MD4_LEN),
+    let block_size = plan.block_size.max(1);
+    let strong_len = plan.strong_len.min(*STRONG_LENS.end());
+    let plan = BlockPlan {
+        block_size,
+        strong_len,
     };
-    Signature::calculate(basis, options).into_serialized()
+    let mut out = Vec::with_capacity(signature_len(basis.len() as u64, plan) as usize);
+    out.extend_from_slice(&MAGIC.to_be_bytes());
+    out.extend_from_slice(&block_size.to_be_bytes());
+    out.extend_from_slice(&strong_len.to_be_bytes());
+    out.extend_from_slice(&(basis.len() as u64).to_be_bytes());
+    for block in basis.chunks(block_size as usize) {
+        out.extend_from_slice(&weak(block).to_be_bytes());
+        out.extend_from_slice(&strong(block)[..strong_len as usize]);
+    }
+    out
 }
 
 /// A signature received from the peer, validated.
 ///
-/// Parsing checks everything fast_rsync would trip over, so [`PeerSignature::index`]
-/// and [`crate::diff_segment`] cannot panic, loop forever or allocate more than about
-/// `max_signature` worth of index.
+/// Parsing checks the header against the body, so [`PeerSignature::index`] and
+/// [`crate::diff_segment`] cannot panic or allocate more than about `max_signature`
+/// worth of index.
 pub struct PeerSignature {
-    signature: Signature,
     plan: BlockPlan,
+    basis_len: u64,
+    /// Entries as they came: `weak u32 | strong[..strong_len]`.
+    entries: Vec<u8>,
     block_count: usize,
 }
 
 impl PeerSignature {
-    /// Validates a serialized signature from the peer: the MD4 magic, a block size in
-    /// [`MIN_BLOCK`]`..=`[`MAX_BLOCK`], a strong length in `4..=16`, a body of whole
-    /// entries, and at most `max_signature` bytes in all.
+    /// Validates a serialized signature from the peer: the magic, a block size in
+    /// [`MIN_BLOCK`]`..=`[`MAX_BLOCK`], a strong length in `4..=32`, exactly one entry
+    /// per block of the declared basis length, and at most `max_signature` bytes in all.
     pub fn parse(bytes: Vec<u8>, max_signature: usize) -> Result<PeerSignature, DeltaError> {
         if bytes.len() > max_signature {
             return Err(DeltaError::signature(format!(
@@ -75,9 +94,10 @@ impl PeerSignature {
         let word =
             |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
         let (magic, block_size, strong_len) = (word(0), word(4), word(8));
-        if magic != MD4_MAGIC {
+        let basis_len = u64::from(word(12)) << 32 | u64::from(word(16));
+        if magic != MAGIC {
             return Err(DeltaError::signature(format!(
-                "magic {magic:#010x}, expected fast_rsync's MD4 magic {MD4_MAGIC:#010x}"
+                "magic {magic:#010x}, expected Ferry's {MAGIC:#010x}"
             )));
         }
         if !(MIN_BLOCK..=MAX_BLOCK).contains(&block_size) {
@@ -93,27 +113,29 @@ impl PeerSignature {
             )));
         }
         let entry = (ENTRY_FIXED + strong_len) as usize;
-        if body.len() % entry != 0 {
+        let blocks = basis_len.div_ceil(u64::from(block_size));
+        if body.len() as u64 != blocks.saturating_mul(entry as u64) {
             return Err(DeltaError::signature(format!(
-                "body of {} bytes is not a whole number of {entry}-byte entries",
+                "body of {} bytes, but a {basis_len}-byte basis in {block_size}-byte blocks \
+                 needs {blocks} entries of {entry} bytes",
                 body.len()
             )));
         }
         let block_count = body.len() / entry;
-        // fast_rsync numbers blocks with u32.
         if u32::try_from(block_count).is_err() {
             return Err(DeltaError::signature(format!(
                 "{block_count} blocks, more than 2^32"
             )));
         }
-        let signature = Signature::deserialize(bytes)
-            .map_err(|e| DeltaError::signature(format!("fast_rsync refused it: {e}")))?;
+        let mut entries = bytes;
+        entries.drain(..HEADER_LEN);
         Ok(PeerSignature {
-            signature,
             plan: BlockPlan {
                 block_size,
                 strong_len,
             },
+            basis_len,
+            entries,
             block_count,
         })
     }
@@ -123,21 +145,41 @@ impl PeerSignature {
         self.plan
     }
 
-    /// Number of blocks. The basis is between `(block_count - 1) * block_size + 1` and
-    /// `block_count * block_size` bytes long (the last block may be short); its exact
-    /// length is not in the signature.
+    /// Number of blocks: `basis_len / block_size`, rounded up.
     pub fn block_count(&self) -> usize {
         self.block_count
     }
 
-    /// Builds the lookup table for [`crate::diff_segment`]. It costs a hash map entry
-    /// per block, so build it once per file and reuse it for every segment.
+    /// Length of the peer's basis.
+    pub fn basis_len(&self) -> u64 {
+        self.basis_len
+    }
+
+    /// Builds the lookup table for [`crate::diff_segment`]. It costs a table entry per
+    /// block, so build it once per file and reuse it for every segment.
     pub fn index(&self) -> SignatureIndex<'_> {
-        SignatureIndex {
-            inner: self.signature.index(),
-            plan: self.plan,
-            block_count: self.block_count,
-        }
+        SignatureIndex::new(self)
+    }
+
+    fn entry(&self, block: usize) -> &[u8] {
+        let len = (ENTRY_FIXED + self.plan.strong_len) as usize;
+        &self.entries[block * len..(block + 1) * len]
+    }
+
+    pub(crate) fn weak(&self, block: usize) -> u32 {
+        let e = self.entry(block);
+        u32::from_be_bytes([e[0], e[1], e[2], e[3]])
+    }
+
+    pub(crate) fn strong(&self, block: usize) -> &[u8] {
+        &self.entry(block)[ENTRY_FIXED as usize..]
+    }
+
+    /// Where `block` starts in the basis, and its length (the last may be short).
+    pub(crate) fn extent(&self, block: usize) -> (u64, usize) {
+        let size = u64::from(self.plan.block_size);
+        let start = block as u64 * size;
+        (start, (self.basis_len - start).min(size) as usize)
     }
 }
 
@@ -145,29 +187,7 @@ impl fmt::Debug for PeerSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerSignature")
             .field("plan", &self.plan)
-            .field("block_count", &self.block_count)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A peer's signature indexed for delta search; borrows the [`PeerSignature`].
-pub struct SignatureIndex<'a> {
-    pub(crate) inner: IndexedSignature<'a>,
-    plan: BlockPlan,
-    block_count: usize,
-}
-
-impl SignatureIndex<'_> {
-    /// The plan of the signature this index was built from.
-    pub fn plan(&self) -> BlockPlan {
-        self.plan
-    }
-}
-
-impl fmt::Debug for SignatureIndex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignatureIndex")
-            .field("plan", &self.plan)
+            .field("basis_len", &self.basis_len)
             .field("block_count", &self.block_count)
             .finish_non_exhaustive()
     }
@@ -178,9 +198,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn predicted_length_matches_fast_rsync() {
+    fn predicted_length_matches_the_signature() {
         let basis: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        for (block_size, strong_len) in [(2048, 8), (4096, 16), (3000, 4), (100_000, 8)] {
+        for (block_size, strong_len) in [(2048, 8), (4096, 16), (3000, 4), (100_000, 32)] {
             let plan = BlockPlan {
                 block_size,
                 strong_len,
@@ -194,6 +214,7 @@ mod tests {
                 );
                 let peer = PeerSignature::parse(sig, usize::MAX).expect("own signature parses");
                 assert_eq!(peer.plan(), plan);
+                assert_eq!(peer.basis_len(), len as u64);
                 assert_eq!(peer.block_count(), len.div_ceil(block_size as usize));
             }
         }

@@ -10,15 +10,18 @@ use ferry_delta::{
 use proptest::prelude::*;
 use support::{bytes, parse, MAX_SIG};
 
+const MAGIC: u32 = 0x4652_5942;
+/// fast_rsync's MD4 signature magic: Ferry's signatures are not fast_rsync's.
 const MD4_MAGIC: u32 = 0x7273_0136;
-const BLAKE2_MAGIC: u32 = 0x7273_0137;
 const DELTA_MAGIC: u32 = 0x7273_0236;
 
-fn header(magic: u32, block_size: u32, strong_len: u32) -> Vec<u8> {
-    [magic, block_size, strong_len]
+fn header(magic: u32, block_size: u32, strong_len: u32, basis_len: u64) -> Vec<u8> {
+    let mut h: Vec<u8> = [magic, block_size, strong_len]
         .iter()
         .flat_map(|w| w.to_be_bytes())
-        .collect()
+        .collect();
+    h.extend_from_slice(&basis_len.to_be_bytes());
+    h
 }
 
 fn sig_reason(bytes: Vec<u8>, max: usize) -> String {
@@ -31,18 +34,24 @@ fn sig_reason(bytes: Vec<u8>, max: usize) -> String {
 #[test]
 fn parse_refuses_bad_signatures() {
     assert!(sig_reason(Vec::new(), MAX_SIG).contains("shorter"));
-    assert!(sig_reason(header(MD4_MAGIC, 4096, 8)[..11].to_vec(), MAX_SIG).contains("shorter"));
-    assert!(sig_reason(header(BLAKE2_MAGIC, 4096, 8), MAX_SIG).contains("magic"));
-    assert!(sig_reason(header(DELTA_MAGIC, 4096, 8), MAX_SIG).contains("magic"));
+    assert!(sig_reason(header(MAGIC, 4096, 8, 0)[..19].to_vec(), MAX_SIG).contains("shorter"));
+    assert!(sig_reason(header(MD4_MAGIC, 4096, 8, 0), MAX_SIG).contains("magic"));
+    assert!(sig_reason(header(DELTA_MAGIC, 4096, 8, 0), MAX_SIG).contains("magic"));
     for block in [0, 1, MIN_BLOCK - 1, MAX_BLOCK + 1, 1 << 30, u32::MAX] {
-        assert!(sig_reason(header(MD4_MAGIC, block, 8), MAX_SIG).contains("block size"));
+        assert!(sig_reason(header(MAGIC, block, 8, 0), MAX_SIG).contains("block size"));
     }
-    for strong in [0, 3, 17, u32::MAX] {
-        assert!(sig_reason(header(MD4_MAGIC, 4096, strong), MAX_SIG).contains("strong"));
+    for strong in [0, 3, 33, u32::MAX] {
+        assert!(sig_reason(header(MAGIC, 4096, strong, 0), MAX_SIG).contains("strong"));
     }
-    let mut ragged = header(MD4_MAGIC, 4096, 8);
+    // Entries must be exactly one per block of the declared basis.
+    let mut ragged = header(MAGIC, 4096, 8, 4096);
     ragged.extend_from_slice(&[0; 13]);
-    assert!(sig_reason(ragged, MAX_SIG).contains("whole number"));
+    assert!(sig_reason(ragged, MAX_SIG).contains("needs 1 entries"));
+    let mut short = header(MAGIC, 4096, 8, 3 * 4096 + 1);
+    short.extend_from_slice(&[0; 3 * 12]);
+    assert!(sig_reason(short, MAX_SIG).contains("needs 4 entries"));
+    let huge = header(MAGIC, 4096, 8, u64::MAX);
+    assert!(sig_reason(huge, MAX_SIG).contains("entries"));
     let real = signature(
         &bytes(1, 100_000),
         BlockPlan {
@@ -55,10 +64,42 @@ fn parse_refuses_bad_signatures() {
     assert!(PeerSignature::parse(real, len).is_ok());
 }
 
+/// rsync's rolling checksum, as the signature carries it.
+fn weak(window: &[u8]) -> u32 {
+    let (mut s1, mut s2) = (0u32, 0u32);
+    for &x in window {
+        s1 = s1.wrapping_add(u32::from(x) + 31);
+        s2 = s2.wrapping_add(s1);
+    }
+    (s2 & 0xffff) << 16 | (s1 & 0xffff)
+}
+
+#[test]
+fn weak_checksums_matching_every_window_with_false_strong_hashes_end_all_literal() {
+    // A peer that knows our data names the weak checksum of every window of it, with
+    // strong hashes that never match: every byte is a candidate. The search must end
+    // (its failed strong hashes are budgeted) with a correct, all-literal delta.
+    let block = MIN_BLOCK as usize;
+    let data = bytes(9, 6 * block);
+    let windows = data.len() - block + 1;
+    let mut sig = header(MAGIC, MIN_BLOCK, 8, (windows * block) as u64);
+    for start in 0..windows {
+        sig.extend_from_slice(&weak(&data[start..start + block]).to_be_bytes());
+        sig.extend_from_slice(&[0x5a; 8]);
+    }
+    let peer = PeerSignature::parse(sig, MAX_SIG).expect("well formed");
+    let mut delta = Vec::new();
+    let stats = diff_segment(&peer.index(), &data, &mut delta).expect("diff");
+    assert_eq!((stats.literal, stats.copied), (data.len() as u64, 0));
+    let mut rebuilt = Vec::new();
+    apply_segment(&[], &delta, data.len(), &mut rebuilt).expect("apply");
+    assert_eq!(rebuilt, data);
+}
+
 #[test]
 fn parse_accepts_the_bounds() {
-    for (block, strong) in [(MIN_BLOCK, 4), (MAX_BLOCK, 16)] {
-        let mut sig = header(MD4_MAGIC, block, strong);
+    for (block, strong) in [(MIN_BLOCK, 4), (MAX_BLOCK, 32)] {
+        let mut sig = header(MAGIC, block, strong, 3 * u64::from(block) - 1);
         sig.extend(std::iter::repeat_n(0xab, 3 * (4 + strong as usize)));
         let peer = PeerSignature::parse(sig, MAX_SIG).expect("valid");
         assert_eq!(peer.block_count(), 3);
@@ -71,7 +112,7 @@ fn parse_accepts_the_bounds() {
         );
     }
     // An empty basis has no blocks: every delta is literal.
-    let peer = PeerSignature::parse(header(MD4_MAGIC, 4096, 8), MAX_SIG).expect("valid");
+    let peer = PeerSignature::parse(header(MAGIC, 4096, 8, 0), MAX_SIG).expect("valid");
     assert_eq!(peer.block_count(), 0);
     let mut delta = Vec::new();
     let stats = diff_segment(&peer.index(), &bytes(2, 10_000), &mut delta).expect("diff");
@@ -185,14 +226,19 @@ proptest! {
 
     #[test]
     fn parse_never_panics(
-        magic in prop_oneof![Just(MD4_MAGIC), any::<u32>()],
+        magic in prop_oneof![Just(MAGIC), any::<u32>()],
         block in prop_oneof![MIN_BLOCK - 2..MIN_BLOCK + 2, MAX_BLOCK - 2..MAX_BLOCK + 2, any::<u32>()],
-        strong in prop_oneof![0..20u32, any::<u32>()],
+        strong in prop_oneof![0..36u32, any::<u32>()],
         body in proptest::collection::vec(any::<u8>(), 0..400),
+        basis_len in prop_oneof![Just(None), any::<u64>().prop_map(Some)],
+        short_by in 0..4096u64,
         cut in 0..16usize,
         max in prop_oneof![Just(MAX_SIG), 0..500usize],
     ) {
-        let mut sig = header(magic, block, strong);
+        // Mostly a basis length that fits the body, so parsing gets past the header.
+        let blocks = body.len() as u64 / u64::from(strong.saturating_add(4)).max(1);
+        let fitting = (blocks * u64::from(block)).saturating_sub(short_by % u64::from(block.max(1)));
+        let mut sig = header(magic, block, strong, basis_len.unwrap_or(fitting));
         sig.extend_from_slice(&body);
         sig.truncate(sig.len().saturating_sub(cut));
         if let Ok(peer) = PeerSignature::parse(sig.clone(), max) {

@@ -23,9 +23,13 @@ use bytes::Bytes;
 
 use crate::model::{Entry, EntryKind, Meta};
 
-/// Version 1 is the first wire format. A peer that speaks another is refused in the
-/// handshake with [`RefuseReason::VersionMismatch`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The wire format's version. A peer that speaks another is refused in the handshake
+/// with [`RefuseReason::VersionMismatch`].
+///
+/// * 1: the first format; block signatures in fast_rsync's MD4 format.
+/// * 2: block signatures in Ferry's own format (rolling checksum and BLAKE3 per block,
+///   with the basis length), see `ferry_delta::signature`.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What the source asks of this session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
