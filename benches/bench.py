@@ -213,10 +213,29 @@ def run_client(argv, workdir):
         return wall, rc, out.read(), err.read(), float(u) + float(s), int(m)
 
 
+def fresh_dir(path):
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def parse_rate(text):
+    """Bytes per second of a `--bwlimit` value, as Ferry reads it (crates/engine/src/ratelimit.rs):
+    a number with an optional K, M or G (powers of 1024; KiB/MiB/GiB, a trailing B or /s accepted)."""
+    s = text.strip().upper()
+    s = s[:-2] if s.endswith("/S") else s
+    s = s[:-2] if s.endswith("IB") else s
+    s = s[:-1] if s.endswith("B") else s
+    factor = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(s[-1:], 1)
+    rate = round(float(s[:-1] if factor > 1 else s) * factor)
+    if rate <= 0:
+        raise ValueError(f"{text!r} is not a rate above 0")
+    return rate
 
 
 # ---------------------------------------------------------------- datasets
@@ -666,14 +685,17 @@ backend be_ferry
             time.sleep(0.02)
         log(f"WARNING: {backend} still busy 15 s after the client exited")
 
-    def run_ferry(self, src, tgt, delete, port):
+    def run_ferry(self, src, tgt, delete, port, proxy=True, extra=()):
+        """One push. proxy=False: straight to `port` (no squid; pass ferry serve's own port to skip
+        the router too). extra: more `ferry push` arguments (e.g. --bwlimit)."""
         W = self.work
         serve = self.start("ferry-serve", [self.ferry, "serve", "--listen", f"127.0.0.1:{self.ports['ferry']}",
                                            "--tls-dir", f"{W}/certs/server", "--volume", f"vol={tgt}", "-q"])
         wait_listen(self.ports["ferry"], serve.proc)
-        argv = [self.ferry, "push", src, f"ferry://127.0.0.1:{port}/vol", "--server-name", FERRY_SNI,
-                "--proxy", f"http://{PROXY_USER}:{PROXY_PASS}@127.0.0.1:{self.ports['squid']}",
-                "--tls-dir", f"{W}/certs/client", "--json", "-q"] + (["--delete"] if delete else [])
+        route = ["--proxy", f"http://{PROXY_USER}:{PROXY_PASS}@127.0.0.1:{self.ports['squid']}"] if proxy \
+            else ["--no-proxy", "*"]
+        argv = [self.ferry, "push", src, f"ferry://127.0.0.1:{port}/vol", "--server-name", FERRY_SNI] + route + \
+               ["--tls-dir", f"{W}/certs/client", "--json", "-q"] + (["--delete"] if delete else []) + list(extra)
         subprocess.run(["sync"])
         serve.mark()
         poll = HwmPoller(serve.pid, children=False)
@@ -702,7 +724,7 @@ backend be_ferry
             self.failures.append(f"ferry push exited {rc}: {err.decode(errors='replace')[-800:]}")
         return dict(tool="ferry", wall=wall, ok=ok, src_cpu=ccpu, tgt_cpu=scpu, infra_cpu=inf1 - inf0,
                     net_cpu=net1 - net0, src_rss=crss, tgt_rss=srss, tgt_anon=poll.anon, wire=wire1 - wire0,
-                    own_wire=summary.get("bytes_on_wire"), exit=rc)
+                    own_wire=summary.get("bytes_on_wire"), duration_s=summary.get("duration_s"), exit=rc)
 
     def run_rsync(self, src, tgt, delete, port):
         W, p = self.work, self.ports
@@ -782,14 +804,16 @@ backend be_ferry
         return wall
 
     # ------------------------------------------------------------ phases
-    def measured(self, dsname, phase, tool, src, tgt, delete, exact, port, size):
+    def measured(self, dsname, phase, tool, src, tgt, delete, exact, port, size, tag=None, **kw):
+        """One run plus its verification, appended to the results (with the fields of `tag`);
+        kw go to run_ferry / run_rsync."""
         fn = self.run_ferry if tool == "ferry" else self.run_rsync
-        res = fn(src, tgt, delete, port)
+        res = fn(src, tgt, delete, port, **kw)
         problems = verify(src, tgt, exact) if self.a.verify and res["ok"] else []
         if problems:
             self.failures.append(f"{dsname}/{phase}/{tool}: verification failed: {problems[:5]}")
             log(f"   VERIFICATION FAILED {dsname}/{phase}/{tool}: {problems[:5]}")
-        res.update(dataset=dsname, phase=phase, verified=not problems and res["ok"], size=size)
+        res.update(dataset=dsname, phase=phase, verified=not problems and res["ok"], size=size, **(tag or {}))
         self.results.append(res)
         log(f"   {dsname:11} {phase:9} {tool:5} {res['wall']:7.2f}s  cpu {res['src_cpu'] + res['tgt_cpu'] + res['infra_cpu']:6.2f}s"
             f"  rss {res['src_rss'] / 1024:6.1f}/{res['tgt_rss'] / 1024:6.1f} MiB (tgt anon {res['tgt_anon'] / 1024:6.1f})  wire {res['wire'] / 1e6:9.2f} MB"
@@ -832,12 +856,45 @@ backend be_ferry
         for t in tg.values():  # free the space for the next dataset
             shutil.rmtree(t, ignore_errors=True)
 
+    def run_direct(self):
+        """The large initial copy, Ferry straight to `ferry serve` vs through squid + HAProxy, alternating."""
+        v1, _, size = self.make("large", "large", self.large_params())
+        log(f"== direct vs proxy+router: large, {size / MiB:.0f} MiB")
+        t = f"{self.tgt}/ferry/direct"
+        routes = (("direct", self.ports["ferry"], False), ("chain", self.ports["router"], True))
+        for i in range(self.a.pairs):
+            for route, port, proxy in routes:
+                fresh_dir(t)
+                self.measured("large", route, "ferry", v1, t, False, True, port, size,
+                              tag=dict(set="direct"), proxy=proxy)
+        shutil.rmtree(t, ignore_errors=True)
+
+    def run_bwlimit(self):
+        """One incompressible file pushed through squid + HAProxy under `--bwlimit`; the achieved
+        rate is reported, not enforced (a noisy machine must not fail the run), the copy is verified."""
+        a = self.a
+        v1, _, size = self.make("bwlimit", "bwlimit", dict(total_mb=a.bwlimit_mb, nfiles=1))
+        limit = parse_rate(a.bwlimit_rate)
+        log(f"== bwlimit: {size / MiB:.0f} MiB at --bwlimit {a.bwlimit_rate} ({limit} B/s)")
+        t = f"{self.tgt}/ferry/bwlimit"
+        for i in range(a.pairs):
+            fresh_dir(t)
+            r = self.measured("bwlimit", "initial", "ferry", v1, t, False, True, self.ports["router"], size,
+                              tag=dict(set="bwlimit", limit=limit), extra=["--bwlimit", a.bwlimit_rate])
+            rate = achieved_rate(r)
+            if rate is not None:
+                log(f"   bwlimit achieved {rate / 1e6:.2f} MB/s = {rate / limit:.3f}× the limit")
+        shutil.rmtree(t, ignore_errors=True)
+
     # ------------------------------------------------------------ datasets
+    def large_params(self):
+        return dict(total_mb=self.a.large_mb, nfiles=self.a.large_files)
+
     def datasets(self):
         a = self.a
         out = []
         if "large" in a.sets:
-            out.append(("large", "large", dict(total_mb=a.large_mb, nfiles=a.large_files)))
+            out.append(("large", "large", self.large_params()))
         if "small" in a.sets:
             out.append(("small", "small", dict(nfiles=a.small_files)))
         if "mixed" in a.sets:
@@ -861,6 +918,10 @@ backend be_ferry
                 b = max(b, 6 * 24 * MiB * p["scale"] + 2000 * p["scale"] * 11000)
             else:
                 b = max(b, p["nfiles"] * 600)
+        if "direct" in self.a.sets:
+            b = max(b, self.a.large_mb * MiB * 1.02)
+        if "bwlimit" in self.a.sets:
+            b = max(b, self.a.bwlimit_mb * MiB * 1.02)
         return b
 
     def dataset_files(self):
@@ -878,7 +939,7 @@ backend be_ferry
             shutil.rmtree(base, ignore_errors=True)
             t0 = time.monotonic()
             seed = f"ferry-bench-{kind}"
-            if kind == "large":
+            if kind in ("large", "bwlimit"):
                 gen_large(v1, p["total_mb"], p["nfiles"], seed)
             elif kind == "small":
                 gen_small(v1, p["nfiles"], seed)
@@ -887,7 +948,7 @@ backend be_ferry
             else:
                 gen_small(v1, p["nfiles"], seed, tiny=True)
             normalize_times(v1, 0)
-            if kind != "scale":
+            if kind not in ("scale", "bwlimit"):  # these have no second stage
                 subprocess.run(["cp", "-a", v1, v2], check=True)
                 mutate(v2, kind, seed)
                 normalize_times(v2, 5 * 86400)
@@ -918,6 +979,10 @@ backend be_ferry
                 self.run_dataset(name, v1, v2, size, a.phases, a.pairs, port,
                                  floors=(kind in ("large", "small") and not name.startswith("wan-")))
             self.results.append(dict(dataset=name, phase="info", files=nfiles, size=size))
+        if "direct" in a.sets:
+            self.run_direct()
+        if "bwlimit" in a.sets:
+            self.run_bwlimit()
 
 
 # ---------------------------------------------------------------- report
@@ -936,11 +1001,62 @@ def rng(xs, fmt):
     return f"{fmt(statistics.median(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
 
 
+def achieved_rate(r):
+    """Bytes per second Ferry put on its connection: its own `bytes_on_wire` over its `duration_s`."""
+    if r.get("own_wire") is None or not r.get("duration_s"):
+        return None
+    return r["own_wire"] / r["duration_s"]
+
+
+def direct_table(rows):
+    """Large initial copy: Ferry straight to ferry serve vs through squid + HAProxy."""
+    f2 = lambda x: f"{x:.2f}"
+    f1 = lambda x: f"{x:.1f}"
+    d = [r for r in rows if r["phase"] == "direct"]
+    c = [r for r in rows if r["phase"] == "chain"]
+    ratios = [b["wall"] / a_["wall"] for a_, b in zip(d, c) if a_["wall"] > 0]
+    out = ["| dataset | route | wall s | MB/s | CPU s tool | wire MB (tool's own count) | chain/direct wall | ok |",
+           "|" + "---|" * 8]
+    for name, rs in (("direct to ferry serve", d), ("squid + HAProxy", c)):
+        if not rs:
+            continue
+        out.append(f"| {rs[0]['dataset']} initial | {name} | {rng([r['wall'] for r in rs], f2)} | "
+                   f"{rng([r['size'] / r['wall'] / 1e6 for r in rs], f1)} | "
+                   f"{rng([r['src_cpu'] + r['tgt_cpu'] for r in rs], f2)} | "
+                   f"{rng([r['own_wire'] for r in rs], lambda x: f'{x / 1e6:.1f}')} | "
+                   f"{rng(ratios, f2) if rs is c else ''} | {'yes' if all(r['verified'] for r in rs) else 'NO'} |")
+    return "\n".join(out)
+
+
+def bwlimit_table(rows):
+    """--bwlimit: the configured limit against the achieved average rate; a verdict, never a failure."""
+    limit = rows[0]["limit"]
+    rates = [achieved_rate(r) for r in rows]
+    ratios = [x / limit for x in rates if x is not None]
+    within = [abs(x - 1) <= 0.10 for x in ratios]
+    verdict = "-" if not ratios else ("yes" if abs(med(ratios) - 1) <= 0.10 else "no")
+    if len(within) > 1:
+        verdict += f" ({sum(within)}/{len(within)} runs)"
+    out = ["| file MiB | limit B/s | runs | wire MB (bytes_on_wire) | duration_s | achieved B/s | achieved/limit | "
+           "within 10% | ok |", "|" + "---|" * 9]
+    out.append(f"| {rows[0]['size'] / MiB:.1f} | {limit} | {len(rows)} | "
+               f"{rng([r['own_wire'] for r in rows], lambda x: f'{x / 1e6:.2f}')} | "
+               f"{rng([r['duration_s'] for r in rows], lambda x: f'{x:.2f}')} | "
+               f"{rng(rates, lambda x: f'{x:.0f}')} | {rng(ratios, lambda x: f'{x:.3f}')} | {verdict} | "
+               f"{'yes' if all(r['verified'] for r in rows) else 'NO'} |")
+    return "\n".join(out)
+
+
 def report(results, args, bench):
     f2 = lambda x: f"{x:.2f}"
     f1 = lambda x: f"{x:.1f}"
     mb = lambda x: f"{x / 1e6:.1f}"
     lines = []
+    sets = {}  # the runs of the direct and bwlimit sets get their own tables
+    for r in results:
+        if "set" in r:
+            sets.setdefault(r["set"], []).append(r)
+    results = [r for r in results if "set" not in r]
     info = {r["dataset"]: r for r in results if r.get("phase") == "info"}
     lines.append("| dataset | phase | tool | wall s | MB/s | CPU s all | CPU s tool | CPU s squid+haproxy | "
                  "RSS MiB src | RSS MiB tgt | tgt anon MiB | wire MB (router) | wire MB (tool's own count) | rsync/ferry wall | ok |")
@@ -982,6 +1098,13 @@ def report(results, args, bench):
     lines.append("")
     lines.append("Datasets: " + "; ".join(f"{k}: {v['files']} files, {v['size'] / MiB:.0f} MiB" for k, v in info.items()))
     lines.append("")
+    if not results:  # only the direct and/or bwlimit sets ran
+        lines = []
+    if "direct" in sets:
+        lines += ["Ferry direct vs through the proxy and router (`direct` set):", "", direct_table(sets["direct"]), ""]
+    if "bwlimit" in sets:
+        lines += [f"Ferry `--bwlimit {args.bwlimit_rate}` through the proxy and router (`bwlimit` set; achieved = "
+                  "bytes_on_wire / duration_s; reported, never a failure):", "", bwlimit_table(sets["bwlimit"]), ""]
     lines.append(targets(summary))
     return "\n".join(lines), summary
 
@@ -1041,8 +1164,8 @@ def main():
     p.add_argument("--work", help="work dir (kept; default /var/tmp/ferry-bench.PID, removed unless --keep)")
     p.add_argument("--keep", action="store_true", help="keep the work dir (datasets are reused with --work)")
     p.add_argument("--pairs", type=int, default=3, help="alternating Ferry/rsync pairs per phase (default 3)")
-    p.add_argument("--sets", default="large,small,mixed,wan,scale",
-                   help="comma list of large,small,mixed,wan,scale (default all)")
+    p.add_argument("--sets", default="large,small,mixed,wan,scale,direct,bwlimit",
+                   help="comma list of large,small,mixed,wan,scale,direct,bwlimit (default all)")
     p.add_argument("--phases", default="initial,nochange,delta,cutover")
     p.add_argument("--large-mb", type=int, default=2048)
     p.add_argument("--large-files", type=int, default=8)
@@ -1054,6 +1177,8 @@ def main():
     p.add_argument("--wan-mbit", type=float, default=400.0)
     p.add_argument("--scale", default="30000,300000,1000000", help="file counts of the scale profile")
     p.add_argument("--scale-pairs", type=int, default=1)
+    p.add_argument("--bwlimit-mb", type=int, default=64, help="size of the bwlimit set's file (default 64)")
+    p.add_argument("--bwlimit-rate", default="20M", help="its --bwlimit, Ferry's syntax (default 20M = 20 MiB/s)")
     p.add_argument("--no-verify", dest="verify", action="store_false")
     p.add_argument("--no-loop", action="store_true", help="do not loop-mount an ext4 image for the target")
     p.add_argument("--no-install", action="store_true", help="never apt-get install missing tools")
@@ -1063,8 +1188,13 @@ def main():
         a.pairs, a.large_mb, a.large_files, a.small_files, a.mixed_scale = 1, 16, 2, 400, 0.05
         a.wan_large_mb, a.wan_small_files, a.scale, a.scale_pairs = 8, 200, "500,2000", 1
         a.wan_mbit = 400
+        a.bwlimit_mb, a.bwlimit_rate = 6, "3M"
     if a.quick:
-        a.pairs, a.large_mb, a.small_files, a.sets = 1, 256, 5000, "large,small,mixed"
+        a.pairs, a.large_mb, a.small_files, a.sets = 1, 256, 5000, "large,small,mixed,direct,bwlimit"
+    try:
+        parse_rate(a.bwlimit_rate)
+    except ValueError as e:
+        p.error(f"--bwlimit-rate: {e}")
     a.sets = [x for x in a.sets.split(",") if x]
     a.phases = [x for x in a.phases.split(",") if x]
     a.scale = [int(x) for x in str(a.scale).split(",") if x]
