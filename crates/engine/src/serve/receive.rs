@@ -107,7 +107,9 @@ fn run(
     fsync: bool,
     completions: mpsc::UnboundedSender<Completion>,
 ) {
-    let mut files: HashMap<u64, Assembly> = HashMap::new();
+    // Boxed: an assembly holds a BLAKE3 state of about 2 KiB, and the map moves its
+    // values whenever it grows or rehashes.
+    let mut files: HashMap<u64, Box<Assembly>> = HashMap::new();
     let mut scratch = Vec::new();
     while let Some(job) = jobs.blocking_recv() {
         let done = match job {
@@ -135,48 +137,55 @@ fn run(
                         resume_at: None,
                     },
                 };
-                if let Some(old) = files.insert(index, assembly) {
-                    discard(old);
+                if let Some(old) = files.insert(index, Box::new(assembly)) {
+                    discard(*old);
                 }
                 None
             }
             Job::Abort { index } => files.remove(&index).map(|a| {
-                discard(a);
+                discard(*a);
                 Completion::Aborted { index }
             }),
             Job::Frame(message) => {
                 let index = frame_index(&message);
-                match files.remove(&index) {
-                    None => Some(Completion::Failed {
+                let Some(a) = files.get_mut(&index) else {
+                    let fatal = EngineError::protocol(format!(
+                        "{} for entry {index}, which is not being received",
+                        message.name()
+                    ));
+                    let failed = Completion::Failed {
                         index,
                         path: RelPath::root(),
                         message: String::new(),
-                        fatal: Some(EngineError::protocol(format!(
-                            "{} for entry {index}, which is not being received",
-                            message.name()
-                        ))),
-                    }),
-                    Some(mut a) => match step(&mut a, message, privileges, fsync, &mut scratch) {
-                        Ok(Step::More) => {
-                            files.insert(index, a);
-                            None
-                        }
-                        Ok(Step::Committed(not_applied)) => Some(Completion::Committed {
-                            index,
-                            size: a.pending.size,
-                            not_applied,
-                        }),
-                        Ok(Step::Mismatch) => {
-                            discard(a);
-                            Some(Completion::Mismatch { index })
-                        }
-                        Err(failure) => {
-                            let path = a.pending.path.clone();
-                            discard(a);
-                            Some(failure.into_completion(index, path))
-                        }
-                    },
+                        fatal: Some(fatal),
+                    };
+                    if completions.send(failed).is_err() {
+                        break;
+                    }
+                    continue;
+                };
+                let stepped = step(a, message, privileges, fsync, &mut scratch);
+                if let Ok(Step::More) = stepped {
+                    continue;
                 }
+                let a = files.remove(&index).expect("the file just stepped");
+                Some(match stepped {
+                    Ok(Step::More) => unreachable!("handled above"),
+                    Ok(Step::Committed(not_applied)) => Completion::Committed {
+                        index,
+                        size: a.pending.size,
+                        not_applied,
+                    },
+                    Ok(Step::Mismatch) => {
+                        discard(*a);
+                        Completion::Mismatch { index }
+                    }
+                    Err(failure) => {
+                        let path = a.pending.path.clone();
+                        discard(*a);
+                        failure.into_completion(index, path)
+                    }
+                })
             }
         };
         if let Some(done) = done {
@@ -189,7 +198,7 @@ fn run(
     for (_, a) in files.drain() {
         match a.temp {
             Some(temp) if a.pending.size >= MIN_RESUME && a.pos > 0 => temp.keep(),
-            _ => discard(a),
+            _ => discard(*a),
         }
     }
 }
