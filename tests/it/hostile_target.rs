@@ -102,10 +102,12 @@ fn attacked(attack: Vec<Message>) -> (crate::util::PushOutcome, Vec<Message>) {
 }
 
 fn signature_header(block_size: u32, strong_len: u32) -> Vec<u8> {
-    // fast_rsync's MD4 signature magic, then block size and strong-hash length.
-    let mut sig = 0x7273_0136u32.to_be_bytes().to_vec();
+    // Ferry's signature magic, block size, strong-hash length, basis length (0: no
+    // entries follow).
+    let mut sig = 0x4652_5942u32.to_be_bytes().to_vec();
     sig.extend_from_slice(&block_size.to_be_bytes());
     sig.extend_from_slice(&strong_len.to_be_bytes());
+    sig.extend_from_slice(&0u64.to_be_bytes());
     sig
 }
 
@@ -123,6 +125,7 @@ fn a_signature_with_block_size_zero_is_a_protocol_error() {
         },
     ]);
     out.assert_code(12);
+    assert!(out.stdout().contains("block size 0"), "{}", out.stdout());
     assert!(
         matches!(after.last(), Some(Message::Error { .. })),
         "the source did not say why it stopped: {after:?}"
