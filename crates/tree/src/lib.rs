@@ -33,7 +33,8 @@ mod xattr;
 
 pub use error::TreeError;
 pub use source::{
-    open_source_file, regions, stat_source, Listing, Region, SourceEntry, WalkOptions, Walker,
+    open_source_file, regions, regions_allocated, stat_source, Listing, Region, SourceEntry,
+    WalkOptions, Walker,
 };
 pub use target::{
     is_partial_name, Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile, Volume,

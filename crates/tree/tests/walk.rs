@@ -244,6 +244,25 @@ fn regions_find_holes() {
         ]
     );
     assert!(ferry_tree::regions(&file, 0).unwrap().is_empty());
+    // Fewer bytes allocated than the size: it asks the filesystem, and finds the holes.
+    let allocated = file.metadata().unwrap().blocks() * 512;
+    assert!(allocated < 12 * mib);
+    assert_eq!(
+        ferry_tree::regions_allocated(&file, 12 * mib, allocated).unwrap(),
+        regions
+    );
+    // All of it allocated: one data region, without asking.
+    assert_eq!(
+        ferry_tree::regions_allocated(&file, 12 * mib, 12 * mib).unwrap(),
+        vec![Region {
+            offset: 0,
+            len: 12 * mib,
+            hole: false
+        }]
+    );
+    assert!(ferry_tree::regions_allocated(&file, 0, 0)
+        .unwrap()
+        .is_empty());
     let mut dense = std::fs::File::create(t.path().join("dense")).unwrap();
     dense.write_all(&[2u8; 10000]).unwrap();
     let file = ferry_tree::open_source_file(t.path(), &rel("dense")).unwrap();

@@ -11,7 +11,7 @@ use std::path::Path;
 use bytes::Bytes;
 use ferry_delta::{diff_segment, literal_fraction, segment_len, DeltaStats, PeerSignature};
 use ferry_proto::{FileFailure, Limits, Message, RelPath, Timestamp};
-use ferry_tree::{open_source_file, regions};
+use ferry_tree::{open_source_file, regions_allocated, Region};
 
 use crate::error::EngineError;
 use crate::framed::FrameSender;
@@ -90,12 +90,13 @@ pub fn send_file(
         Err(e) if e.is_not_found() => return fail(FileFailure::Vanished, "vanished".into()),
         Err(e) => return fail(FileFailure::ReadError, e.to_string()),
     };
-    if !unchanged(&file, info) {
+    let Some(allocated) = as_listed(&file, info) else {
         return fail(
             FileFailure::Changed,
             "changed since it was listed; the next pass sends it".into(),
         );
-    }
+    };
+    let layout = |file| regions_allocated(file, info.size, allocated);
     let mut hasher = blake3::Hasher::new();
     let mut resumed = 0;
     let result = match ask {
@@ -113,7 +114,10 @@ pub fn send_file(
                 &send,
             )
         }
-        Ask::Whole => send_whole(&file, index, info.size, 0, limits, &mut hasher, &send),
+        Ask::Whole => match layout(&file) {
+            Ok(map) => send_whole(&file, index, map, 0, limits, &mut hasher, &send),
+            Err(e) => return fail(FileFailure::ReadError, e.to_string()),
+        },
         Ask::Resume(offset, hash) => {
             match prefix_matches(&file, offset.min(info.size), &hash, &mut hasher) {
                 Ok(true) => {
@@ -123,7 +127,10 @@ pub fn send_file(
                 Ok(false) => hasher = blake3::Hasher::new(),
                 Err(e) => return fail(FileFailure::ReadError, e.to_string()),
             }
-            send_whole(&file, index, info.size, resumed, limits, &mut hasher, &send)
+            match layout(&file) {
+                Ok(map) => send_whole(&file, index, map, resumed, limits, &mut hasher, &send),
+                Err(e) => return fail(FileFailure::ReadError, e.to_string()),
+            }
         }
     };
     let (stats, as_delta) = match result {
@@ -134,7 +141,7 @@ pub fn send_file(
         Err(ReadFailure::Io(e)) => return fail(FileFailure::ReadError, e.to_string()),
         Err(ReadFailure::Closed(e)) => return Err(e),
     };
-    if !unchanged(&file, info) {
+    if as_listed(&file, info).is_none() {
         return fail(
             FileFailure::Changed,
             "changed while it was read; the next pass sends it".into(),
@@ -188,15 +195,13 @@ impl From<EngineError> for ReadFailure {
     }
 }
 
-fn unchanged(file: &File, info: &FileInfo) -> bool {
-    match file.metadata() {
-        Ok(m) => {
-            m.len() == info.size
-                && m.mtime() == info.mtime.sec
-                && m.mtime_nsec() == i64::from(info.mtime.nsec)
-        }
-        Err(_) => false,
-    }
+/// The bytes the file has allocated on disk, if its size and mtime are still as listed.
+fn as_listed(file: &File, info: &FileInfo) -> Option<u64> {
+    let m = file.metadata().ok()?;
+    let same = m.len() == info.size
+        && m.mtime() == info.mtime.sec
+        && m.mtime_nsec() == i64::from(info.mtime.nsec);
+    same.then(|| m.blocks().saturating_mul(512))
 }
 
 /// Reads `len` bytes at `offset` into a fresh buffer that becomes the Data frame's
@@ -240,18 +245,18 @@ fn send_literal(
     Ok(offset - start)
 }
 
-/// Sends `[start, size)` as data and holes (`hasher` already holds `[0, start)`).
+/// Sends what `map` covers from `start` on as data and holes (`hasher` already holds
+/// `[0, start)`).
 fn send_whole(
     file: &File,
     index: u64,
-    size: u64,
+    map: Vec<Region>,
     start: u64,
     limits: &Limits,
     hasher: &mut blake3::Hasher,
     send: &impl Fn(Message) -> Result<(), EngineError>,
 ) -> Result<(DeltaStats, bool), ReadFailure> {
     let mut literal = 0;
-    let map = regions(file, size).map_err(|e| ReadFailure::Io(std::io::Error::other(e)))?;
     for region in map {
         let end = region.offset + region.len;
         if end <= start {

@@ -6,5 +6,5 @@ mod entry;
 mod read;
 mod walk;
 
-pub use read::{open_source_file, regions, stat_source, Region};
+pub use read::{open_source_file, regions, regions_allocated, stat_source, Region};
 pub use walk::{Listing, SourceEntry, WalkOptions, Walker};

@@ -41,10 +41,30 @@ pub fn open_source_file(root: &Path, rel: &RelPath) -> Result<std::fs::File, Tre
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(err("open", Errno::INVAL));
     }
-    // O_NONBLOCK means nothing for regular files, but the engine may hand the fd on.
-    let rest = rfs::fcntl_getfl(&fd).map_err(|e| err("fcntl", e))? - OFlags::NONBLOCK;
-    rfs::fcntl_setfl(&fd, rest).map_err(|e| err("fcntl", e))?;
+    // O_NONBLOCK stays set: it kept the open from hanging on a FIFO that replaced the
+    // file, and reads of a regular file ignore it (two fcntl calls per file saved).
     Ok(std::fs::File::from(fd))
+}
+
+/// [`regions`] without its two `lseek`s where the file cannot have holes: when
+/// `allocated` (`st_blocks * 512`) covers `size`, the whole file is one data region.
+/// Most files are like that, and a many-small-files tree pays those calls per file.
+pub fn regions_allocated(
+    file: &std::fs::File,
+    size: u64,
+    allocated: u64,
+) -> Result<Vec<Region>, TreeError> {
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    if allocated >= size {
+        return Ok(vec![Region {
+            offset: 0,
+            len: size,
+            hole: false,
+        }]);
+    }
+    regions(file, size)
 }
 
 /// The data and hole regions covering `[0, size)`, in order, found with

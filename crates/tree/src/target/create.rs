@@ -30,7 +30,7 @@ impl Dir {
         let (fd, temp) = self.at_temp_name(name, "create", |temp| {
             rfs::openat(self.fd(), temp, flags, Mode::from_raw_mode(0o600))
         })?;
-        Ok(TempFile::new(std::fs::File::from(fd), temp, self))
+        Ok(TempFile::new(std::fs::File::from(fd), temp, self, 0))
     }
 
     /// Creates or replaces `name` as a symlink to `target` (opaque bytes, never

@@ -57,7 +57,7 @@ impl Dir {
         {
             return Err(io_err("create", shown(self.path(), &partial), Errno::INVAL));
         }
-        Ok(TempFile::new(std::fs::File::from(fd), partial, self))
+        Ok(TempFile::new(std::fs::File::from(fd), partial, self, 0))
     }
 
     /// Opens the partial an interrupted session left for `name`, with its length.
@@ -77,7 +77,7 @@ impl Dir {
         }
         let len = st.st_size as u64;
         Ok(Some((
-            TempFile::new(std::fs::File::from(fd), partial, self),
+            TempFile::new(std::fs::File::from(fd), partial, self, len),
             len,
         )))
     }

@@ -26,16 +26,21 @@ pub struct TempFile {
     dir_path: RelPath,
     /// False once renamed into place or unlinked.
     live: bool,
+    /// The file's length as our own calls left it (`len` at open, then every write and
+    /// truncate), so that [`TempFile::set_len`] to that length costs no syscall.
+    len: u64,
 }
 
 impl TempFile {
-    pub(crate) fn new(file: std::fs::File, temp_name: Vec<u8>, dir: &Dir) -> TempFile {
+    /// `len`: the file's length as opened (0 for one just created or truncated).
+    pub(crate) fn new(file: std::fs::File, temp_name: Vec<u8>, dir: &Dir, len: u64) -> TempFile {
         TempFile {
             file,
             temp_name,
             dir_fd: Arc::clone(dir.shared_fd()),
             dir_path: dir.path().clone(),
             live: true,
+            len,
         }
     }
 
@@ -62,14 +67,22 @@ impl TempFile {
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), TreeError> {
         self.file
             .write_all_at(data, offset)
-            .map_err(|e| std_err("write", self.shown(), e))
+            .map_err(|e| std_err("write", self.shown(), e))?;
+        self.len = self.len.max(offset.saturating_add(data.len() as u64));
+        Ok(())
     }
 
-    /// Sets the final length; a trailing hole is made by this.
+    /// Sets the final length; a trailing hole is made by this. A file whose writes
+    /// already end there (most files) needs no call.
     pub fn set_len(&mut self, size: u64) -> Result<(), TreeError> {
+        if size == self.len {
+            return Ok(());
+        }
         self.file
             .set_len(size)
-            .map_err(|e| std_err("truncate", self.shown(), e))
+            .map_err(|e| std_err("truncate", self.shown(), e))?;
+        self.len = size;
+        Ok(())
     }
 
     /// Applies `meta` on the fd: owner (root; otherwise only the group, if we may),
