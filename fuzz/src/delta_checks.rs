@@ -71,9 +71,14 @@ pub fn signature_parser(data: &[u8]) {
         (MIN_BLOCK..=MAX_BLOCK).contains(&plan.block_size),
         "{plan:?}"
     );
-    assert!((4..=16).contains(&plan.strong_len), "{plan:?}");
+    assert!((4..=32).contains(&plan.strong_len), "{plan:?}");
     let entry = 4 + plan.strong_len as usize;
-    assert_eq!(peer.block_count() * entry + 12, data.len(), "{plan:?}");
+    assert_eq!(peer.block_count() * entry + 20, data.len(), "{plan:?}");
+    assert_eq!(
+        peer.block_count() as u64,
+        peer.basis_len().div_ceil(u64::from(plan.block_size)),
+        "{plan:?}"
+    );
 
     let index = peer.index();
     assert_eq!(index.plan(), plan);
@@ -87,8 +92,9 @@ pub fn signature_parser(data: &[u8]) {
         "diff_segment touched what was in `out`"
     );
 
-    let basis_len = peer.block_count() * plan.block_size as usize;
-    if basis_len <= MAX_CHECK_BASIS {
+    let basis_len = peer.basis_len();
+    if basis_len <= MAX_CHECK_BASIS as u64 {
+        let basis_len = basis_len as usize;
         let fake_basis = vec![0; basis_len];
         let mut out = Vec::new();
         let applied = apply_segment(&fake_basis, &delta[6..], new.len(), &mut out)
