@@ -16,12 +16,6 @@ use ferry_engine::ExitCode;
 use args::{Cli, Command};
 use privileges::Identity;
 
-/// mimalloc keeps freed frame buffers (256 KiB class, allocated and freed by different
-/// threads at line rate) for reuse, where glibc hands them back to the kernel and pays
-/// a page fault per 4 KiB to get them again.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ProcessExit {
     let cli = Cli::parse();
     init_logging(&cli);
