@@ -4,7 +4,8 @@
 //! directory. The target must end the session with a protocol `Error` (or just close),
 //! `serve --once` must exit 12, and nothing may change: not the sentinel, not the volume's
 //! pre-existing files, not the directory around them, nothing at the absolute paths a name
-//! points to. (Valid entries listed before the bad one may appear inside the volume.)
+//! points to, and the target's peak memory stays under a fixed bound. (Valid entries
+//! listed before the bad one may appear inside the volume.)
 //! The `contained` cases look valid to the target; for them only the last part holds.
 
 mod contained;
@@ -98,6 +99,34 @@ struct Run {
     before: Snapshot,
     seen: Vec<Recv>,
     server: Output,
+    /// The target's peak resident memory (VmHWM) as last seen before it exited.
+    peak_rss_kib: u64,
+}
+
+/// The most resident memory a target may reach under any hostile case: every length
+/// the peer sends is bounded before anything is allocated for it, so an attack costs
+/// no more than an honest session of one tiny file (about 15 MiB here).
+const PEAK_RSS_BOUND_KIB: u64 = 64 * 1024;
+
+/// Samples the VmHWM of process `pid` until it exits (a zombie has none); returns the
+/// last value seen. VmHWM only grows, so this is the peak up to the process's last
+/// moments: it can miss growth in those, never report more than there was.
+fn watch_peak_rss(pid: u32) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        loop {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            match hwm {
+                Some(kib) => peak = peak.max(kib),
+                None => return peak,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    })
 }
 
 /// The volume `vol` (with pre-existing files and symlinks that point at the sentinel) next
@@ -123,6 +152,7 @@ fn run_session(attack: impl FnOnce(&mut RawClient, &str)) -> Run {
 
     let certs = Certs::new();
     let server = Server::builder(&certs).volume("v", &vol).once().start();
+    let peak_rss = watch_peak_rss(server.pid());
     let mut client = RawClient::connect_as_client(&server.addr, &certs.client_dir());
     client.start_session("v");
     // The volume root's own attributes, so that applying them changes nothing.
@@ -162,13 +192,29 @@ fn run_session(attack: impl FnOnce(&mut RawClient, &str)) -> Run {
     });
     drop(client);
     let server = server.finish();
+    let peak_rss_kib = peak_rss.join().expect("memory watcher");
     Run {
         tmp,
         uniq,
         before,
         seen,
         server,
+        peak_rss_kib,
     }
+}
+
+/// Asserts the target stayed within [`PEAK_RSS_BOUND_KIB`] (and that it was measured).
+fn assert_memory_bounded(run: &Run) {
+    eprintln!("target peak RSS: {} KiB", run.peak_rss_kib);
+    assert!(
+        run.peak_rss_kib > 0,
+        "the target's memory was never sampled"
+    );
+    assert!(
+        run.peak_rss_kib <= PEAK_RSS_BOUND_KIB,
+        "the target reached {} KiB resident, over the bound of {PEAK_RSS_BOUND_KIB} KiB",
+        run.peak_rss_kib
+    );
 }
 
 /// Asserts nothing outside the volume changed and no `absent` path exists.
@@ -214,6 +260,7 @@ fn hostile_case(attack: impl FnOnce(&mut RawClient, &str), absent: &[&str]) {
         run.server.dump()
     );
     assert_contained(&run, absent);
+    assert_memory_bounded(&run);
     // Inside the volume, valid entries listed before the bad one may have been created;
     // what was there before must be as it was.
     let after = Snapshot::take(run.tmp.path());
@@ -257,4 +304,5 @@ fn bad_entries(entries: Vec<Entry>, absent: &[&str]) {
 fn contained_case(frames: Vec<Message>) {
     let run = run_session(|c, _| send_ignoring_hangup(c, &frames));
     assert_contained(&run, &[]);
+    assert_memory_bounded(&run);
 }
