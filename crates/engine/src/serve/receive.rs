@@ -164,19 +164,18 @@ fn run(
                     }
                     continue;
                 };
-                let stepped = step(a, message, privileges, fsync, &mut scratch);
-                if let Ok(Step::More) = stepped {
+                let Some(finished) = step(a, message, privileges, fsync, &mut scratch).transpose()
+                else {
                     continue;
-                }
+                };
                 let a = files.remove(&index).expect("the file just stepped");
-                Some(match stepped {
-                    Ok(Step::More) => unreachable!("handled above"),
-                    Ok(Step::Committed(not_applied)) => Completion::Committed {
+                Some(match finished {
+                    Ok(Finished::Committed(not_applied)) => Completion::Committed {
                         index,
                         size: a.pending.size,
                         not_applied,
                     },
-                    Ok(Step::Mismatch) => {
+                    Ok(Finished::Mismatch) => {
                         discard(*a);
                         Completion::Mismatch { index }
                     }
@@ -219,8 +218,8 @@ fn discard(a: Assembly) {
     }
 }
 
-enum Step {
-    More,
+/// How a file's last frame left it (a frame that leaves it unfinished is `None`).
+enum Finished {
     Committed(NotApplied),
     Mismatch,
 }
@@ -310,7 +309,7 @@ fn step(
     privileges: Privileges,
     fsync: bool,
     scratch: &mut Vec<u8>,
-) -> Result<Step, Failure> {
+) -> Result<Option<Finished>, Failure> {
     match message {
         Message::Data { offset, bytes, .. } => {
             settle_resume(a, offset)?;
@@ -355,7 +354,7 @@ fn step(
                 )));
             }
             if *a.hasher.finalize().as_bytes() != hash {
-                return Ok(Step::Mismatch);
+                return Ok(Some(Finished::Mismatch));
             }
             let mut file = a
                 .temp
@@ -372,7 +371,7 @@ fn step(
             match finish {
                 Ok(not_applied) => {
                     file.commit(&a.pending.dir, &a.pending.name)?;
-                    return Ok(Step::Committed(not_applied));
+                    return Ok(Some(Finished::Committed(not_applied)));
                 }
                 Err(e) => {
                     file.discard(&a.pending.dir);
@@ -387,5 +386,5 @@ fn step(
             )))
         }
     }
-    Ok(Step::More)
+    Ok(None)
 }
