@@ -286,6 +286,45 @@ def gen_large(root, total_mb, nfiles, seed):
         f.write("large dataset\n")
 
 
+LOG_LEVELS = ("INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR")
+LOG_SERVICES = ("api-gateway", "billing", "inventory", "auth", "scheduler", "storage-sync")
+LOG_MESSAGES = (
+    "request completed method=GET path=/v1/items/{a} status=200",
+    "request completed method=POST path=/v1/orders status=201",
+    "cache miss key=user:{a} ttl=300",
+    "upstream latency high backend=10.0.{b}.{c}:8443",
+    "retrying operation attempt={d} of 5",
+    "flushed {a} records to segment {b}",
+    "connection closed by peer remote=192.168.{b}.{c}",
+    "checkpoint written lsn={a}",
+)
+
+
+def gen_text(root, total_mb, nfiles, seed):
+    """Compressible, log-like text: each file is lines drawn at random from its own pool of 8192
+    formatted lines (timestamps, levels, services, messages with varying numbers, request ids).
+    Whole lines repeat (as in real logs), the numbers in them vary; zstd -3 makes about a fifth
+    of a 256 KiB piece. Drawing and joining run in C: 64 MiB in well under 2 s."""
+    os.makedirs(root)
+    per = total_mb * MiB // nfiles
+    for i in range(nfiles):
+        r = random.Random(f"{seed}-text-{i}")
+        ri = r.randrange
+        pool, t = [], BASE_T * 1000
+        for _ in range(8192):
+            t += ri(50)
+            msg = LOG_MESSAGES[ri(len(LOG_MESSAGES))].format(a=ri(1_000_000), b=ri(256), c=ri(256), d=1 + ri(5))
+            pool.append(f"{t // 1000}.{t % 1000:03d} {LOG_LEVELS[ri(6)]} {LOG_SERVICES[ri(6)]}[{1000 + ri(64)}]: "
+                        f"{msg} req={r.getrandbits(32):08x} dur_ms={ri(997)}\n".encode())
+        k = int(4 * MiB / (sum(map(len, pool)) / len(pool))) + 1
+        with open(os.path.join(root, f"app{i}.log"), "wb") as f:
+            left = per
+            while left > 0:
+                b = b"".join(r.choices(pool, k=k))[:left]
+                f.write(b)
+                left -= len(b)
+
+
 def small_path(i, nfiles):
     leaves = max(1, nfiles // 30)
     top = max(1, int(leaves ** 0.5))
@@ -724,7 +763,9 @@ backend be_ferry
             self.failures.append(f"ferry push exited {rc}: {err.decode(errors='replace')[-800:]}")
         return dict(tool="ferry", wall=wall, ok=ok, src_cpu=ccpu, tgt_cpu=scpu, infra_cpu=inf1 - inf0,
                     net_cpu=net1 - net0, src_rss=crss, tgt_rss=srss, tgt_anon=poll.anon, wire=wire1 - wire0,
-                    own_wire=summary.get("bytes_on_wire"), duration_s=summary.get("duration_s"), exit=rc)
+                    own_wire=summary.get("bytes_on_wire"), duration_s=summary.get("duration_s"),
+                    comp_in=summary.get("bytes_before_compression"), comp_out=summary.get("bytes_after_compression"),
+                    exit=rc)
 
     def run_rsync(self, src, tgt, delete, port):
         W, p = self.work, self.ports
@@ -886,6 +927,26 @@ backend be_ferry
                 log(f"   bwlimit achieved {rate / 1e6:.2f} MB/s = {rate / limit:.3f}× the limit")
         shutil.rmtree(t, ignore_errors=True)
 
+    def run_compress(self):
+        """Ferry without and with `--compress` through squid + HAProxy, alternating, on the large
+        (incompressible) dataset and on generated log-like text. The with/without wall ratio on
+        incompressible data is reported against 1.10×, never enforced; every copy is verified."""
+        a = self.a
+        data = (("incompressible", "large", self.large_params()),
+                ("compressible", "text", dict(total_mb=a.compress_mb, nfiles=4)))
+        t = f"{self.tgt}/ferry/compress"
+        for label, kind, p in data:
+            v1, _, size = self.make(kind, kind, p)
+            log(f"== compress: {kind} ({label}), {size / MiB:.0f} MiB, without and with --compress")
+            for i in range(a.pairs):
+                for phase, extra in (("plain", []), ("compress", ["--compress"])):
+                    fresh_dir(t)
+                    r = self.measured(kind, phase, "ferry", v1, t, False, True, self.ports["router"], size,
+                                      tag=dict(set="compress", data=label, compress=bool(extra)), extra=extra)
+                    if extra and r.get("comp_in") is not None:
+                        log(f"   compress: {r['comp_in'] / 1e6:.2f} MB offered to zstd -> {r['comp_out'] / 1e6:.2f} MB sent")
+        shutil.rmtree(t, ignore_errors=True)
+
     # ------------------------------------------------------------ datasets
     def large_params(self):
         return dict(total_mb=self.a.large_mb, nfiles=self.a.large_files)
@@ -922,6 +983,8 @@ backend be_ferry
             b = max(b, self.a.large_mb * MiB * 1.02)
         if "bwlimit" in self.a.sets:
             b = max(b, self.a.bwlimit_mb * MiB * 1.02)
+        if "compress" in self.a.sets:
+            b = max(b, self.a.large_mb * MiB * 1.02, self.a.compress_mb * MiB * 1.02)
         return b
 
     def dataset_files(self):
@@ -945,10 +1008,12 @@ backend be_ferry
                 gen_small(v1, p["nfiles"], seed)
             elif kind == "mixed":
                 gen_mixed(v1, p["scale"], seed)
+            elif kind == "text":
+                gen_text(v1, p["total_mb"], p["nfiles"], seed)
             else:
                 gen_small(v1, p["nfiles"], seed, tiny=True)
             normalize_times(v1, 0)
-            if kind not in ("scale", "bwlimit"):  # these have no second stage
+            if kind not in ("scale", "bwlimit", "text"):  # these have no second stage
                 subprocess.run(["cp", "-a", v1, v2], check=True)
                 mutate(v2, kind, seed)
                 normalize_times(v2, 5 * 86400)
@@ -983,6 +1048,8 @@ backend be_ferry
             self.run_direct()
         if "bwlimit" in a.sets:
             self.run_bwlimit()
+        if "compress" in a.sets:
+            self.run_compress()
 
 
 # ---------------------------------------------------------------- report
@@ -1047,12 +1114,46 @@ def bwlimit_table(rows):
     return "\n".join(out)
 
 
+def compress_table(rows):
+    """Without and with --compress, per data kind; the no-slowdown verdict is reported, never a failure."""
+    f2 = lambda x: f"{x:.2f}"
+    f1 = lambda x: f"{x:.1f}"
+    mb = lambda x: f"{x / 1e6:.2f}"
+    out = ["| data | MiB | --compress | wall s | MB/s | CPU s tool | wire MB (router) | wire MB (bytes_on_wire) | "
+           "before → after compression MB | on/off wall | on/off wire | no slowdown (≤ 1.10×) | ok |",
+           "|" + "---|" * 13]
+    for label in dict.fromkeys(r["data"] for r in rows):
+        off = [r for r in rows if r["data"] == label and not r["compress"]]
+        on = [r for r in rows if r["data"] == label and r["compress"]]
+        walls = [b["wall"] / a_["wall"] for a_, b in zip(off, on) if a_["wall"] > 0]
+        wires = [b["own_wire"] / a_["own_wire"] for a_, b in zip(off, on) if a_["own_wire"] and b["own_wire"]]
+        verdict = ""
+        if label == "incompressible":
+            verdict = "-" if not walls else ("yes" if med(walls) <= 1.10 else "no")
+            if len(walls) > 1:
+                verdict += f" ({sum(x <= 1.10 for x in walls)}/{len(walls)} pairs)"
+        for rs in (off, on):
+            if not rs:
+                continue
+            comp = ""
+            if rs is on:
+                comp = f"{rng([r['comp_in'] for r in rs], mb)} → {rng([r['comp_out'] for r in rs], mb)}"
+            out.append(f"| {rs[0]['dataset']} ({label}) | {rs[0]['size'] / MiB:.1f} | {'yes' if rs is on else 'no'} | "
+                       f"{rng([r['wall'] for r in rs], f2)} | {rng([r['size'] / r['wall'] / 1e6 for r in rs], f1)} | "
+                       f"{rng([r['src_cpu'] + r['tgt_cpu'] for r in rs], f2)} | {rng([r['wire'] for r in rs], mb)} | "
+                       f"{rng([r['own_wire'] for r in rs], mb)} | {comp} | "
+                       f"{rng(walls, lambda x: f'{x:.2f}×') if rs is on else ''} | "
+                       f"{rng(wires, lambda x: f'{x:.3f}×') if rs is on else ''} | {verdict if rs is on else ''} | "
+                       f"{'yes' if all(r['verified'] for r in rs) else 'NO'} |")
+    return "\n".join(out)
+
+
 def report(results, args, bench):
     f2 = lambda x: f"{x:.2f}"
     f1 = lambda x: f"{x:.1f}"
     mb = lambda x: f"{x / 1e6:.1f}"
     lines = []
-    sets = {}  # the runs of the direct and bwlimit sets get their own tables
+    sets = {}  # the runs of the direct, bwlimit and compress sets get their own tables
     for r in results:
         if "set" in r:
             sets.setdefault(r["set"], []).append(r)
@@ -1098,13 +1199,17 @@ def report(results, args, bench):
     lines.append("")
     lines.append("Datasets: " + "; ".join(f"{k}: {v['files']} files, {v['size'] / MiB:.0f} MiB" for k, v in info.items()))
     lines.append("")
-    if not results:  # only the direct and/or bwlimit sets ran
+    if not results:  # only the direct, bwlimit and/or compress sets ran
         lines = []
     if "direct" in sets:
         lines += ["Ferry direct vs through the proxy and router (`direct` set):", "", direct_table(sets["direct"]), ""]
     if "bwlimit" in sets:
         lines += [f"Ferry `--bwlimit {args.bwlimit_rate}` through the proxy and router (`bwlimit` set; achieved = "
                   "bytes_on_wire / duration_s; reported, never a failure):", "", bwlimit_table(sets["bwlimit"]), ""]
+    if "compress" in sets:
+        lines += ["Ferry without and with `--compress` through the proxy and router (`compress` set; on/off = "
+                  "with/without per pair; the no-slowdown verdict is reported, never a failure):", "",
+                  compress_table(sets["compress"]), ""]
     lines.append(targets(summary))
     return "\n".join(lines), summary
 
@@ -1164,8 +1269,8 @@ def main():
     p.add_argument("--work", help="work dir (kept; default /var/tmp/ferry-bench.PID, removed unless --keep)")
     p.add_argument("--keep", action="store_true", help="keep the work dir (datasets are reused with --work)")
     p.add_argument("--pairs", type=int, default=3, help="alternating Ferry/rsync pairs per phase (default 3)")
-    p.add_argument("--sets", default="large,small,mixed,wan,scale,direct,bwlimit",
-                   help="comma list of large,small,mixed,wan,scale,direct,bwlimit (default all)")
+    p.add_argument("--sets", default="large,small,mixed,wan,scale,direct,bwlimit,compress",
+                   help="comma list of large,small,mixed,wan,scale,direct,bwlimit,compress (default all)")
     p.add_argument("--phases", default="initial,nochange,delta,cutover")
     p.add_argument("--large-mb", type=int, default=2048)
     p.add_argument("--large-files", type=int, default=8)
@@ -1179,6 +1284,8 @@ def main():
     p.add_argument("--scale-pairs", type=int, default=1)
     p.add_argument("--bwlimit-mb", type=int, default=64, help="size of the bwlimit set's file (default 64)")
     p.add_argument("--bwlimit-rate", default="20M", help="its --bwlimit, Ferry's syntax (default 20M = 20 MiB/s)")
+    p.add_argument("--compress-mb", type=int, default=64,
+                   help="size of the compress set's log-like text, in 4 files (default 64)")
     p.add_argument("--no-verify", dest="verify", action="store_false")
     p.add_argument("--no-loop", action="store_true", help="do not loop-mount an ext4 image for the target")
     p.add_argument("--no-install", action="store_true", help="never apt-get install missing tools")
@@ -1189,8 +1296,9 @@ def main():
         a.wan_large_mb, a.wan_small_files, a.scale, a.scale_pairs = 8, 200, "500,2000", 1
         a.wan_mbit = 400
         a.bwlimit_mb, a.bwlimit_rate = 6, "3M"
+        a.compress_mb = 8
     if a.quick:
-        a.pairs, a.large_mb, a.small_files, a.sets = 1, 256, 5000, "large,small,mixed,direct,bwlimit"
+        a.pairs, a.large_mb, a.small_files, a.sets = 1, 256, 5000, "large,small,mixed,direct,bwlimit,compress"
     try:
         parse_rate(a.bwlimit_rate)
     except ValueError as e:
