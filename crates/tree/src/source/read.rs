@@ -46,9 +46,17 @@ pub fn open_source_file(root: &Path, rel: &RelPath) -> Result<std::fs::File, Tre
     Ok(std::fs::File::from(fd))
 }
 
-/// [`regions`] without its two `lseek`s where the file cannot have holes: when
-/// `allocated` (`st_blocks * 512`) covers `size`, the whole file is one data region.
-/// Most files are like that, and a many-small-files tree pays those calls per file.
+/// Largest file [`regions_allocated`] trusts its allocation for.
+const TRUST_ALLOCATION_UP_TO: u64 = 1024 * 1024;
+
+/// [`regions`] without its two `lseek`s for a small file that has no room for holes:
+/// when `allocated` (`st_blocks * 512`) covers `size`, the whole file is one data region.
+/// Most small files are like that, and a many-small-files tree pays those calls per file.
+///
+/// Only up to [`TRUST_ALLOCATION_UP_TO`]: blocks preallocated past the end of a file
+/// (`fallocate` with `KEEP_SIZE`, XFS's speculative preallocation) also count in
+/// `st_blocks`, so a sparse file can look fully allocated. For a small file the cost of
+/// being fooled is a few zeros written instead of a hole; a large one always asks.
 pub fn regions_allocated(
     file: &std::fs::File,
     size: u64,
@@ -57,7 +65,7 @@ pub fn regions_allocated(
     if size == 0 {
         return Ok(Vec::new());
     }
-    if allocated >= size {
+    if allocated >= size && size <= TRUST_ALLOCATION_UP_TO {
         return Ok(vec![Region {
             offset: 0,
             len: size,
