@@ -71,31 +71,28 @@ fn search(index: &SignatureIndex<'_>, data: &[u8], out: &mut Vec<u8>) -> DeltaSt
     let signature = index.signature;
     let block_size = signature.plan().block_size as usize;
     let strong_len = signature.plan().strong_len as usize;
-    let mut delta = DeltaWriter::new(out);
+    let mut at = Cursor {
+        delta: DeltaWriter::new(out),
+        pos: 0,
+        literal_from: 0,
+        next: None,
+    };
     let mut budget = data.len().saturating_mul(MISS_BUDGET);
-    let (mut pos, mut literal_from) = (0, 0);
-    // The block expected at `pos`, after a match that ended there.
-    let mut next: Option<usize> = None;
     let mut rolling: Option<Rolling> = None;
-    'search: while pos < data.len() {
-        if let Some(block) = next.take() {
+    'search: while at.pos < data.len() {
+        if let Some(block) = at.next.take() {
             // The expected block, else (an edit in place) one of the next few at their
             // own places: the blocks skipped over go literal.
             for skip in 0..=SKIP_AHEAD {
-                let (block, at) = (block + skip, pos + skip * block_size);
-                if !lines_up(index, data, at, block) {
-                    continue;
+                let (block, pos) = (block + skip, at.pos + skip * block_size);
+                if lines_up(index, data, pos, block) {
+                    at.matched(data, pos, block, signature.extent(block));
+                    rolling = None;
+                    continue 'search;
                 }
-                let (offset, len) = signature.extent(block);
-                delta.literal(&data[literal_from..at]);
-                delta.copy(offset, len as u64);
-                pos = at + len;
-                literal_from = pos;
-                next = Some(block + 1);
-                rolling = None;
-                continue 'search;
             }
         }
+        let pos = at.pos;
         if data.len() - pos < block_size || budget < block_size {
             break;
         }
@@ -107,11 +104,7 @@ fn search(index: &SignatureIndex<'_>, data: &[u8], out: &mut Vec<u8>) -> DeltaSt
             for &(_, block) in candidates {
                 let block = block as usize;
                 if hash[..strong_len] == *signature.strong(block) {
-                    delta.literal(&data[literal_from..pos]);
-                    delta.copy(signature.extent(block).0, block_size as u64);
-                    pos += block_size;
-                    literal_from = pos;
-                    next = Some(block + 1);
+                    at.matched(data, pos, block, (signature.extent(block).0, block_size));
                     rolling = None;
                     continue 'search;
                 }
@@ -121,10 +114,32 @@ fn search(index: &SignatureIndex<'_>, data: &[u8], out: &mut Vec<u8>) -> DeltaSt
         if pos + block_size < data.len() {
             weak.roll(data[pos], data[pos + block_size]);
         }
-        pos += 1;
+        at.pos += 1;
     }
-    delta.literal(&data[literal_from..]);
-    delta.finish()
+    at.delta.literal(&data[at.literal_from..]);
+    at.delta.finish()
+}
+
+/// Where the search stands in the data, and the delta written so far.
+struct Cursor<'a> {
+    delta: DeltaWriter<'a>,
+    pos: usize,
+    /// Start of the data not yet covered by a command.
+    literal_from: usize,
+    /// The block expected at `pos`, after a match that ended there.
+    next: Option<usize>,
+}
+
+impl Cursor<'_> {
+    /// `block`, at `(offset, len)` in the basis, is what `data` holds at `pos`: what lies
+    /// before it goes literal, the block is copied, and the search goes on after it.
+    fn matched(&mut self, data: &[u8], pos: usize, block: usize, (offset, len): (u64, usize)) {
+        self.delta.literal(&data[self.literal_from..pos]);
+        self.delta.copy(offset, len as u64);
+        self.pos = pos + len;
+        self.literal_from = self.pos;
+        self.next = Some(block + 1);
+    }
 }
 
 /// Whether `block` of the basis is what `data` holds at `at`.

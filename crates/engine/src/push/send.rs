@@ -96,7 +96,6 @@ pub fn send_file(
             "changed since it was listed; the next pass sends it".into(),
         );
     };
-    let layout = |file| regions_allocated(file, info.size, allocated);
     let mut hasher = blake3::Hasher::new();
     let mut resumed = 0;
     let result = match ask {
@@ -114,20 +113,18 @@ pub fn send_file(
                 &send,
             )
         }
-        Ask::Whole => match layout(&file) {
-            Ok(map) => send_whole(&file, index, map, 0, limits, &mut hasher, &send),
-            Err(e) => return fail(FileFailure::ReadError, e.to_string()),
-        },
-        Ask::Resume(offset, hash) => {
-            match prefix_matches(&file, offset.min(info.size), &hash, &mut hasher) {
-                Ok(true) => {
-                    resumed = offset.min(info.size);
-                    progress.sent(resumed);
+        Ask::Whole | Ask::Resume(..) => {
+            if let Ask::Resume(offset, hash) = ask {
+                match prefix_matches(&file, offset.min(info.size), &hash, &mut hasher) {
+                    Ok(true) => {
+                        resumed = offset.min(info.size);
+                        progress.sent(resumed);
+                    }
+                    Ok(false) => hasher = blake3::Hasher::new(),
+                    Err(e) => return fail(FileFailure::ReadError, e.to_string()),
                 }
-                Ok(false) => hasher = blake3::Hasher::new(),
-                Err(e) => return fail(FileFailure::ReadError, e.to_string()),
             }
-            match layout(&file) {
+            match regions_allocated(&file, info.size, allocated) {
                 Ok(map) => send_whole(&file, index, map, resumed, limits, &mut hasher, &send),
                 Err(e) => return fail(FileFailure::ReadError, e.to_string()),
             }

@@ -148,43 +148,23 @@ fn run(
             }),
             Job::Frame(message) => {
                 let index = frame_index(&message);
-                let Some(a) = files.get_mut(&index) else {
-                    let fatal = EngineError::protocol(format!(
-                        "{} for entry {index}, which is not being received",
-                        message.name()
-                    ));
-                    let failed = Completion::Failed {
+                match files.get_mut(&index) {
+                    None => Some(Completion::Failed {
                         index,
                         path: RelPath::root(),
                         message: String::new(),
-                        fatal: Some(fatal),
-                    };
-                    if completions.send(failed).is_err() {
-                        break;
-                    }
-                    continue;
-                };
-                let Some(finished) = step(a, message, privileges, fsync, &mut scratch).transpose()
-                else {
-                    continue;
-                };
-                let a = files.remove(&index).expect("the file just stepped");
-                Some(match finished {
-                    Ok(Finished::Committed(not_applied)) => Completion::Committed {
-                        index,
-                        size: a.pending.size,
-                        not_applied,
-                    },
-                    Ok(Finished::Mismatch) => {
-                        discard(*a);
-                        Completion::Mismatch { index }
-                    }
-                    Err(failure) => {
-                        let path = a.pending.path.clone();
-                        discard(*a);
-                        failure.into_completion(index, path)
-                    }
-                })
+                        fatal: Some(EngineError::protocol(format!(
+                            "{} for entry {index}, which is not being received",
+                            message.name()
+                        ))),
+                    }),
+                    Some(a) => step(a, message, privileges, fsync, &mut scratch)
+                        .transpose()
+                        .map(|finished| {
+                            let a = files.remove(&index).expect("the file just stepped");
+                            finish(index, *a, finished)
+                        }),
+                }
             }
         };
         if let Some(done) = done {
@@ -209,6 +189,26 @@ fn frame_index(message: &Message) -> u64 {
         | Message::Delta { index, .. }
         | Message::FileEnd { index, .. } => *index,
         _ => u64::MAX,
+    }
+}
+
+/// What the session hears of a file whose last frame finished it (or failed it).
+fn finish(index: u64, a: Assembly, finished: Result<Finished, Failure>) -> Completion {
+    match finished {
+        Ok(Finished::Committed(not_applied)) => Completion::Committed {
+            index,
+            size: a.pending.size,
+            not_applied,
+        },
+        Ok(Finished::Mismatch) => {
+            discard(a);
+            Completion::Mismatch { index }
+        }
+        Err(failure) => {
+            let path = a.pending.path.clone();
+            discard(a);
+            failure.into_completion(index, path)
+        }
     }
 }
 
