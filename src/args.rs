@@ -6,13 +6,13 @@ use clap::{Args, Parser, Subcommand};
 
 /// `ferry --version`: the release and the wire protocol it speaks (both sides of a
 /// migration must speak the same one).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 2)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 3)");
 
 #[derive(Parser, Debug)]
 #[command(
     name = "ferry",
     version = VERSION,
-    after_help = "Every option of serve, push and probe can also be set from an environment \
+    after_help = "Every option of serve, push, pull and probe can also be set from an environment \
 variable, FERRY_ and the option's name in capitals with '-' as '_' (e.g. FERRY_TLS_DIR, \
 FERRY_BWLIMIT, FERRY_DELETE=true); a flag on the command line wins over the environment.",
     about = "Moves a volume's files to another host or cluster: an rsync-style delta protocol inside mutual TLS",
@@ -33,10 +33,12 @@ pub struct Cli {
 pub enum Command {
     /// Create a fresh CA with a server and a client certificate.
     Certs(CertsArgs),
-    /// Run the target: receive pushes into the named volumes.
+    /// Run the server: receive pushes into the named volumes, and answer pulls from them.
     Serve(ServeArgs),
     /// Run the source: make a target volume an exact copy of a local directory.
     Push(PushArgs),
+    /// Run the target here: make a local directory an exact copy of a served volume.
+    Pull(PullArgs),
     /// Check each hop to a target volume in order and say which one fails.
     Probe(ProbeArgs),
     /// Run a push end to end on loopback with throwaway certificates and a sample tree.
@@ -74,10 +76,11 @@ pub struct ServeArgs {
     /// Directory with tls.crt, tls.key and ca.crt (the server/ half of `ferry certs`).
     #[arg(long, env = "FERRY_TLS_DIR")]
     pub tls_dir: PathBuf,
-    /// A volume to serve, NAME=PATH (repeatable).
+    /// A volume to serve, NAME=PATH, or NAME=PATH:ro to export it read-only (it can be
+    /// pulled from, a push to it is refused). Repeatable.
     #[arg(long = "volume", required = true, env = "FERRY_VOLUME")]
     pub volumes: Vec<String>,
-    /// Exit after the first push session ends, with that session's exit code.
+    /// Exit after the first push or pull session ends, with that session's exit code.
     #[arg(long, env = "FERRY_ONCE")]
     pub once: bool,
     /// Seconds of idleness after which a heartbeat is sent, so routers and load
@@ -92,7 +95,7 @@ pub struct ServeArgs {
     /// 0.0.0.0:9100.
     #[arg(long, value_name = "ADDR", env = "FERRY_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
-    /// Read at most RATE bytes per second from all pushes together (and write at most
+    /// Read at most RATE bytes per second from all sessions together (and write at most
     /// RATE): a number with an optional K, M or G (powers of 1024), e.g. 50M; 0 = no limit.
     #[arg(long, value_name = "RATE", env = "FERRY_BWLIMIT")]
     pub bwlimit: Option<String>,
@@ -100,10 +103,11 @@ pub struct ServeArgs {
     pub privileges: PrivilegeArgs,
 }
 
-/// How to reach a target: shared by push and probe.
+/// How to reach a served volume: shared by push, pull and probe.
 #[derive(Args, Debug, Clone)]
 pub struct RouteArgs {
-    /// The target, ferry://HOST:PORT/VOLUME (PORT defaults to 443, a route).
+    /// The served volume, ferry://HOST:PORT/VOLUME (PORT defaults to 443, a route).
+    #[arg(value_name = "URL")]
     pub target: String,
     /// Directory with tls.crt, tls.key and ca.crt (the client/ half of `ferry certs`).
     #[arg(long, env = "FERRY_TLS_DIR")]
@@ -138,6 +142,25 @@ pub struct PushArgs {
     pub src: PathBuf,
     #[command(flatten)]
     pub route: RouteArgs,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub route: RouteArgs,
+    /// The local directory that should hold the volume's contents (created if missing;
+    /// its parent must exist).
+    pub dest: PathBuf,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// How a transfer behaves: shared by push and pull. "Source" and "target" are the sides
+/// data flows from and to (for a pull, the server and this directory).
+#[derive(Args, Debug)]
+pub struct TransferArgs {
     /// Leave out entries matching PATTERN (rsync rules: `*`, `**`, `?`, a leading `/`
     /// anchors at the source root, a trailing `/` matches directories only). Repeatable;
     /// with --include, the first matching rule wins. Excluded entries at the target are
@@ -183,8 +206,8 @@ pub struct PushArgs {
     /// `deleted`, then the path); with --json, as `change` events. --dry-run always does.
     #[arg(long, short = 'i', env = "FERRY_ITEMIZE_CHANGES")]
     pub itemize_changes: bool,
-    /// Send at most RATE bytes per second: a number with an optional K, M or G (powers
-    /// of 1024), e.g. 500K, 50M, 1G; 0 = no limit.
+    /// Move at most RATE bytes per second (a push sends, a pull receives at most that):
+    /// a number with an optional K, M or G (powers of 1024), e.g. 500K, 50M, 1G; 0 = no limit.
     #[arg(long, value_name = "RATE", env = "FERRY_BWLIMIT")]
     pub bwlimit: Option<String>,
     /// Seconds of idleness after which a heartbeat is sent, so routers and load
@@ -216,7 +239,7 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
-/// Who to run as: shared by serve and push.
+/// Who to run as: shared by serve, push and pull.
 #[derive(Args, Debug, Clone, Default)]
 pub struct PrivilegeArgs {
     /// Supplemental group ids, comma-separated (e.g. 1000,2000), for storage that grants

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ferry_engine::{Output, PushConfig, Route, ServeConfig};
+use ferry_engine::{Export, Output, PullConfig, PushConfig, Route, ServeConfig};
 use ferry_proto::SessionOptions;
 
-use crate::args::{PushArgs, RouteArgs, ServeArgs};
+use crate::args::{PullArgs, PushArgs, RouteArgs, ServeArgs, TransferArgs};
 
 /// A parsed `ferry://HOST[:PORT]/VOLUME`.
 #[derive(Debug, PartialEq, Eq)]
@@ -107,9 +107,52 @@ pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
             args.src.display()
         );
     }
+    let transfer = transfer(&args.transfer, "push", quiet)?;
     Ok(PushConfig {
         src: args.src.clone(),
         route,
+        options: transfer.options,
+        output: transfer.output,
+        heartbeat: transfer.heartbeat,
+        retries: args.transfer.retries,
+        progress: transfer.progress,
+        bwlimit: transfer.bwlimit,
+        filter: transfer.filter,
+    })
+}
+
+/// `quiet` as for [`push_config`].
+pub fn pull_config(args: &PullArgs, quiet: bool) -> Result<PullConfig> {
+    let route = route(&args.route)?;
+    let transfer = transfer(&args.transfer, "pull", quiet)?;
+    Ok(PullConfig {
+        dest: args.dest.clone(),
+        route,
+        options: SessionOptions {
+            pull: true,
+            ..transfer.options
+        },
+        output: transfer.output,
+        heartbeat: transfer.heartbeat,
+        retries: args.transfer.retries,
+        progress: transfer.progress,
+        bwlimit: transfer.bwlimit,
+        filter: transfer.filter,
+    })
+}
+
+/// What push and pull validate alike.
+struct Transfer {
+    options: SessionOptions,
+    output: Output,
+    heartbeat: Duration,
+    progress: bool,
+    bwlimit: Option<u64>,
+    filter: ferry_proto::Filter,
+}
+
+fn transfer(args: &TransferArgs, command: &str, quiet: bool) -> Result<Transfer> {
+    Ok(Transfer {
         options: SessionOptions {
             delete: args.delete,
             dry_run: args.dry_run,
@@ -119,6 +162,7 @@ pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
             itemize: args.itemize_changes,
             delete_excluded: args.delete_excluded,
             compress: args.compress,
+            pull: false,
         },
         output: if args.json {
             Output::Json
@@ -126,10 +170,28 @@ pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
             Output::Text
         },
         heartbeat: Duration::from_secs(args.heartbeat.max(1)),
-        retries: args.retries,
         progress: args.progress || (!args.json && !quiet && std::io::stderr().is_terminal()),
         bwlimit: bwlimit(args.bwlimit.as_deref())?,
-        filter: crate::filters::build(args)?,
+        filter: crate::filters::build(args, command)?,
+    })
+}
+
+/// `--volume NAME=PATH[:ro]`.
+fn export(spec: &str) -> Result<Export> {
+    let Some((name, path)) = spec.split_once('=') else {
+        bail!("--volume {spec:?} is not NAME=PATH, e.g. --volume data=/mnt/data (or data=/mnt/data:ro to export it read-only)");
+    };
+    let (path, read_only) = match path.strip_suffix(":ro") {
+        Some(path) => (path, true),
+        None => (path, false),
+    };
+    if name.is_empty() || name.contains('/') || path.is_empty() {
+        bail!("--volume {spec:?}: NAME must be a non-empty name without '/', PATH a directory");
+    }
+    Ok(Export {
+        name: name.to_string(),
+        path: PathBuf::from(path),
+        read_only,
     })
 }
 
@@ -140,16 +202,11 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig> {
             args.listen
         )
     })?;
-    let mut volumes = Vec::new();
-    for spec in &args.volumes {
-        let Some((name, path)) = spec.split_once('=') else {
-            bail!("--volume {spec:?} is not NAME=PATH, e.g. --volume data=/mnt/data");
-        };
-        if name.is_empty() || name.contains('/') || path.is_empty() {
-            bail!("--volume {spec:?}: NAME must be a non-empty name without '/', PATH a directory");
-        }
-        volumes.push((name.to_string(), PathBuf::from(path)));
-    }
+    let volumes = args
+        .volumes
+        .iter()
+        .map(|spec| export(spec))
+        .collect::<Result<Vec<_>>>()?;
     Ok(ServeConfig {
         listen,
         tls_dir: args.tls_dir.clone(),
@@ -195,6 +252,19 @@ mod tests {
             "ferry://h:0/v",
         ] {
             assert!(parse_target(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn parses_volume_exports_with_an_optional_read_only_suffix() {
+        let e = export("data=/mnt/data").unwrap();
+        assert_eq!((e.name.as_str(), e.read_only), ("data", false));
+        assert_eq!(e.path, PathBuf::from("/mnt/data"));
+        let e = export("logs=/mnt/a=b:ro").unwrap();
+        assert_eq!((e.name.as_str(), e.read_only), ("logs", true));
+        assert_eq!(e.path, PathBuf::from("/mnt/a=b"));
+        for bad in ["data", "=/x", "a/b=/x", "data=", "data=:ro"] {
+            assert!(export(bad).is_err(), "{bad} accepted");
         }
     }
 }

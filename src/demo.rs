@@ -35,7 +35,11 @@ async fn demo(base: &Path) -> Result<ExitCode> {
         ServeConfig {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             tls_dir: certs.join("server"),
-            volumes: vec![("demo".into(), dst.clone())],
+            volumes: vec![ferry_engine::Export {
+                name: "demo".into(),
+                path: dst.clone(),
+                read_only: false,
+            }],
             once: false,
             heartbeat: ferry_engine::DEFAULT_HEARTBEAT,
             fsync: false,

@@ -7,15 +7,16 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use ferry_proto::{Filter, Rule, RuleKind};
 
-use crate::args::{Cli, PushArgs};
+use crate::args::{Cli, TransferArgs};
 
 /// The rule every ext4 volume needs: its root `lost+found` (owned by root, made by
 /// mkfs) is not the application's data, so it is neither copied nor deleted.
 const LOST_FOUND: &str = "/lost+found/";
 
-pub fn build(args: &PushArgs) -> Result<Filter> {
+/// `command` is the subcommand (`push` or `pull`) whose flags these are.
+pub fn build(args: &TransferArgs, command: &str) -> Result<Filter> {
     let mut ordered: Vec<(usize, RuleKind, String)> = Vec::new();
-    let positions = command_line_positions();
+    let positions = command_line_positions(command);
     let at = |id: &str, i: usize| {
         positions
             .iter()
@@ -58,11 +59,11 @@ pub fn build(args: &PushArgs) -> Result<Filter> {
 }
 
 /// Where each occurrence of the filter flags stood on the command line.
-fn command_line_positions() -> Vec<(String, Vec<usize>)> {
+fn command_line_positions(command: &str) -> Vec<(String, Vec<usize>)> {
     let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) else {
         return Vec::new();
     };
-    let Some(push) = matches.subcommand_matches("push") else {
+    let Some(push) = matches.subcommand_matches(command) else {
         return Vec::new();
     };
     ["include", "exclude", "exclude_from"]

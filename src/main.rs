@@ -44,7 +44,7 @@ fn main() -> ProcessExit {
 
 /// What must happen while the process is still one thread (credentials are per thread,
 /// see `privileges`): `serve` reads its TLS files and binds its port, which may need root;
-/// then serve and push take on the asked-for groups and `--run-as` identity, and check
+/// then serve, push and pull take on the asked-for groups and `--run-as` identity, and check
 /// that their volumes or source are usable as that identity. All later threads inherit it.
 fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Error, ExitCode)> {
     let usage = |e: anyhow::Error| (e, ExitCode::Usage);
@@ -58,18 +58,27 @@ fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Err
             })?;
             identity.apply().map_err(usage)?;
             if identity.is_requested() {
-                for (name, path) in &config.volumes {
-                    privileges::check_access(&format!("volume {name}:"), path, true)
+                for export in &config.volumes {
+                    let label = format!("volume {}:", export.name);
+                    privileges::check_access(&label, &export.path, !export.read_only)
                         .map_err(usage)?;
                 }
             }
             Ok(Some(bound))
         }
         Command::Push(args) => {
-            let identity = Identity::from_args(&args.privileges).map_err(usage)?;
+            let identity = Identity::from_args(&args.transfer.privileges).map_err(usage)?;
             identity.apply().map_err(usage)?;
             if identity.is_requested() {
                 privileges::check_access("source", &args.src, false).map_err(usage)?;
+            }
+            Ok(None)
+        }
+        Command::Pull(args) => {
+            let identity = Identity::from_args(&args.transfer.privileges).map_err(usage)?;
+            identity.apply().map_err(usage)?;
+            if identity.is_requested() && args.dest.exists() {
+                privileges::check_access("destination", &args.dest, true).map_err(usage)?;
             }
             Ok(None)
         }
@@ -105,7 +114,17 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         Command::Push(args) => match config::push_config(args, cli.quiet) {
             Ok(config) => {
                 let summary = ferry_engine::push(config, shutdown_signal()).await;
-                if let Some(path) = &args.summary_file {
+                if let Some(path) = &args.transfer.summary_file {
+                    write_summary(path, &summary);
+                }
+                Ok(summary.exit)
+            }
+            Err(e) => return usage(e),
+        },
+        Command::Pull(args) => match config::pull_config(args, cli.quiet) {
+            Ok(config) => {
+                let summary = ferry_engine::pull(config, shutdown_signal()).await;
+                if let Some(path) = &args.transfer.summary_file {
                     write_summary(path, &summary);
                 }
                 Ok(summary.exit)

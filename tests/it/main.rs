@@ -26,6 +26,7 @@ mod hostile;
 mod hostile_target;
 mod pods;
 mod progress;
+mod pull;
 mod push;
 mod route;
 mod security;

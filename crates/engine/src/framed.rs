@@ -38,7 +38,12 @@ pub struct FrameReader<R> {
     /// reports a refused client certificate only then) reads as what it is.
     peer: Option<TlsPeer>,
     limit: Option<Arc<RateLimiter>>,
+    /// Sees every message read, before the caller does (a puller's progress).
+    observer: Option<Observer>,
 }
+
+/// A look at each message a [`FrameReader`] reads.
+pub type Observer = Box<dyn FnMut(&Message) + Send>;
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R, limits: Limits) -> Self {
@@ -48,7 +53,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             limits,
             peer: None,
             limit: None,
+            observer: None,
         }
+    }
+
+    /// Shows every message read to `observer` first.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Reads no faster than `limit` allows (bytes are taken after each read, so the
@@ -77,6 +89,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub async fn next(&mut self) -> Result<Option<Message>, EngineError> {
         loop {
             if let Some(message) = decode(&mut self.buf, &self.limits)? {
+                if let Some(observe) = &mut self.observer {
+                    observe(&message);
+                }
                 return Ok(Some(message));
             }
             if self.buf.capacity() - self.buf.len() < 64 * 1024 {

@@ -1,4 +1,5 @@
-//! Ferry's engine: the async pumps that run a push (source) and a serve (target).
+//! Ferry's engine: the async pumps that run a push (source), a serve (target of pushes,
+//! source of pulls) and a pull (target).
 //!
 //! Owns: sessions, the streams between the walker, the sender and receiver threads and
 //! the connection, the window that keeps memory flat, and the summary and exit code.
@@ -30,6 +31,7 @@ mod exit;
 mod framed;
 mod probe;
 mod progress;
+mod pull;
 mod push;
 mod ratelimit;
 mod report;
@@ -42,8 +44,9 @@ pub use error::EngineError;
 pub use exit::ExitCode;
 pub use framed::DEFAULT_HEARTBEAT;
 pub use probe::{probe, Hop, Verdict};
+pub use pull::{pull, PullConfig};
 pub use push::{push, PushConfig};
 pub use ratelimit::parse_rate;
 pub use report::{Output, SCHEMA};
-pub use serve::{bind, serve, serve_bound, Bound, ServeConfig};
+pub use serve::{bind, serve, serve_bound, Bound, Export, ServeConfig};
 pub use summary::Summary;

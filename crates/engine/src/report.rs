@@ -36,6 +36,9 @@ pub enum Output {
     Json,
     /// Text: changes on stdout, warnings on stderr, the report on stderr.
     Text,
+    /// The log only (a server that is the source of a pull): errors and warnings as
+    /// log lines, changes at debug level, no report.
+    Log,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +153,7 @@ impl Reporter {
                 let slash = if entry == EntryKind::Dir { "/" } else { "" };
                 let _ = writeln!(out, "{change:<8} {path}{slash}");
             }),
+            Output::Log => tracing::debug!("{change} {path} ({kind})"),
         }
     }
 
@@ -168,6 +172,7 @@ impl Reporter {
             Output::Text => {
                 self.text(|| eprintln!("ferry: error at the {side}: {path}: {message}"))
             }
+            Output::Log => tracing::warn!("error at the {side}: {path}: {message}"),
         }
     }
 
@@ -175,6 +180,7 @@ impl Reporter {
         match self.output {
             Output::Json => self.line("warning", json!({"path": path, "message": message})),
             Output::Text => self.text(|| eprintln!("ferry: warning: {path}: {message}")),
+            Output::Log => tracing::warn!("{path}: {message}"),
         }
     }
 
@@ -200,6 +206,7 @@ impl Reporter {
                 }
                 eprint!("{}", summary.to_text());
             }),
+            Output::Log => {}
         }
     }
 }

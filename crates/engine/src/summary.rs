@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ferry_proto::TargetStats;
+use ferry_proto::{SourceStats, TargetStats};
 use serde::Serialize;
 
 use crate::exit::ExitCode;
@@ -47,6 +47,36 @@ pub struct NotAppliedExample {
 }
 
 impl SourceCounts {
+    /// What a pulled session's source tells the puller (`SourceDone`).
+    pub fn to_wire(&self) -> SourceStats {
+        SourceStats {
+            files_total: self.files_total,
+            bytes_total: self.bytes_total,
+            entries_total: self.entries_total,
+            files_unchanged: self.files_unchanged,
+            files_delta: self.files_delta,
+            bytes_literal: self.bytes_literal,
+            bytes_matched: self.bytes_matched,
+            bytes_resumed: self.bytes_resumed,
+            vanished: self.vanished,
+            read_errors: self.read_errors,
+        }
+    }
+
+    /// Takes in the counts a pulled session's source sent.
+    pub fn add_wire(&mut self, s: &SourceStats) {
+        self.files_total = s.files_total;
+        self.bytes_total = s.bytes_total;
+        self.entries_total = s.entries_total;
+        self.files_unchanged = s.files_unchanged;
+        self.vanished = s.vanished;
+        self.read_errors = s.read_errors;
+        self.files_delta += s.files_delta;
+        self.bytes_literal += s.bytes_literal;
+        self.bytes_matched += s.bytes_matched;
+        self.bytes_resumed += s.bytes_resumed;
+    }
+
     /// Folds in one attempt: what was listed is the last attempt's (each lists the
     /// whole tree), what was sent adds up.
     pub fn absorb(&mut self, attempt: &SourceCounts) {

@@ -192,6 +192,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.compress {
                 flags |= OPT_COMPRESS;
             }
+            if options.pull {
+                flags |= OPT_PULL;
+            }
             if options.itemize {
                 flags |= OPT_ITEMIZE;
             }
@@ -340,6 +343,12 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
                 out.put_u64_le(value);
             }
         }
+        Message::SourceDone { stats } => {
+            out.put_u8(SOURCE_DONE);
+            for value in source_stats_fields(stats) {
+                out.put_u64_le(value);
+            }
+        }
         Message::Error { class, message } => {
             out.put_u8(ERROR);
             out.put_u8(class_code(*class));
@@ -365,7 +374,8 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 | OPT_FSYNC
                 | OPT_ITEMIZE
                 | OPT_DELETE_EXCLUDED
-                | OPT_COMPRESS;
+                | OPT_COMPRESS
+                | OPT_PULL;
             if flags & !known != 0 {
                 return Err(r.bad("options", flags.into()));
             }
@@ -394,6 +404,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     itemize: flags & OPT_ITEMIZE != 0,
                     delete_excluded: flags & OPT_DELETE_EXCLUDED != 0,
                     compress: flags & OPT_COMPRESS != 0,
+                    pull: flags & OPT_PULL != 0,
                 },
                 filter: crate::filter::Filter::new(rules),
             }
@@ -526,6 +537,15 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 stats: stats_from(fields).ok_or_else(|| r.bad("delete_skipped", fields[5]))?,
             }
         }
+        SOURCE_DONE => {
+            let mut fields = [0u64; SOURCE_STATS_FIELDS];
+            for field in fields.iter_mut() {
+                *field = r.u64("source stats")?;
+            }
+            Message::SourceDone {
+                stats: source_stats_from(fields),
+            }
+        }
         ERROR => {
             let code = r.u8("class")?;
             Message::Error {
@@ -586,6 +606,38 @@ fn stats_from(f: [u64; STATS_FIELDS]) -> Option<TargetStats> {
         not_applied_xattrs: f[9],
         not_applied_special: f[10],
     })
+}
+
+const SOURCE_STATS_FIELDS: usize = 10;
+
+fn source_stats_fields(s: &SourceStats) -> [u64; SOURCE_STATS_FIELDS] {
+    [
+        s.files_total,
+        s.bytes_total,
+        s.entries_total,
+        s.files_unchanged,
+        s.files_delta,
+        s.bytes_literal,
+        s.bytes_matched,
+        s.bytes_resumed,
+        s.vanished,
+        s.read_errors,
+    ]
+}
+
+fn source_stats_from(f: [u64; SOURCE_STATS_FIELDS]) -> SourceStats {
+    SourceStats {
+        files_total: f[0],
+        bytes_total: f[1],
+        entries_total: f[2],
+        files_unchanged: f[3],
+        files_delta: f[4],
+        bytes_literal: f[5],
+        bytes_matched: f[6],
+        bytes_resumed: f[7],
+        vanished: f[8],
+        read_errors: f[9],
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,11 @@
 //!
 //! Entries are numbered in listing order: the entries of a `List` frame have indices
 //! `first, first + 1, ...`, and every later message names a file by that index.
+//!
+//! The client that connects is the source of a push. In a pull (`SessionOptions::pull`)
+//! it is the target instead: after `Welcome` the server speaks the source's part above,
+//! the client the target's, and after `Done` the server adds `SourceDone` (the counts
+//! only a source knows, for the puller's report).
 
 use bytes::Bytes;
 
@@ -29,7 +34,8 @@ use crate::model::{Entry, EntryKind, Meta};
 /// * 1: the first format; block signatures in fast_rsync's MD4 format.
 /// * 2: block signatures in Ferry's own format (rolling checksum and BLAKE3 per block,
 ///   with the basis length), see `ferry_delta::signature`.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// * 3: pull (the client asks the server to be the source) and `SourceDone`.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What the source asks of this session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,6 +59,8 @@ pub struct SessionOptions {
     /// Report every change in a real run too (`Change` for created, updated and
     /// attribute-only entries), not only deletions (`push --itemize-changes`).
     pub itemize: bool,
+    /// `ferry pull`: the server is the source and the client the target.
+    pub pull: bool,
 }
 
 /// Why the target would not start a session.
@@ -121,6 +129,32 @@ pub struct TargetStats {
     pub not_applied_xattrs: u64,
     /// Device nodes, FIFOs and sockets that could not be created (target not root).
     pub not_applied_special: u64,
+}
+
+/// The source's account of a pulled session, sent in `SourceDone`: what only the
+/// source knows, so the puller's summary says what a pusher's would.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Regular files listed (hard links included).
+    pub files_total: u64,
+    /// Bytes of the regular files listed.
+    pub bytes_total: u64,
+    /// Entries listed of every kind.
+    pub entries_total: u64,
+    /// Files the target already had.
+    pub files_unchanged: u64,
+    /// Files sent as a delta.
+    pub files_delta: u64,
+    /// File content sent as literal bytes.
+    pub bytes_literal: u64,
+    /// File content the target copied from its basis (delta matches).
+    pub bytes_matched: u64,
+    /// File content not sent because the target's partial held it.
+    pub bytes_resumed: u64,
+    /// Files that vanished or changed while they were read.
+    pub vanished: u64,
+    /// Entries or files the source could not read.
+    pub read_errors: u64,
 }
 
 /// One frame's worth of protocol.
@@ -241,6 +275,10 @@ pub enum Message {
     Done {
         stats: TargetStats,
     },
+    /// Pull only: the source's counts, its last message after the target's `Done`.
+    SourceDone {
+        stats: SourceStats,
+    },
     /// A fatal error; the sender closes the session after it.
     Error {
         class: ErrorClass,
@@ -273,6 +311,7 @@ impl Message {
             Message::NotApplied { .. } => "NotApplied",
             Message::FileError { .. } => "FileError",
             Message::Done { .. } => "Done",
+            Message::SourceDone { .. } => "SourceDone",
             Message::Error { .. } => "Error",
             Message::Heartbeat => "Heartbeat",
         }

@@ -7,7 +7,7 @@
 mod push;
 mod server;
 
-pub use push::{clear_proxy_env, push, Push, PushOutcome};
+pub use push::{clear_proxy_env, pull, push, Push, PushOutcome};
 pub use server::Server;
 
 use std::io::Read;

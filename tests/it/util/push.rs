@@ -1,4 +1,4 @@
-//! `ferry push` runs, and what they printed (`--json` events parsed).
+//! `ferry push` and `ferry pull` runs, and what they printed (`--json` events parsed).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -7,10 +7,12 @@ use serde_json::Value;
 
 use super::{ferry, run_guarded, Certs, Output};
 
-/// `ferry push SRC URL --tls-dir CLIENT [flags]`, built up and then run.
+/// `ferry push SRC URL --tls-dir CLIENT [flags]` (or `ferry pull URL DEST ...`), built
+/// up and then run.
 pub struct Push {
-    src: PathBuf,
-    url: String,
+    command: &'static str,
+    /// The two operands in command-line order.
+    operands: [OsString; 2],
     tls_dir: PathBuf,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
@@ -19,8 +21,20 @@ pub struct Push {
 
 pub fn push(certs: &Certs, src: &Path, url: &str) -> Push {
     Push {
-        src: src.to_path_buf(),
-        url: url.to_string(),
+        command: "push",
+        operands: [src.as_os_str().to_os_string(), url.into()],
+        tls_dir: certs.client_dir(),
+        args: Vec::new(),
+        envs: Vec::new(),
+        json: false,
+    }
+}
+
+/// `ferry pull URL DEST --tls-dir CLIENT [flags]`.
+pub fn pull(certs: &Certs, url: &str, dest: &Path) -> Push {
+    Push {
+        command: "pull",
+        operands: [url.into(), dest.as_os_str().to_os_string()],
         tls_dir: certs.client_dir(),
         args: Vec::new(),
         envs: Vec::new(),
@@ -69,15 +83,14 @@ impl Push {
 
     pub fn run(self) -> PushOutcome {
         let mut cmd = ferry();
-        cmd.arg("push")
-            .arg(&self.src)
-            .arg(&self.url)
+        cmd.arg(self.command)
+            .args(&self.operands)
             .arg("--tls-dir")
             .arg(&self.tls_dir)
             .args(&self.args);
         clear_proxy_env(&mut cmd);
         cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
-        let output = run_guarded(&mut cmd, "ferry push");
+        let output = run_guarded(&mut cmd, &format!("ferry {}", self.command));
         let events = if self.json {
             Some(parse_events(&output))
         } else {
@@ -109,7 +122,7 @@ impl PushOutcome {
         assert_eq!(
             self.output.code,
             Some(code),
-            "ferry push: unexpected exit code\n{}",
+            "ferry push/pull: unexpected exit code\n{}",
             self.output.dump()
         );
         self

@@ -20,14 +20,21 @@ pub struct Server {
 
 pub struct ServerBuilder<'a> {
     certs: &'a Certs,
-    volumes: Vec<(String, PathBuf)>,
+    /// (name, path, read-only)
+    volumes: Vec<(String, PathBuf, bool)>,
     once: bool,
     args: Vec<OsString>,
 }
 
 impl<'a> ServerBuilder<'a> {
     pub fn volume(mut self, name: &str, path: &Path) -> Self {
-        self.volumes.push((name.to_string(), path.to_path_buf()));
+        self.volumes.push((name.to_string(), path.to_path_buf(), false));
+        self
+    }
+
+    /// `--volume NAME=PATH:ro`: pulls only.
+    pub fn read_only_volume(mut self, name: &str, path: &Path) -> Self {
+        self.volumes.push((name.to_string(), path.to_path_buf(), true));
         self
     }
 
@@ -49,9 +56,12 @@ impl<'a> ServerBuilder<'a> {
             .args(["--listen", "127.0.0.1:0"])
             .arg("--tls-dir")
             .arg(self.certs.server_dir());
-        for (name, path) in &self.volumes {
+        for (name, path, read_only) in &self.volumes {
             let mut spec = OsString::from(format!("{name}="));
             spec.push(path);
+            if *read_only {
+                spec.push(":ro");
+            }
             cmd.arg("--volume").arg(spec);
         }
         if self.once {

@@ -13,16 +13,18 @@
 mod list;
 mod send;
 
+pub(crate) use list::Shared;
+
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_net::WireCounter;
 use ferry_proto::{
-    escape, ChangeKind, EntryKind, ErrorClass, FileFailure, Filter, Limits, Message,
+    escape, ChangeKind, EntryKind, ErrorClass, FileFailure, Filter, Limits, Message, Meta,
     SessionOptions, TargetStats, PROTOCOL_VERSION,
 };
 use ferry_tree::{WalkOptions, Walker};
@@ -37,7 +39,6 @@ use crate::progress::Progress;
 use crate::ratelimit::RateLimiter;
 use crate::report::{Output, Reporter};
 use crate::summary::{NotAppliedExample, SourceCounts, Summary};
-use list::Shared;
 use send::Ask;
 
 /// Everything `ferry push` needs, validated.
@@ -183,7 +184,7 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     summary
 }
 
-fn interrupted() -> EngineError {
+pub(crate) fn interrupted() -> EngineError {
     EngineError::new(
         ExitCode::Interrupted,
         "interrupted by a signal; the target keeps what was complete and partial files to resume",
@@ -192,7 +193,7 @@ fn interrupted() -> EngineError {
 
 /// Exponential backoff from 0.5 s, capped at 30 s, with ±50% jitter so that many
 /// source pods cut by the same network event do not come back in lockstep.
-fn backoff(attempt: u64) -> Duration {
+pub(crate) fn backoff(attempt: u64) -> Duration {
     let base = Duration::from_millis(500).saturating_mul(1 << attempt.saturating_sub(1).min(6));
     let base = base.min(Duration::from_secs(30));
     let nanos = std::time::SystemTime::now()
@@ -267,6 +268,54 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         .await
         .map_err(|_| connect_timeout(route))??;
     progress.connected();
+    let source = Source {
+        root: &config.src,
+        walker,
+        root_meta,
+        limits: &limits,
+        shared,
+        reporter,
+        dry_run: config.options.dry_run,
+    };
+    let outcome = source_session(source, &mut reader, tx).await;
+    let written = writer.await;
+    let stats = outcome?;
+    match written {
+        Ok(Ok(())) => Ok(stats),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(EngineError::socket(format!("the writer failed: {e}"))),
+    }
+}
+
+/// The source's part of one session, on a connection whose handshake is done.
+pub(crate) struct Source<'a> {
+    /// The tree to send (`walker` walks it).
+    pub root: &'a Path,
+    pub walker: Walker,
+    pub root_meta: Meta,
+    pub limits: &'a Limits,
+    pub shared: &'a Arc<Shared>,
+    pub reporter: &'a Reporter,
+    pub dry_run: bool,
+}
+
+/// Runs the source's part of a session (a push's, or a pull that `ferry serve` answers):
+/// sends the root and the listing and answers the target's wants until its `Done`.
+/// Returns when every sender has stopped and `tx` is dropped; the caller owns the writer.
+pub(crate) async fn source_session<R: AsyncRead + Unpin>(
+    source: Source<'_>,
+    reader: &mut FrameReader<R>,
+    tx: FrameSender,
+) -> Result<TargetStats, EngineError> {
+    let Source {
+        root,
+        walker,
+        root_meta,
+        limits,
+        shared,
+        reporter,
+        dry_run,
+    } = source;
     tx.send(Message::Root { meta: root_meta })
         .await
         .map_err(|_| EngineError::socket("the connection closed"))?;
@@ -279,20 +328,13 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         reporter.clone(),
     ));
     let (fatal_tx, mut fatal) = tokio::sync::mpsc::unbounded_channel();
-    let (work_tx, senders) = spawn_senders(config, shared, &limits, &tx, fatal_tx);
+    let (work_tx, senders) = spawn_senders(root, shared, limits, &tx, fatal_tx);
     // A sender that hits a fatal error (a hostile signature, a dead connection) ends the
     // session at once instead of leaving the reader waiting for replies.
     let outcome = tokio::select! {
         biased;
         Some(e) = fatal.recv() => Err(e),
-        outcome = read_replies(
-            &mut reader,
-            shared,
-            &limits,
-            &work_tx,
-            reporter,
-            config.options.dry_run,
-        ) => outcome,
+        outcome = read_replies(reader, shared, limits, &work_tx, reporter, dry_run) => outcome,
     };
     drop(work_tx);
     let outcome = match outcome {
@@ -316,17 +358,11 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
     for sender in senders {
         let _ = tokio::task::spawn_blocking(move || sender.join()).await;
     }
-    let written = writer.await;
-    let stats = outcome?;
-    match written {
-        Ok(Ok(())) => Ok(stats),
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(EngineError::socket(format!("the writer failed: {e}"))),
-    }
+    outcome
 }
 
 /// The error for a route that could not be reached within its deadline.
-pub fn connect_timeout(route: &Route) -> EngineError {
+pub(crate) fn connect_timeout(route: &Route) -> EngineError {
     let via = match &route.proxy {
         Some(proxy) => format!(" through proxy {}", proxy.redacted()),
         None => String::new(),
@@ -391,7 +427,7 @@ struct Work {
 }
 
 fn spawn_senders(
-    config: &PushConfig,
+    root: &Path,
     shared: &Arc<Shared>,
     limits: &Limits,
     tx: &FrameSender,
@@ -406,7 +442,7 @@ fn spawn_senders(
             let limits = limits.clone();
             let tx = tx.clone();
             let fatal = fatal.clone();
-            let root = config.src.clone();
+            let root = root.to_path_buf();
             std::thread::Builder::new()
                 .name(format!("ferry-send-{i}"))
                 .spawn(move || loop {
@@ -534,43 +570,10 @@ async fn read_replies<R: AsyncRead + Unpin>(
                 })?;
             }
             Message::Ack { through } => shared.ack(through)?,
-            Message::Change { path, kind, entry } => {
-                let content = matches!(kind, ChangeKind::Created | ChangeKind::Updated);
-                if dry_run && content && entry == EntryKind::File {
-                    shared
-                        .counts
-                        .lock()
-                        .expect("counts lock")
-                        .files_would_change += 1;
-                }
-                reporter.change(&path, kind, entry)
-            }
-            Message::FileError { path, message } => {
-                reporter.file_error("target", &escape(&path), &message)
-            }
-            Message::NotApplied {
-                path,
-                owner,
-                xattrs,
-                special,
-            } => {
-                let mut what = Vec::new();
-                if owner {
-                    what.push("owner");
-                }
-                if xattrs > 0 {
-                    what.push("xattrs");
-                }
-                if special {
-                    what.push("special");
-                }
-                let mut counts = shared.counts.lock().expect("counts lock");
-                if counts.not_applied_examples.len() < 10 {
-                    counts.not_applied_examples.push(NotAppliedExample {
-                        path: escape(&path),
-                        what,
-                    });
-                }
+            message @ (Message::Change { .. }
+            | Message::FileError { .. }
+            | Message::NotApplied { .. }) => {
+                report_from_target(&message, &shared.counts, reporter, dry_run)
             }
             Message::Done { stats } => return Ok(stats),
             Message::Error { class, message } => {
@@ -589,5 +592,53 @@ async fn read_replies<R: AsyncRead + Unpin>(
                 )))
             }
         }
+    }
+}
+
+/// Shows what the target reports of its changes and errors (`Change`, `FileError`,
+/// `NotApplied`), and counts it; other messages are left alone. Used where the target
+/// is the peer (push) and where it is this process (pull).
+pub(crate) fn report_from_target(
+    message: &Message,
+    counts: &Mutex<SourceCounts>,
+    reporter: &Reporter,
+    dry_run: bool,
+) {
+    match message {
+        Message::Change { path, kind, entry } => {
+            let content = matches!(kind, ChangeKind::Created | ChangeKind::Updated);
+            if dry_run && content && *entry == EntryKind::File {
+                counts.lock().expect("counts lock").files_would_change += 1;
+            }
+            reporter.change(path, *kind, *entry)
+        }
+        Message::FileError { path, message } => {
+            reporter.file_error("target", &escape(path), message)
+        }
+        Message::NotApplied {
+            path,
+            owner,
+            xattrs,
+            special,
+        } => {
+            let mut what = Vec::new();
+            if *owner {
+                what.push("owner");
+            }
+            if *xattrs > 0 {
+                what.push("xattrs");
+            }
+            if *special {
+                what.push("special");
+            }
+            let mut counts = counts.lock().expect("counts lock");
+            if counts.not_applied_examples.len() < 10 {
+                counts.not_applied_examples.push(NotAppliedExample {
+                    path: escape(path),
+                    what,
+                });
+            }
+        }
+        _ => {}
     }
 }

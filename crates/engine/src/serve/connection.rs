@@ -1,16 +1,16 @@
-//! One connection to the target: TLS, Hello, admission (version, volume, locks and
-//! caps), then the session. Bounded so that connections which open and send nothing, or
+//! One connection to the server: TLS, Hello, admission (version, volume, read-only
+//! exports, locks and caps), then the session: a push's target part, or a pull's source. Bounded so that connections which open and send nothing, or
 //! stall mid-handshake, cannot exhaust the target.
 //!
 //! ```text
 //! accept ─(handshake slot)─▶ TLS ─▶ Hello ─▶ volume lock + session slot ─▶ Welcome ─▶ session
-//!                                            └──▶ Refused (version, unknown or busy volume)
+//!                                            └──▶ Refused (version, unknown, busy or
+//!                                                          read-only volume)
 //! ```
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{self, Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,15 +22,15 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::metrics::{HandshakeFailure, Metrics};
-use super::session;
+use super::{pull_source, session, Export};
 use crate::exit::ExitCode;
-use crate::framed::{spawn_limited_writer, FrameReader, FrameSender};
+use crate::framed::{spawn_compressing_writer, Compression, FrameReader, FrameSender};
 use crate::ratelimit::RateLimiter;
 
 /// What every connection of a target shares.
 pub struct Shared {
     pub acceptor: TlsAcceptor,
-    pub volumes: HashMap<String, PathBuf>,
+    pub volumes: HashMap<String, Export>,
     pub busy: Mutex<HashSet<String>>,
     pub privileges: Privileges,
     /// Connections between accept and Hello: a peer that opens connections and sends
@@ -56,7 +56,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 impl Shared {
     pub fn new(
         acceptor: TlsAcceptor,
-        volumes: HashMap<String, PathBuf>,
+        volumes: HashMap<String, Export>,
         privileges: Privileges,
     ) -> Shared {
         let metrics = Arc::new(Metrics::new(volumes.keys()));
@@ -122,12 +122,28 @@ pub async fn connection(
     let (read, write) = tokio::io::split(tls);
     let limits = Limits::default();
     let mut reader = FrameReader::new(read, limits.clone()).with_limit(shared.read_limit.clone());
-    let (tx, writer) = spawn_limited_writer(write, 64, heartbeat, shared.write_limit.clone());
+    // Off unless the session is a pull with --compress: then this side is the source.
+    let compression = Arc::new(Compression::default());
+    let (tx, writer) = spawn_compressing_writer(
+        write,
+        64,
+        heartbeat,
+        shared.write_limit.clone(),
+        Some(compression.clone()),
+    );
     let admission = admit(shared, &mut reader, &tx, deadline).await;
     drop(handshake);
     let code = match admission {
         Admission::Refused => None,
-        Admission::Admitted(volume, mut options, filter, lock, _slot) => {
+        Admission::Admitted(admitted) => {
+            let Admitted {
+                export,
+                volume,
+                mut options,
+                filter,
+                lock,
+                slot: _slot,
+            } = *admitted;
             options.fsync |= shared.fsync;
             tracing::info!(volume = %lock.name, ?options, "session started");
             let metrics = &shared.metrics;
@@ -135,16 +151,31 @@ pub async fn connection(
             metrics.sessions_total.fetch_add(1, Relaxed);
             metrics.sessions_active.fetch_add(1, Relaxed);
             counts.sessions.fetch_add(1, Relaxed);
-            let result = session::run(
-                volume,
-                options,
-                filter,
-                limits,
-                &mut reader,
-                tx.clone(),
-                counts.clone(),
-            )
-            .await;
+            let result = match volume {
+                Some(volume) => {
+                    session::run(
+                        volume,
+                        options,
+                        filter,
+                        limits,
+                        &mut reader,
+                        tx.clone(),
+                        counts.clone(),
+                    )
+                    .await
+                }
+                None => {
+                    compression.on.store(options.compress, Ordering::Relaxed);
+                    let source = pull_source::Pulled {
+                        path: &export.path,
+                        options,
+                        filter,
+                        limits: &limits,
+                        compression,
+                    };
+                    pull_source::run(source, &mut reader, tx.clone()).await
+                }
+            };
             drop(lock);
             // Each arm counts the outcome before the session stops counting as active, so
             // a scrape that sees it gone also sees how it ended.
@@ -187,14 +218,19 @@ pub async fn connection(
     code
 }
 
+/// A session admitted: what it runs on, and the lock and slot it holds until it ends.
+struct Admitted<'a> {
+    export: Export,
+    /// The opened volume for a push; `None` for a pull (the source walks `export.path`).
+    volume: Option<Arc<Volume>>,
+    options: ferry_proto::SessionOptions,
+    filter: ferry_proto::Filter,
+    lock: VolumeLock<'a>,
+    slot: OwnedSemaphorePermit,
+}
+
 enum Admission<'a> {
-    Admitted(
-        Arc<Volume>,
-        ferry_proto::SessionOptions,
-        ferry_proto::Filter,
-        VolumeLock<'a>,
-        OwnedSemaphorePermit,
-    ),
+    Admitted(Box<Admitted<'a>>),
     /// Refused, or a probe that was answered: either way no session ran.
     Refused,
 }
@@ -252,7 +288,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         .await;
     }
     let name = String::from_utf8_lossy(&volume).into_owned();
-    let Some(path) = shared.volumes.get(&name) else {
+    let Some(export) = shared.volumes.get(&name) else {
         let mut known: Vec<_> = shared.volumes.keys().cloned().collect();
         known.sort();
         return refuse(
@@ -265,6 +301,14 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         )
         .await;
     };
+    let path = &export.path;
+    if export.read_only && !options.pull {
+        return refuse(
+            RefuseReason::ReadOnly,
+            format!("volume {name} is exported read-only (--volume {name}=PATH:ro): it can be pulled from, not pushed to; export it without :ro to receive pushes"),
+        )
+        .await;
+    }
     if options.probe {
         let verdict = Volume::open(path, shared.privileges).and_then(|v| v.check_writable());
         return match verdict {
@@ -293,7 +337,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
     if !shared.busy.lock().expect("busy lock").insert(name.clone()) {
         return refuse(
             RefuseReason::VolumeBusy,
-            format!("volume {name} is busy with another push; wait for it to finish (one push per volume at a time)"),
+            format!("volume {name} is busy with another session; wait for it to finish (one push or pull per volume at a time)"),
         )
         .await;
     }
@@ -308,14 +352,18 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         )
         .await;
     };
-    let volume = match Volume::open(path, shared.privileges) {
-        Ok(volume) => Arc::new(volume),
-        Err(e) => {
-            return refuse(
-                RefuseReason::VolumeUnavailable,
-                format!("volume {name} cannot be opened at the target: {e}"),
-            )
-            .await
+    let volume = if options.pull {
+        None
+    } else {
+        match Volume::open(path, shared.privileges) {
+            Ok(volume) => Some(Arc::new(volume)),
+            Err(e) => {
+                return refuse(
+                    RefuseReason::VolumeUnavailable,
+                    format!("volume {name} cannot be opened at the target: {e}"),
+                )
+                .await
+            }
         }
     };
     if tx
@@ -327,5 +375,12 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
     {
         return Admission::Refused;
     }
-    Admission::Admitted(volume, options, filter, lock, slot)
+    Admission::Admitted(Box::new(Admitted {
+        export: export.clone(),
+        volume,
+        options,
+        filter,
+        lock,
+        slot,
+    }))
 }

@@ -1,9 +1,11 @@
-//! The target side: `ferry serve`. Accepts mutual-TLS connections, admits one push per
-//! volume at a time, and runs each session.
+//! The server: `ferry serve`. Accepts mutual-TLS connections, admits one session per
+//! volume at a time, and runs each: as the target of a push, or as the source of a pull
+//! (`SessionOptions::pull`, see `pull_source`).
 //!
 //! ```text
-//! listener ─▶ TLS accept ─▶ Hello ─▶ volume lock ─▶ Welcome ─▶ session::run
-//!                              └──▶ Refused (version, unknown or busy volume)
+//! listener ─▶ TLS accept ─▶ Hello ─▶ volume lock ─▶ Welcome ─┬▶ session::run    (push)
+//!                              │                             └▶ pull_source::run (pull)
+//!                              └──▶ Refused (version, unknown, busy or read-only volume)
 //! metrics listener ─▶ GET /metrics ─▶ Arc<Metrics> (counted by all of the above)
 //! ```
 
@@ -15,8 +17,9 @@ mod finish;
 mod http;
 mod metrics;
 mod plan;
+mod pull_source;
 mod receive;
-mod session;
+pub(crate) mod session;
 
 use connection::{connection, Shared, MAX_HANDSHAKES};
 
@@ -46,12 +49,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// One served volume: `--volume NAME=PATH[:ro]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    pub name: String,
+    pub path: PathBuf,
+    /// Pulls only: a push to it is refused.
+    pub read_only: bool,
+}
+
 /// Everything `ferry serve` needs, validated.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub tls_dir: PathBuf,
-    pub volumes: Vec<(String, PathBuf)>,
+    pub volumes: Vec<Export>,
     /// Exit after the first admitted session ends, with its exit code.
     pub once: bool,
     /// Idle time after which a heartbeat keeps routers from cutting the connection.
@@ -158,14 +170,15 @@ pub async fn serve_bound(
         metrics,
     } = bound;
     let mut volumes = HashMap::new();
-    for (name, path) in &config.volumes {
-        if !path.is_dir() {
+    for export in &config.volumes {
+        let name = &export.name;
+        if !export.path.is_dir() {
             return Err(EngineError::usage(format!(
                 "volume {name}: {} is not a directory; give --volume NAME=PATH with an existing directory",
-                path.display()
+                export.path.display()
             )));
         }
-        if volumes.insert(name.clone(), path.clone()).is_some() {
+        if volumes.insert(name.clone(), export.clone()).is_some() {
             return Err(EngineError::usage(format!("volume {name} is given twice")));
         }
     }

@@ -26,6 +26,7 @@ pub const HEARTBEAT: u8 = 19;
 pub const RESUME: u8 = 20;
 pub const NOT_APPLIED: u8 = 21;
 pub const COMPRESSED: u8 = 22;
+pub const SOURCE_DONE: u8 = 23;
 
 pub const OPT_DELETE: u32 = 1;
 pub const OPT_DRY_RUN: u32 = 2;
@@ -35,6 +36,7 @@ pub const OPT_FSYNC: u32 = 16;
 pub const OPT_ITEMIZE: u32 = 32;
 pub const OPT_DELETE_EXCLUDED: u32 = 64;
 pub const OPT_COMPRESS: u32 = 128;
+pub const OPT_PULL: u32 = 256;
 
 pub const CONTENT_FILE: u8 = 1;
 pub const CONTENT_FILE_SUM: u8 = 2;
@@ -67,6 +69,7 @@ pub fn tag_name(tag: u8) -> Option<&'static str> {
         RESUME => "Resume",
         NOT_APPLIED => "NotApplied",
         COMPRESSED => "Compressed",
+        SOURCE_DONE => "SourceDone",
         _ => return None,
     })
 }

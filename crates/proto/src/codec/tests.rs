@@ -78,7 +78,7 @@ fn message() -> impl Strategy<Value = Message> {
         (
             any::<u32>(),
             name(),
-            any::<[bool; 8]>(),
+            any::<[bool; 9]>(),
             proptest::collection::vec((any::<bool>(), name()), 0..4)
         )
             .prop_map(|(version, volume, o, rules)| {
@@ -94,6 +94,7 @@ fn message() -> impl Strategy<Value = Message> {
                         itemize: o[5],
                         delete_excluded: o[6],
                         compress: o[7],
+                        pull: o[8],
                     },
                     filter: Filter::new(
                         rules
@@ -199,6 +200,20 @@ fn message() -> impl Strategy<Value = Message> {
                 not_applied_owner: f[7],
                 not_applied_xattrs: f[8],
                 not_applied_special: f[9],
+            }
+        }),
+        any::<[u64; 10]>().prop_map(|f| Message::SourceDone {
+            stats: SourceStats {
+                files_total: f[0],
+                bytes_total: f[1],
+                entries_total: f[2],
+                files_unchanged: f[3],
+                files_delta: f[4],
+                bytes_literal: f[5],
+                bytes_matched: f[6],
+                bytes_resumed: f[7],
+                vanished: f[8],
+                read_errors: f[9],
             }
         }),
         (0u8..3, text()).prop_map(|(c, message)| Message::Error {

@@ -1,0 +1,323 @@
+//! The puller: `ferry pull ferry://HOST:PORT/VOLUME DEST`. It connects as a push does
+//! (proxy, route, mutual TLS) but asks the server to be the source: after the handshake
+//! it runs the target's session on its local directory, with the target's confinement,
+//! while the server runs a push's source part on its volume.
+//!
+//! ```text
+//! DEST ◀── serve::session (plan, receive, verify, rename) ◀── reader ◀══ TLS ◀══ server
+//!                     │                                          (source: walker, senders)
+//!                     └─▶ tee: report Change / FileError / NotApplied ─▶ writer ══▶
+//! ```
+//!
+//! The summary is a push's: the target's counts come from the local session, the
+//! source's from the server's `SourceDone`.
+
+mod track;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_net::WireCounter;
+use ferry_proto::{ErrorClass, Filter, Limits, Message, SessionOptions, SourceStats, TargetStats};
+use ferry_tree::{Privileges, Volume};
+use tokio::sync::mpsc;
+
+use crate::connect::{self, Route};
+use crate::display::Ticker;
+use crate::error::EngineError;
+use crate::exit::ExitCode;
+use crate::framed::{spawn_writer, FrameReader, FrameSender};
+use crate::progress::Progress;
+use crate::push::{backoff, connect_timeout, handshake, interrupted, report_from_target};
+use crate::ratelimit::RateLimiter;
+use crate::report::{Output, Reporter};
+use crate::serve::session;
+use crate::summary::{SourceCounts, Summary};
+use track::Tracker;
+
+/// Everything `ferry pull` needs, validated.
+#[derive(Clone, Debug)]
+pub struct PullConfig {
+    /// The local directory to make a copy of the served volume (created if missing,
+    /// its parent must exist).
+    pub dest: PathBuf,
+    pub route: Route,
+    /// As for a push; `pull` is set by [`pull`].
+    pub options: SessionOptions,
+    pub output: Output,
+    pub heartbeat: Duration,
+    /// Sessions to try again after a network failure; files already in place are not
+    /// fetched again and a cut large file resumes from its verified partial.
+    pub retries: u32,
+    pub progress: bool,
+    /// `--bwlimit`: bytes per second this pull reads from its connection, at most.
+    pub bwlimit: Option<u64>,
+    /// Include/exclude rules: the server does not list what they exclude, and this
+    /// side's `--delete` keeps it (unless `--delete-excluded`).
+    pub filter: Filter,
+}
+
+/// What one attempt shares with the loop around it.
+struct Attempt<'a> {
+    config: &'a PullConfig,
+    volume: &'a Arc<Volume>,
+    wire: &'a WireCounter,
+    reporter: &'a Reporter,
+    progress: &'a Arc<Progress>,
+    limit: Option<&'a Arc<RateLimiter>>,
+    /// Counts from the local target's reports (dry-run changes, examples).
+    counts: &'a Arc<Mutex<SourceCounts>>,
+}
+
+/// Runs a pull to the end and returns its summary (which carries the exit code).
+/// `shutdown` resolving (a signal) stops it with exit code 20.
+pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) -> Summary {
+    config.options.pull = true;
+    config.options.probe = false;
+    let started = Instant::now();
+    let reporter = Reporter::new(config.output, config.progress);
+    let wire = WireCounter::default();
+    let progress = Arc::new(Progress::new(wire.clone(), config.options.delete));
+    let limit = config.bwlimit.map(|rate| Arc::new(RateLimiter::new(rate)));
+    let route = &config.route;
+    let source = format!("ferry://{}:{}/{}", route.host, route.port, route.volume);
+    reporter.start(
+        &source,
+        &config.dest.display().to_string(),
+        &route.volume,
+        config.options.dry_run,
+    );
+    let counts = Arc::new(Mutex::new(SourceCounts::default()));
+    let mut retries = 0u64;
+    let result = match open_dest(&config.dest, config.options.dry_run) {
+        Err(e) => Err(e),
+        Ok(volume) => {
+            let volume = Arc::new(volume);
+            let ticker = Ticker::start(progress.clone(), reporter.clone());
+            let attempt = Attempt {
+                config: &config,
+                volume: &volume,
+                wire: &wire,
+                reporter: &reporter,
+                progress: &progress,
+                limit: limit.as_ref(),
+                counts: &counts,
+            };
+            tokio::pin!(shutdown);
+            let result = loop {
+                progress.start_attempt();
+                let outcome = tokio::select! {
+                    outcome = run(&attempt) => outcome,
+                    () = &mut shutdown => Err(interrupted()),
+                };
+                match outcome {
+                    Err(e) if e.is_retryable() && retries < u64::from(config.retries) => {
+                        retries += 1;
+                        progress.retrying();
+                        let delay = backoff(retries);
+                        reporter.warning(
+                            &source,
+                            &format!(
+                                "{e}; retry {retries} of {} in {:.1} s",
+                                config.retries,
+                                delay.as_secs_f64()
+                            ),
+                        );
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = &mut shutdown => break Err(interrupted()),
+                        }
+                    }
+                    outcome => break outcome,
+                }
+            };
+            progress.finished();
+            if let Some(ticker) = ticker {
+                ticker.stop().await;
+            }
+            result
+        }
+    };
+    let mut counts = counts.lock().expect("counts lock").clone();
+    let (stats, exit, error) = match result {
+        Ok((stats, source)) => {
+            counts.add_wire(&source);
+            let exit = if stats.file_errors > 0 || counts.read_errors > 0 {
+                ExitCode::Partial
+            } else if counts.vanished > 0 {
+                ExitCode::Vanished
+            } else {
+                ExitCode::Ok
+            };
+            (stats, exit, None)
+        }
+        Err(e) => (TargetStats::default(), e.exit, Some(e.message)),
+    };
+    let last = progress.snapshot();
+    let elapsed = started.elapsed().as_secs_f64().max(1e-3);
+    reporter.progress(&last, last.processed as f64 / elapsed, Some(0.0));
+    let mut summary = Summary::new(
+        &counts,
+        &stats,
+        retries,
+        wire.total(),
+        started.elapsed(),
+        exit,
+        error,
+    );
+    summary.errors = reporter.errors();
+    reporter.summary(&summary);
+    summary
+}
+
+/// Opens (in a real run, first creates) the destination directory, as rsync does: the
+/// last component may be missing, its parent must exist.
+fn open_dest(dest: &Path, dry_run: bool) -> Result<Volume, EngineError> {
+    let unusable = |what: &str, e: &dyn std::fmt::Display| {
+        EngineError::usage(format!(
+            "cannot {what} the destination {}: {e}; give an existing directory, or a new one in an existing directory",
+            dest.display()
+        ))
+    };
+    if !dry_run {
+        match std::fs::create_dir(dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(unusable("create", &e)),
+        }
+    }
+    if dry_run && !dest.exists() {
+        // Nothing to compare with: plan against an empty directory that is never written.
+        return Err(unusable(
+            "dry-run into",
+            &"it does not exist (a dry run creates nothing)",
+        ));
+    }
+    Volume::open(dest, Privileges::current()).map_err(|e| unusable("open", &e))
+}
+
+/// One session: connect, hand the connection to the local target session, then read
+/// the source's `SourceDone`.
+async fn run(attempt: &Attempt<'_>) -> Result<(TargetStats, SourceStats), EngineError> {
+    let Attempt {
+        config,
+        volume,
+        wire,
+        reporter,
+        progress,
+        limit,
+        counts,
+    } = *attempt;
+    let route = &config.route;
+    let limits = Limits::default();
+    let tracker = Arc::new(Tracker::new(progress.clone()));
+    let connect = async {
+        let stream = connect::dial(route, wire).await?;
+        let (read, write) = tokio::io::split(stream);
+        let seen = tracker.clone();
+        let mut reader = FrameReader::new(read, limits.clone())
+            .with_peer(ferry_net::TlsPeer::Server(route.server_name.clone()))
+            .with_limit(limit.cloned())
+            .with_observer(Box::new(move |m| seen.incoming(m)));
+        let (tx, writer) = spawn_writer(write, 64, config.heartbeat);
+        handshake(route, config.options, &config.filter, &mut reader, &tx).await?;
+        Ok::<_, EngineError>((reader, tx, writer))
+    };
+    let (mut reader, tx, writer) = tokio::time::timeout(route.connect_timeout, connect)
+        .await
+        .map_err(|_| connect_timeout(route))??;
+    progress.connected();
+    let tee = Tee {
+        reporter: reporter.clone(),
+        counts: counts.clone(),
+        tracker,
+        dry_run: config.options.dry_run,
+    };
+    let (session_tx, tee) = tee.spawn(tx.clone());
+    let session = session::run(
+        volume.clone(),
+        config.options,
+        config.filter.clone(),
+        limits,
+        &mut reader,
+        session_tx,
+        Arc::default(),
+    )
+    .await;
+    let _ = tee.await;
+    let outcome = match session {
+        Ok(stats) => source_done(&mut reader).await.map(|source| (stats, source)),
+        Err(e) => {
+            let class = match e.exit {
+                ExitCode::Protocol => Some(ErrorClass::Protocol),
+                ExitCode::FileIo => Some(ErrorClass::FileIo),
+                _ => None,
+            };
+            if let Some(class) = class {
+                let _ = tx.try_send(Message::Error {
+                    class,
+                    message: e.message.clone(),
+                });
+            }
+            Err(e)
+        }
+    };
+    drop(tx);
+    let written = writer.await;
+    let outcome = outcome?;
+    match written {
+        Ok(Ok(())) => Ok(outcome),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(EngineError::socket(format!("the writer failed: {e}"))),
+    }
+}
+
+/// The source's last word after the target's `Done`.
+async fn source_done<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+) -> Result<SourceStats, EngineError> {
+    loop {
+        match reader.expect("the source's SourceDone").await? {
+            Message::SourceDone { stats } => return Ok(stats),
+            Message::Heartbeat => {}
+            Message::Error { message, .. } => {
+                return Err(EngineError::protocol(format!("source: {message}")))
+            }
+            other => {
+                return Err(EngineError::protocol(format!(
+                    "expected SourceDone from the source, got {}",
+                    other.name()
+                )))
+            }
+        }
+    }
+}
+
+/// Sits between the local target session and the connection: shows what the target
+/// reports (as a pusher shows what its target sends back) and feeds the progress.
+struct Tee {
+    reporter: Reporter,
+    counts: Arc<Mutex<SourceCounts>>,
+    tracker: Arc<Tracker>,
+    dry_run: bool,
+}
+
+impl Tee {
+    /// The sender the session writes to, and the task that forwards to `out`. The task
+    /// ends when the session drops its sender (or the connection closes).
+    fn spawn(self, out: FrameSender) -> (FrameSender, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::channel::<Message>(64);
+        let task = tokio::spawn(async move {
+            while let Some(message) = rx.recv().await {
+                report_from_target(&message, &self.counts, &self.reporter, self.dry_run);
+                self.tracker.outgoing(&message);
+                if out.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+        (tx, task)
+    }
+}

@@ -1,0 +1,150 @@
+//! A puller's live progress, read off the frames going by: the source's listing gives
+//! the totals, its content frames the bytes received, and the local target's own `Want`s
+//! and `Ack`s which files are resolved (those never wanted were unchanged).
+//!
+//! ```text
+//! reader ── List / ListEnd / Data / Hole / Delta ──▶ Tracker::incoming ─┐
+//! tee    ── Want / Resume / Ack ───────────────────▶ Tracker::outgoing ─┴▶ Progress
+//! ```
+//!
+//! Holds only the files listed beyond the target's watermark: the source lists at most a
+//! window ahead of it, so memory stays flat however large the tree.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use ferry_proto::{Content, Message};
+
+use crate::progress::Progress;
+
+pub struct Tracker {
+    progress: Arc<Progress>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Files (and hard links, size 0) listed and not yet acknowledged: (index, size).
+    listed: VecDeque<(u64, u64)>,
+    /// Of those, the ones the target asked content for.
+    wanted: HashSet<u64>,
+}
+
+impl Tracker {
+    pub fn new(progress: Arc<Progress>) -> Tracker {
+        Tracker {
+            progress,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// A message from the source.
+    pub fn incoming(&self, message: &Message) {
+        match message {
+            Message::List { first, entries, .. } => {
+                let mut state = self.state.lock().expect("tracker lock");
+                for (k, entry) in entries.iter().enumerate() {
+                    let size = match entry.content {
+                        Content::File { size, .. } => size,
+                        Content::HardLink { .. } => 0,
+                        _ => continue,
+                    };
+                    self.progress.listed(size);
+                    state.listed.push_back((first + k as u64, size));
+                }
+            }
+            Message::ListEnd { .. } => self.progress.scan_done(),
+            Message::Data { bytes, .. } => self.progress.sent(bytes.len() as u64),
+            Message::Hole { len, .. } | Message::Delta { len, .. } => self.progress.sent(*len),
+            _ => {}
+        }
+    }
+
+    /// A message from the local target to the source.
+    pub fn outgoing(&self, message: &Message) {
+        match message {
+            Message::Want { index, .. } | Message::Resume { index, .. } => {
+                self.state
+                    .lock()
+                    .expect("tracker lock")
+                    .wanted
+                    .insert(*index);
+            }
+            Message::Ack { through } => {
+                let mut state = self.state.lock().expect("tracker lock");
+                let (mut files, mut skipped) = (0, 0);
+                while let Some(&(index, size)) = state.listed.front() {
+                    if index >= *through {
+                        break;
+                    }
+                    state.listed.pop_front();
+                    files += 1;
+                    if !state.wanted.remove(&index) {
+                        skipped += size;
+                    }
+                }
+                self.progress.resolved(files, skipped);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_net::WireCounter;
+    use ferry_proto::{Entry, Meta};
+
+    fn file(name: &str, size: u64) -> Entry {
+        Entry {
+            name: name.as_bytes().to_vec(),
+            meta: Meta::default(),
+            content: Content::File {
+                size,
+                checksum: None,
+            },
+        }
+    }
+
+    #[test]
+    fn acknowledged_files_count_as_done_and_unwanted_ones_as_skipped() {
+        let progress = Arc::new(Progress::new(WireCounter::default(), false));
+        let tracker = Tracker::new(progress.clone());
+        let dir = Entry {
+            name: b"d".to_vec(),
+            meta: Meta::default(),
+            content: Content::Dir,
+        };
+        tracker.incoming(&Message::List {
+            dir: Vec::new(),
+            first: 0,
+            entries: vec![file("a", 100), dir, file("b", 50), file("c", 7)],
+            dir_done: true,
+            dir_complete: true,
+        });
+        tracker.incoming(&Message::ListEnd {
+            entries: 4,
+            read_errors: 0,
+        });
+        tracker.outgoing(&Message::Want {
+            index: 2,
+            delta: false,
+        });
+        tracker.incoming(&Message::Data {
+            index: 2,
+            offset: 0,
+            bytes: bytes::Bytes::from(vec![0u8; 50]),
+        });
+        tracker.outgoing(&Message::Ack { through: 3 });
+        let seen = progress.snapshot();
+        assert_eq!((seen.files_total, seen.bytes_total), (3, 157));
+        assert!(seen.totals_final);
+        // a (unchanged, 100 bytes skipped) and b (50 received) are done; c is not yet.
+        assert_eq!((seen.files_done, seen.bytes_done), (2, 150));
+        tracker.outgoing(&Message::Ack { through: 4 });
+        let seen = progress.snapshot();
+        assert_eq!((seen.files_done, seen.bytes_done), (3, 157));
+        assert!(tracker.state.lock().unwrap().listed.is_empty());
+    }
+}
