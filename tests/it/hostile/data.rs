@@ -96,3 +96,10 @@ fn data_for_an_entry_never_asked_for_is_refused() {
         &[],
     );
 }
+
+/// The file is whole and correct after the first FileEnd, so every entry is resolved
+/// when the second arrives: the target must still hear its receiver out before `Done`.
+#[test]
+fn a_second_file_end_for_one_file_is_refused() {
+    after_want(vec![data(0, FILE_DATA), end(5), end(5)]);
+}

@@ -150,6 +150,14 @@ async fn drive<R: AsyncRead + Unpin>(
         }
         s.ack().await?;
     }
+    // Every entry is resolved, but a frame that came after a file's last one (a second
+    // FileEnd, stray data) may still be queued at a receiver, which will find it breaks
+    // the protocol. Let the receivers finish their queues and hear them out before the
+    // session is declared a success.
+    s.jobs.clear();
+    while let Some(done) = completions.recv().await {
+        s.complete(done).await?;
+    }
     let planner = s.planner.take().expect("planner is home between frames");
     let delete_ok = s.source_read_errors == 0 && planner.incomplete_dirs == 0;
     let tx = s.tx.clone();
