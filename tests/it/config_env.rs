@@ -54,7 +54,9 @@ fn completions_and_the_manual_page_are_generated() {
     assert!(bash.stdout.contains("_ferry()"));
     let version = run_guarded(ferry().arg("--version"), "ferry --version");
     assert!(
-        version.stdout.contains("(protocol 2)"),
+        version
+            .stdout
+            .contains(&format!("(protocol {})", ferry_proto::PROTOCOL_VERSION)),
         "{}",
         version.stdout
     );

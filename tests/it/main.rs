@@ -8,6 +8,7 @@
 mod fidelity;
 mod files;
 mod raw;
+mod raw_server;
 mod relay;
 mod snapshot;
 mod util;
@@ -27,6 +28,7 @@ mod hostile_target;
 mod pods;
 mod progress;
 mod pull;
+mod pull_hostile;
 mod push;
 mod route;
 mod security;

@@ -88,7 +88,11 @@ fn second_pull_of_unchanged_volume_transfers_nothing_and_reports_the_source_coun
 fn pull_after_a_scattered_change_travels_as_a_delta() {
     const SIZE: usize = 8 << 20;
     let fx = PullFixture::new(false, |vol| {
-        write(&vol.join("disk.img"), &random_bytes("pull base", SIZE), 0o644);
+        write(
+            &vol.join("disk.img"),
+            &random_bytes("pull base", SIZE),
+            0o644,
+        );
         set_mtime(&vol.join("disk.img"), 1_700_000_000, 1);
     });
     fx.pull().run().assert_ok();
@@ -97,8 +101,11 @@ fn pull_after_a_scattered_change_travels_as_a_delta() {
         .open(fx.vol.join("disk.img"))
         .unwrap();
     for i in 0..8u64 {
-        f.write_all_at(&random_bytes(&format!("patch {i}"), 4096), i * (1 << 20) + 777)
-            .unwrap();
+        f.write_all_at(
+            &random_bytes(&format!("patch {i}"), 4096),
+            i * (1 << 20) + 777,
+        )
+        .unwrap();
     }
     drop(f);
     set_mtime(&fx.vol.join("disk.img"), 1_700_000_100, 2);
@@ -123,9 +130,17 @@ fn pull_with_delete_removes_local_extras_but_keeps_excluded_entries_and_lost_fou
     });
     mkdir(&fx.dest, 0o755);
     write(&fx.dest.join("extra"), b"only here\n", 0o644);
-    write(&fx.dest.join("local.cache"), b"excluded, so protected\n", 0o644);
+    write(
+        &fx.dest.join("local.cache"),
+        b"excluded, so protected\n",
+        0o644,
+    );
     mkdir(&fx.dest.join("lost+found"), 0o700);
-    write(&fx.dest.join("lost+found/mine"), b"the local fsck's\n", 0o600);
+    write(
+        &fx.dest.join("lost+found/mine"),
+        b"the local fsck's\n",
+        0o600,
+    );
 
     fx.pull()
         .delete()
@@ -134,8 +149,14 @@ fn pull_with_delete_removes_local_extras_but_keeps_excluded_entries_and_lost_fou
         .run()
         .assert_ok();
     assert!(!fx.dest.join("extra").exists(), "extra survived --delete");
-    assert_eq!(fs::read(fx.dest.join("kept")).unwrap(), b"from the volume\n");
-    assert!(fx.dest.join("local.cache").exists(), "an excluded file was deleted");
+    assert_eq!(
+        fs::read(fx.dest.join("kept")).unwrap(),
+        b"from the volume\n"
+    );
+    assert!(
+        fx.dest.join("local.cache").exists(),
+        "an excluded file was deleted"
+    );
     assert!(
         fx.dest.join("lost+found/mine").exists(),
         "the local lost+found was touched"

@@ -1,6 +1,7 @@
-//! A TCP relay between push and serve that cuts its first connection after a given
-//! number of bytes from the client, and passes every later connection whole: a network
-//! drop at a chosen point, made with real sockets.
+//! A TCP relay between a client (push or pull) and serve that cuts its first connection
+//! after a given number of bytes from the client (or, for a pull, from the server), and
+//! passes every later connection whole: a network drop at a chosen point, made with real
+//! sockets.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -18,6 +19,8 @@ pub struct Relay {
 enum AtLimit {
     /// Close both sides: a network drop.
     Cut,
+    /// The same, counting the server's bytes instead of the client's.
+    CutReplies,
     /// Stop forwarding but keep both sides open: a hung network.
     Stall,
 }
@@ -26,6 +29,12 @@ impl Relay {
     /// Relays to `target`; the first connection is cut after `cut_after` client bytes.
     pub fn start(target: SocketAddr, cut_after: u64) -> Relay {
         Relay::with(target, cut_after, AtLimit::Cut)
+    }
+
+    /// Relays to `target`; the first connection is cut after `cut_after` bytes from the
+    /// server (what a pull receives).
+    pub fn cutting_replies(target: SocketAddr, cut_after: u64) -> Relay {
+        Relay::with(target, cut_after, AtLimit::CutReplies)
     }
 
     /// Relays to `target`; the first connection stops forwarding (and hangs, open) after
@@ -62,6 +71,10 @@ impl Relay {
 fn pump(client: TcpStream, server: TcpStream, limit: Option<u64>, at_limit: AtLimit) {
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let (mut s_read, mut c_write) = (server, client);
+    let (limit, reply_limit) = match at_limit {
+        AtLimit::CutReplies => (None, limit),
+        _ => (limit, None),
+    };
     thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         let mut passed = 0u64;
@@ -96,12 +109,23 @@ fn pump(client: TcpStream, server: TcpStream, limit: Option<u64>, at_limit: AtLi
     });
     thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut passed = 0u64;
         loop {
             let n = match s_read.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            let n = match reply_limit {
+                Some(limit) => n.min((limit - passed) as usize),
+                None => n,
+            };
             if c_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            passed += n as u64;
+            if reply_limit == Some(passed) {
+                // Both ends see the connection die.
+                let _ = s_read.shutdown(Shutdown::Both);
                 break;
             }
         }

@@ -2,8 +2,10 @@
 //!
 //! * [`source`] walks the source tree as a stream of per-directory listings (parents
 //!   before children, names sorted, entries numbered) and reads file data and holes.
-//!   The source is the application's own volume and is trusted; the walk still never
-//!   follows a symlink inside it.
+//!   The source is the application's own volume, but it changes while it is read (a
+//!   stage pass beside the live application, a served volume answering pulls): every
+//!   open goes through its root fd and never crosses a symlink inside it
+//!   ([`SourceRoot`]), so a swapped directory cannot make Ferry send a file from outside.
 //! * [`target`] performs every operation on the receiving volume, **confined**: it
 //!   holds directory fds opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 //!   RESOLVE_NO_MAGICLINKS)`, handles final components with `*at` calls that never
@@ -19,7 +21,7 @@
 //! ```text
 //!  source volume                                           target volume
 //!  Walker ──Listing──▶ engine ──plan──▶ Volume::open_dir ─▶ Dir
-//!  open_source_file                                         ├ ensure_dir / remove
+//!  SourceRoot::open_file                                    ├ ensure_dir / remove
 //!  regions ──data──────────────▶ (wire) ──────────────────▶ ├ create_temp ─▶ TempFile
 //!                                                           │   write_at, apply_meta, commit
 //!                                                           ├ symlink / hard_link / special
@@ -33,8 +35,7 @@ mod xattr;
 
 pub use error::TreeError;
 pub use source::{
-    open_source_file, regions, regions_allocated, stat_source, Listing, Region, SourceEntry,
-    WalkOptions, Walker,
+    regions, regions_allocated, Listing, Region, SourceEntry, SourceRoot, WalkOptions, Walker,
 };
 pub use target::{
     is_partial_name, Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile, Volume,

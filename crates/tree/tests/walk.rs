@@ -221,7 +221,10 @@ fn regions_find_holes() {
     f.write_all_at(&[1u8; 4096], 4 * mib).unwrap();
     f.set_len(12 * mib).unwrap();
     drop(f);
-    let file = ferry_tree::open_source_file(t.path(), &rel("sparse")).unwrap();
+    let file = ferry_tree::SourceRoot::open(t.path())
+        .unwrap()
+        .open_file(&rel("sparse"))
+        .unwrap();
     let regions = ferry_tree::regions(&file, 12 * mib).unwrap();
     assert_eq!(
         regions,
@@ -271,7 +274,10 @@ fn regions_find_holes() {
         .is_empty());
     let mut dense = std::fs::File::create(t.path().join("dense")).unwrap();
     dense.write_all(&[2u8; 10000]).unwrap();
-    let file = ferry_tree::open_source_file(t.path(), &rel("dense")).unwrap();
+    let file = ferry_tree::SourceRoot::open(t.path())
+        .unwrap()
+        .open_file(&rel("dense"))
+        .unwrap();
     let r = ferry_tree::regions(&file, 10000).unwrap();
     assert_eq!(
         r,
@@ -286,15 +292,14 @@ fn regions_find_holes() {
 #[test]
 fn source_reads_refuse_links_and_fifos() {
     let t = tree();
-    assert!(ferry_tree::open_source_file(t.path(), &rel("abs")).is_err());
-    assert!(ferry_tree::open_source_file(t.path(), &rel("fifo")).is_err());
-    assert!(ferry_tree::open_source_file(t.path(), &rel("nope"))
-        .unwrap_err()
-        .is_not_found());
-    let (size, mtime) = ferry_tree::stat_source(t.path(), &rel("a/y/deep")).unwrap();
+    let root = ferry_tree::SourceRoot::open(t.path()).unwrap();
+    assert!(root.open_file(&rel("abs")).is_err());
+    assert!(root.open_file(&rel("fifo")).is_err());
+    assert!(root.open_file(&rel("nope")).unwrap_err().is_not_found());
+    let (size, mtime) = root.stat(&rel("a/y/deep")).unwrap();
     let md = std::fs::metadata(t.path().join("a/y/deep")).unwrap();
     assert_eq!((size, mtime.sec), (4, md.mtime()));
-    let (_, link_mtime) = ferry_tree::stat_source(t.path(), &rel("abs")).unwrap();
+    let (_, link_mtime) = root.stat(&rel("abs")).unwrap();
     assert_eq!(
         link_mtime.sec,
         std::fs::symlink_metadata(t.path().join("abs"))
@@ -302,4 +307,43 @@ fn source_reads_refuse_links_and_fifos() {
             .mtime()
     );
     let _ = RelPath::root();
+}
+
+/// A directory swapped for a symlink after the walk listed it (a live volume, or a
+/// hostile writer racing a stage pass) must not let a read leave the tree.
+#[test]
+fn a_directory_swapped_for_a_symlink_after_the_walk_is_not_read_through() {
+    let base = tempfile::tempdir().unwrap();
+    let src = base.path().join("src");
+    let outside = base.path().join("outside");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(src.join("d/f"), b"inside").unwrap();
+    std::fs::write(outside.join("f"), b"SECRET").unwrap();
+    let mut w = Walker::new(&src, WalkOptions::default(), Limits::default()).unwrap();
+    let root = w.source_root();
+    let mut names = Vec::new();
+    while let Some(listing) = w.next_listing() {
+        names.extend(listing.entries.into_iter().map(|e| e.entry.name));
+    }
+    assert_eq!(names, vec![b"d".to_vec(), b"f".to_vec()]);
+    std::fs::rename(src.join("d"), base.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, src.join("d")).unwrap();
+    assert!(
+        root.open_file(&rel("d/f")).is_err(),
+        "read a file through a symlinked directory"
+    );
+    assert!(root.stat(&rel("d/f")).is_err());
+    // The same swap before the walk lists the directory: it is a symlink entry, not entered.
+    let mut w = Walker::new(&src, WalkOptions::default(), Limits::default()).unwrap();
+    let mut listed = Vec::new();
+    while let Some(listing) = w.next_listing() {
+        listed.extend(
+            listing
+                .entries
+                .into_iter()
+                .map(|e| (listing.dir.clone(), e.entry.name)),
+        );
+    }
+    assert_eq!(listed, vec![(RelPath::root(), b"d".to_vec())]);
 }

@@ -201,3 +201,56 @@ fn every_json_line_follows_the_schema_through_a_retry() {
     assert_eq!(summary["files_unchanged"], 5, "{summary}");
     assert_eq!(summary["files_transferred"], 0, "{summary}");
 }
+
+#[test]
+fn every_json_line_of_a_pull_follows_the_schema_through_a_retry() {
+    let fx = Fixture::new();
+    // The fixture's served volume is the pull's source.
+    for name in ["a1", "a2", "a3", "a4"] {
+        write(&fx.dst.join(name), name.as_bytes(), 0o644);
+    }
+    write(
+        &fx.dst.join("big.bin"),
+        &random_bytes("pull events", 24 << 20),
+        0o644,
+    );
+    let server_addr = fx.server.addr.parse().unwrap();
+    let relay = Relay::cutting_replies(server_addr, 12 << 20);
+    let url = format!("ferry://127.0.0.1:{}/vol", relay.addr.port());
+    let dest = fx.tmp.path().join("pulled");
+    let out = crate::util::pull(&fx.certs, &url, &dest)
+        .arg("--retries")
+        .arg("3")
+        .json()
+        .run();
+    out.assert_ok();
+    assert!(relay.connections() >= 2, "the relay never cut a connection");
+    let events = out.events();
+    for line in events {
+        check(line);
+    }
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"start"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"summary"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"warning"),
+        "the retry was not announced: {kinds:?}"
+    );
+    let start = &events[0];
+    assert_eq!(start["source"], url.as_str(), "{start}");
+    assert_eq!(start["target"], dest.to_str().unwrap(), "{start}");
+    let last = events.iter().rfind(|e| e["event"] == "progress").unwrap();
+    assert_eq!(last["phase"], "done", "{last}");
+    assert_eq!(last["files_done"], 5, "{last}");
+    assert_eq!(last["bytes_done"], last["bytes_total"], "{last}");
+    assert_eq!(out.stat("files_total"), 5);
+    assert_eq!(out.stat("bytes_total"), (24 << 20) + 8);
+    assert!(out.stat("retries") >= 1);
+    // The cut file resumed from its partial rather than starting over.
+    assert!(out.stat("bytes_resumed") > 0, "{}", out.summary());
+    let problems = diff(&Snapshot::take(&fx.dst), &Snapshot::take(&dest));
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -28,13 +28,15 @@ pub struct ServerBuilder<'a> {
 
 impl<'a> ServerBuilder<'a> {
     pub fn volume(mut self, name: &str, path: &Path) -> Self {
-        self.volumes.push((name.to_string(), path.to_path_buf(), false));
+        self.volumes
+            .push((name.to_string(), path.to_path_buf(), false));
         self
     }
 
     /// `--volume NAME=PATH:ro`: pulls only.
     pub fn read_only_volume(mut self, name: &str, path: &Path) -> Self {
-        self.volumes.push((name.to_string(), path.to_path_buf(), true));
+        self.volumes
+            .push((name.to_string(), path.to_path_buf(), true));
         self
     }
 

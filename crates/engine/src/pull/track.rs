@@ -10,7 +10,7 @@
 //! Holds only the files listed beyond the target's watermark: the source lists at most a
 //! window ahead of it, so memory stays flat however large the tree.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use ferry_proto::{Content, Message};
@@ -28,6 +28,9 @@ struct State {
     listed: VecDeque<(u64, u64)>,
     /// Of those, the ones the target asked content for.
     wanted: HashSet<u64>,
+    /// Files the target asked to resume, with the length of its partial: once the
+    /// source's first frame starts there, that prefix counts as done.
+    resumed: HashMap<u64, u64>,
 }
 
 impl Tracker {
@@ -54,21 +57,45 @@ impl Tracker {
                 }
             }
             Message::ListEnd { .. } => self.progress.scan_done(),
-            Message::Data { bytes, .. } => self.progress.sent(bytes.len() as u64),
-            Message::Hole { len, .. } | Message::Delta { len, .. } => self.progress.sent(*len),
+            Message::Data {
+                index,
+                offset,
+                bytes,
+            } => self.received(*index, *offset, bytes.len() as u64),
+            Message::Hole { index, offset, len }
+            | Message::Delta {
+                index, offset, len, ..
+            } => self.received(*index, *offset, *len),
             _ => {}
         }
+    }
+
+    /// `len` bytes of file `index` at `offset` arrived.
+    fn received(&self, index: u64, offset: u64, len: u64) {
+        let mut state = self.state.lock().expect("tracker lock");
+        if let Some(partial) = state.resumed.remove(&index) {
+            // The source sends from the partial's end if its prefix matched, else from 0.
+            if offset == partial {
+                self.progress.sent(partial);
+            }
+        }
+        self.progress.sent(len);
     }
 
     /// A message from the local target to the source.
     pub fn outgoing(&self, message: &Message) {
         match message {
-            Message::Want { index, .. } | Message::Resume { index, .. } => {
+            Message::Want { index, .. } => {
                 self.state
                     .lock()
                     .expect("tracker lock")
                     .wanted
                     .insert(*index);
+            }
+            Message::Resume { index, offset, .. } => {
+                let mut state = self.state.lock().expect("tracker lock");
+                state.wanted.insert(*index);
+                state.resumed.insert(*index, *offset);
             }
             Message::Ack { through } => {
                 let mut state = self.state.lock().expect("tracker lock");
@@ -146,5 +173,34 @@ mod tests {
         let seen = progress.snapshot();
         assert_eq!((seen.files_done, seen.bytes_done), (3, 157));
         assert!(tracker.state.lock().unwrap().listed.is_empty());
+    }
+
+    #[test]
+    fn a_resumed_prefix_counts_once_the_source_sends_from_its_end() {
+        let progress = Arc::new(Progress::new(WireCounter::default(), false));
+        let tracker = Tracker::new(progress.clone());
+        tracker.incoming(&Message::List {
+            dir: Vec::new(),
+            first: 0,
+            entries: vec![file("a", 100), file("b", 100)],
+            dir_done: true,
+            dir_complete: true,
+        });
+        for index in [0, 1] {
+            tracker.outgoing(&Message::Resume {
+                index,
+                offset: 60,
+                hash: [0; 32],
+            });
+        }
+        // a: the prefix matched, the rest follows; b: it did not, all of it follows.
+        let data = |index, offset, len: usize| Message::Data {
+            index,
+            offset,
+            bytes: bytes::Bytes::from(vec![0u8; len]),
+        };
+        tracker.incoming(&data(0, 60, 40));
+        tracker.incoming(&data(1, 0, 100));
+        assert_eq!(progress.snapshot().bytes_done, 200);
     }
 }

@@ -17,7 +17,7 @@ pub(crate) use list::Shared;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use ferry_proto::{
     escape, ChangeKind, EntryKind, ErrorClass, FileFailure, Filter, Limits, Message, Meta,
     SessionOptions, TargetStats, PROTOCOL_VERSION,
 };
-use ferry_tree::{WalkOptions, Walker};
+use ferry_tree::{SourceRoot, WalkOptions, Walker};
 use tokio::io::AsyncRead;
 
 use crate::connect::{self, Route};
@@ -269,7 +269,7 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         .map_err(|_| connect_timeout(route))??;
     progress.connected();
     let source = Source {
-        root: &config.src,
+        root: walker.source_root(),
         walker,
         root_meta,
         limits: &limits,
@@ -290,7 +290,7 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
 /// The source's part of one session, on a connection whose handshake is done.
 pub(crate) struct Source<'a> {
     /// The tree to send (`walker` walks it).
-    pub root: &'a Path,
+    pub root: SourceRoot,
     pub walker: Walker,
     pub root_meta: Meta,
     pub limits: &'a Limits,
@@ -328,7 +328,7 @@ pub(crate) async fn source_session<R: AsyncRead + Unpin>(
         reporter.clone(),
     ));
     let (fatal_tx, mut fatal) = tokio::sync::mpsc::unbounded_channel();
-    let (work_tx, senders) = spawn_senders(root, shared, limits, &tx, fatal_tx);
+    let (work_tx, senders) = spawn_senders(&root, shared, limits, &tx, fatal_tx);
     // A sender that hits a fatal error (a hostile signature, a dead connection) ends the
     // session at once instead of leaving the reader waiting for replies.
     let outcome = tokio::select! {
@@ -427,7 +427,7 @@ struct Work {
 }
 
 fn spawn_senders(
-    root: &Path,
+    root: &SourceRoot,
     shared: &Arc<Shared>,
     limits: &Limits,
     tx: &FrameSender,
@@ -442,7 +442,7 @@ fn spawn_senders(
             let limits = limits.clone();
             let tx = tx.clone();
             let fatal = fatal.clone();
-            let root = root.to_path_buf();
+            let root = root.clone();
             std::thread::Builder::new()
                 .name(format!("ferry-send-{i}"))
                 .spawn(move || loop {

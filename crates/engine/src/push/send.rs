@@ -6,12 +6,11 @@
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::Path;
 
 use bytes::Bytes;
 use ferry_delta::{diff_segment, literal_fraction, segment_len, DeltaStats, PeerSignature};
 use ferry_proto::{FileFailure, Limits, Message, RelPath, Timestamp};
-use ferry_tree::{open_source_file, regions_allocated, Region};
+use ferry_tree::{regions_allocated, Region, SourceRoot};
 
 use crate::error::EngineError;
 use crate::framed::FrameSender;
@@ -56,7 +55,7 @@ const HOPELESS_RUN: u32 = 2;
 /// Sends file `index`. A file that vanished or changed is reported to the target with
 /// `FileFailed`; only a dead connection is an error.
 pub fn send_file(
-    root: &Path,
+    root: &SourceRoot,
     index: u64,
     info: &FileInfo,
     ask: Ask,
@@ -85,7 +84,7 @@ pub fn send_file(
         })
     };
 
-    let file = match open_source_file(root, &info.path) {
+    let file = match root.open_file(&info.path) {
         Ok(file) => file,
         Err(e) if e.is_not_found() => return fail(FileFailure::Vanished, "vanished".into()),
         Err(e) => return fail(FileFailure::ReadError, e.to_string()),

@@ -38,8 +38,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     tx: FrameSender,
 ) -> Result<TargetStats, EngineError> {
-    let unreadable =
-        |e| EngineError::file_io(format!("cannot read the volume to send it: {e}"));
+    let unreadable = |e| EngineError::file_io(format!("cannot read the volume to send it: {e}"));
     let walker = Walker::new(
         pulled.path,
         WalkOptions {
@@ -57,7 +56,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     // The puller reports its changes and errors itself; here they are log lines.
     let reporter = Reporter::new(Output::Log, false);
     let source = Source {
-        root: pulled.path,
+        root: walker.source_root(),
         walker,
         root_meta,
         limits: pulled.limits,

@@ -2,7 +2,6 @@
 
 use std::io::Read;
 use std::os::fd::BorrowedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use ferry_proto::{Content, Entry, Limits, Meta, RelPath, SpecialKind, Xattr};
@@ -17,7 +16,8 @@ use crate::xattr::{self, On};
 pub(crate) struct At<'a> {
     /// The open directory holding the entry.
     pub dir_fd: BorrowedFd<'a>,
-    /// That directory's full path (for the path-based `l*xattr` calls).
+    /// That directory's full path (for the path-based `l*xattr` calls where `/proc` is
+    /// not mounted; see [`super::root::path_in`]).
     pub dir_path: &'a Path,
     /// That directory relative to the source root (for messages).
     pub rel: &'a RelPath,
@@ -87,7 +87,7 @@ pub(crate) fn build(
     let xattrs = if existing.kind == ExistingKind::Symlink {
         Vec::new()
     } else {
-        let path = at.dir_path.join(std::ffi::OsStr::from_bytes(name));
+        let path = super::root::path_in(at.dir_fd, at.dir_path, name);
         match xattr::read_all(On::NoFollow(&path)) {
             Ok(x) => bounded(x, at.limits).ok_or_else(|| too_long("xattr", shown_name()))?,
             Err(Errno::NOENT) => return Ok(None),
@@ -108,12 +108,15 @@ pub(crate) fn build(
     }))
 }
 
-/// The attributes of the source root itself (its path is followed: the operator
-/// chose it).
-pub(crate) fn root_meta(root: &Path, st: &Stat, limits: &Limits) -> Result<Meta, TreeError> {
+/// The attributes of the source root itself, read from its open fd.
+pub(crate) fn root_meta(
+    root: BorrowedFd<'_>,
+    st: &Stat,
+    limits: &Limits,
+) -> Result<Meta, TreeError> {
     let shown_root = || shown(&RelPath::root(), b".");
     let existing = Existing::from_stat(st);
-    let xattrs = xattr::read_all(On::Follow(root)).map_err(|e| io_err("xattr", shown_root(), e))?;
+    let xattrs = xattr::read_all(On::Fd(root)).map_err(|e| io_err("xattr", shown_root(), e))?;
     let xattrs = bounded(xattrs, limits).ok_or_else(|| too_long("xattr", shown_root()))?;
     Ok(Meta {
         mode: existing.mode,

@@ -1,10 +1,12 @@
 //! The sending side: a walk of the source tree as a stream of per-directory listings,
-//! and reading file data. The source is trusted (it is the application's own volume),
-//! so plain path-based calls are used, but never following a symlink inside the tree.
+//! and reading file data. Every open goes through the root's fd and never crosses a
+//! symlink inside the tree ([`SourceRoot`]): the tree may change while it is read.
 
 mod entry;
 mod read;
+mod root;
 mod walk;
 
-pub use read::{open_source_file, regions, regions_allocated, stat_source, Region};
+pub use read::{regions, regions_allocated, Region};
+pub use root::SourceRoot;
 pub use walk::{Listing, SourceEntry, WalkOptions, Walker};

@@ -1,17 +1,10 @@
-//! Reading source files: opening without following a symlink, finding the data and
-//! hole regions (so holes are neither read nor sent), and re-checking a file for
-//! changes after it was sent.
+//! Reading source files: finding the data and hole regions (so holes are neither read
+//! nor sent). Opening them is [`super::SourceRoot`]'s.
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-
-use ferry_proto::{RelPath, Timestamp};
-use rustix::fs::{self as rfs, FileType, Mode, OFlags, SeekFrom};
+use rustix::fs::{self as rfs, SeekFrom};
 use rustix::io::Errno;
 
-use crate::error::{io_err, shown, TreeError};
-use crate::target::Existing;
+use crate::error::{io_err, TreeError};
 
 /// One stretch of a file: data, or a hole that reads as zeros.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,31 +12,6 @@ pub struct Region {
     pub offset: u64,
     pub len: u64,
     pub hole: bool,
-}
-
-fn full_path(root: &Path, rel: &RelPath) -> PathBuf {
-    root.join(OsStr::from_bytes(rel.as_bytes()))
-}
-
-/// Opens a source file for reading: `O_RDONLY|O_NOFOLLOW|O_CLOEXEC`, plus `O_NOATIME`
-/// when permitted (we own the file or are root). Refuses anything but a regular file,
-/// so a file replaced by a FIFO since the walk cannot block the reader.
-pub fn open_source_file(root: &Path, rel: &RelPath) -> Result<std::fs::File, TreeError> {
-    let path = full_path(root, rel);
-    let err = |op, e| io_err(op, shown(rel, b""), e);
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    let fd = match rfs::open(&path, flags | OFlags::NOATIME, Mode::empty()) {
-        Err(Errno::PERM) => rfs::open(&path, flags, Mode::empty()),
-        other => other,
-    }
-    .map_err(|e| err("open", e))?;
-    let st = rfs::fstat(&fd).map_err(|e| err("stat", e))?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(err("open", Errno::INVAL));
-    }
-    // O_NONBLOCK stays set: it kept the open from hanging on a FIFO that replaced the
-    // file, and reads of a regular file ignore it (two fcntl calls per file saved).
-    Ok(std::fs::File::from(fd))
 }
 
 /// Largest file [`regions_allocated`] trusts its allocation for.
@@ -122,13 +90,4 @@ pub fn regions(file: &std::fs::File, size: u64) -> Result<Vec<Region>, TreeError
         pos = end;
     }
     Ok(out)
-}
-
-/// `lstat` again: the `(size, mtime)` of the path now, to detect a file that changed
-/// while it was being sent.
-pub fn stat_source(root: &Path, rel: &RelPath) -> Result<(u64, Timestamp), TreeError> {
-    let path = full_path(root, rel);
-    let st = rfs::lstat(&path).map_err(|e| io_err("stat", shown(rel, b""), e))?;
-    let existing = Existing::from_stat(&st);
-    Ok((existing.size, existing.mtime))
 }

@@ -6,16 +6,16 @@
 //! than one link (so later names become hard links to the first).
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ferry_proto::{check_name, Content, Entry, Filter, Limits, Meta, RelPath};
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType};
 use rustix::io::Errno;
 
 use super::entry::{self, At};
+use super::root::SourceRoot;
 use crate::error::{io_err, shown, TreeError};
 
 /// What the walk computes beyond `lstat`.
@@ -46,7 +46,7 @@ pub struct SourceEntry {
 /// Depth-first walk of a source tree, listing by listing.
 #[derive(Debug)]
 pub struct Walker {
-    root: PathBuf,
+    root: SourceRoot,
     options: WalkOptions,
     limits: Limits,
     /// Directories still to list; the next one is on top.
@@ -68,7 +68,7 @@ impl Walker {
             return Err(io_err("open", ".".into(), Errno::NOTDIR));
         }
         Ok(Walker {
-            root: root.to_path_buf(),
+            root: SourceRoot::open(root)?,
             options,
             limits,
             pending: Vec::new(),
@@ -85,10 +85,15 @@ impl Walker {
         self
     }
 
+    /// The root this walk lists, for reading the files it lists.
+    pub fn source_root(&self) -> SourceRoot {
+        self.root.clone()
+    }
+
     /// Attributes of the root directory itself.
     pub fn root_meta(&self) -> Result<Meta, TreeError> {
-        let st = rfs::stat(&self.root).map_err(|e| io_err("stat", ".".into(), e))?;
-        entry::root_meta(&self.root, &st, &self.limits)
+        let st = rfs::fstat(self.root.fd()).map_err(|e| io_err("stat", ".".into(), e))?;
+        entry::root_meta(self.root.fd(), &st, &self.limits)
     }
 
     /// The next directory's listing; `None` when the walk is done.
@@ -109,8 +114,11 @@ impl Walker {
             complete: true,
             errors: Vec::new(),
         };
-        let dir_path = self.root.join(OsStr::from_bytes(listing.dir.as_bytes()));
-        let Some((fd, names)) = read_names(&dir_path, &mut listing) else {
+        let dir_path = self
+            .root
+            .path()
+            .join(std::ffi::OsStr::from_bytes(listing.dir.as_bytes()));
+        let Some((fd, names)) = read_names(&self.root, &mut listing) else {
             return listing;
         };
         let limits = self.limits.clone();
@@ -192,22 +200,16 @@ impl Listing {
     }
 }
 
-/// Opens a directory (the final component not followed, except for the root) and
-/// reads its names, sorted. Errors go into the listing; a read error midway keeps
-/// what was read. `None` if the directory could not be opened at all.
-fn read_names(path: &Path, listing: &mut Listing) -> Option<(OwnedFd, Vec<Vec<u8>>)> {
-    let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    if !listing.dir.is_root() {
-        flags |= OFlags::NOFOLLOW;
-    }
+/// Opens a directory beneath the root (no symlink crossed) and reads its names,
+/// sorted. Errors go into the listing; a read error midway keeps what was read. `None`
+/// if the directory could not be opened at all.
+fn read_names(root: &SourceRoot, listing: &mut Listing) -> Option<(OwnedFd, Vec<Vec<u8>>)> {
     let rel = listing.dir.clone();
     let shown_dir = || shown(&rel, b"");
-    let opened = rfs::open(path, flags, Mode::empty())
-        .map_err(|e| io_err("open", shown_dir(), e))
-        .and_then(|fd| {
-            let dir = rfs::Dir::read_from(&fd).map_err(|e| io_err("readdir", shown_dir(), e))?;
-            Ok((fd, dir))
-        });
+    let opened = root.open_dir(&rel).and_then(|fd| {
+        let dir = rfs::Dir::read_from(&fd).map_err(|e| io_err("readdir", shown_dir(), e))?;
+        Ok((fd, dir))
+    });
     let (fd, mut dir) = match opened {
         Ok(opened) => opened,
         Err(e) => {
@@ -237,6 +239,7 @@ fn read_names(path: &Path, listing: &mut Listing) -> Option<(OwnedFd, Vec<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::{Mode, OFlags};
 
     #[test]
     fn an_entry_that_vanished_after_readdir_is_skipped_silently() {

@@ -12,7 +12,7 @@ mod node;
 mod partial;
 mod remove;
 mod temp;
-mod volume;
+pub(crate) mod volume;
 
 pub use dir::Dir;
 pub use existing::{Existing, ExistingKind, NotApplied};

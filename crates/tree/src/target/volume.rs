@@ -84,44 +84,63 @@ impl Volume {
     }
 }
 
-/// Opens `rel` beneath `root` without crossing a symlink or leaving the tree.
-fn open_beneath(root: BorrowedFd<'_>, rel: &RelPath) -> Result<OwnedFd, TreeError> {
+/// Opens directory `rel` beneath `root` without crossing a symlink or leaving the tree.
+pub(crate) fn open_beneath(root: BorrowedFd<'_>, rel: &RelPath) -> Result<OwnedFd, TreeError> {
+    open_beneath_with(root, rel, DIR_FLAGS).map_err(|e| dir_open_error(e, rel.as_bytes()))
+}
+
+/// Opens `rel` beneath `root` with `flags` (which must hold `O_NOFOLLOW`) without
+/// crossing a symlink or leaving the tree: `openat2` with `RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS`, or one `openat(O_NOFOLLOW)` per component where the kernel lacks
+/// it. A symlink anywhere on the way is `ELOOP` (or `ENOTDIR`/`EXDEV`).
+pub(crate) fn open_beneath_with(
+    root: BorrowedFd<'_>,
+    rel: &RelPath,
+    flags: OFlags,
+) -> Result<OwnedFd, Errno> {
+    debug_assert!(flags.contains(OFlags::NOFOLLOW));
+    if rel.is_root() {
+        return rfs::openat(root, ".", flags, Mode::empty());
+    }
     if !NO_OPENAT2.load(Ordering::Relaxed) {
         let resolve =
             ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
         let mut attempts = 0;
         loop {
-            match rfs::openat2(root, rel.as_bytes(), DIR_FLAGS, Mode::empty(), resolve) {
+            match rfs::openat2(root, rel.as_bytes(), flags, Mode::empty(), resolve) {
                 Ok(fd) => return Ok(fd),
                 // A rename raced with the lookup; the kernel asks us to try again.
                 Err(Errno::AGAIN) if attempts < 8 => attempts += 1,
                 // Seccomp profiles of older container runtimes answer EPERM for
                 // syscalls they do not know; the walk below is just as confined.
+                // An open of a file for reading is refused with EPERM when O_NOATIME is
+                // not ours to ask: that is the caller's to retry, not a missing openat2.
+                Err(Errno::PERM) if flags.contains(OFlags::NOATIME) => return Err(Errno::PERM),
                 Err(Errno::NOSYS) | Err(Errno::PERM) => {
                     NO_OPENAT2.store(true, Ordering::Relaxed);
                     break;
                 }
-                Err(e) => return Err(dir_open_error(e, rel.as_bytes())),
+                Err(e) => return Err(e),
             }
         }
     }
-    walk_components(root, rel)
+    walk_components(root, rel, flags)
 }
 
-/// The fallback: one `openat(O_NOFOLLOW | O_DIRECTORY)` per component. `RelPath`
-/// already refused `..`, `.` and empty components, so each step goes one level down.
-fn walk_components(root: BorrowedFd<'_>, rel: &RelPath) -> Result<OwnedFd, TreeError> {
+/// The fallback: one `openat(O_NOFOLLOW | O_DIRECTORY)` per directory component, then
+/// the last with `flags`. `RelPath` already refused `..`, `.` and empty components, so
+/// each step goes one level down.
+fn walk_components(root: BorrowedFd<'_>, rel: &RelPath, flags: OFlags) -> Result<OwnedFd, Errno> {
+    let Some((parent, last)) = rel.split_last() else {
+        return rfs::openat(root, ".", flags, Mode::empty());
+    };
     let mut current: Option<OwnedFd> = None;
-    for component in rel.components() {
-        let parent = current.as_ref().map_or(root, |fd| fd.as_fd());
-        let next = rfs::openat(parent, component, DIR_FLAGS, Mode::empty())
-            .map_err(|e| dir_open_error(e, rel.as_bytes()))?;
-        current = Some(next);
+    for component in parent.components() {
+        let dir = current.as_ref().map_or(root, |fd| fd.as_fd());
+        current = Some(rfs::openat(dir, component, DIR_FLAGS, Mode::empty())?);
     }
-    match current {
-        Some(fd) => Ok(fd),
-        None => rustix::io::fcntl_dupfd_cloexec(root, 0).map_err(|e| io_err("open", ".".into(), e)),
-    }
+    let dir = current.as_ref().map_or(root, |fd| fd.as_fd());
+    rfs::openat(dir, last, flags, Mode::empty())
 }
 
 /// Maps the errors of a confined directory open: symlinks (`ELOOP`), leaving the
@@ -155,14 +174,47 @@ mod tests {
             Mode::empty(),
         )
         .unwrap();
-        assert!(walk_components(root.as_fd(), &rel("a/b")).is_ok());
-        assert!(walk_components(root.as_fd(), &RelPath::root()).is_ok());
+        let walk = |r: &RelPath| {
+            walk_components(root.as_fd(), r, DIR_FLAGS).map_err(|e| dir_open_error(e, b"x"))
+        };
+        assert!(walk(&rel("a/b")).is_ok());
+        assert!(walk(&RelPath::root()).is_ok());
         for bad in ["a/up", "a/up/etc", "a/side", "a/file", "a/file/x"] {
-            let r = walk_components(root.as_fd(), &rel(bad));
-            assert!(matches!(r, Err(TreeError::Escape { .. })), "{bad}");
+            assert!(
+                matches!(walk(&rel(bad)), Err(TreeError::Escape { .. })),
+                "{bad}"
+            );
             let r = open_beneath(root.as_fd(), &rel(bad));
             assert!(matches!(r, Err(TreeError::Escape { .. })), "{bad}");
         }
-        assert!(walk_components(root.as_fd(), &rel("a/none")).is_err());
+        assert!(walk(&rel("a/none")).is_err());
+    }
+
+    #[test]
+    fn file_opens_beneath_the_root_cross_no_symlink_either_way() {
+        let base = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(base.path().join("a/b")).unwrap();
+        std::fs::write(base.path().join("a/b/file"), b"inside").unwrap();
+        std::os::unix::fs::symlink("/etc", base.path().join("a/up")).unwrap();
+        std::os::unix::fs::symlink("b", base.path().join("a/side")).unwrap();
+        std::os::unix::fs::symlink("b/file", base.path().join("a/link")).unwrap();
+        let root = rfs::open(
+            base.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        assert!(open_beneath_with(root.as_fd(), &rel("a/b/file"), flags).is_ok());
+        assert!(walk_components(root.as_fd(), &rel("a/b/file"), flags).is_ok());
+        for bad in ["a/up/passwd", "a/side/file", "a/link"] {
+            let r = open_beneath_with(root.as_fd(), &rel(bad), flags);
+            assert!(r.is_err(), "{bad} opened through a symlink");
+            let r = walk_components(root.as_fd(), &rel(bad), flags);
+            assert!(
+                r.is_err(),
+                "{bad} opened through a symlink (component walk)"
+            );
+        }
     }
 }

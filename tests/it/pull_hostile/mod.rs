@@ -1,0 +1,349 @@
+//! A hostile server: `ferry pull` against a fake server ([`crate::raw_server`]) that, after
+//! a proper Welcome and Root, sends what a real source never would. The puller is the
+//! target here, so it is the one that must keep every write inside DEST.
+//!
+//! DEST starts with files of its own and symlinks that point at a sentinel directory next
+//! to it. In every case nothing outside DEST changes, nothing comes to exist at the paths
+//! the hostile names point to, and no file in DEST is half-written: a file the pull wrote
+//! holds the whole content it was sent, under its final name, and no partial is left.
+//! A *refused* case also exits 12 (protocol) and leaves DEST's own entries as they were
+//! (valid entries listed before the bad one may appear). The other cases look valid to
+//! the target, or cost only one file (exit 23): it may replace its own entries, and each
+//! asserts the exact exit code ferry gives and why.
+
+mod content;
+mod names;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use ferry_proto::{encode, Content, Entry, Limits, Message, Meta, Timestamp, PROTOCOL_VERSION};
+use tempfile::TempDir;
+
+use crate::files::{random_bytes, symlink, write};
+use crate::raw_server::{RawServer, Step, Transcript, VOLUME};
+use crate::snapshot::{assert_untouched, show, Snapshot};
+use crate::util::{pull, Certs, PushOutcome};
+
+/// The content of every file entry (`size` 5); the fake server sends it for every `Want`
+/// unless a case says otherwise.
+const FILE_DATA: &[u8] = b"12345";
+
+fn meta() -> Meta {
+    Meta {
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: Timestamp {
+            sec: 1_600_000_000,
+            nsec: 0,
+        },
+        xattrs: Vec::new(),
+    }
+}
+
+fn entry(name: &[u8], content: Content) -> Entry {
+    let mode = if content == Content::Dir {
+        0o755
+    } else {
+        0o644
+    };
+    Entry {
+        name: name.to_vec(),
+        meta: Meta { mode, ..meta() },
+        content,
+    }
+}
+
+fn file(name: &[u8]) -> Entry {
+    let size = FILE_DATA.len() as u64;
+    entry(
+        name,
+        Content::File {
+            size,
+            checksum: None,
+        },
+    )
+}
+
+fn dir(name: &[u8]) -> Entry {
+    entry(name, Content::Dir)
+}
+
+fn link(name: &[u8], target: &[u8]) -> Entry {
+    let target = target.to_vec();
+    entry(name, Content::Symlink { target })
+}
+
+fn hard_link(name: &[u8], leader: u64, path: &[u8]) -> Entry {
+    let path = path.to_vec();
+    entry(name, Content::HardLink { leader, path })
+}
+
+fn list(dir: &[u8], first: u64, entries: Vec<Entry>, dir_done: bool) -> Message {
+    Message::List {
+        dir: dir.to_vec(),
+        first,
+        entries,
+        dir_done,
+        dir_complete: true,
+    }
+}
+
+fn list_end(entries: u64) -> Message {
+    Message::ListEnd {
+        entries,
+        read_errors: 0,
+    }
+}
+
+fn sends(messages: impl IntoIterator<Item = Message>) -> Vec<Step> {
+    messages.into_iter().map(Step::Send).collect()
+}
+
+/// One List of the root with `entries`, then ListEnd (so that a target that lets the list
+/// through goes on to finish, and the test fails on its exit code, not on a hang).
+fn listing(entries: Vec<Entry>) -> Vec<Step> {
+    let n = entries.len() as u64;
+    sends([list(b"", 0, entries, true), list_end(n)])
+}
+
+fn data(index: u64, offset: u64, bytes: &'static [u8]) -> Step {
+    let bytes = Bytes::from_static(bytes);
+    Step::Send(Message::Data {
+        index,
+        offset,
+        bytes,
+    })
+}
+
+fn file_end(index: u64, size: u64, hash: [u8; 32]) -> Step {
+    Step::Send(Message::FileEnd { index, size, hash })
+}
+
+/// The honest answer to a `Want`: all of [`FILE_DATA`] and its BLAKE3.
+fn whole(index: u64) -> Vec<Step> {
+    let hash = *blake3::hash(FILE_DATA).as_bytes();
+    vec![
+        data(index, 0, FILE_DATA),
+        file_end(index, FILE_DATA.len() as u64, hash),
+    ]
+}
+
+/// Where a case runs: `TMP/dest` (DEST) next to `TMP/sentinel`, and a name no other
+/// test or run uses, for absolute paths that must not come to exist.
+struct Place {
+    tmp: PathBuf,
+    uniq: String,
+}
+
+impl Place {
+    /// `pattern` with `TMP` and `UNIQ` filled in.
+    fn path(&self, pattern: &str) -> PathBuf {
+        let tmp = self.tmp.to_str().expect("temp dir is UTF-8");
+        PathBuf::from(pattern.replace("TMP", tmp).replace("UNIQ", &self.uniq))
+    }
+}
+
+type Script = Box<dyn FnOnce(&Place) -> Vec<Step>>;
+
+/// A hostile case, built up and then run by [`Hostile::refused`] or
+/// [`Hostile::contained`].
+struct Hostile {
+    script: Script,
+    answer: Box<dyn FnMut(u64) -> Vec<Step> + Send>,
+    absent: Vec<&'static str>,
+}
+
+/// A fake server that plays `script` after Welcome and Root (the volume root's own
+/// attributes, so that applying them changes nothing) and answers each `Want` with
+/// [`whole`].
+fn hostile_server(script: impl FnOnce(&Place) -> Vec<Step> + 'static) -> Hostile {
+    Hostile {
+        script: Box::new(script),
+        answer: Box::new(whole),
+        absent: Vec::new(),
+    }
+}
+
+/// What one hostile session left behind.
+struct Run {
+    place: Place,
+    before: Snapshot,
+    out: PushOutcome,
+    transcript: Transcript,
+    _tmp: TempDir,
+}
+
+impl Hostile {
+    /// Answers each `Want` for entry `index` with `answer(index)` instead of [`whole`].
+    fn answering(mut self, answer: impl FnMut(u64) -> Vec<Step> + Send + 'static) -> Self {
+        self.answer = Box::new(answer);
+        self
+    }
+
+    /// Paths (`TMP` and `UNIQ` filled in) that must not exist afterwards.
+    fn absent(mut self, paths: &[&'static str]) -> Self {
+        self.absent.extend_from_slice(paths);
+        self
+    }
+
+    /// Runs the pull and asserts it exits 12, with everything [`Hostile::contained`]
+    /// asserts, and that DEST's own entries and its root's mode and owner are unchanged.
+    fn refused(self) -> Run {
+        let run = self.contained(12);
+        let after = Snapshot::take(&run.place.tmp);
+        let own = |s: &Snapshot| {
+            let mut s = s.clone();
+            s.nodes
+                .retain(|k, _| k.starts_with(b"dest/") && run.before.nodes.contains_key(k));
+            s
+        };
+        assert_untouched(&own(&run.before), &own(&after));
+        let (b, a) = (run.before.get(b"dest"), after.get(b"dest"));
+        assert_eq!(
+            (b.mode, b.uid, b.gid),
+            (a.mode, a.uid, a.gid),
+            "DEST's mode or owner changed"
+        );
+        run
+    }
+
+    /// Runs the pull and asserts it exits with `code`, nothing outside DEST changed,
+    /// nothing exists at the `absent` paths, and no file in DEST is half-written.
+    fn contained(self, code: i32) -> Run {
+        let absent = self.absent.clone();
+        let run = self.run();
+        assert_eq!(
+            run.out.output.code,
+            Some(code),
+            "ferry pull: unexpected exit code\n{}",
+            run.dump()
+        );
+        let after = Snapshot::take(&run.place.tmp);
+        assert_untouched(
+            &run.before.clone().without(b"dest"),
+            &after.clone().without(b"dest"),
+        );
+        for pattern in absent {
+            let path = run.place.path(pattern);
+            assert!(
+                std::fs::symlink_metadata(&path).is_err(),
+                "{path:?} was created by the pull\n{}",
+                run.dump()
+            );
+        }
+        assert_no_half_written(&run, &after);
+        run
+    }
+
+    fn run(self) -> Run {
+        let tmp = TempDir::new().unwrap();
+        let place = Place {
+            tmp: tmp.path().to_path_buf(),
+            uniq: tmp
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        };
+        let dest = place.tmp.join("dest");
+        write(&dest.join("pre.txt"), b"pre-existing\n", 0o644);
+        write(&dest.join("predir/inner.txt"), b"inner\n", 0o600);
+        symlink(b"pre.txt", &dest.join("prelink"));
+        symlink(b"../sentinel/s.txt", &dest.join("out-link"));
+        symlink(b"../sentinel/sub", &dest.join("out-dir"));
+        write(&place.tmp.join("sentinel/s.txt"), b"sentinel\n", 0o644);
+        write(
+            &place.tmp.join("sentinel/sub/t.txt"),
+            b"sentinel t\n",
+            0o600,
+        );
+        let before = Snapshot::take(&place.tmp);
+
+        let m = std::fs::symlink_metadata(&dest).unwrap();
+        let root = Meta {
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: Timestamp {
+                sec: m.mtime(),
+                nsec: m.mtime_nsec() as u32,
+            },
+            xattrs: Vec::new(),
+        };
+        let mut script = vec![Step::Send(Message::Root { meta: root })];
+        script.extend((self.script)(&place));
+        let certs = Certs::new();
+        let server = RawServer::start(&certs.server_dir(), script, self.answer);
+        let out = pull(&certs, &server.url(), &dest).run();
+        let transcript = server.finish();
+        let run = Run {
+            place,
+            before,
+            out,
+            transcript,
+            _tmp: tmp,
+        };
+        match &run.transcript.hello {
+            Some(Message::Hello {
+                version: PROTOCOL_VERSION,
+                volume,
+                options,
+                ..
+            }) if volume == VOLUME.as_bytes() && options.pull => {}
+            _ => panic!(
+                "the fake server did not get a pull's Hello for {VOLUME:?}\n{}",
+                run.dump()
+            ),
+        }
+        run
+    }
+}
+
+impl Run {
+    fn dump(&self) -> String {
+        format!(
+            "{}\n--- the fake server got ---\n{:?}",
+            self.out.output.dump(),
+            self.transcript
+        )
+    }
+
+    fn wants(&self, index: u64) -> usize {
+        let want = |m: &&Message| matches!(m, Message::Want { index: i, .. } if *i == index);
+        self.transcript.received.iter().filter(want).count()
+    }
+}
+
+/// Every regular file in DEST that was not there before (or was replaced) holds all of
+/// [`FILE_DATA`] under a final name: nothing cut short, nothing past the declared size,
+/// no partial left behind.
+fn assert_no_half_written(run: &Run, after: &Snapshot) {
+    let whole = *blake3::hash(FILE_DATA).as_bytes();
+    for (rel, node) in &after.nodes {
+        let Some(name) = rel.strip_prefix(b"dest/") else {
+            continue;
+        };
+        if node.kind != "file" || run.before.nodes.get(rel) == Some(node) {
+            continue;
+        }
+        let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+        assert!(
+            !(base.starts_with(b".ferry.") && base.ends_with(b".partial")),
+            "a partial file was left in DEST: {}\n{}",
+            show(rel),
+            run.dump()
+        );
+        assert_eq!(
+            node.content,
+            Some(whole),
+            "{} holds {} bytes that are not what the server sent and hashed\n{}",
+            show(rel),
+            node.size,
+            run.dump()
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! A raw protocol server: TLS with rustls (blocking) on a thread, then a scripted session.
+//! It plays a hostile source for `ferry pull`, which connects to it as to `ferry serve`.
+//!
+//! Built on rustls directly rather than `ferry_net`, like [`crate::raw`], so that it can
+//! send bytes no well-behaved server would. It asks for no client certificate: what is
+//! under test is what the client does with the server's frames, not who may connect.
+//!
+//! ```text
+//! ferry pull ── Hello ──────────────▶ recorded
+//!            ◀─ Welcome, script ────
+//!            ── Want{index} ────────▶ answer(index)
+//!            ── Done ───────────────▶ SourceDone, close
+//!            ── anything else ──────▶ recorded, until the client closes
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use ferry_proto::{decode, encode, Limits, Message, SourceStats, PROTOCOL_VERSION};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+/// Hang guard on the whole session (heartbeats do not extend it): a client that neither
+/// finishes nor closes is cut off, which the test sees as the client's failure, not a hang.
+const IO_GUARD: Duration = Duration::from_secs(60);
+
+/// The volume the fake server answers for, whatever the client asks.
+pub const VOLUME: &str = "v";
+
+/// One thing the server does.
+#[derive(Debug)]
+pub enum Step {
+    /// A well-formed frame of any message.
+    Send(Message),
+    /// Any bytes at all, inside the TLS stream.
+    Raw(Vec<u8>),
+    /// TLS close_notify, then a TCP half-close: the client sees a clean end of stream,
+    /// and the server still reads what it sends back.
+    CloseWrite,
+}
+
+/// The steps that answer a `Want` (or `Resume`) for an entry index.
+pub type Answer = Box<dyn FnMut(u64) -> Vec<Step> + Send>;
+
+/// How the session ended.
+#[derive(Debug)]
+pub enum End {
+    /// The client closed the connection cleanly.
+    Eof,
+    /// No client came, the handshake failed, the connection broke or the client sent
+    /// undecodable bytes; shown in failures.
+    Failed(#[allow(dead_code)] String),
+    /// The client neither finished nor closed within [`IO_GUARD`]; the server hung up.
+    Stalled,
+}
+
+/// What the client did in the session.
+#[derive(Debug)]
+pub struct Transcript {
+    /// The client's first message, if it got that far.
+    pub hello: Option<Message>,
+    /// Everything it sent after that, in order.
+    pub received: Vec<Message>,
+    pub end: End,
+}
+
+/// A fake server for one session, listening on 127.0.0.1.
+pub struct RawServer {
+    addr: SocketAddr,
+    thread: JoinHandle<Transcript>,
+}
+
+/// The server side of TLS from a `ferry certs` server directory (`tls.crt`, `tls.key`;
+/// its `ca.crt` would only verify clients, which this server does not).
+pub fn tls_config(server_dir: &Path) -> Arc<ServerConfig> {
+    let chain = CertificateDer::pem_file_iter(server_dir.join("tls.crt"))
+        .expect("read tls.crt")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("parse tls.crt");
+    let key = PrivateKeyDer::from_pem_file(server_dir.join("tls.key")).expect("read tls.key");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server cert");
+    config.alpn_protocols = vec![ferry_net::ALPN.to_vec()];
+    Arc::new(config)
+}
+
+impl RawServer {
+    /// Listens, then on a thread: accepts one connection, reads the client's Hello,
+    /// answers Welcome, plays `script`, and answers what the client sends after it
+    /// (`Want` and `Resume` with `answer`, `Done` with `SourceDone` and a close) until
+    /// the client closes.
+    pub fn start(server_dir: &Path, script: Vec<Step>, answer: Answer) -> RawServer {
+        let config = tls_config(server_dir);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let thread = std::thread::spawn(move || serve_one(listener, config, script, answer));
+        RawServer { addr, thread }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ferry://127.0.0.1:{}/{VOLUME}", self.addr.port())
+    }
+
+    /// What the client did; call once the client has exited.
+    pub fn finish(self) -> Transcript {
+        // A client that never connected leaves the thread in `accept`: this connection
+        // ends that wait. A client that did connect is ahead of it in the backlog, and
+        // this one is then refused or never accepted.
+        let _ = TcpStream::connect(self.addr);
+        self.thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+fn serve_one(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    script: Vec<Step>,
+    mut answer: Answer,
+) -> Transcript {
+    let mut transcript = Transcript {
+        hello: None,
+        received: Vec::new(),
+        end: End::Eof,
+    };
+    let mut conn = match Conn::accept(&listener, config) {
+        Ok(conn) => conn,
+        Err(e) => {
+            transcript.end = End::Failed(format!("no TLS session with a client: {e}"));
+            return transcript;
+        }
+    };
+    drop(listener);
+    match conn.recv() {
+        Ok(Some(hello @ Message::Hello { .. })) => transcript.hello = Some(hello),
+        Ok(Some(other)) => {
+            transcript.end = End::Failed(format!("expected Hello, got {}", other.name()));
+            return transcript;
+        }
+        Ok(None) => return transcript,
+        Err(end) => {
+            transcript.end = end;
+            return transcript;
+        }
+    }
+    conn.play(vec![Step::Send(Message::Welcome {
+        version: PROTOCOL_VERSION,
+    })]);
+    conn.play(script);
+    loop {
+        let message = match conn.recv() {
+            Ok(Some(message)) => message,
+            Ok(None) => return transcript,
+            Err(end) => {
+                transcript.end = end;
+                return transcript;
+            }
+        };
+        let reply = match message {
+            Message::Want { index, .. } | Message::Resume { index, .. } => answer(index),
+            Message::Done { .. } => vec![
+                Step::Send(Message::SourceDone {
+                    stats: SourceStats::default(),
+                }),
+                Step::CloseWrite,
+            ],
+            _ => Vec::new(),
+        };
+        transcript.received.push(message);
+        conn.play(reply);
+    }
+}
+
+struct Conn {
+    tls: StreamOwned<ServerConnection, TcpStream>,
+    buf: BytesMut,
+    limits: Limits,
+    deadline: Instant,
+}
+
+impl Conn {
+    fn accept(listener: &TcpListener, config: Arc<ServerConfig>) -> io::Result<Conn> {
+        let (tcp, _) = listener.accept()?;
+        let deadline = Instant::now() + IO_GUARD;
+        tcp.set_read_timeout(Some(IO_GUARD))?;
+        tcp.set_write_timeout(Some(IO_GUARD))?;
+        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        let mut tls = StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock)?;
+        }
+        Ok(Conn {
+            tls,
+            buf: BytesMut::new(),
+            limits: Limits::default(),
+            deadline,
+        })
+    }
+
+    /// Does `steps`; write errors are ignored, since a client that hung up is seen by
+    /// the next read.
+    fn play(&mut self, steps: Vec<Step>) {
+        for step in steps {
+            let _ = match step {
+                Step::Send(message) => {
+                    let mut frame = BytesMut::new();
+                    encode(&message, &mut frame);
+                    self.write(&frame)
+                }
+                Step::Raw(bytes) => self.write(&bytes),
+                Step::CloseWrite => {
+                    self.tls.conn.send_close_notify();
+                    let _ = self.tls.conn.complete_io(&mut self.tls.sock);
+                    self.tls.sock.shutdown(Shutdown::Write)
+                }
+            };
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.tls.write_all(bytes)?;
+        self.tls.flush()
+    }
+
+    /// The client's next message, `None` at a clean end of stream.
+    fn recv(&mut self) -> Result<Option<Message>, End> {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match decode(&mut self.buf, &self.limits) {
+                Ok(Some(message)) => return Ok(Some(message)),
+                Ok(None) => {}
+                Err(e) => return Err(End::Failed(format!("undecodable bytes: {e}"))),
+            }
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(End::Stalled);
+            }
+            self.tls
+                .sock
+                .set_read_timeout(Some(left))
+                .map_err(|e| End::Failed(e.to_string()))?;
+            match self.tls.read(&mut chunk) {
+                Ok(0) if self.buf.is_empty() => return Ok(None),
+                Ok(0) => return Err(End::Failed("end of stream inside a frame".into())),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(End::Stalled)
+                }
+                Err(e) => return Err(End::Failed(e.to_string())),
+            }
+        }
+    }
+}
