@@ -347,3 +347,38 @@ fn a_directory_swapped_for_a_symlink_after_the_walk_is_not_read_through() {
     }
     assert_eq!(listed, vec![(RelPath::root(), b"d".to_vec())]);
 }
+
+/// The engine's walker thread reads extended attributes by bare name from a working
+/// directory of its own; the rest of the process keeps its own.
+#[test]
+fn a_walk_on_its_own_thread_reads_xattrs_and_leaves_the_process_cwd_alone() {
+    let base = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(base.path().join("a/b")).unwrap();
+    let file = base.path().join("a/b/f");
+    std::fs::write(&file, b"x").unwrap();
+    rustix::fs::setxattr(&file, "user.k", b"v", rustix::fs::XattrFlags::empty()).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    let root = base.path().to_path_buf();
+    let xattrs = std::thread::spawn(move || {
+        let mut w = Walker::new(&root, WalkOptions::default(), Limits::default())
+            .unwrap()
+            .on_this_thread();
+        let mut found = None;
+        while let Some(listing) = w.next_listing() {
+            for e in listing.entries {
+                if e.entry.name == b"f" {
+                    found = Some(e.entry.meta.xattrs);
+                }
+            }
+        }
+        found.expect("f listed")
+    })
+    .join()
+    .unwrap();
+    assert_eq!(xattrs.len(), 1, "{xattrs:?}");
+    assert_eq!(
+        (&xattrs[0].name[..], &xattrs[0].value[..]),
+        (&b"user.k"[..], &b"v"[..])
+    );
+    assert_eq!(std::env::current_dir().unwrap(), cwd);
+}

@@ -136,7 +136,7 @@ impl Shared {
 
 /// Runs the walker on a thread and the lister loop here; returns when `ListEnd` is queued.
 pub async fn run_lister(
-    mut walker: Walker,
+    walker: Walker,
     limits: Limits,
     shared: Arc<Shared>,
     tx: FrameSender,
@@ -147,6 +147,7 @@ pub async fn run_lister(
     let walk = std::thread::Builder::new()
         .name("ferry-walk".into())
         .spawn(move || {
+            let mut walker = walker.on_this_thread();
             while let Some(listing) = walker.next_listing() {
                 if let Some(pause) = pause {
                     std::thread::sleep(pause);

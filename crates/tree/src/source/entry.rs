@@ -8,6 +8,7 @@ use ferry_proto::{Content, Entry, Limits, Meta, RelPath, SpecialKind, Xattr};
 use rustix::fs::{self as rfs, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
+use super::root::XattrPaths;
 use crate::error::{io_err, shown, std_err, TreeError};
 use crate::target::{Existing, ExistingKind};
 use crate::xattr::{self, On};
@@ -16,9 +17,11 @@ use crate::xattr::{self, On};
 pub(crate) struct At<'a> {
     /// The open directory holding the entry.
     pub dir_fd: BorrowedFd<'a>,
-    /// That directory's full path (for the path-based `l*xattr` calls where `/proc` is
-    /// not mounted; see [`super::root::path_in`]).
+    /// That directory's full path (for messages, and for the path-based `l*xattr` calls
+    /// when nothing better is available).
     pub dir_path: &'a Path,
+    /// How the `l*xattr` calls name the entry.
+    pub xattr_paths: XattrPaths,
     /// That directory relative to the source root (for messages).
     pub rel: &'a RelPath,
     pub checksum: bool,
@@ -87,7 +90,7 @@ pub(crate) fn build(
     let xattrs = if existing.kind == ExistingKind::Symlink {
         Vec::new()
     } else {
-        let path = super::root::path_in(at.dir_fd, at.dir_path, name);
+        let path = at.xattr_paths.path(at.dir_fd, at.dir_path, name);
         match xattr::read_all(On::NoFollow(&path)) {
             Ok(x) => bounded(x, at.limits).ok_or_else(|| too_long("xattr", shown_name()))?,
             Err(Errno::NOENT) => return Ok(None),

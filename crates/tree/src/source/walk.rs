@@ -15,7 +15,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType};
 use rustix::io::Errno;
 
 use super::entry::{self, At};
-use super::root::SourceRoot;
+use super::root::{SourceRoot, XattrPaths};
 use crate::error::{io_err, shown, TreeError};
 
 /// What the walk computes beyond `lstat`.
@@ -58,6 +58,9 @@ pub struct Walker {
     leaders: HashMap<(u64, u64), (u64, RelPath)>,
     /// What not to list (an excluded directory is not entered either).
     filter: Filter,
+    /// How extended attributes are read without a path lookup outside the tree; chosen
+    /// by [`Walker::on_this_thread`], else through `/proc`.
+    xattr_paths: XattrPaths,
 }
 
 impl Walker {
@@ -76,7 +79,16 @@ impl Walker {
             next_index: 0,
             leaders: HashMap::new(),
             filter: Filter::default(),
+            xattr_paths: XattrPaths::ProcFd,
         })
+    }
+
+    /// Readies the calling thread to run this walk: it gets a working directory of its
+    /// own, moved into each directory listed, so extended attributes are read by bare
+    /// name. Call it on a thread that does nothing else (the engine's walker thread).
+    pub fn on_this_thread(mut self) -> Walker {
+        self.xattr_paths = XattrPaths::for_this_thread();
+        self
     }
 
     /// Leaves out what `filter` excludes.
@@ -122,8 +134,10 @@ impl Walker {
             return listing;
         };
         let limits = self.limits.clone();
+        let dir_fd = std::os::fd::AsFd::as_fd(&fd);
         let at = At {
-            dir_fd: std::os::fd::AsFd::as_fd(&fd),
+            dir_fd,
+            xattr_paths: self.xattr_paths.enter(dir_fd),
             dir_path: &dir_path,
             rel: &listing.dir,
             checksum: self.options.checksum,
@@ -260,6 +274,7 @@ mod tests {
         let root = RelPath::root();
         let at = At {
             dir_fd: std::os::fd::AsFd::as_fd(&fd),
+            xattr_paths: XattrPaths::ProcFd,
             dir_path: base.path(),
             rel: &root,
             checksum: true,
