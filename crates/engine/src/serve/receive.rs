@@ -74,7 +74,9 @@ struct Assembly {
     basis: Option<Arc<Basis>>,
     temp: Option<TempFile>,
     pos: u64,
-    hasher: blake3::Hasher,
+    /// Made with the first piece ([`hasher`]): a target wants thousands of files ahead
+    /// of their data, and a hasher is 2 KiB (a tree of small files held 33 MiB of them).
+    hasher: Option<Box<blake3::Hasher>>,
     /// Where a resumed file's new data must start, until the first piece arrives.
     resume_at: Option<u64>,
 }
@@ -125,7 +127,7 @@ fn run(
                         basis,
                         temp: Some(r.temp),
                         pos: r.offset,
-                        hasher: r.hasher,
+                        hasher: Some(Box::new(r.hasher)),
                         resume_at: Some(r.offset),
                     },
                     None => Assembly {
@@ -133,7 +135,7 @@ fn run(
                         basis,
                         temp: None,
                         pos: 0,
-                        hasher: blake3::Hasher::new(),
+                        hasher: None,
                         resume_at: None,
                     },
                 };
@@ -288,6 +290,11 @@ fn temp(a: &mut Assembly) -> Result<&mut TempFile, Failure> {
     Ok(a.temp.as_mut().expect("just created"))
 }
 
+/// The file's running hash, made on first use.
+fn hasher(a: &mut Assembly) -> &mut blake3::Hasher {
+    a.hasher.get_or_insert_with(Box::default)
+}
+
 /// The first piece of a resumed file says whether the source accepted our prefix: it
 /// starts at the prefix's end, or at 0 when the source's content differs.
 fn settle_resume(a: &mut Assembly, offset: u64) -> Result<(), Failure> {
@@ -297,7 +304,7 @@ fn settle_resume(a: &mut Assembly, offset: u64) -> Result<(), Failure> {
                 temp.set_len(0)?;
             }
             a.pos = 0;
-            a.hasher = blake3::Hasher::new();
+            a.hasher = None;
         }
     }
     Ok(())
@@ -315,14 +322,14 @@ fn step(
             settle_resume(a, offset)?;
             check_piece(a, "Data", offset, bytes.len() as u64)?;
             temp(a)?.write_at(offset, &bytes)?;
-            a.hasher.update(&bytes);
+            hasher(a).update(&bytes);
             a.pos += bytes.len() as u64;
         }
         Message::Hole { offset, len, .. } => {
             settle_resume(a, offset)?;
             check_piece(a, "Hole", offset, len)?;
             temp(a)?;
-            hash_zeros(&mut a.hasher, len);
+            hash_zeros(hasher(a), len);
             a.pos += len;
         }
         Message::Delta {
@@ -339,7 +346,7 @@ fn step(
             apply_segment(basis.bytes(), &bytes, len as usize, scratch)
                 .map_err(|e| Failure::Protocol(format!("bad delta for {}: {e}", a.pending.path)))?;
             temp(a)?.write_at(offset, scratch)?;
-            a.hasher.update(scratch);
+            hasher(a).update(scratch);
             a.pos += len;
         }
         Message::FileEnd { size, hash, .. } => {
@@ -353,7 +360,7 @@ fn step(
                     a.pending.path, a.pos, a.pending.size
                 )));
             }
-            if *a.hasher.finalize().as_bytes() != hash {
+            if *hasher(a).finalize().as_bytes() != hash {
                 return Ok(Some(Finished::Mismatch));
             }
             let mut file = a
