@@ -35,7 +35,8 @@ mod xattr;
 
 pub use error::TreeError;
 pub use source::{
-    regions, regions_allocated, Listing, Region, SourceEntry, SourceRoot, WalkOptions, Walker,
+    regions, regions_allocated, Listing, OpenedFile, Region, SourceEntry, SourceRoot, WalkOptions,
+    Walker,
 };
 pub use target::{
     is_partial_name, Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile, Volume,

@@ -224,7 +224,8 @@ fn regions_find_holes() {
     let file = ferry_tree::SourceRoot::open(t.path())
         .unwrap()
         .open_file(&rel("sparse"))
-        .unwrap();
+        .unwrap()
+        .file;
     let regions = ferry_tree::regions(&file, 12 * mib).unwrap();
     assert_eq!(
         regions,
@@ -277,7 +278,8 @@ fn regions_find_holes() {
     let file = ferry_tree::SourceRoot::open(t.path())
         .unwrap()
         .open_file(&rel("dense"))
-        .unwrap();
+        .unwrap()
+        .file;
     let r = ferry_tree::regions(&file, 10000).unwrap();
     assert_eq!(
         r,

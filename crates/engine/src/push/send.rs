@@ -84,17 +84,18 @@ pub fn send_file(
         })
     };
 
-    let file = match root.open_file(&info.path) {
-        Ok(file) => file,
+    let opened = match root.open_file(&info.path) {
+        Ok(opened) => opened,
         Err(e) if e.is_not_found() => return fail(FileFailure::Vanished, "vanished".into()),
         Err(e) => return fail(FileFailure::ReadError, e.to_string()),
     };
-    let Some(allocated) = as_listed(&file, info) else {
+    if (opened.size, opened.mtime) != (info.size, info.mtime) {
         return fail(
             FileFailure::Changed,
             "changed since it was listed; the next pass sends it".into(),
         );
-    };
+    }
+    let (file, allocated) = (opened.file, opened.allocated);
     let mut hasher = blake3::Hasher::new();
     let mut resumed = 0;
     let result = match ask {
@@ -137,7 +138,7 @@ pub fn send_file(
         Err(ReadFailure::Io(e)) => return fail(FileFailure::ReadError, e.to_string()),
         Err(ReadFailure::Closed(e)) => return Err(e),
     };
-    if as_listed(&file, info).is_none() {
+    if !still_as_listed(&file, info) {
         return fail(
             FileFailure::Changed,
             "changed while it was read; the next pass sends it".into(),
@@ -191,13 +192,14 @@ impl From<EngineError> for ReadFailure {
     }
 }
 
-/// The bytes the file has allocated on disk, if its size and mtime are still as listed.
-fn as_listed(file: &File, info: &FileInfo) -> Option<u64> {
-    let m = file.metadata().ok()?;
-    let same = m.len() == info.size
+/// Whether the file's size and mtime are still as listed (after it was read).
+fn still_as_listed(file: &File, info: &FileInfo) -> bool {
+    let Ok(m) = file.metadata() else {
+        return false;
+    };
+    m.len() == info.size
         && m.mtime() == info.mtime.sec
-        && m.mtime_nsec() == i64::from(info.mtime.nsec);
-    same.then(|| m.blocks().saturating_mul(512))
+        && m.mtime_nsec() == i64::from(info.mtime.nsec)
 }
 
 /// Reads `len` bytes at `offset` into a fresh buffer that becomes the Data frame's

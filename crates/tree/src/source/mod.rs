@@ -8,5 +8,5 @@ mod root;
 mod walk;
 
 pub use read::{regions, regions_allocated, Region};
-pub use root::SourceRoot;
+pub use root::{OpenedFile, SourceRoot};
 pub use walk::{Listing, SourceEntry, WalkOptions, Walker};

@@ -28,6 +28,17 @@ pub struct SourceRoot {
     path: PathBuf,
 }
 
+/// A source file opened for reading, and what `fstat` said of it then (so the reader
+/// can tell it is still the file that was listed without asking again).
+#[derive(Debug)]
+pub struct OpenedFile {
+    pub file: std::fs::File,
+    pub size: u64,
+    pub mtime: Timestamp,
+    /// Bytes allocated on disk (`st_blocks * 512`).
+    pub allocated: u64,
+}
+
 /// Flags of every source file opened for reading. `O_NONBLOCK` keeps the open from
 /// hanging on a FIFO that replaced the file; reads of a regular file ignore it.
 const FILE_FLAGS: OFlags = OFlags::RDONLY
@@ -68,7 +79,7 @@ impl SourceRoot {
 
     /// Opens file `rel` for reading, `O_NOATIME` when permitted (we own the file or are
     /// root). Refuses a symlink anywhere on the way, and anything but a regular file.
-    pub fn open_file(&self, rel: &RelPath) -> Result<std::fs::File, TreeError> {
+    pub fn open_file(&self, rel: &RelPath) -> Result<OpenedFile, TreeError> {
         let err = |op, e| io_err(op, shown(rel, b""), e);
         let fd = match open_beneath_with(self.fd(), rel, FILE_FLAGS | OFlags::NOATIME) {
             Err(Errno::PERM) => open_beneath_with(self.fd(), rel, FILE_FLAGS),
@@ -79,7 +90,14 @@ impl SourceRoot {
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             return Err(err("open", Errno::INVAL));
         }
-        Ok(std::fs::File::from(fd))
+        let existing = Existing::from_stat(&st);
+        #[allow(clippy::unnecessary_cast)]
+        Ok(OpenedFile {
+            file: std::fs::File::from(fd),
+            size: existing.size,
+            mtime: existing.mtime,
+            allocated: (st.st_blocks as u64).saturating_mul(512),
+        })
     }
 
     /// `lstat` of `rel` now, as `(size, mtime)`, reached without crossing a symlink.
