@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferry_net::{NetError, TlsPeer};
 
-use ferry_proto::{decode, encode_compressed, encode_head, Limits, Message};
+use ferry_proto::{decode, encode_compressed, encode_head, peek_compressed, Limits, Message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -40,6 +40,8 @@ pub struct FrameReader<R> {
     limit: Option<Arc<RateLimiter>>,
     /// Sees every message read, before the caller does (a puller's progress).
     observer: Option<Observer>,
+    /// Counts the compressed frames received (a puller's `--compress` report).
+    inflated: Option<Arc<Compression>>,
 }
 
 /// A look at each message a [`FrameReader`] reads.
@@ -54,7 +56,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             peer: None,
             limit: None,
             observer: None,
+            inflated: None,
         }
+    }
+
+    /// Counts each compressed frame read into `counts`: its inner bytes into `raw`, its
+    /// bytes as received into `sent`.
+    pub fn with_inflated_counts(mut self, counts: Arc<Compression>) -> Self {
+        self.inflated = Some(counts);
+        self
     }
 
     /// Shows every message read to `observer` first.
@@ -88,7 +98,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next message; `Ok(None)` at a clean end of stream between frames.
     pub async fn next(&mut self) -> Result<Option<Message>, EngineError> {
         loop {
+            let compressed = match &self.inflated {
+                Some(_) => peek_compressed(&self.buf),
+                None => None,
+            };
             if let Some(message) = decode(&mut self.buf, &self.limits)? {
+                if let (Some(counts), Some(frame)) = (&self.inflated, compressed) {
+                    counts.raw.fetch_add(frame.raw, Relaxed);
+                    counts.sent.fetch_add(frame.sent, Relaxed);
+                }
                 if let Some(observe) = &mut self.observer {
                     observe(&message);
                 }

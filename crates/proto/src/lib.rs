@@ -19,7 +19,9 @@ pub mod message;
 pub mod model;
 pub mod path;
 
-pub use codec::{decode, encode, encode_compressed, encode_head, CodecError, Compressed};
+pub use codec::{
+    decode, encode, encode_compressed, encode_head, peek_compressed, CodecError, Compressed,
+};
 pub use filter::{Filter, FilterError, Rule, RuleKind};
 pub use limits::Limits;
 pub use message::*;

@@ -16,6 +16,7 @@ mod track;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ use crate::connect::{self, Route};
 use crate::display::Ticker;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
-use crate::framed::{spawn_writer, FrameReader, FrameSender};
+use crate::framed::{spawn_writer, Compression, FrameReader, FrameSender};
 use crate::progress::Progress;
 use crate::push::{backoff, connect_timeout, handshake, interrupted, report_from_target};
 use crate::ratelimit::RateLimiter;
@@ -213,6 +214,7 @@ async fn run(attempt: &Attempt<'_>) -> Result<(TargetStats, SourceStats), Engine
     let route = &config.route;
     let limits = Limits::default();
     let tracker = Arc::new(Tracker::new(progress.clone()));
+    let inflated = Arc::new(Compression::default());
     let connect = async {
         let stream = connect::dial(route, wire).await?;
         let (read, write) = tokio::io::split(stream);
@@ -220,7 +222,8 @@ async fn run(attempt: &Attempt<'_>) -> Result<(TargetStats, SourceStats), Engine
         let mut reader = FrameReader::new(read, limits.clone())
             .with_peer(ferry_net::TlsPeer::Server(route.server_name.clone()))
             .with_limit(limit.cloned())
-            .with_observer(Box::new(move |m| seen.incoming(m)));
+            .with_observer(Box::new(move |m| seen.incoming(m)))
+            .with_inflated_counts(inflated.clone());
         let (tx, writer) = spawn_writer(write, 64, config.heartbeat);
         handshake(route, config.options, &config.filter, &mut reader, &tx).await?;
         Ok::<_, EngineError>((reader, tx, writer))
@@ -266,6 +269,11 @@ async fn run(attempt: &Attempt<'_>) -> Result<(TargetStats, SourceStats), Engine
     };
     drop(tx);
     let written = writer.await;
+    {
+        let mut counts = counts.lock().expect("counts lock");
+        counts.bytes_before_compression += inflated.raw.load(Relaxed);
+        counts.bytes_after_compression += inflated.sent.load(Relaxed);
+    }
     let outcome = outcome?;
     match written {
         Ok(Ok(())) => Ok(outcome),

@@ -352,6 +352,19 @@ fn a_huge_entry_count_is_refused_without_allocating() {
 
 proptest! {
     #[test]
+    fn peeking_a_compressed_frame_tells_its_sizes_as_sent_and_inflated(m in message()) {
+        let (mut out, mut scratch) = (BytesMut::new(), BytesMut::new());
+        let done = encode_compressed(&m, 3, &mut out, &mut scratch);
+        let peeked = peek_compressed(&out);
+        if done.sent < done.raw {
+            prop_assert_eq!(peeked, Some(done));
+            prop_assert_eq!(peek_compressed(&out[..out.len() - 1]), None);
+        } else {
+            prop_assert_eq!(peeked, None);
+        }
+    }
+
+    #[test]
     fn compressed_frames_decode_to_the_same_messages(m in message(), level in 1i32..4) {
         let limits = Limits::default();
         let (mut buf, mut scratch) = (BytesMut::new(), BytesMut::new());
