@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferry_net::{NetError, TlsPeer};
 
-use ferry_proto::{decode, encode_compressed, encode_head, peek_compressed, Limits, Message};
+use ferry_proto::{
+    decode, encode_compressed, encode_head, peek_compressed, whole_frame_buffered, Limits, Message,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -93,6 +95,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             },
             None => io_error("reading from the peer", e),
         }
+    }
+
+    /// Whether the next message is already read (so [`FrameReader::next`] will not wait).
+    pub fn has_frame(&self) -> bool {
+        whole_frame_buffered(&self.buf)
     }
 
     /// The next message; `Ok(None)` at a clean end of stream between frames.

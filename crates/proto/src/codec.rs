@@ -98,6 +98,13 @@ pub fn encode_head(message: &Message, out: &mut BytesMut) -> Option<Bytes> {
     Some(bytes.clone())
 }
 
+/// Whether a whole frame is at the front of `buf` (so [`decode`] returns it without
+/// waiting for more bytes).
+pub fn whole_frame_buffered(buf: &[u8]) -> bool {
+    buf.len() >= HEADER_LEN
+        && buf.len() - HEADER_LEN >= u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize
+}
+
 /// Takes one frame off the front of `buf` if a whole one is there.
 pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, CodecError> {
     if buf.len() < HEADER_LEN {

@@ -20,7 +20,8 @@ pub mod model;
 pub mod path;
 
 pub use codec::{
-    decode, encode, encode_compressed, encode_head, peek_compressed, CodecError, Compressed,
+    decode, encode, encode_compressed, encode_head, peek_compressed, whole_frame_buffered,
+    CodecError, Compressed,
 };
 pub use filter::{Filter, FilterError, Rule, RuleKind};
 pub use limits::Limits;

@@ -21,8 +21,16 @@ use crate::error::EngineError;
 use crate::zeros::hash_zeros;
 
 pub const RECEIVERS: usize = 2;
-/// Jobs queued per receiver thread.
-const JOB_QUEUE: usize = 32;
+/// Batches of jobs queued per receiver thread (see [`Batch`]).
+const JOB_QUEUE: usize = 4;
+
+/// Jobs handed to a receiver at once: whatever the session decoded from one read of the
+/// connection, up to [`BATCH_JOBS`] jobs or [`BATCH_BYTES`] of data. One handoff (and at
+/// most one wakeup) a batch rather than three a file: for small files the wakeups cost
+/// more than the writes.
+pub type Batch = Vec<Job>;
+pub const BATCH_JOBS: usize = 64;
+pub const BATCH_BYTES: usize = 2 << 20;
 
 /// A partial from an interrupted session, verified by hashing: data continues after it.
 pub struct Resumed {
@@ -86,12 +94,12 @@ struct Assembly {
 pub fn spawn(
     privileges: Privileges,
     fsync: bool,
-    completions: mpsc::UnboundedSender<Completion>,
-) -> (Vec<mpsc::Sender<Job>>, Vec<std::thread::JoinHandle<()>>) {
+    completions: mpsc::UnboundedSender<Vec<Completion>>,
+) -> (Vec<mpsc::Sender<Batch>>, Vec<std::thread::JoinHandle<()>>) {
     (0..RECEIVERS)
         .map(|i| {
-            // Bounded in frames: up to 32 data frames of 256 KiB queued per thread keeps
-            // the target's memory near 16 MiB however fast the source sends.
+            // Bounded: 4 batches of at most 2 MiB of data queued per thread keeps the
+            // target's memory near 16 MiB however fast the source sends.
             let (tx, rx) = mpsc::channel(JOB_QUEUE);
             let completions = completions.clone();
             let thread = std::thread::Builder::new()
@@ -104,75 +112,77 @@ pub fn spawn(
 }
 
 fn run(
-    mut jobs: mpsc::Receiver<Job>,
+    mut jobs: mpsc::Receiver<Batch>,
     privileges: Privileges,
     fsync: bool,
-    completions: mpsc::UnboundedSender<Completion>,
+    completions: mpsc::UnboundedSender<Vec<Completion>>,
 ) {
     // Boxed: an assembly holds a BLAKE3 state of about 2 KiB, and the map moves its
     // values whenever it grows or rehashes.
     let mut files: HashMap<u64, Box<Assembly>> = HashMap::new();
     let mut scratch = Vec::new();
-    while let Some(job) = jobs.blocking_recv() {
-        let done = match job {
-            Job::Start {
-                index,
-                pending,
-                basis,
-                resumed,
-            } => {
-                let assembly = match resumed.map(|r| *r) {
-                    Some(r) => Assembly {
-                        pending,
-                        basis,
-                        temp: Some(r.temp),
-                        pos: r.offset,
-                        hasher: Some(Box::new(r.hasher)),
-                        resume_at: Some(r.offset),
-                    },
-                    None => Assembly {
-                        pending,
-                        basis,
-                        temp: None,
-                        pos: 0,
-                        hasher: None,
-                        resume_at: None,
-                    },
-                };
-                if let Some(old) = files.insert(index, Box::new(assembly)) {
-                    discard(*old);
+    'batches: while let Some(batch) = jobs.blocking_recv() {
+        let mut done_here = Vec::new();
+        for job in batch {
+            let done = match job {
+                Job::Start {
+                    index,
+                    pending,
+                    basis,
+                    resumed,
+                } => {
+                    let assembly = match resumed.map(|r| *r) {
+                        Some(r) => Assembly {
+                            pending,
+                            basis,
+                            temp: Some(r.temp),
+                            pos: r.offset,
+                            hasher: Some(Box::new(r.hasher)),
+                            resume_at: Some(r.offset),
+                        },
+                        None => Assembly {
+                            pending,
+                            basis,
+                            temp: None,
+                            pos: 0,
+                            hasher: None,
+                            resume_at: None,
+                        },
+                    };
+                    if let Some(old) = files.insert(index, Box::new(assembly)) {
+                        discard(*old);
+                    }
+                    None
                 }
-                None
-            }
-            Job::Abort { index } => files.remove(&index).map(|a| {
-                discard(*a);
-                Completion::Aborted { index }
-            }),
-            Job::Frame(message) => {
-                let index = frame_index(&message);
-                match files.get_mut(&index) {
-                    None => Some(Completion::Failed {
-                        index,
-                        path: RelPath::root(),
-                        message: String::new(),
-                        fatal: Some(EngineError::protocol(format!(
-                            "{} for entry {index}, which is not being received",
-                            message.name()
-                        ))),
-                    }),
-                    Some(a) => step(a, message, privileges, fsync, &mut scratch)
-                        .transpose()
-                        .map(|finished| {
-                            let a = files.remove(&index).expect("the file just stepped");
-                            finish(index, *a, finished)
+                Job::Abort { index } => files.remove(&index).map(|a| {
+                    discard(*a);
+                    Completion::Aborted { index }
+                }),
+                Job::Frame(message) => {
+                    let index = frame_index(&message);
+                    match files.get_mut(&index) {
+                        None => Some(Completion::Failed {
+                            index,
+                            path: RelPath::root(),
+                            message: String::new(),
+                            fatal: Some(EngineError::protocol(format!(
+                                "{} for entry {index}, which is not being received",
+                                message.name()
+                            ))),
                         }),
+                        Some(a) => step(a, message, privileges, fsync, &mut scratch)
+                            .transpose()
+                            .map(|finished| {
+                                let a = files.remove(&index).expect("the file just stepped");
+                                finish(index, *a, finished)
+                            }),
+                    }
                 }
-            }
-        };
-        if let Some(done) = done {
-            if completions.send(done).is_err() {
-                break;
-            }
+            };
+            done_here.extend(done);
+        }
+        if !done_here.is_empty() && completions.send(done_here).is_err() {
+            break 'batches;
         }
     }
     // The session ended with these unfinished: keep what a later session can resume.

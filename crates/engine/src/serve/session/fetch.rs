@@ -59,12 +59,12 @@ impl Session {
                 None => (None, None),
             };
             let _ = job
-                .send(Job::Start {
+                .send(vec![Job::Start {
                     index,
                     pending,
                     basis,
                     resumed: None,
-                })
+                }])
                 .await;
             let _ = tx
                 .send(Message::Want {
@@ -139,12 +139,12 @@ impl Session {
                         hasher,
                     };
                     let _ = job
-                        .send(Job::Start {
+                        .send(vec![Job::Start {
                             index,
                             pending,
                             basis: None,
                             resumed: Some(Box::new(resumed)),
-                        })
+                        }])
                         .await;
                     let _ = tx
                         .send(Message::Resume {
@@ -156,12 +156,12 @@ impl Session {
                 }
                 None => {
                     let _ = job
-                        .send(Job::Start {
+                        .send(vec![Job::Start {
                             index,
                             pending,
                             basis: None,
                             resumed: None,
-                        })
+                        }])
                         .await;
                     let _ = tx
                         .send(Message::Want {

@@ -1,4 +1,5 @@
-//! One push session at the target, after the handshake: plan listings, fetch files,
+//! One session at the target (of a push, at `ferry serve`; of a pull, at the puller),
+//! after the handshake: plan listings, fetch files,
 //! resolve entries, then delete and finish directories, and report `Done`.
 //!
 //! Every listed entry is *unresolved* until it is fully in place (or has failed); the
@@ -20,7 +21,7 @@ use super::dirs::DirTracker;
 use super::finish;
 use super::metrics::VolumeMetrics;
 use super::plan::{LinkRequest, Pending, Planned, Planner};
-use super::receive::{self, Completion, Job, RECEIVERS};
+use super::receive::{self, Batch, Completion, Job, BATCH_BYTES, BATCH_JOBS, RECEIVERS};
 use super::{Tally, NOT_APPLIED_EXAMPLES};
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
@@ -46,7 +47,10 @@ struct Session {
     list_ended: bool,
     source_read_errors: u64,
     signature_jobs: usize,
-    jobs: Vec<mpsc::Sender<Job>>,
+    jobs: Vec<mpsc::Sender<Batch>>,
+    /// Jobs not yet handed to each receiver, and the data bytes among them: sent when the
+    /// connection has no whole frame left to decode, or when a batch is full.
+    outbox: Vec<(Batch, usize)>,
     stats: TargetStats,
     planner: Option<Planner>,
     /// Directories whose attributes wait for their contents.
@@ -96,6 +100,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         source_read_errors: 0,
         signature_jobs: 0,
         jobs,
+        outbox: (0..RECEIVERS).map(|_| (Vec::new(), 0)).collect(),
         stats: TargetStats::default(),
         dirs: DirTracker::default(),
         parents: HashMap::new(),
@@ -134,7 +139,7 @@ pub async fn run<R: AsyncRead + Unpin>(
 async fn drive<R: AsyncRead + Unpin>(
     s: &mut Session,
     reader: &mut FrameReader<R>,
-    completions: &mut mpsc::UnboundedReceiver<Completion>,
+    completions: &mut mpsc::UnboundedReceiver<Vec<Completion>>,
     signed: &mut mpsc::UnboundedReceiver<()>,
     signed_tx: &mpsc::UnboundedSender<()>,
     options: SessionOptions,
@@ -145,18 +150,32 @@ async fn drive<R: AsyncRead + Unpin>(
                 let message = message?.ok_or_else(|| EngineError::socket("the source closed the connection before the end of the session"))?;
                 s.handle(message, signed_tx).await?;
             }
-            Some(done) = completions.recv() => s.complete(done).await?,
+            Some(done) = completions.recv() => {
+                for done in done {
+                    s.complete(done).await?;
+                }
+            }
             Some(()) = signed.recv() => s.signature_jobs -= 1,
+        }
+        if !reader.has_frame() {
+            s.flush().await?;
         }
         s.ack().await?;
     }
     // Every entry is resolved, but a frame that came after a file's last one (a second
-    // FileEnd, stray data) may still be queued at a receiver, which will find it breaks
-    // the protocol. Let the receivers finish their queues and hear them out before the
-    // session is declared a success.
+    // FileEnd, stray data) may already be read, or queued at a receiver, which will find
+    // it breaks the protocol. Hear both out before the session is declared a success.
+    while reader.has_frame() {
+        if let Some(message) = reader.next().await? {
+            s.handle(message, signed_tx).await?;
+        }
+    }
+    s.flush().await?;
     s.jobs.clear();
     while let Some(done) = completions.recv().await {
-        s.complete(done).await?;
+        for done in done {
+            s.complete(done).await?;
+        }
     }
     let planner = s.planner.take().expect("planner is home between frames");
     let delete_ok = s.source_read_errors == 0 && planner.incomplete_dirs == 0;
@@ -307,9 +326,38 @@ impl Session {
         }
     }
 
-    async fn job(&self, index: u64, job: Job) -> Result<(), EngineError> {
-        self.jobs[(index % RECEIVERS as u64) as usize]
-            .send(job)
+    /// Queues `job` for file `index`'s receiver; it goes out with the next [`flush`].
+    ///
+    /// [`flush`]: Session::flush
+    async fn job(&mut self, index: u64, job: Job) -> Result<(), EngineError> {
+        let i = (index % RECEIVERS as u64) as usize;
+        let bytes = match &job {
+            Job::Frame(Message::Data { bytes, .. } | Message::Delta { bytes, .. }) => bytes.len(),
+            _ => 0,
+        };
+        let (batch, queued) = &mut self.outbox[i];
+        batch.push(job);
+        *queued += bytes;
+        if batch.len() >= BATCH_JOBS || *queued >= BATCH_BYTES {
+            self.send_batch(i).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands every receiver what is queued for it.
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        for i in 0..RECEIVERS {
+            if !self.outbox[i].0.is_empty() {
+                self.send_batch(i).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&mut self, i: usize) -> Result<(), EngineError> {
+        let (batch, _) = std::mem::take(&mut self.outbox[i]);
+        self.jobs[i]
+            .send(batch)
             .await
             .map_err(|_| EngineError::file_io("a receiver thread stopped"))
     }
