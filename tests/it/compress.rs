@@ -66,6 +66,10 @@ fn a_pull_with_compress_crosses_in_fewer_bytes_and_arrives_exact() {
         }
         let out = pull.run();
         out.assert_ok();
+        assert_eq!(
+            std::fs::read(dest.join("app.log")).unwrap(),
+            text.as_bytes()
+        );
         std::fs::remove_dir_all(&dest).unwrap();
         out
     };

@@ -184,3 +184,20 @@ fn a_resume_claiming_more_than_the_file_is_answered_from_zero() {
     // The target then hung up without Done: a socket error, not a success.
     out.assert_code(10);
 }
+
+/// A target asks for a file once, and once more after a content mismatch; a peer that
+/// keeps asking would queue reads without bound (any certificate holder can pull).
+#[test]
+fn a_third_want_for_one_file_is_a_protocol_error() {
+    let want = Message::Want {
+        index: 0,
+        delta: false,
+    };
+    let (out, _) = attacked(vec![want.clone(), want.clone(), want]);
+    out.assert_code(12);
+    let error = out.summary()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("asked for twice already"), "{error}");
+}

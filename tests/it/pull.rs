@@ -220,3 +220,36 @@ fn a_pull_never_writes_to_the_served_volume() {
     assert_untouched(&before, &Snapshot::take(&fx.vol));
     assert!(!fx.vol.join("local-only").exists());
 }
+
+/// A probe creates and removes a temp file to show a push could write: a read-only
+/// export refuses it even in a Hello that also asks to pull.
+#[test]
+fn a_probe_of_a_read_only_export_is_refused_even_with_pull_set() {
+    use crate::raw::{RawClient, Recv};
+    use ferry_proto::{Message, RefuseReason, SessionOptions, PROTOCOL_VERSION};
+    let fx = PullFixture::new(true, |vol| write(&vol.join("f"), b"x\n", 0o644));
+    let before = Snapshot::take(&fx.vol);
+    for pull in [false, true] {
+        let mut client = RawClient::connect_as_client(&fx.server.addr, &fx.certs.client_dir());
+        client
+            .send(&Message::Hello {
+                version: PROTOCOL_VERSION,
+                volume: b"vol".to_vec(),
+                options: SessionOptions {
+                    probe: true,
+                    pull,
+                    ..SessionOptions::default()
+                },
+                filter: Default::default(),
+            })
+            .expect("send Hello");
+        match client.recv() {
+            Recv::Msg(Message::Refused {
+                reason: RefuseReason::ReadOnly,
+                ..
+            }) => {}
+            other => panic!("probe (pull: {pull}) of a read-only export: {other:?}"),
+        }
+    }
+    assert_untouched(&before, &Snapshot::take(&fx.vol));
+}

@@ -249,6 +249,10 @@ fn every_json_line_of_a_pull_follows_the_schema_through_a_retry() {
     assert_eq!(out.stat("files_total"), 5);
     assert_eq!(out.stat("bytes_total"), (24 << 20) + 8);
     assert!(out.stat("retries") >= 1);
+    // Files the cut attempt committed count as transferred, not as found unchanged.
+    assert_eq!(out.stat("files_transferred"), 5, "{}", out.summary());
+    assert_eq!(out.stat("files_unchanged"), 0, "{}", out.summary());
+    assert_eq!(out.stat("bytes_transferred"), out.stat("bytes_total"));
     // The cut file resumed from its partial rather than starting over.
     assert!(out.stat("bytes_resumed") > 0, "{}", out.summary());
     let problems = diff(&Snapshot::take(&fx.dst), &Snapshot::take(&dest));

@@ -154,6 +154,8 @@ struct Hostile {
     script: Script,
     answer: Box<dyn FnMut(u64) -> Vec<Step> + Send>,
     absent: Vec<&'static str>,
+    /// Extra `ferry pull` flags.
+    args: Vec<&'static str>,
 }
 
 /// A fake server that plays `script` after Welcome and Root (the volume root's own
@@ -164,6 +166,7 @@ fn hostile_server(script: impl FnOnce(&Place) -> Vec<Step> + 'static) -> Hostile
         script: Box::new(script),
         answer: Box::new(whole),
         absent: Vec::new(),
+        args: Vec::new(),
     }
 }
 
@@ -180,6 +183,12 @@ impl Hostile {
     /// Answers each `Want` for entry `index` with `answer(index)` instead of [`whole`].
     fn answering(mut self, answer: impl FnMut(u64) -> Vec<Step> + Send + 'static) -> Self {
         self.answer = Box::new(answer);
+        self
+    }
+
+    /// Runs the pull with these extra flags.
+    fn pulling_with(mut self, args: &[&'static str]) -> Self {
+        self.args.extend_from_slice(args);
         self
     }
 
@@ -278,7 +287,11 @@ impl Hostile {
         script.extend((self.script)(&place));
         let certs = Certs::new();
         let server = RawServer::start(&certs.server_dir(), script, self.answer);
-        let out = pull(&certs, &server.url(), &dest).run();
+        let mut command = pull(&certs, &server.url(), &dest);
+        for arg in &self.args {
+            command = command.arg(arg);
+        }
+        let out = command.run();
         let transcript = server.finish();
         let run = Run {
             place,

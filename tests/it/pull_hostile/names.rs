@@ -140,3 +140,12 @@ fn a_file_over_a_dest_symlink_does_not_write_through_it() {
     let out_link = std::fs::symlink_metadata(run.place.tmp.join("dest/out-link")).unwrap();
     assert!(out_link.is_file(), "out-link is not a file\n{}", run.dump());
 }
+
+/// The server walks with the puller's filter, so it never lists what the puller excludes;
+/// one that does must not overwrite the local files the user excluded to keep.
+#[test]
+fn an_entry_the_puller_excludes_is_refused() {
+    hostile_server(|_| listing(vec![file(b"pre.txt")]))
+        .pulling_with(&["--exclude", "pre.txt"])
+        .refused();
+}

@@ -68,8 +68,13 @@ struct Attempt<'a> {
     reporter: &'a Reporter,
     progress: &'a Arc<Progress>,
     limit: Option<&'a Arc<RateLimiter>>,
-    /// Counts from the local target's reports (dry-run changes, examples).
-    counts: &'a Arc<Mutex<SourceCounts>>,
+}
+
+/// What one attempt counts: the local target's reports (dry-run changes, examples,
+/// compression) and, through the tracker, the files it resolved.
+struct AttemptCounts {
+    counts: Arc<Mutex<SourceCounts>>,
+    tracker: Arc<Tracker>,
 }
 
 /// Runs a pull to the end and returns its summary (which carries the exit code).
@@ -90,7 +95,10 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
         &route.volume,
         config.options.dry_run,
     );
-    let counts = Arc::new(Mutex::new(SourceCounts::default()));
+    let mut counts = SourceCounts::default();
+    // Files committed by attempts that were then cut: the next attempt finds them in
+    // place and would count them unchanged (as a push does, see `push`).
+    let mut carried = (0u64, 0u64);
     let mut retries = 0u64;
     let result = match open_dest(&config.dest, config.options.dry_run) {
         Err(e) => Err(e),
@@ -104,17 +112,24 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
                 reporter: &reporter,
                 progress: &progress,
                 limit: limit.as_ref(),
-                counts: &counts,
             };
             tokio::pin!(shutdown);
             let result = loop {
                 progress.start_attempt();
+                let counted = AttemptCounts {
+                    counts: Arc::default(),
+                    tracker: Arc::new(Tracker::new(progress.clone())),
+                };
                 let outcome = tokio::select! {
-                    outcome = run(&attempt) => outcome,
+                    outcome = run(&attempt, &counted) => outcome,
                     () = &mut shutdown => Err(interrupted()),
                 };
+                counts.absorb(&counted.counts.lock().expect("counts lock"));
                 match outcome {
                     Err(e) if e.is_retryable() && retries < u64::from(config.retries) => {
+                        let (files, bytes) = counted.tracker.resolved_wanted();
+                        carried.0 += files;
+                        carried.1 += bytes;
                         retries += 1;
                         progress.retrying();
                         let delay = backoff(retries);
@@ -141,8 +156,7 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
             result
         }
     };
-    let mut counts = counts.lock().expect("counts lock").clone();
-    let (stats, exit, error) = match result {
+    let (mut stats, exit, error) = match result {
         Ok((stats, source)) => {
             counts.add_wire(&source);
             let exit = if stats.file_errors > 0 || counts.read_errors > 0 {
@@ -156,6 +170,9 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
         }
         Err(e) => (TargetStats::default(), e.exit, Some(e.message)),
     };
+    stats.files_transferred += carried.0;
+    stats.bytes_written += carried.1;
+    counts.files_unchanged = counts.files_unchanged.saturating_sub(carried.0);
     let last = progress.snapshot();
     let elapsed = started.elapsed().as_secs_f64().max(1e-3);
     reporter.progress(&last, last.processed as f64 / elapsed, Some(0.0));
@@ -201,7 +218,10 @@ fn open_dest(dest: &Path, dry_run: bool) -> Result<Volume, EngineError> {
 
 /// One session: connect, hand the connection to the local target session, then read
 /// the source's `SourceDone`.
-async fn run(attempt: &Attempt<'_>) -> Result<(TargetStats, SourceStats), EngineError> {
+async fn run(
+    attempt: &Attempt<'_>,
+    counted: &AttemptCounts,
+) -> Result<(TargetStats, SourceStats), EngineError> {
     let Attempt {
         config,
         volume,
@@ -209,11 +229,10 @@ async fn run(attempt: &Attempt<'_>) -> Result<(TargetStats, SourceStats), Engine
         reporter,
         progress,
         limit,
-        counts,
     } = *attempt;
+    let AttemptCounts { counts, tracker } = counted;
     let route = &config.route;
     let limits = Limits::default();
-    let tracker = Arc::new(Tracker::new(progress.clone()));
     let inflated = Arc::new(Compression::default());
     let connect = async {
         let stream = connect::dial(route, wire).await?;
@@ -235,7 +254,7 @@ async fn run(attempt: &Attempt<'_>) -> Result<(TargetStats, SourceStats), Engine
     let tee = Tee {
         reporter: reporter.clone(),
         counts: counts.clone(),
-        tracker,
+        tracker: tracker.clone(),
         dry_run: config.options.dry_run,
     };
     let (session_tx, tee) = tee.spawn(tx.clone());

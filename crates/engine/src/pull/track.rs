@@ -31,6 +31,9 @@ struct State {
     /// Files the target asked to resume, with the length of its partial: once the
     /// source's first frame starts there, that prefix counts as done.
     resumed: HashMap<u64, u64>,
+    /// Files (and their bytes) asked for and then acknowledged: committed, unless they
+    /// failed (a cut attempt's are carried into the next one's count).
+    resolved_wanted: (u64, u64),
 }
 
 impl Tracker {
@@ -66,6 +69,13 @@ impl Tracker {
             | Message::Delta {
                 index, offset, len, ..
             } => self.received(*index, *offset, *len),
+            // A partial as long as the file: the source accepted it and sent no data.
+            Message::FileEnd { index, size, .. } => {
+                let mut state = self.state.lock().expect("tracker lock");
+                if let Some(partial) = state.resumed.remove(index) {
+                    self.progress.sent(partial.min(*size));
+                }
+            }
             _ => {}
         }
     }
@@ -80,6 +90,11 @@ impl Tracker {
             }
         }
         self.progress.sent(len);
+    }
+
+    /// Files and bytes asked for and acknowledged so far.
+    pub fn resolved_wanted(&self) -> (u64, u64) {
+        self.state.lock().expect("tracker lock").resolved_wanted
     }
 
     /// A message from the local target to the source.
@@ -106,7 +121,10 @@ impl Tracker {
                     }
                     state.listed.pop_front();
                     files += 1;
-                    if !state.wanted.remove(&index) {
+                    if state.wanted.remove(&index) {
+                        state.resolved_wanted.0 += 1;
+                        state.resolved_wanted.1 += size;
+                    } else {
                         skipped += size;
                     }
                 }

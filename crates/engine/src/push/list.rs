@@ -108,14 +108,17 @@ impl Shared {
         Ok(())
     }
 
-    /// Marks file `index` as asked for; false if it is not a listed, unresolved file.
+    /// Marks file `index` as asked for; false if it is not a listed, unresolved file, or
+    /// was asked for twice already (a target asks again only once, after a mismatch: more
+    /// is a peer queueing work without bound).
     pub fn want(&self, index: u64) -> bool {
         match self.files.lock().expect("files lock").get_mut(&index) {
-            Some(info) => {
+            Some(info) if info.asks < 2 => {
                 info.wanted = true;
+                info.asks += 1;
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -296,6 +299,7 @@ fn remember(
                         size: *size,
                         mtime: entry.meta.mtime,
                         wanted: false,
+                        asks: 0,
                     },
                 );
             }

@@ -63,6 +63,10 @@ pub struct PushConfig {
 
 /// Sender threads: file reads, hashing and delta search run here.
 const SENDERS: usize = 2;
+/// Signatures a target may be sending at once, each up to `Limits::max_signature`: a
+/// target computes two at a time, so more is a peer making the source buffer without
+/// bound.
+const SIGNATURES_IN_FLIGHT: usize = 4;
 
 /// Runs a push to the end and returns its summary (which carries the exit code).
 /// `shutdown` resolving (a signal) stops the push with exit code 20.
@@ -521,10 +525,15 @@ async fn read_replies<R: AsyncRead + Unpin>(
             Message::Want { index, delta } => {
                 if !shared.want(index) {
                     return Err(EngineError::protocol(format!(
-                        "target asked for entry {index}, which is not a listed, unresolved file"
+                        "target asked for entry {index}, which is not a listed, unresolved file (or was asked for twice already)"
                     )));
                 }
                 if delta {
+                    if signatures.len() >= SIGNATURES_IN_FLIGHT {
+                        return Err(EngineError::protocol(format!(
+                            "target sent more than {SIGNATURES_IN_FLIGHT} signatures at once"
+                        )));
+                    }
                     signatures.insert(index, Vec::new());
                 } else {
                     queue(Work {
@@ -561,7 +570,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
             } => {
                 if !shared.want(index) {
                     return Err(EngineError::protocol(format!(
-                        "target asked to resume entry {index}, which is not a listed, unresolved file"
+                        "target asked to resume entry {index}, which is not a listed, unresolved file (or was asked for twice already)"
                     )));
                 }
                 queue(Work {

@@ -25,6 +25,8 @@ pub struct FileInfo {
     pub mtime: Timestamp,
     /// The target asked for its content (else it was in place).
     pub wanted: bool,
+    /// How many times it asked: once, and once more after a content mismatch.
+    pub asks: u8,
 }
 
 /// How one file went.

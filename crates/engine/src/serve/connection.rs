@@ -1,5 +1,6 @@
 //! One connection to the server: TLS, Hello, admission (version, volume, read-only
-//! exports, locks and caps), then the session: a push's target part, or a pull's source. Bounded so that connections which open and send nothing, or
+//! exports, locks and caps), then the session: a push's target part, or a pull's
+//! source. Bounded so that connections which open and send nothing, or
 //! stall mid-handshake, cannot exhaust the target.
 //!
 //! ```text
@@ -302,7 +303,9 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         .await;
     };
     let path = &export.path;
-    if export.read_only && !options.pull {
+    // A probe checks that a push could write (it creates and removes a temp file): for a
+    // read-only export it is refused like the push, whatever else the Hello asks.
+    if export.read_only && (!options.pull || options.probe) {
         return refuse(
             RefuseReason::ReadOnly,
             format!("volume {name} is exported read-only (--volume {name}=PATH:ro): it can be pulled from, not pushed to; export it without :ro to receive pushes"),

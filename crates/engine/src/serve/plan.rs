@@ -215,6 +215,15 @@ impl Planner {
             .path
             .join(&entry.name, &self.limits)
             .map_err(|e| protocol(e.to_string()))?;
+        // The source walks with this same filter, so it never lists what it excludes. A
+        // source that does (a hostile server answering a pull) would overwrite exactly the
+        // local files the user excluded to keep.
+        let is_dir = matches!(entry.content, Content::Dir);
+        if self.filter.excluded(path.as_bytes(), is_dir) {
+            return Err(protocol(format!(
+                "the source listed {path}, which the session's filter excludes"
+            )));
+        }
         let dir = current.dir.clone();
         if let Content::HardLink {
             leader,

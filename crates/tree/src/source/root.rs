@@ -142,8 +142,18 @@ impl XattrPaths {
         let unshared = unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) };
         match unshared {
             Ok(()) => XattrPaths::OwnCwd,
-            Err(_) if Path::new("/proc/self/fd").is_dir() => XattrPaths::ProcFd,
-            Err(_) => XattrPaths::DirPath,
+            Err(_) => XattrPaths::without_own_cwd(),
+        }
+    }
+
+    /// The way for a thread that has no working directory of its own: through `/proc`
+    /// if it is mounted, else by the directory's path.
+    pub(crate) fn without_own_cwd() -> XattrPaths {
+        static PROC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
+            XattrPaths::ProcFd
+        } else {
+            XattrPaths::DirPath
         }
     }
 
@@ -151,7 +161,9 @@ impl XattrPaths {
     /// the move fails, falls back to `/proc` for this directory.
     pub(crate) fn enter(self, dir: BorrowedFd<'_>) -> XattrPaths {
         match self {
-            XattrPaths::OwnCwd if rustix::process::fchdir(dir).is_err() => XattrPaths::ProcFd,
+            XattrPaths::OwnCwd if rustix::process::fchdir(dir).is_err() => {
+                XattrPaths::without_own_cwd()
+            }
             other => other,
         }
     }

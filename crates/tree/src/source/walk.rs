@@ -79,7 +79,7 @@ impl Walker {
             next_index: 0,
             leaders: HashMap::new(),
             filter: Filter::default(),
-            xattr_paths: XattrPaths::ProcFd,
+            xattr_paths: XattrPaths::without_own_cwd(),
         })
     }
 
