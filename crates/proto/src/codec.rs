@@ -12,11 +12,13 @@ use crate::message::*;
 use crate::path::{check_name, PathError, RelPath};
 
 mod compress;
+mod stats;
 mod tags;
 mod wire;
 
-pub use compress::{encode_compressed, Compressed};
+pub use compress::{encode_compressed, peek_compressed, Compressed};
 
+use stats::*;
 use tags::*;
 use wire::{put_bytes, put_meta, put_str, Reader};
 
@@ -130,24 +132,6 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, Co
         return decode_compressed(body, limits).map(Some);
     }
     decode_body(body, limits).map(Some)
-}
-
-/// What the whole frame at the front of `buf` will cost and give if it is a compressed
-/// one: its bytes as received and the inner frame's bytes (`None` for any other frame,
-/// or if the frame is not all there yet). A receiver counts `--compress`'s effect with it.
-pub fn peek_compressed(buf: &[u8]) -> Option<Compressed> {
-    if buf.len() < HEADER_LEN + 5 {
-        return None;
-    }
-    let body_len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    if buf[HEADER_LEN] != COMPRESSED || body_len < 5 || buf.len() < HEADER_LEN + body_len {
-        return None;
-    }
-    let raw = u32::from_le_bytes([buf[5], buf[6], buf[7], buf[8]]);
-    Some(Compressed {
-        raw: u64::from(raw),
-        sent: (HEADER_LEN + body_len) as u64,
-    })
 }
 
 /// Inflates a compressed frame (bounded by the frame limit) and decodes the one ordinary
@@ -593,76 +577,6 @@ fn entry_name(name: &[u8], limits: &Limits) -> Result<(), CodecError> {
         field: "entry.name",
         source,
     })
-}
-
-const STATS_FIELDS: usize = 11;
-
-fn stats_fields(s: &TargetStats) -> [u64; STATS_FIELDS] {
-    [
-        s.files_transferred,
-        s.bytes_written,
-        s.entries_created,
-        s.meta_updated,
-        s.deleted,
-        u64::from(s.delete_skipped),
-        s.resent,
-        s.file_errors,
-        s.not_applied_owner,
-        s.not_applied_xattrs,
-        s.not_applied_special,
-    ]
-}
-
-fn stats_from(f: [u64; STATS_FIELDS]) -> Option<TargetStats> {
-    Some(TargetStats {
-        files_transferred: f[0],
-        bytes_written: f[1],
-        entries_created: f[2],
-        meta_updated: f[3],
-        deleted: f[4],
-        delete_skipped: match f[5] {
-            0 => false,
-            1 => true,
-            _ => return None,
-        },
-        resent: f[6],
-        file_errors: f[7],
-        not_applied_owner: f[8],
-        not_applied_xattrs: f[9],
-        not_applied_special: f[10],
-    })
-}
-
-const SOURCE_STATS_FIELDS: usize = 10;
-
-fn source_stats_fields(s: &SourceStats) -> [u64; SOURCE_STATS_FIELDS] {
-    [
-        s.files_total,
-        s.bytes_total,
-        s.entries_total,
-        s.files_unchanged,
-        s.files_delta,
-        s.bytes_literal,
-        s.bytes_matched,
-        s.bytes_resumed,
-        s.vanished,
-        s.read_errors,
-    ]
-}
-
-fn source_stats_from(f: [u64; SOURCE_STATS_FIELDS]) -> SourceStats {
-    SourceStats {
-        files_total: f[0],
-        bytes_total: f[1],
-        entries_total: f[2],
-        files_unchanged: f[3],
-        files_delta: f[4],
-        bytes_literal: f[5],
-        bytes_matched: f[6],
-        bytes_resumed: f[7],
-        vanished: f[8],
-        read_errors: f[9],
-    }
 }
 
 #[cfg(test)]

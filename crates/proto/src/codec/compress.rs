@@ -92,3 +92,21 @@ fn entropy(sample: &[u8]) -> f64 {
         })
         .sum()
 }
+
+/// What the whole frame at the front of `buf` will cost and give if it is a compressed
+/// one: its bytes as received and the inner frame's bytes (`None` for any other frame,
+/// or if the frame is not all there yet). A receiver counts `--compress`'s effect with it.
+pub fn peek_compressed(buf: &[u8]) -> Option<Compressed> {
+    if buf.len() < HEADER_LEN + 5 {
+        return None;
+    }
+    let body_len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if buf[HEADER_LEN] != COMPRESSED || body_len < 5 || buf.len() < HEADER_LEN + body_len {
+        return None;
+    }
+    let raw = u32::from_le_bytes([buf[5], buf[6], buf[7], buf[8]]);
+    Some(Compressed {
+        raw: u64::from(raw),
+        sent: (HEADER_LEN + body_len) as u64,
+    })
+}

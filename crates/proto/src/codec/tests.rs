@@ -203,18 +203,7 @@ fn message() -> impl Strategy<Value = Message> {
             }
         }),
         any::<[u64; 10]>().prop_map(|f| Message::SourceDone {
-            stats: SourceStats {
-                files_total: f[0],
-                bytes_total: f[1],
-                entries_total: f[2],
-                files_unchanged: f[3],
-                files_delta: f[4],
-                bytes_literal: f[5],
-                bytes_matched: f[6],
-                bytes_resumed: f[7],
-                vanished: f[8],
-                read_errors: f[9],
-            }
+            stats: super::stats::source_stats_from(f)
         }),
         (0u8..3, text()).prop_map(|(c, message)| Message::Error {
             class: tags::class_from(c + 1).unwrap(),
