@@ -4,7 +4,7 @@
 use std::fmt;
 
 use ferry_net::{NetError, NetErrorClass};
-use ferry_proto::CodecError;
+use ferry_proto::{CodecError, ErrorClass, Message};
 use ferry_tree::TreeError;
 
 use crate::exit::ExitCode;
@@ -20,6 +20,22 @@ pub struct EngineError {
 }
 
 impl EngineError {
+    /// The `Error` that tells a peer why the target ends the session, for the classes
+    /// the peer should hear of (a protocol violation, a file I/O failure at the target);
+    /// `None` for the rest (a dead socket, a signal: there is no one to tell, or the
+    /// peer knows).
+    pub fn to_peer(&self) -> Option<Message> {
+        let class = match self.exit {
+            ExitCode::Protocol => ErrorClass::Protocol,
+            ExitCode::FileIo => ErrorClass::FileIo,
+            _ => return None,
+        };
+        Some(Message::Error {
+            class,
+            message: self.message.clone(),
+        })
+    }
+
     pub fn new(exit: ExitCode, message: impl Into<String>) -> Self {
         EngineError {
             exit,

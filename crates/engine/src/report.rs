@@ -15,7 +15,7 @@ use ferry_proto::{escape, ChangeKind, EntryKind};
 use serde_json::{json, Value};
 
 use crate::display::{human_bytes, human_duration, line};
-use crate::progress::Snapshot;
+use crate::progress::{Progress, Snapshot};
 use crate::summary::Summary;
 
 /// Version of the `--json` event schema. Adding a field keeps it; renaming, removing or
@@ -187,6 +187,17 @@ impl Reporter {
     /// The per-file errors kept for the report.
     pub fn errors(&self) -> Vec<String> {
         self.errors.lock().expect("errors lock").clone()
+    }
+
+    /// Ends a run: the last `progress` event (all of it done), then `summary` with the
+    /// per-file errors this reporter kept. Returns the summary.
+    pub fn finish(&self, progress: &Progress, mut summary: Summary) -> Summary {
+        let last = progress.snapshot();
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+        self.progress(&last, last.processed as f64 / elapsed, Some(0.0));
+        summary.errors = self.errors();
+        self.summary(&summary);
+        summary
     }
 
     pub fn summary(&self, summary: &Summary) {

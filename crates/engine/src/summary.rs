@@ -6,6 +6,7 @@ use std::time::Duration;
 use ferry_proto::{SourceStats, TargetStats};
 use serde::Serialize;
 
+use crate::error::EngineError;
 use crate::exit::ExitCode;
 
 /// Counts kept by the source during a push.
@@ -157,6 +158,27 @@ pub struct Summary {
     /// (4096 bytes); `--json` has a `file_error` event for each.
     #[serde(skip)]
     pub errors: Vec<String>,
+}
+
+/// A finished run's target stats, exit code and fatal error: the worst class wins
+/// (fatal, then per-file errors on either side, then files that vanished or changed).
+pub fn outcome(
+    result: Result<TargetStats, EngineError>,
+    counts: &SourceCounts,
+) -> (TargetStats, ExitCode, Option<String>) {
+    match result {
+        Ok(stats) => {
+            let exit = if stats.file_errors > 0 || counts.read_errors > 0 {
+                ExitCode::Partial
+            } else if counts.vanished > 0 {
+                ExitCode::Vanished
+            } else {
+                ExitCode::Ok
+            };
+            (stats, exit, None)
+        }
+        Err(e) => (TargetStats::default(), e.exit, Some(e.message)),
+    }
 }
 
 impl Summary {

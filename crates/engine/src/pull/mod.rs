@@ -21,21 +21,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_net::WireCounter;
-use ferry_proto::{ErrorClass, Filter, Limits, Message, SessionOptions, SourceStats, TargetStats};
+use ferry_proto::{Filter, Limits, Message, SessionOptions, SourceStats, TargetStats};
 use ferry_tree::{Privileges, Volume};
 use tokio::sync::mpsc;
 
 use crate::connect::{self, Route};
 use crate::display::Ticker;
 use crate::error::EngineError;
-use crate::exit::ExitCode;
 use crate::framed::{spawn_writer, Compression, FrameReader, FrameSender};
 use crate::progress::Progress;
 use crate::push::{backoff, connect_timeout, handshake, interrupted, report_from_target};
 use crate::ratelimit::RateLimiter;
 use crate::report::{Output, Reporter};
 use crate::serve::session;
-use crate::summary::{SourceCounts, Summary};
+use crate::summary::{outcome, SourceCounts, Summary};
 use track::Tracker;
 
 /// Everything `ferry pull` needs, validated.
@@ -156,27 +155,15 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
             result
         }
     };
-    let (mut stats, exit, error) = match result {
-        Ok((stats, source)) => {
-            counts.add_wire(&source);
-            let exit = if stats.file_errors > 0 || counts.read_errors > 0 {
-                ExitCode::Partial
-            } else if counts.vanished > 0 {
-                ExitCode::Vanished
-            } else {
-                ExitCode::Ok
-            };
-            (stats, exit, None)
-        }
-        Err(e) => (TargetStats::default(), e.exit, Some(e.message)),
-    };
+    let result = result.map(|(stats, source)| {
+        counts.add_wire(&source);
+        stats
+    });
+    let (mut stats, exit, error) = outcome(result, &counts);
     stats.files_transferred += carried.0;
     stats.bytes_written += carried.1;
     counts.files_unchanged = counts.files_unchanged.saturating_sub(carried.0);
-    let last = progress.snapshot();
-    let elapsed = started.elapsed().as_secs_f64().max(1e-3);
-    reporter.progress(&last, last.processed as f64 / elapsed, Some(0.0));
-    let mut summary = Summary::new(
+    let summary = Summary::new(
         &counts,
         &stats,
         retries,
@@ -185,9 +172,7 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
         exit,
         error,
     );
-    summary.errors = reporter.errors();
-    reporter.summary(&summary);
-    summary
+    reporter.finish(&progress, summary)
 }
 
 /// Opens (in a real run, first creates) the destination directory, as rsync does: the
@@ -272,16 +257,8 @@ async fn run(
     let outcome = match session {
         Ok(stats) => source_done(&mut reader).await.map(|source| (stats, source)),
         Err(e) => {
-            let class = match e.exit {
-                ExitCode::Protocol => Some(ErrorClass::Protocol),
-                ExitCode::FileIo => Some(ErrorClass::FileIo),
-                _ => None,
-            };
-            if let Some(class) = class {
-                let _ = tx.try_send(Message::Error {
-                    class,
-                    message: e.message.clone(),
-                });
+            if let Some(error) = e.to_peer() {
+                let _ = tx.try_send(error);
             }
             Err(e)
         }

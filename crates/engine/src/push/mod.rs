@@ -36,7 +36,7 @@ use crate::framed::{spawn_compressing_writer, FrameReader, FrameSender};
 use crate::progress::Progress;
 use crate::ratelimit::RateLimiter;
 use crate::report::{Output, Reporter};
-use crate::summary::{SourceCounts, Summary};
+use crate::summary::{outcome, SourceCounts, Summary};
 
 /// Everything `ferry push` needs, validated.
 #[derive(Clone, Debug)]
@@ -139,19 +139,7 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
             Err(e) => break Err(e),
         }
     };
-    let (mut stats, exit, error) = match result {
-        Ok(stats) => {
-            let exit = if stats.file_errors > 0 || counts.read_errors > 0 {
-                ExitCode::Partial
-            } else if counts.vanished > 0 {
-                ExitCode::Vanished
-            } else {
-                ExitCode::Ok
-            };
-            (stats, exit, None)
-        }
-        Err(e) => (TargetStats::default(), e.exit, Some(e.message)),
-    };
+    let (mut stats, exit, error) = outcome(result, &counts);
     stats.files_transferred += carried.files_transferred;
     stats.bytes_written += carried.bytes_written;
     counts.files_unchanged = counts
@@ -161,10 +149,7 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     if let Some(ticker) = ticker {
         ticker.stop().await;
     }
-    let last = progress.snapshot();
-    let elapsed = started.elapsed().as_secs_f64().max(1e-3);
-    reporter.progress(&last, last.processed as f64 / elapsed, Some(0.0));
-    let mut summary = Summary::new(
+    let summary = Summary::new(
         &counts,
         &stats,
         retries,
@@ -173,9 +158,7 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
         exit,
         error,
     );
-    summary.errors = reporter.errors();
-    reporter.summary(&summary);
-    summary
+    reporter.finish(&progress, summary)
 }
 
 pub(crate) fn interrupted() -> EngineError {

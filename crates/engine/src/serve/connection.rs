@@ -195,18 +195,8 @@ pub async fn connection(
                     tracing::error!("session failed: {e}");
                     metrics.session_failed(e.exit);
                     metrics.sessions_active.fetch_sub(1, Relaxed);
-                    let class = match e.exit {
-                        ExitCode::Protocol => Some(ErrorClass::Protocol),
-                        ExitCode::FileIo => Some(ErrorClass::FileIo),
-                        _ => None,
-                    };
-                    if let Some(class) = class {
-                        let _ = tx
-                            .send(Message::Error {
-                                class,
-                                message: e.message.clone(),
-                            })
-                            .await;
+                    if let Some(error) = e.to_peer() {
+                        let _ = tx.send(error).await;
                     }
                     e.exit
                 }
