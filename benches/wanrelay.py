@@ -16,6 +16,7 @@ import collections
 import time
 
 CHUNK = 64 * 1024
+SLACK = 0.005  # seconds the link clock may trail the wall clock (see pump_out)
 
 
 async def pipe(reader, writer, delay, rate, limit):
@@ -58,7 +59,11 @@ async def pipe(reader, writer, delay, rate, limit):
                     continue
                 due, data = queue.popleft()
                 now = time.monotonic()
-                start = max(due, next_free, now)
+                # The link keeps its own clock: a chunk starts when it is due and the previous
+                # one has left, not when this loop woke up (a sleep overshoots by ~1 ms, which at
+                # 1 ms a chunk would halve the cap). It may lag `now` by SLACK, no more, so an
+                # idle link does not bank credit for a burst.
+                start = max(due, next_free, now - SLACK)
                 if rate:
                     next_free = start + len(data) / rate
                     start = next_free  # the last byte of the chunk leaves after serialisation
