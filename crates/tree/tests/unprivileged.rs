@@ -106,4 +106,15 @@ fn child(base: &Path) {
         .unwrap();
     assert_eq!(na, Default::default());
     volume.check_writable().unwrap();
+
+    // An unnamed temp file is linked into place through /proc/self/fd as a plain user.
+    let mut t = root
+        .create_unnamed(b"unnamed")
+        .unwrap()
+        .expect("the test filesystem supports O_TMPFILE");
+    t.write_at(0, b"data").unwrap();
+    t.apply_meta(&meta(0o644, NOBODY, NOBODY, 7, 0), privileges)
+        .unwrap();
+    t.commit(&root, b"unnamed").unwrap();
+    assert_eq!(std::fs::read(base.join("unnamed")).unwrap(), b"data");
 }

@@ -53,7 +53,7 @@ fn sigkill_of_the_target_mid_file_keeps_the_old_version_and_the_next_run_resumes
 }
 
 #[test]
-fn a_killed_run_leaves_one_partial_per_file_which_the_next_run_overwrites() {
+fn a_file_under_a_mib_killed_mid_write_leaves_nothing_and_the_next_run_completes() {
     let fx = Fixture::new();
     let content = random_bytes("small-partial", 600 << 10);
     write(&fx.src.join("small.bin"), &content, 0o644);
@@ -63,16 +63,19 @@ fn a_killed_run_leaves_one_partial_per_file_which_the_next_run_overwrites() {
     let relay = Relay::stalling(target.addr.parse().unwrap(), 300 << 10);
     let url = format!("ferry://127.0.0.1:{}/vol", relay.addr.port());
     let mut push = spawn_push(&fx, &url, &[]);
-    let partial = fx.dst.join(".ferry.small.bin.partial");
-    wait_until("a partial at the target", || {
-        fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) > 0
+    // Too small to resume, so it is written unnamed (O_TMPFILE): the only trace of it is
+    // the target's open fd, which /proc shows as "DST/#INODE (deleted)".
+    let pid = target.pid();
+    wait_until("an unnamed file with data open at the target", || {
+        unnamed_bytes_open(pid, &fx.dst) > 0
     });
     sigkill(target);
     let _ = push.kill();
     let _ = push.wait();
-    assert!(
-        !fx.dst.join("small.bin").exists(),
-        "a half file appeared under its name"
+    assert_eq!(
+        debris(&fx.dst),
+        Vec::<String>::new(),
+        "a killed run left files"
     );
 
     let again = crate::util::Server::builder(&fx.certs)
@@ -82,12 +85,33 @@ fn a_killed_run_leaves_one_partial_per_file_which_the_next_run_overwrites() {
         .run()
         .assert_ok();
     assert_eq!(fs::read(fx.dst.join("small.bin")).unwrap(), content);
-    let debris: Vec<_> = fs::read_dir(&fx.dst)
+    assert_eq!(debris(&fx.dst), vec!["small.bin".to_string()]);
+}
+
+/// Names in `dir`.
+fn debris(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<_> = fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().starts_with(".ferry."))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(debris.is_empty(), "left behind: {debris:?}");
+    names.sort();
+    names
+}
+
+/// Bytes in the unnamed files process `pid` holds open in `dir`.
+fn unnamed_bytes_open(pid: u32, dir: &std::path::Path) -> u64 {
+    let prefix = format!("{}/#", dir.display());
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.filter_map(|fd| {
+        let fd = fd.ok()?.path();
+        let link = fs::read_link(&fd).ok()?;
+        let link = link.to_string_lossy();
+        (link.starts_with(&prefix) && link.ends_with(" (deleted)"))
+            .then(|| fs::metadata(&fd).map(|m| m.len()).unwrap_or(0))
+    })
+    .sum()
 }
 
 #[test]

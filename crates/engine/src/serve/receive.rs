@@ -289,13 +289,24 @@ fn check_piece(a: &Assembly, what: &str, offset: u64, len: u64) -> Result<(), Fa
     Ok(())
 }
 
-/// The file being written, always under its partial name `.ferry.NAME.partial`, the same
-/// for every session: a session cut in the middle, even by SIGKILL, leaves one file per
-/// name that the next session resumes (1 MiB or more) or simply overwrites, never a
-/// pile of randomly named temp files.
+/// The file being written. One that can be resumed (1 MiB or more) is written under its
+/// partial name `.ferry.NAME.partial`, the same for every session: a session cut in the
+/// middle, even by SIGKILL, leaves one file per name that the next session resumes, never
+/// a pile of randomly named temp files. A smaller one is written unnamed (`O_TMPFILE`)
+/// and linked into place: a cut leaves nothing, and on ext4 a link costs less than a
+/// create and a rename (30k files: 1.09-1.19 s against 1.36-1.53 s of system time). Where
+/// the filesystem has no unnamed files, under the partial name too.
 fn temp(a: &mut Assembly) -> Result<&mut TempFile, Failure> {
     if a.temp.is_none() {
-        a.temp = Some(a.pending.dir.create_partial(&a.pending.name)?);
+        let dir = &a.pending.dir;
+        let unnamed = match a.pending.size < MIN_RESUME {
+            true => dir.create_unnamed(&a.pending.name)?,
+            false => None,
+        };
+        a.temp = Some(match unnamed {
+            Some(file) => file,
+            None => dir.create_partial(&a.pending.name)?,
+        });
     }
     Ok(a.temp.as_mut().expect("just created"))
 }

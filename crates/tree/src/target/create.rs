@@ -3,6 +3,7 @@
 //! a symlink, a directory) is replaced, never followed or written through.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use ferry_proto::{Meta, PathError, SpecialKind};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
@@ -31,6 +32,32 @@ impl Dir {
             rfs::openat(self.fd(), temp, flags, Mode::from_raw_mode(0o600))
         })?;
         Ok(TempFile::new(std::fs::File::from(fd), temp, self, 0))
+    }
+
+    /// Creates an unnamed file for `name` in this directory (`O_TMPFILE`, mode 0o600):
+    /// nothing is visible until [`TempFile::commit`] links it at `name`, and a session cut
+    /// at any point (even by SIGKILL) leaves nothing behind. `Ok(None)` where the
+    /// filesystem or kernel cannot make one, or `/proc` is not mounted to link it through:
+    /// use [`Dir::create_partial`] then.
+    pub fn create_unnamed(&self, name: &[u8]) -> Result<Option<TempFile>, TreeError> {
+        static PROC: OnceLock<bool> = OnceLock::new();
+        checked(name)?;
+        if !*PROC.get_or_init(|| std::path::Path::new("/proc/self/fd").is_dir()) {
+            return Ok(None);
+        }
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        match rfs::openat(self.fd(), c".", flags, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => Ok(Some(TempFile::new(
+                std::fs::File::from(fd),
+                Vec::new(),
+                self,
+                0,
+            ))),
+            // EOPNOTSUPP: the filesystem has no O_TMPFILE (NFS, FUSE); EISDIR: a kernel
+            // older than 3.11 took it for O_DIRECTORY.
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => Ok(None),
+            Err(e) => Err(self.err("create", name, e)),
+        }
     }
 
     /// Creates or replaces `name` as a symlink to `target` (opaque bytes, never
@@ -121,7 +148,7 @@ impl Dir {
     }
 
     /// Runs `make` at fresh temp names until one does not exist yet.
-    fn at_temp_name<T>(
+    pub(crate) fn at_temp_name<T>(
         &self,
         name: &[u8],
         op: &'static str,

@@ -1,7 +1,10 @@
-//! A file being received: written at a temp name through its own fd, attributes set
-//! on that fd, then renamed into place. Dropped without `commit`, it unlinks itself.
+//! A file being received: written through its own fd, attributes set on that fd, then
+//! put in place. Either it has a temp name in the directory and is renamed over the final
+//! name, or it has no name at all (`O_TMPFILE`, see [`Dir::create_unnamed`]) and is linked
+//! at the final name. Dropped without `commit`, a named one unlinks itself; an unnamed
+//! one simply goes with its fd.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
@@ -19,6 +22,7 @@ use crate::error::{io_err, shown, std_err, TreeError};
 #[derive(Debug)]
 pub struct TempFile {
     file: std::fs::File,
+    /// Empty for an unnamed (`O_TMPFILE`) file.
     temp_name: Vec<u8>,
     /// The directory it lives in, held so the temp name can always be removed
     /// through the same fd, even on drop.
@@ -44,8 +48,13 @@ impl TempFile {
         }
     }
 
+    /// The temp name in the directory; empty for an unnamed file.
     pub fn temp_name(&self) -> &[u8] {
         &self.temp_name
+    }
+
+    fn is_unnamed(&self) -> bool {
+        self.temp_name.is_empty()
     }
 
     /// The open file (for reading back a partial's prefix).
@@ -59,7 +68,10 @@ impl TempFile {
     }
 
     fn shown(&self) -> String {
-        shown(&self.dir_path, &self.temp_name)
+        match self.is_unnamed() {
+            true => shown(&self.dir_path, b"(unnamed temp file)"),
+            false => shown(&self.dir_path, &self.temp_name),
+        }
     }
 
     /// Writes `data` at `offset`. Ranges never written stay holes: the file was
@@ -119,9 +131,39 @@ impl TempFile {
             let path = shown(dir.path(), name);
             return Err(io_err("commit", path, Errno::XDEV));
         }
-        dir.install(&self.temp_name, name)?;
+        if self.is_unnamed() {
+            self.link_into(dir, name)?;
+        } else {
+            dir.install(&self.temp_name, name)?;
+        }
         self.live = false;
         Ok(())
+    }
+
+    /// Gives an unnamed file its final name: `linkat` of `/proc/self/fd/N` when nothing
+    /// is at `name` (the common case: a file the target did not have), else a link at a
+    /// fresh temp name renamed over whatever is there, as a named temp file would be.
+    fn link_into(&mut self, dir: &Dir, name: &[u8]) -> Result<(), TreeError> {
+        let proc = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+        let link = |at: &[u8]| {
+            rfs::linkat(
+                rfs::CWD,
+                proc.as_str(),
+                dir.fd(),
+                at,
+                AtFlags::SYMLINK_FOLLOW,
+            )
+        };
+        match link(name) {
+            Ok(()) => Ok(()),
+            Err(Errno::EXIST) => {
+                let ((), temp) = dir.at_temp_name(name, "link", link)?;
+                dir.install(&temp, name).inspect_err(|_| {
+                    let _ = rfs::unlinkat(dir.fd(), temp.as_slice(), AtFlags::empty());
+                })
+            }
+            Err(e) => Err(dir.err("link", name, e)),
+        }
     }
 
     /// Unlinks the temp file. Errors are logged, not returned.
@@ -134,6 +176,9 @@ impl TempFile {
     /// Unlinks now and reports the error (used by the writability probe).
     pub(crate) fn unlink(&mut self) -> Result<(), TreeError> {
         self.live = false;
+        if self.is_unnamed() {
+            return Ok(());
+        }
         rfs::unlinkat(&*self.dir_fd, self.temp_name.as_slice(), AtFlags::empty())
             .map_err(|e| io_err("unlink", self.shown(), e))
     }

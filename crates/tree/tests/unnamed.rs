@@ -1,0 +1,103 @@
+//! Unnamed temp files (`O_TMPFILE`): invisible until committed, linked at the final name
+//! or renamed over what is there, and nothing left behind when dropped.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use common::{lstat, meta};
+use ferry_proto::RelPath;
+use ferry_tree::{Dir, Privileges, TempFile, Volume};
+
+const ROOT: Privileges = Privileges { root: true };
+
+fn volume() -> (tempfile::TempDir, Volume, Dir) {
+    let base = tempfile::tempdir().unwrap();
+    let volume = Volume::open(base.path(), ROOT).unwrap();
+    let root = volume.open_dir(&RelPath::root()).unwrap();
+    (base, volume, root)
+}
+
+/// The test directory lives on a filesystem with `O_TMPFILE` (ext4, xfs, btrfs, tmpfs):
+/// `None` here would mean the receiver silently fell back to named partials.
+fn unnamed(dir: &Dir, name: &[u8]) -> TempFile {
+    dir.create_unnamed(name)
+        .unwrap()
+        .expect("the test filesystem supports O_TMPFILE")
+}
+
+#[test]
+fn an_unnamed_file_is_invisible_until_committed_then_has_its_content_and_attributes() {
+    let (base, _v, root) = volume();
+    let mut t = unnamed(&root, b"new");
+    assert!(t.temp_name().is_empty());
+    t.write_at(0, b"hello").unwrap();
+    t.apply_meta(&meta(0o640, 0, 0, 1_000_000, 5), ROOT)
+        .unwrap();
+    assert!(
+        root.names().unwrap().is_empty(),
+        "nothing is visible before commit"
+    );
+    t.commit(&root, b"new").unwrap();
+    assert_eq!(root.names().unwrap(), vec![b"new".to_vec()]);
+    let st = lstat(&base.path().join("new"));
+    assert_eq!(std::fs::read(base.path().join("new")).unwrap(), b"hello");
+    assert_eq!(st.permissions().mode() & 0o7777, 0o640);
+    assert_eq!((st.mtime(), st.mtime_nsec()), (1_000_000, 5));
+    assert_eq!(st.nlink(), 1);
+}
+
+#[test]
+fn committing_over_an_existing_file_replaces_it_without_writing_through() {
+    let (base, _v, root) = volume();
+    let old = base.path().join("f");
+    std::fs::write(&old, b"old content").unwrap();
+    let keeper = base.path().join("hard-link-to-old");
+    std::fs::hard_link(&old, &keeper).unwrap();
+    let mut t = unnamed(&root, b"f");
+    t.write_at(0, b"new").unwrap();
+    t.commit(&root, b"f").unwrap();
+    assert_eq!(std::fs::read(&old).unwrap(), b"new");
+    assert_eq!(std::fs::read(&keeper).unwrap(), b"old content");
+    let mut names = root.names().unwrap();
+    names.sort();
+    assert_eq!(names, vec![b"f".to_vec(), b"hard-link-to-old".to_vec()]);
+}
+
+#[test]
+fn committing_over_a_symlink_or_a_directory_replaces_them() {
+    let (base, _v, root) = volume();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, b"keep").unwrap();
+    std::os::unix::fs::symlink(&victim, base.path().join("link")).unwrap();
+    std::fs::create_dir_all(base.path().join("dir/sub")).unwrap();
+    for name in ["link", "dir"] {
+        let mut t = unnamed(&root, name.as_bytes());
+        t.write_at(0, name.as_bytes()).unwrap();
+        t.commit(&root, name.as_bytes()).unwrap();
+        let path = base.path().join(name);
+        assert!(lstat(&path).file_type().is_file(), "{name} is now a file");
+        assert_eq!(std::fs::read(&path).unwrap(), name.as_bytes());
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    assert_eq!(root.names().unwrap().len(), 2, "no temp name left");
+}
+
+#[test]
+fn dropped_or_discarded_unnamed_files_leave_nothing() {
+    let (_b, _v, root) = volume();
+    let mut t = unnamed(&root, b"a");
+    t.write_at(0, b"data").unwrap();
+    drop(t);
+    unnamed(&root, b"b").discard(&root);
+    assert!(root.names().unwrap().is_empty());
+    let other = root.ensure_dir(b"other").unwrap().0;
+    let t = unnamed(&root, b"c");
+    assert!(
+        t.commit(&other, b"c").is_err(),
+        "committed only where it was made"
+    );
+    assert_eq!(root.names().unwrap(), vec![b"other".to_vec()]);
+    assert!(other.names().unwrap().is_empty());
+}
