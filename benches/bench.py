@@ -572,6 +572,22 @@ class Bench:
             log("== cargo build --release (no release binary yet)")
             subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "ferry"], cwd=REPO, check=True)
         self.ferry = os.path.abspath(ferry)
+        if "bound" in self.a.sets:
+            self.null_mover = self.find_null_mover()
+
+    def find_null_mover(self):
+        """crates/net/examples/null_mover.rs, built beside the ferry binary (target/PROFILE/examples);
+        built with that profile if missing (the test run builds the debug one)."""
+        path = os.path.join(os.path.dirname(self.ferry), "examples", "null_mover")
+        if not os.path.exists(path):
+            profile = os.path.basename(os.path.dirname(self.ferry))
+            if os.path.dirname(os.path.dirname(self.ferry)) != os.path.join(REPO, "target") or \
+                    profile not in ("release", "debug"):
+                raise BenchError(f"no null mover at {path} (set bound needs a ferry built in this repo)")
+            log(f"== cargo build ({profile}) of the null mover")
+            subprocess.run(["cargo", "build", "--locked", "-p", "ferry-net", "--example", "null_mover"] +
+                           (["--release"] if profile == "release" else []), cwd=REPO, check=True)
+        return path
 
     def start(self, name, argv, **kw):
         out = open(os.path.join(self.work, f"{name}.log"), "ab")
@@ -939,6 +955,49 @@ backend be_ferry
                 log(f"   bwlimit achieved {rate / 1e6:.2f} MB/s = {rate / limit:.3f}× the limit")
         shutil.rmtree(t, ignore_errors=True)
 
+    def run_null(self, src, port):
+        """The null mover (crates/net/examples/null_mover.rs) through squid + HAProxy: read, BLAKE3,
+        TLS, proxy, router, TLS, BLAKE3, discard. Its sink stands where ferry serve does (be_ferry)."""
+        W = self.work
+        sink = self.start("null-sink", [self.null_mover, "sink", "--listen", f"127.0.0.1:{self.ports['ferry']}",
+                                        "--tls-dir", f"{W}/certs/server"])
+        wait_listen(self.ports["ferry"], sink.proc)
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs)
+        argv = [self.null_mover, "send", "--to", f"127.0.0.1:{port}", "--server-name", FERRY_SNI,
+                "--proxy", f"http://{PROXY_USER}:{PROXY_PASS}@127.0.0.1:{self.ports['squid']}",
+                "--tls-dir", f"{W}/certs/client"] + files
+        sink.mark()
+        wire0, _ = self.haproxy_stat("be_ferry")
+        inf0 = self.infra()
+        wall, rc, out, err, ccpu, crss = run_client(argv, W)
+        self.settle("be_ferry")
+        wire1, _ = self.haproxy_stat("be_ferry")
+        inf1 = self.infra()
+        scpu, srss = sink.stop()
+        self.procs.remove(sink)
+        ok = rc == 0 and out.startswith(b"ok ")
+        if not ok:
+            self.failures.append(f"null mover exited {rc}: {err.decode(errors='replace')[-800:]}")
+        return dict(tool="null", wall=wall, ok=ok, verified=ok, src_cpu=ccpu, tgt_cpu=scpu,
+                    infra_cpu=inf1 - inf0, src_rss=crss, tgt_rss=srss, wire=wire1 - wire0)
+
+    def run_bound(self):
+        """The large initial copy, Ferry vs the null mover through the same chain, alternating."""
+        v1, _, size = self.make("large", "large", self.large_params())
+        warm(v1)
+        log(f"== bound: Ferry vs the null mover, large, {size / MiB:.0f} MiB")
+        t = f"{self.tgt}/ferry/bound"
+        for i in range(self.a.pairs):
+            fresh_dir(t)
+            self.measured("large", "initial", "ferry", v1, t, False, True, self.ports["router"], size,
+                          tag=dict(set="bound"))
+            res = self.run_null(v1, self.ports["router"])
+            res.update(dataset="large", phase="initial", size=size, set="bound")
+            self.results.append(res)
+            log(f"   {'large':11} {'initial':9} {'null':5} {res['wall']:7.2f}s  cpu "
+                f"{res['src_cpu'] + res['tgt_cpu'] + res['infra_cpu']:6.2f}s  {'ok' if res['ok'] else 'FAILED'}")
+        shutil.rmtree(t, ignore_errors=True)
+
     def run_compress(self):
         """Ferry without and with `--compress` through squid + HAProxy, alternating, on the large
         (incompressible) dataset and on generated log-like text. The with/without wall ratio on
@@ -991,7 +1050,7 @@ backend be_ferry
                 b = max(b, 6 * 24 * MiB * p["scale"] + 2000 * p["scale"] * 11000)
             else:
                 b = max(b, p["nfiles"] * 600)
-        if "direct" in self.a.sets:
+        if "direct" in self.a.sets or "bound" in self.a.sets:
             b = max(b, self.a.large_mb * MiB * 1.02)
         if "bwlimit" in self.a.sets:
             b = max(b, self.a.bwlimit_mb * MiB * 1.02)
@@ -1063,6 +1122,8 @@ backend be_ferry
             self.results.append(dict(dataset=name, phase="info", files=nfiles, size=size))
         if "direct" in a.sets:
             self.run_direct()
+        if "bound" in a.sets:
+            self.run_bound()
         if "bwlimit" in a.sets:
             self.run_bwlimit()
         if "compress" in a.sets:
@@ -1109,6 +1170,31 @@ def direct_table(rows):
                    f"{rng([r['src_cpu'] + r['tgt_cpu'] for r in rs], f2)} | "
                    f"{rng([r['own_wire'] for r in rs], lambda x: f'{x / 1e6:.1f}')} | "
                    f"{rng(ratios, f2) if rs is c else ''} | {'yes' if all(r['verified'] for r in rs) else 'NO'} |")
+    return "\n".join(out)
+
+
+def bound_table(rows, rsync_wall):
+    """Large initial copy: Ferry against the null mover (the bound of a verified encrypted copy)."""
+    f2 = lambda x: f"{x:.2f}"
+    f1 = lambda x: f"{x:.1f}"
+    fe = [r for r in rows if r["tool"] == "ferry"]
+    nu = [r for r in rows if r["tool"] == "null"]
+    ratios = [a_["wall"] / b["wall"] for a_, b in zip(fe, nu) if b["wall"] > 0]
+    out = ["| dataset | mover | wall s | MB/s | CPU s tool | CPU s squid+haproxy | ferry/null wall | ok |",
+           "|" + "---|" * 8]
+    for name, rs in (("ferry", fe), ("null mover", nu)):
+        if not rs:
+            continue
+        out.append(f"| {rs[0]['dataset']} initial | {name} | {rng([r['wall'] for r in rs], f2)} | "
+                   f"{rng([r['size'] / r['wall'] / 1e6 for r in rs], f1)} | "
+                   f"{rng([r['src_cpu'] + r['tgt_cpu'] for r in rs], f2)} | "
+                   f"{rng([r['infra_cpu'] for r in rs], f2)} | "
+                   f"{rng(ratios, f2) if rs is fe else ''} | {'yes' if all(r['verified'] for r in rs) else 'NO'} |")
+    if nu and rsync_wall:
+        out.append("")
+        out.append(f"rsync+stunnel's median for the same copy (main table): {rsync_wall:.2f} s, so the null mover "
+                   f"is {rsync_wall / med([r['wall'] for r in nu]):.2f}× rsync+stunnel: the most any mover that "
+                   f"reads, hashes and encrypts every byte could reach through this chain on this machine.")
     return "\n".join(out)
 
 
@@ -1220,6 +1306,12 @@ def report(results, args, bench):
         lines = []
     if "direct" in sets:
         lines += ["Ferry direct vs through the proxy and router (`direct` set):", "", direct_table(sets["direct"]), ""]
+    if "bound" in sets:
+        r = summary.get(("large", "initial", "rsync+stunnel"))
+        lines += ["Ferry against the null mover (`bound` set: `crates/net/examples/null_mover.rs` reads, hashes "
+                  "and encrypts the same files through the same squid + HAProxy, and the far side decrypts, "
+                  "hashes and discards: no protocol, no writes):", "",
+                  bound_table(sets["bound"], r and r["wall"]), ""]
     if "bwlimit" in sets:
         lines += [f"Ferry `--bwlimit {args.bwlimit_rate}` through the proxy and router (`bwlimit` set; achieved = "
                   "bytes_on_wire / duration_s; reported, never a failure):", "", bwlimit_table(sets["bwlimit"]), ""]
@@ -1227,11 +1319,15 @@ def report(results, args, bench):
         lines += ["Ferry without and with `--compress` through the proxy and router (`compress` set; on/off = "
                   "with/without per pair; the no-slowdown verdict is reported, never a failure):", "",
                   compress_table(sets["compress"]), ""]
-    lines.append(targets(summary, args.wan_mbit))
+    bound = None
+    if "bound" in sets:
+        walls = lambda tool: med([r["wall"] for r in sets["bound"] if r["tool"] == tool])
+        bound = dict(ferry=walls("ferry"), null=walls("null"))
+    lines.append(targets(summary, args.wan_mbit, bound))
     return "\n".join(lines), summary
 
 
-def targets(s, wan_mbit):
+def targets(s, wan_mbit, bound=None):
     out = ["| target | measured | verdict |", "|---|---|---|"]
 
     def get(ds, phase, tool):
@@ -1246,6 +1342,10 @@ def targets(s, wan_mbit):
         row("large initial ≥ 2.3× faster, Ferry CPU ≤ 1/3 of rsync+stunnels",
             f"{f['ratio']:.2f}× faster; Ferry CPU {f['cpu_tool']:.2f}s = {cpu:.2f}× of {r['cpu_tool']:.2f}s",
             f["ratio"] >= 2.3 and cpu <= 1 / 3)
+        if bound and bound["null"]:
+            row("large initial: distance from the null mover (the measured bound, `bound` set)",
+                f"Ferry {bound['ferry'] / bound['null']:.2f}× the null mover's time; the null mover is "
+                f"{r['wall'] / bound['null']:.2f}× faster than rsync+stunnel, Ferry {f['ratio']:.2f}×", None)
     f = get("small", "initial", "ferry")
     floors = [v for k, v in s.items() if k[0] == "small" and k[1] == "local" and v]
     if f and floors:
@@ -1292,8 +1392,8 @@ def main():
     p.add_argument("--work", help="work dir (kept; default /var/tmp/ferry-bench.PID, removed unless --keep)")
     p.add_argument("--keep", action="store_true", help="keep the work dir (datasets are reused with --work)")
     p.add_argument("--pairs", type=int, default=3, help="alternating Ferry/rsync pairs per phase (default 3)")
-    p.add_argument("--sets", default="large,small,mixed,wan,scale,direct,bwlimit,compress",
-                   help="comma list of large,small,mixed,wan,scale,direct,bwlimit,compress (default all)")
+    p.add_argument("--sets", default="large,small,mixed,wan,scale,direct,bound,bwlimit,compress",
+                   help="comma list of large,small,mixed,wan,scale,direct,bound,bwlimit,compress (default all)")
     p.add_argument("--phases", default="initial,nochange,delta,cutover")
     p.add_argument("--large-mb", type=int, default=2048)
     p.add_argument("--large-files", type=int, default=8)
@@ -1321,7 +1421,7 @@ def main():
         a.bwlimit_mb, a.bwlimit_rate = 6, "3M"
         a.compress_mb = 8
     if a.quick:
-        a.pairs, a.large_mb, a.small_files, a.sets = 1, 256, 5000, "large,small,mixed,direct,bwlimit,compress"
+        a.pairs, a.large_mb, a.small_files, a.sets = 1, 256, 5000, "large,small,mixed,direct,bound,bwlimit,compress"
     try:
         parse_rate(a.bwlimit_rate)
     except ValueError as e:
