@@ -56,14 +56,18 @@ pub enum Job {
 }
 
 pub enum Completion {
+    /// `path` is set when something was not applied (the report names the file).
     Committed {
         index: u64,
         size: u64,
         not_applied: NotApplied,
+        path: Option<RelPath>,
     },
-    /// The content did not match the source's hash; ask again, whole.
+    /// The content did not match the source's hash; ask again, whole. The file's
+    /// entry comes back for that (the session keeps only indexes of wanted files).
     Mismatch {
         index: u64,
+        pending: Box<Pending>,
     },
     /// The file could not be written; the session goes on unless `fatal` is set.
     Failed {
@@ -210,11 +214,18 @@ fn finish(index: u64, a: Assembly, finished: Result<Finished, Failure>) -> Compl
         Ok(Finished::Committed(not_applied)) => Completion::Committed {
             index,
             size: a.pending.size,
+            path: (not_applied != NotApplied::default()).then_some(a.pending.path),
             not_applied,
         },
         Ok(Finished::Mismatch) => {
-            discard(a);
-            Completion::Mismatch { index }
+            let Assembly { pending, temp, .. } = a;
+            if let Some(temp) = temp {
+                temp.discard(&pending.dir);
+            }
+            Completion::Mismatch {
+                index,
+                pending: Box::new(pending),
+            }
         }
         Err(failure) => {
             let path = a.pending.path.clone();

@@ -25,7 +25,7 @@ impl Session {
             basis,
             partial,
         } = want;
-        self.pending.insert(index, pending.clone());
+        self.pending.insert(index);
         if let Some((temp, len)) = partial {
             self.resume(index, pending, temp, len, signed);
             return Ok(());

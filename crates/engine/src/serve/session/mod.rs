@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use super::dirs::DirTracker;
 use super::finish;
 use super::metrics::VolumeMetrics;
-use super::plan::{LinkRequest, Pending, Planned, Planner};
+use super::plan::{LinkRequest, Planned, Planner};
 use super::receive::{self, Batch, Completion, Job, BATCH_BYTES, BATCH_JOBS, RECEIVERS};
 use super::{Tally, NOT_APPLIED_EXAMPLES};
 use crate::error::EngineError;
@@ -38,8 +38,8 @@ struct Session {
     /// Index the next `List` frame must start at.
     next_index: u64,
     unresolved: BTreeSet<u64>,
-    /// Files wanted and not yet in place.
-    pending: HashMap<u64, Pending>,
+    /// Files wanted and not yet in place (their entries travel with their jobs).
+    pending: HashSet<u64>,
     /// Hard links waiting for their leader, by leader index.
     waiting_links: HashMap<u64, Vec<LinkRequest>>,
     /// Leaders that failed: links to them fail too.
@@ -93,7 +93,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         tx,
         next_index: 0,
         unresolved: BTreeSet::new(),
-        pending: HashMap::new(),
+        pending: HashSet::new(),
         waiting_links: HashMap::new(),
         failed: HashSet::new(),
         resent: HashSet::new(),
@@ -296,7 +296,7 @@ impl Session {
             | Message::Hole { index, .. }
             | Message::Delta { index, .. }
             | Message::FileEnd { index, .. } => {
-                if !self.pending.contains_key(&index) {
+                if !self.pending.contains(&index) {
                     return Err(EngineError::protocol(format!(
                         "{} for entry {index}, which the target did not ask for",
                         message.name()
@@ -305,7 +305,7 @@ impl Session {
                 self.job(index, Job::Frame(message)).await
             }
             Message::FileFailed { index, .. } => {
-                if !self.pending.contains_key(&index) {
+                if !self.pending.contains(&index) {
                     return Err(EngineError::protocol(format!(
                         "FileFailed for entry {index}, which the target did not ask for"
                     )));
@@ -392,7 +392,7 @@ impl Session {
             self.opened(link.index, &link.path);
             if self.failed.contains(&link.leader) {
                 failed_links.push(link);
-            } else if self.pending.contains_key(&link.leader) {
+            } else if self.pending.contains(&link.leader) {
                 self.waiting_links
                     .entry(link.leader)
                     .or_default()

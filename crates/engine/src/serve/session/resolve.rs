@@ -52,24 +52,24 @@ impl Session {
                 index,
                 size,
                 not_applied,
+                path,
             } => {
-                let pending = self.pending.remove(&index);
+                self.pending.remove(&index);
                 self.stats.files_transferred += 1;
                 self.stats.bytes_written += size;
                 self.metrics.files_written.fetch_add(1, Relaxed);
                 self.metrics.written_bytes.fetch_add(size, Relaxed);
-                if let Some(pending) = pending {
+                if let Some(path) = path {
                     let mut tally = Tally::default();
-                    tally.not_applied(&pending.path, not_applied);
+                    tally.not_applied(&path, not_applied);
                     self.fold(tally).await?;
                 }
                 self.resolved(index).await
             }
-            Completion::Mismatch { index } => {
-                let pending = self.pending.get(&index).cloned().expect("pending file");
+            Completion::Mismatch { index, pending } => {
                 if self.resent.insert(index) {
                     self.stats.resent += 1;
-                    self.want_whole(index, pending).await
+                    self.want_whole(index, *pending).await
                 } else {
                     self.file_failed(
                         index,
