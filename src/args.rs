@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// `ferry --version`: the release and the wire protocol it speaks (both sides of a
 /// migration must speak the same one).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 3)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 4)");
 
 #[derive(Parser, Debug)]
 #[command(

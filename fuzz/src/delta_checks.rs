@@ -71,7 +71,7 @@ pub fn signature_parser(data: &[u8]) {
         (MIN_BLOCK..=MAX_BLOCK).contains(&plan.block_size),
         "{plan:?}"
     );
-    assert!((4..=32).contains(&plan.strong_len), "{plan:?}");
+    assert!((4..=16).contains(&plan.strong_len), "{plan:?}");
     let entry = 4 + plan.strong_len as usize;
     assert_eq!(peer.block_count() * entry + 20, data.len(), "{plan:?}");
     assert_eq!(

@@ -104,7 +104,7 @@ fn attacked(attack: Vec<Message>) -> (crate::util::PushOutcome, Vec<Message>) {
 fn signature_header(block_size: u32, strong_len: u32) -> Vec<u8> {
     // Ferry's signature magic, block size, strong-hash length, basis length (0: no
     // entries follow).
-    let mut sig = 0x4652_5942u32.to_be_bytes().to_vec();
+    let mut sig = 0x4652_5958u32.to_be_bytes().to_vec();
     sig.extend_from_slice(&block_size.to_be_bytes());
     sig.extend_from_slice(&strong_len.to_be_bytes());
     sig.extend_from_slice(&0u64.to_be_bytes());

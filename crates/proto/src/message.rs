@@ -35,7 +35,9 @@ use crate::model::{Entry, EntryKind, Meta};
 /// * 2: block signatures in Ferry's own format (rolling checksum and BLAKE3 per block,
 ///   with the basis length), see `ferry_delta::signature`.
 /// * 3: pull (the client asks the server to be the source) and `SourceDone`.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// * 4: block signatures hash blocks with XXH3-128 instead of BLAKE3 (files are still
+///   verified with BLAKE3).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// What the source asks of this session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
