@@ -87,8 +87,8 @@ pub struct ServeArgs {
     /// balancers never see an idle connection.
     #[arg(long, default_value_t = 10, env = "FERRY_HEARTBEAT")]
     pub heartbeat: u64,
-    /// Flush every received file to stable storage before it is renamed into place,
-    /// whatever the source asks.
+    /// Flush every received file to stable storage before it is put in place (renamed or
+    /// linked at its name), whatever the source asks.
     #[arg(long, env = "FERRY_FSYNC")]
     pub fsync: bool,
     /// Serve Prometheus metrics over plain HTTP on ADDR:PORT (GET /metrics), e.g.
@@ -226,8 +226,8 @@ pub struct TransferArgs {
     /// retried.
     #[arg(long, default_value_t = 0, env = "FERRY_RETRIES")]
     pub retries: u32,
-    /// Ask the target to flush every file to stable storage before renaming it into
-    /// place (slower; survives a power loss of the target node).
+    /// Ask the target to flush every file to stable storage before putting it in place
+    /// (slower; survives a power loss of the target node).
     #[arg(long, env = "FERRY_FSYNC")]
     pub fsync: bool,
 }

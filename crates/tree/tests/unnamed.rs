@@ -4,6 +4,7 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 use common::{lstat, meta};
 use ferry_proto::RelPath;
@@ -100,4 +101,41 @@ fn dropped_or_discarded_unnamed_files_leave_nothing() {
     );
     assert_eq!(root.names().unwrap(), vec![b"other".to_vec()]);
     assert!(other.names().unwrap().is_empty());
+}
+
+const NO_FOWNER_ENV: &str = "FERRY_TREE_NO_FOWNER_DIR";
+
+/// Root without `CAP_FOWNER` could be refused the link of a file it chowned to another
+/// owner (`fs.protected_hardlinks`) after writing it: it must not make unnamed files. The
+/// test re-runs itself with `CAP_FOWNER` dropped, so the kernel's view is what is checked.
+#[test]
+fn root_without_cap_fowner_makes_no_unnamed_files() {
+    if let Ok(dir) = std::env::var(NO_FOWNER_ENV) {
+        return without_fowner(Path::new(&dir));
+    }
+    if !rustix::process::geteuid().is_root() {
+        return; // not root: it never chowns to another owner, nothing to check
+    }
+    let base = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "root_without_cap_fowner_makes_no_unnamed_files",
+            "--test-threads=1",
+        ])
+        .env(NO_FOWNER_ENV, base.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn without_fowner(base: &Path) {
+    use rustix::thread::{capabilities, set_capabilities, CapabilitySet};
+    let mut caps = capabilities(None).unwrap();
+    caps.effective.remove(CapabilitySet::FOWNER);
+    set_capabilities(None, caps).unwrap();
+    let volume = Volume::open(base, ROOT).unwrap();
+    let root = volume.open_dir(&RelPath::root()).unwrap();
+    assert!(root.create_unnamed(b"f").unwrap().is_none());
+    assert!(root.names().unwrap().is_empty(), "the probe left nothing");
 }

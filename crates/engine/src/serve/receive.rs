@@ -395,10 +395,8 @@ fn step(
             if *hasher(a).finalize().as_bytes() != hash {
                 return Ok(Some(Finished::Mismatch));
             }
-            let mut file = a
-                .temp
-                .take()
-                .map_or_else(|| a.pending.dir.create_partial(&a.pending.name), Ok)?;
+            temp(a)?; // an empty file has had no data to make it
+            let mut file = a.temp.take().expect("temp() just made it");
             let finish = (|| {
                 file.set_len(size)?;
                 let not_applied = file.apply_meta(&a.pending.meta, privileges)?;

@@ -2,7 +2,8 @@
 //! there, then renamed over the final name. Whatever was at the final name (a file,
 //! a symlink, a directory) is replaced, never followed or written through.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use ferry_proto::{Meta, PathError, SpecialKind};
@@ -36,28 +37,32 @@ impl Dir {
 
     /// Creates an unnamed file for `name` in this directory (`O_TMPFILE`, mode 0o600):
     /// nothing is visible until [`TempFile::commit`] links it at `name`, and a session cut
-    /// at any point (even by SIGKILL) leaves nothing behind. `Ok(None)` where the
-    /// filesystem or kernel cannot make one, or `/proc` is not mounted to link it through:
-    /// use [`Dir::create_partial`] then.
+    /// at any point (even by SIGKILL) leaves nothing behind. `Ok(None)` where that cannot
+    /// be relied on, so the caller uses [`Dir::create_partial`]: the filesystem has no
+    /// `O_TMPFILE` (NFS, FUSE), this process cannot link an unnamed file through `/proc`
+    /// (no `/proc`, a sandbox: tried once, see `unnamed_links_work`), or it may have to
+    /// link a file it gave to another owner without `CAP_FOWNER` (with
+    /// `fs.protected_hardlinks` the kernel may refuse that link after the data is written).
     pub fn create_unnamed(&self, name: &[u8]) -> Result<Option<TempFile>, TreeError> {
-        static PROC: OnceLock<bool> = OnceLock::new();
         checked(name)?;
-        if !*PROC.get_or_init(|| std::path::Path::new("/proc/self/fd").is_dir()) {
+        if UNNAMED_REFUSED.load(Ordering::Relaxed)
+            || (self.privileges().root && !has_fowner())
+            || !unnamed_links_work(self)
+        {
             return Ok(None);
         }
-        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-        match rfs::openat(self.fd(), c".", flags, Mode::from_raw_mode(0o600)) {
-            Ok(fd) => Ok(Some(TempFile::new(
-                std::fs::File::from(fd),
-                Vec::new(),
-                self,
-                0,
-            ))),
+        match self.open_unnamed() {
+            Ok(fd) => Ok(Some(TempFile::unnamed(std::fs::File::from(fd), name, self))),
             // EOPNOTSUPP: the filesystem has no O_TMPFILE (NFS, FUSE); EISDIR: a kernel
             // older than 3.11 took it for O_DIRECTORY.
             Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => Ok(None),
             Err(e) => Err(self.err("create", name, e)),
         }
+    }
+
+    fn open_unnamed(&self) -> Result<OwnedFd, Errno> {
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        rfs::openat(self.fd(), c".", flags, Mode::from_raw_mode(0o600))
     }
 
     /// Creates or replaces `name` as a symlink to `target` (opaque bytes, never
@@ -193,6 +198,51 @@ impl Dir {
             Err(e) => Err(self.err("rename", name, e)),
         }
     }
+}
+
+/// Set when linking an unnamed file failed for any reason but a name in the way: from
+/// then on this process writes every file under a partial name.
+pub(crate) static UNNAMED_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process can give an unnamed file a name: tried once, in the first
+/// directory that asks, by linking one at a temp name and removing it. A filesystem
+/// without `O_TMPFILE` answers `true` here and `None` at each create.
+fn unnamed_links_work(dir: &Dir) -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        if !std::path::Path::new("/proc/self/fd").is_dir() {
+            return false;
+        }
+        let Ok(fd) = dir.open_unnamed() else {
+            return true;
+        };
+        let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let linked = dir.at_temp_name(b"probe", "link", |temp| {
+            rfs::linkat(rfs::CWD, proc.as_str(), dir.fd(), temp, AtFlags::SYMLINK_FOLLOW)
+        });
+        match linked {
+            Ok(((), temp)) => {
+                let _ = rfs::unlinkat(dir.fd(), temp.as_slice(), AtFlags::empty());
+                true
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "unnamed temp files cannot be linked here; using partial files");
+                false
+            }
+        }
+    })
+}
+
+/// `CAP_FOWNER` in the effective set: lets root link a file it chowned to someone else
+/// whatever `fs.protected_hardlinks` says.
+fn has_fowner() -> bool {
+    static FOWNER: OnceLock<bool> = OnceLock::new();
+    *FOWNER.get_or_init(|| {
+        rustix::thread::capabilities(None).is_ok_and(|caps| {
+            caps.effective
+                .contains(rustix::thread::CapabilitySet::FOWNER)
+        })
+    })
 }
 
 fn is_errno(e: &TreeError, errno: Errno) -> bool {

@@ -12,6 +12,7 @@ use ferry_proto::{escape, Meta, RelPath};
 use rustix::fs::{self as rfs, AtFlags};
 use rustix::io::Errno;
 
+use super::create::UNNAMED_REFUSED;
 use super::existing::NotApplied;
 use super::meta::{apply, Fresh};
 use super::node::Node;
@@ -22,13 +23,15 @@ use crate::error::{io_err, shown, std_err, TreeError};
 #[derive(Debug)]
 pub struct TempFile {
     file: std::fs::File,
-    /// Empty for an unnamed (`O_TMPFILE`) file.
+    /// The temp name; for an unnamed (`O_TMPFILE`) file, the final name it is for (only
+    /// to name it in errors).
     temp_name: Vec<u8>,
+    unnamed: bool,
     /// The directory it lives in, held so the temp name can always be removed
     /// through the same fd, even on drop.
     dir_fd: Arc<OwnedFd>,
     dir_path: RelPath,
-    /// False once renamed into place or unlinked.
+    /// False once put in place or unlinked.
     live: bool,
     /// The file's length as our own calls left it (`len` at open, then every write and
     /// truncate), so that [`TempFile::set_len`] to that length costs no syscall.
@@ -45,16 +48,27 @@ impl TempFile {
             dir_path: dir.path().clone(),
             live: true,
             len,
+            unnamed: false,
         }
+    }
+
+    /// An unnamed file, empty, for `name` in `dir`.
+    pub(crate) fn unnamed(file: std::fs::File, name: &[u8], dir: &Dir) -> TempFile {
+        let mut temp = TempFile::new(file, name.to_vec(), dir, 0);
+        temp.unnamed = true;
+        temp
     }
 
     /// The temp name in the directory; empty for an unnamed file.
     pub fn temp_name(&self) -> &[u8] {
-        &self.temp_name
+        match self.unnamed {
+            true => &[],
+            false => &self.temp_name,
+        }
     }
 
     fn is_unnamed(&self) -> bool {
-        self.temp_name.is_empty()
+        self.unnamed
     }
 
     /// The open file (for reading back a partial's prefix).
@@ -68,10 +82,7 @@ impl TempFile {
     }
 
     fn shown(&self) -> String {
-        match self.is_unnamed() {
-            true => shown(&self.dir_path, b"(unnamed temp file)"),
-            false => shown(&self.dir_path, &self.temp_name),
-        }
+        shown(&self.dir_path, &self.temp_name)
     }
 
     /// Writes `data` at `offset`. Ranges never written stay holes: the file was
@@ -116,7 +127,8 @@ impl TempFile {
         )
     }
 
-    /// `fsync`: data and metadata reach the disk before the rename makes them visible.
+    /// `fsync`: data and metadata reach the disk before the rename or link makes them
+    /// visible.
     pub fn sync(&mut self) -> Result<(), TreeError> {
         self.file
             .sync_all()
@@ -162,7 +174,13 @@ impl TempFile {
                     let _ = rfs::unlinkat(dir.fd(), temp.as_slice(), AtFlags::empty());
                 })
             }
-            Err(e) => Err(dir.err("link", name, e)),
+            Err(e) => {
+                // A sandbox or a security policy refusing the link: later files take the
+                // partial-file path; this one is reported as failed (its data was never
+                // visible, and the next run sends it again).
+                UNNAMED_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+                Err(dir.err("link", name, e))
+            }
         }
     }
 
