@@ -182,6 +182,13 @@ class HwmPoller(threading.Thread):
         return sum(self.peak.values())
 
 
+def wire_counts(before, after):
+    """Bytes through the router both ways (`wire`) and in the busier direction (`wire_dir`,
+    what a per-direction link cap meters), from two (in, out) readings."""
+    d_in, d_out = after[0] - before[0], after[1] - before[1]
+    return dict(wire=d_in + d_out, wire_dir=max(d_in, d_out))
+
+
 def wait_listen(port, proc=None, timeout=15):
     """Wait until something LISTENs on 127.0.0.1:port (reads /proc/net/tcp; no probe connection)."""
     want = f"0100007F:{port:04X}"
@@ -704,6 +711,16 @@ backend be_ferry
 
     def haproxy_stat(self, backend):
         """(bytes in + out, current sessions) of a backend, from the stats socket."""
+        row = self.haproxy_row(backend)
+        return int(row["bin"]) + int(row["bout"]), int(row["scur"])
+
+    def haproxy_bytes(self, backend):
+        """(bytes in, bytes out) of a backend: each direction of the link separately."""
+        row = self.haproxy_row(backend)
+        return int(row["bin"]), int(row["bout"])
+
+    def haproxy_row(self, backend):
+        """The backend's row of HAProxy's `show stat`."""
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(self.haproxy_sock)
             s.sendall(b"show stat\n")
@@ -716,7 +733,7 @@ backend be_ferry
         rows = csv.DictReader(io.StringIO(data.decode().lstrip("# ")))
         for row in rows:
             if row["pxname"] == backend and row["svname"] == "BACKEND":
-                return int(row["bin"]) + int(row["bout"]), int(row["scur"])
+                return row
         raise BenchError(f"haproxy has no backend {backend}")
 
     def start_wan(self):
@@ -767,13 +784,13 @@ backend be_ferry
         serve.mark()
         poll = HwmPoller(serve.pid, children=False)
         poll.start()
-        wire0, _ = self.haproxy_stat("be_ferry")
+        dirs0 = self.haproxy_bytes("be_ferry")
         inf0 = self.infra()
         net0 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
         wall, rc, out, err, ccpu, crss = run_client(argv, W)
         self.settle("be_ferry")
         poll.finish()
-        wire1, _ = self.haproxy_stat("be_ferry")
+        dirs1 = self.haproxy_bytes("be_ferry")
         inf1 = self.infra()
         net1 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
         scpu, srss = serve.stop()
@@ -790,7 +807,7 @@ backend be_ferry
         if not ok:
             self.failures.append(f"ferry push exited {rc}: {err.decode(errors='replace')[-800:]}")
         return dict(tool="ferry", wall=wall, ok=ok, src_cpu=ccpu, tgt_cpu=scpu, infra_cpu=inf1 - inf0,
-                    net_cpu=net1 - net0, src_rss=crss, tgt_rss=srss, tgt_anon=poll.anon, wire=wire1 - wire0,
+                    net_cpu=net1 - net0, src_rss=crss, tgt_rss=srss, tgt_anon=poll.anon, **wire_counts(dirs0, dirs1),
                     own_wire=summary.get("bytes_on_wire"), duration_s=summary.get("duration_s"),
                     comp_in=summary.get("bytes_before_compression"), comp_out=summary.get("bytes_after_compression"),
                     exit=rc)
@@ -826,13 +843,13 @@ backend be_ferry
             d.mark()
         poll = HwmPoller(rsyncd.pid)
         poll.start()
-        wire0, _ = self.haproxy_stat("be_rsync")
+        dirs0 = self.haproxy_bytes("be_rsync")
         inf0 = self.infra()
         net0 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
         wall, rc, out, err, rcpu, rrss = run_client(argv, W)
         self.settle("be_rsync", rsyncd)
         children_rss = poll.finish()
-        wire1, _ = self.haproxy_stat("be_rsync")
+        dirs1 = self.haproxy_bytes("be_rsync")
         inf1 = self.infra()
         net1 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
         dcpu, drss = rsyncd.stop()
@@ -852,7 +869,8 @@ backend be_ferry
             self.failures.append(f"rsync exited {rc}: {err.decode(errors='replace')[-800:]}")
         return dict(tool="rsync", wall=wall, ok=ok, src_cpu=rcpu + ccpu, tgt_cpu=dcpu + scpu,
                     stunnel_cpu=ccpu + scpu, infra_cpu=inf1 - inf0, net_cpu=net1 - net0,
-                    src_rss=rrss + crss, tgt_rss=drss + srss + children_rss, tgt_anon=poll.anon, wire=wire1 - wire0,
+                    src_rss=rrss + crss, tgt_rss=drss + srss + children_rss, tgt_anon=poll.anon,
+                    **wire_counts(dirs0, dirs1),
                     own_wire=(sent + recv) if sent is not None and recv is not None else None,
                     exit=rc)
 
@@ -966,6 +984,7 @@ backend be_ferry
         argv = [self.null_mover, "send", "--to", f"127.0.0.1:{port}", "--server-name", FERRY_SNI,
                 "--proxy", f"http://{PROXY_USER}:{PROXY_PASS}@127.0.0.1:{self.ports['squid']}",
                 "--tls-dir", f"{W}/certs/client"] + files
+        subprocess.run(["sync"])
         sink.mark()
         wire0, _ = self.haproxy_stat("be_ferry")
         inf0 = self.infra()
@@ -1176,8 +1195,9 @@ def direct_table(rows):
 
 
 def bound_walls(rows):
-    """Median wall time of each mover in the bound set."""
-    return {tool: med([r["wall"] for r in rows if r["tool"] == tool]) for tool in ("ferry", "rsync", "null")}
+    """Median wall time of each mover's verified runs in the bound set."""
+    return {tool: med([r["wall"] for r in rows if r["tool"] == tool and r["verified"]])
+            for tool in ("ferry", "rsync", "null")}
 
 
 def bound_table(rows):
@@ -1298,7 +1318,8 @@ def report(results, args, bench):
                 summary[(ds, phase, tool)] = dict(
                     wall=med([r["wall"] for r in rs]), cpu_all=med(cpu_all), cpu_tool=med(cpu_tool),
                     src_rss=med([r["src_rss"] for r in rs]), tgt_rss=med([r["tgt_rss"] for r in rs]),
-                    wire=med([r["wire"] for r in rs]), ok=all(r["verified"] for r in rs),
+                    wire=med([r["wire"] for r in rs]), wire_dir=med([r.get("wire_dir") for r in rs]),
+                    ok=all(r["verified"] for r in rs),
                     ratio=med(ratios))
                 lines.append(
                     f"| {ds} | {phase} | {tool} | {rng([r['wall'] for r in rs], f2)} | "
@@ -1349,7 +1370,7 @@ def targets(s, wan_mbit, bound=None):
             f["ratio"] >= 2.3 and cpu <= 1 / 3)
         if bound and bound["null"] and bound["rsync"] and bound["ferry"]:
             row("large initial: distance from the null mover (the measured bound, `bound` set)",
-                f"Ferry takes {bound['ferry'] / bound['null']:.2f}× the null mover's time; in that set the null "
+                f"Ferry's median time is {bound['ferry'] / bound['null']:.2f}× the null mover's; in that set the null "
                 f"mover is {bound['rsync'] / bound['null']:.2f}× faster than rsync+stunnel, Ferry "
                 f"{bound['rsync'] / bound['ferry']:.2f}×", None)
     f = get("small", "initial", "ferry")
@@ -1370,9 +1391,10 @@ def targets(s, wan_mbit, bound=None):
             f, r = get(ds, ph, "ferry"), get(ds, ph, "rsync+stunnel")
             if f:
                 measured = f"{f['ratio']:.2f}×"
-                if r and wan_mbit > 0 and f["wire"] > 1e6:
-                    # the relay's cap alone: what no mover can beat without sending fewer bytes
-                    link = f["wire"] / (wan_mbit * 1e6 / 8)
+                if r and wan_mbit > 0 and f.get("wire_dir") and f["wire_dir"] > 1e6:
+                    # the relay's cap (per direction) alone: what no mover can beat without
+                    # sending fewer bytes in the busier direction
+                    link = f["wire_dir"] / (wan_mbit * 1e6 / 8)
                     measured += (f"; the link's floor for Ferry's bytes is {link:.2f}s, Ferry {f['wall']:.2f}s, "
                                  f"rsync {r['wall']:.2f}s: the cap allows at most {r['wall'] / link:.2f}×")
                 row(f"WAN {ds} {ph} ≥ 2× faster", measured, f["ratio"] >= 2)

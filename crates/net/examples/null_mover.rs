@@ -96,14 +96,22 @@ async fn sink(args: &[String]) -> Result<(), Error> {
         }
         (total, hasher.finalize())
     });
+    // A TLS read returns at most one record (16 KiB): fill each chunk from several,
+    // into spare capacity (nothing zeroed), and hand whole chunks to the hashing thread.
     loop {
-        let mut buf = vec![0; CHUNK];
-        let n = tls.read(&mut buf).await?;
-        if n == 0 {
+        let mut buf = Vec::with_capacity(CHUNK);
+        while buf.len() < CHUNK {
+            if tls.read_buf(&mut buf).await? == 0 {
+                break;
+            }
+        }
+        let last = buf.len() < CHUNK;
+        if !buf.is_empty() {
+            tx.send(buf).await?;
+        }
+        if last {
             break;
         }
-        buf.truncate(n);
-        tx.send(buf).await?;
     }
     drop(tx);
     let (total, hash) = hashing.join().map_err(|_| "the hashing thread panicked")?;
