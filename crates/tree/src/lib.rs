@@ -29,6 +29,7 @@
 //! ```
 
 mod error;
+mod proc_fd;
 pub mod source;
 pub mod target;
 mod xattr;

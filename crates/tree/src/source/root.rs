@@ -8,7 +8,7 @@
 //! not make Ferry read, and send, a file from outside the tree (a service-account token,
 //! the TLS key of the pod).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{io_err, shown, TreeError};
+use crate::proc_fd;
 use crate::target::volume::{open_beneath, open_beneath_with};
 use crate::target::Existing;
 
@@ -149,8 +150,7 @@ impl XattrPaths {
     /// The way for a thread that has no working directory of its own: through `/proc`
     /// if it is mounted, else by the directory's path.
     pub(crate) fn without_own_cwd() -> XattrPaths {
-        static PROC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        if *PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
+        if proc_fd::available() {
             XattrPaths::ProcFd
         } else {
             XattrPaths::DirPath
@@ -173,9 +173,7 @@ impl XattrPaths {
         let name = std::ffi::OsStr::from_bytes(name);
         match self {
             XattrPaths::OwnCwd => PathBuf::from(name),
-            XattrPaths::ProcFd => {
-                PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
-            }
+            XattrPaths::ProcFd => PathBuf::from(proc_fd::path(dir)).join(name),
             XattrPaths::DirPath => dir_path.join(name),
         }
     }

@@ -2,7 +2,7 @@
 //! there, then renamed over the final name. Whatever was at the final name (a file,
 //! a symlink, a directory) is replaced, never followed or written through.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
@@ -15,6 +15,7 @@ use super::existing::{file_type_of, NotApplied};
 use super::temp::TempFile;
 use super::Dir;
 use crate::error::TreeError;
+use crate::proc_fd;
 
 /// Longest name Linux accepts in one component.
 const NAME_MAX: usize = 255;
@@ -210,15 +211,14 @@ pub(crate) static UNNAMED_REFUSED: AtomicBool = AtomicBool::new(false);
 fn unnamed_links_work(dir: &Dir) -> bool {
     static WORKS: OnceLock<bool> = OnceLock::new();
     *WORKS.get_or_init(|| {
-        if !std::path::Path::new("/proc/self/fd").is_dir() {
+        if !proc_fd::available() {
             return false;
         }
         let Ok(fd) = dir.open_unnamed() else {
             return true;
         };
-        let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
         let linked = dir.at_temp_name(b"probe", "link", |temp| {
-            rfs::linkat(rfs::CWD, proc.as_str(), dir.fd(), temp, AtFlags::SYMLINK_FOLLOW)
+            proc_fd::link_at(&fd, dir.fd(), temp)
         });
         match linked {
             Ok(((), temp)) => {

@@ -7,13 +7,14 @@
 //! looked up again and no symlink in the volume is followed. Ownership and times use
 //! `AT_EMPTY_PATH`, which works on `O_PATH` fds without `/proc`.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use ferry_proto::Timestamp;
 use rustix::fs::{self as rfs, AtFlags, Stat, Timespec, Timestamps, CWD, UTIME_OMIT};
 use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 
+use crate::proc_fd;
 use crate::xattr::On;
 
 pub(crate) enum Node<'a> {
@@ -30,7 +31,7 @@ impl<'a> Node<'a> {
     pub(crate) fn path(fd: BorrowedFd<'a>) -> Node<'a> {
         Node::Path {
             fd,
-            proc: format!("/proc/self/fd/{}", fd.as_raw_fd()),
+            proc: proc_fd::path(fd),
         }
     }
 

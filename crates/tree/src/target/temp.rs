@@ -4,7 +4,7 @@
 //! at the final name. Dropped without `commit`, a named one unlinks itself; an unnamed
 //! one simply goes with its fd.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use super::meta::{apply, Fresh};
 use super::node::Node;
 use super::{Dir, Privileges};
 use crate::error::{io_err, shown, std_err, TreeError};
+use crate::proc_fd;
 
 /// A new file at a temp name in a held directory.
 #[derive(Debug)]
@@ -156,16 +157,7 @@ impl TempFile {
     /// is at `name` (the common case: a file the target did not have), else a link at a
     /// fresh temp name renamed over whatever is there, as a named temp file would be.
     fn link_into(&mut self, dir: &Dir, name: &[u8]) -> Result<(), TreeError> {
-        let proc = format!("/proc/self/fd/{}", self.file.as_raw_fd());
-        let link = |at: &[u8]| {
-            rfs::linkat(
-                rfs::CWD,
-                proc.as_str(),
-                dir.fd(),
-                at,
-                AtFlags::SYMLINK_FOLLOW,
-            )
-        };
+        let link = |at: &[u8]| proc_fd::link_at(&self.file, dir.fd(), at);
         match link(name) {
             Ok(()) => Ok(()),
             Err(Errno::EXIST) => {
