@@ -117,16 +117,8 @@ fn root_without_cap_fowner_makes_no_unnamed_files() {
         return; // not root: it never chowns to another owner, nothing to check
     }
     let base = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "root_without_cap_fowner_makes_no_unnamed_files",
-            "--test-threads=1",
-        ])
-        .env(NO_FOWNER_ENV, base.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let test = "root_without_cap_fowner_makes_no_unnamed_files";
+    common::rerun_in_child(test, NO_FOWNER_ENV, base.path(), |_| {});
 }
 
 fn without_fowner(base: &Path) {

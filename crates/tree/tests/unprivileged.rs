@@ -24,14 +24,14 @@ fn as_a_real_unprivileged_user() {
     }
     let base = tempfile::tempdir().unwrap();
     std::os::unix::fs::chown(base.path(), Some(NOBODY), Some(NOBODY)).unwrap();
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "as_a_real_unprivileged_user", "--test-threads=1"])
-        .env(CHILD_ENV, base.path())
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::rerun_in_child(
+        "as_a_real_unprivileged_user",
+        CHILD_ENV,
+        base.path(),
+        |child| {
+            child.uid(NOBODY).gid(NOBODY);
+        },
+    );
 }
 
 fn child(base: &Path) {

@@ -98,3 +98,23 @@ pub fn mkfifo(p: &Path) {
     )
     .unwrap();
 }
+
+/// Runs test `test` of this test binary again in a child process with `env` set to `dir`
+/// (the child's cue to do the work instead of spawning), after `adjust` (another uid,
+/// say), and asserts the child passed: for what must happen to a whole process.
+pub fn rerun_in_child(
+    test: &str,
+    env: &str,
+    dir: &Path,
+    adjust: impl FnOnce(&mut std::process::Command),
+) {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["--exact", test, "--test-threads=1"])
+        .env(env, dir);
+    adjust(&mut child);
+    assert!(
+        child.status().unwrap().success(),
+        "{test} failed in its child"
+    );
+}
