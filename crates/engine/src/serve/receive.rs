@@ -193,7 +193,9 @@ fn run(
     for (_, a) in files.drain() {
         match a.temp {
             Some(temp) if a.pending.size >= MIN_RESUME && a.pos > 0 => temp.keep(),
-            _ => discard(*a),
+            _ => {
+                discard(*a);
+            }
         }
     }
 }
@@ -217,28 +219,20 @@ fn finish(index: u64, a: Assembly, finished: Result<Finished, Failure>) -> Compl
             path: (not_applied != NotApplied::default()).then_some(a.pending.path),
             not_applied,
         },
-        Ok(Finished::Mismatch) => {
-            let Assembly { pending, temp, .. } = a;
-            if let Some(temp) = temp {
-                temp.discard(&pending.dir);
-            }
-            Completion::Mismatch {
-                index,
-                pending: Box::new(pending),
-            }
-        }
-        Err(failure) => {
-            let path = a.pending.path.clone();
-            discard(a);
-            failure.into_completion(index, path)
-        }
+        Ok(Finished::Mismatch) => Completion::Mismatch {
+            index,
+            pending: Box::new(discard(a)),
+        },
+        Err(failure) => failure.into_completion(index, discard(a).path),
     }
 }
 
-fn discard(a: Assembly) {
+/// Drops what was written of a file; gives back its entry.
+fn discard(a: Assembly) -> Pending {
     if let Some(temp) = a.temp {
         temp.discard(&a.pending.dir);
     }
+    a.pending
 }
 
 /// How a file's last frame left it (a frame that leaves it unfinished is `None`).
@@ -306,7 +300,8 @@ fn check_piece(a: &Assembly, what: &str, offset: u64, len: u64) -> Result<(), Fa
 /// a pile of randomly named temp files. A smaller one is written unnamed (`O_TMPFILE`)
 /// and linked into place: a cut leaves nothing, and on ext4 a link costs less than a
 /// create and a rename (30k files: 1.09-1.19 s against 1.36-1.53 s of system time). Where
-/// the filesystem has no unnamed files, under the partial name too.
+/// unnamed files cannot be relied on ([`ferry_tree::Dir::create_unnamed`] says when),
+/// under the partial name too.
 fn temp(a: &mut Assembly) -> Result<&mut TempFile, Failure> {
     if a.temp.is_none() {
         let dir = &a.pending.dir;
