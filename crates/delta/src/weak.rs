@@ -45,38 +45,46 @@ impl Rolling {
 /// The weak checksum of one whole block, as [`Rolling::new`] computes it but in a form
 /// the compiler vectorizes (the signature computes one per block of every basis).
 ///
-/// `s2 = Σ (n - i)(x_i + 31) = n Σ x_i - Σ i x_i + 31 n(n + 1)/2`, all mod 2^32. The
-/// data is read as rows of [`LANES`] bytes; lane `j` of row `r` holds `x_{16r + j}`, so
-/// `Σ i x_i = 16 Σ_j Σ_r r x_rj + Σ_j j Σ_r x_rj`: two per-lane sums with no
-/// dependency between lanes. 16 lanes of u32 fit SSE2 registers: about 5 GB/s on
-/// plain x86-64, where the one-byte-at-a-time form manages 1.4.
+/// `s2 = Σ (n - i)(x_i + 31) = n Σ x_i - Σ i x_i + 31 n(n + 1)/2`. The data is read as
+/// `R` rows of [`LANES`] bytes; lane `j` of row `r` holds `x_{32r + j}`, so
+/// `Σ i x_i = 32 Σ_j Σ_r r x_rj + Σ_j j Σ_r x_rj`. Lane `j` keeps its running sum
+/// `S_j` and the sum of `S_j` as it stood before each row, `P_j = Σ_r (R - 1 - r) x_rj`,
+/// so `Σ_r r x_rj = (R - 1) S_j - P_j`: two adds per byte, no multiply, no dependency
+/// between lanes. The checksum keeps 16 bits of `s1` and of `s2`, and every step is a
+/// sum or product, so the lanes can wrap at 16 bits too: 32 of them fill four SSE2
+/// registers. About 20 GB/s on a block in cache here, where 16 lanes of u32 with a
+/// multiply per byte managed 10 and the one-byte-at-a-time form 1.4.
 pub(crate) fn weak(block: &[u8]) -> u32 {
-    const LANES: usize = 16;
-    let mut sums = [0u32; LANES];
-    let mut row_weighted = [0u32; LANES];
+    const LANES: usize = 32;
+    let mut sums = [0u16; LANES];
+    let mut before = [0u16; LANES];
     let rows = block.chunks_exact(LANES);
     let tail = rows.remainder();
-    for (r, row) in rows.enumerate() {
-        let r = r as u32;
+    let row_count = rows.len() as u16;
+    for row in rows {
         for j in 0..LANES {
-            let x = u32::from(row[j]);
-            sums[j] = sums[j].wrapping_add(x);
-            row_weighted[j] = row_weighted[j].wrapping_add(r.wrapping_mul(x));
+            before[j] = before[j].wrapping_add(sums[j]);
+            sums[j] = sums[j].wrapping_add(u16::from(row[j]));
         }
     }
-    let (mut sum, mut weighted) = (0u32, 0u32);
+    let (mut sum, mut weighted) = (0u16, 0u16);
     for j in 0..LANES {
+        let row_weighted = row_count
+            .wrapping_sub(1)
+            .wrapping_mul(sums[j])
+            .wrapping_sub(before[j]);
         sum = sum.wrapping_add(sums[j]);
         weighted = weighted
-            .wrapping_add((LANES as u32).wrapping_mul(row_weighted[j]))
-            .wrapping_add((j as u32).wrapping_mul(sums[j]));
+            .wrapping_add((LANES as u16).wrapping_mul(row_weighted))
+            .wrapping_add((j as u16).wrapping_mul(sums[j]));
     }
-    let base = (block.len() - tail.len()) as u32;
+    let base = (block.len() - tail.len()) as u16;
     for (j, &x) in tail.iter().enumerate() {
-        sum = sum.wrapping_add(u32::from(x));
-        weighted = weighted.wrapping_add((base + j as u32).wrapping_mul(u32::from(x)));
+        sum = sum.wrapping_add(u16::from(x));
+        weighted = weighted.wrapping_add(base.wrapping_add(j as u16).wrapping_mul(u16::from(x)));
     }
     let n = block.len() as u32;
+    let (sum, weighted) = (u32::from(sum), u32::from(weighted));
     let s1 = sum.wrapping_add(n.wrapping_mul(CHAR_OFFSET));
     let triangle = (u64::from(n) * (u64::from(n) + 1) / 2) as u32;
     let s2 = n
