@@ -5,9 +5,12 @@
 //! XXH3-128 per block), validating a signature that came from the peer
 //! ([`PeerSignature::parse`]), searching new data against it ([`diff_segment`]: blocks
 //! that stay in place are confirmed by one block hash each, moved ones found by rsync's
-//! rolling search) and applying a peer's delta within fixed bounds ([`apply_segment`],
-//! over [`fast_rsync`]'s `apply_limited`, whose delta format the search writes). Every
-//! number in a peer's signature or delta is checked before it is used.
+//! rolling search) and applying a peer's delta within fixed bounds ([`check_segment`]
+//! checks it whole against the basis, then gives its output as slices of the basis and
+//! the delta for the engine to write and hash without a copy; [`apply_segment`] copies
+//! them into a buffer). Deltas are in fast_rsync's format (librsync's), which the tests
+//! hold against fast_rsync's own apply. Every number in a peer's signature or delta is
+//! checked before it is used.
 //!
 //! Does not own: files, sockets or threads (callers hand in byte slices: the target maps
 //! its basis, the source reads the new file one segment at a time), nor whole-file
@@ -19,9 +22,9 @@
 //!   plan(len, max) ─▶ signature(basis) ── bytes ──▶ PeerSignature::parse(bytes, max)
 //!                                                      └─▶ index()        once per file
 //!                                                   for each segment_len(plan) bytes:
-//!   apply_segment(basis, delta, len, out) ◀─ delta, len ── diff_segment(index, seg, out)
+//!   check_segment(basis, delta, len) ◀─── delta, len ──── diff_segment(index, seg, out)
 //!     └─ scan: bounds every command first                  └─ scan: exact DeltaStats
-//!   out ─▶ engine: temp file, BLAKE3 check, rename
+//!   .pieces() ─▶ engine: temp file + BLAKE3, check, rename
 //! ```
 
 #![warn(missing_docs)]
@@ -36,7 +39,7 @@ mod scan;
 mod signature;
 mod weak;
 
-pub use apply::apply_segment;
+pub use apply::{apply_segment, check_segment, CheckedDelta};
 pub use diff::diff_segment;
 pub use error::DeltaError;
 pub use index::SignatureIndex;

@@ -1,5 +1,6 @@
-//! A strict reader of fast_rsync's delta format, used to count what a delta contains
-//! and to bound a peer's delta before fast_rsync applies it.
+//! A strict reader of fast_rsync's delta format: its commands one by one, and a scan
+//! that counts what a whole delta contains and bounds a peer's delta before it is
+//! applied.
 //!
 //! Format: `magic u32`, then commands, then `END` and nothing after it. Integers are
 //! big-endian.
@@ -61,48 +62,30 @@ pub(crate) struct Scan {
     pub copy_end: u64,
 }
 
+/// One command of a delta: bytes carried in it, or a range of the basis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Command<'a> {
+    Literal(&'a [u8]),
+    Copy { offset: u64, len: u64 },
+}
+
 /// Reads a whole delta without applying it. Refuses: a wrong magic, unknown commands,
 /// zero-length LITERALs and COPYs, lengths running past the input, a COPY whose end or
 /// the output total overflows `u64`, a missing END, and bytes after END. Allocates
 /// nothing; time is linear in the number of commands.
 pub(crate) fn scan(delta: &[u8]) -> Result<Scan, DeltaError> {
-    let mut r = Reader { rest: delta };
-    let magic = r.uint(4, "magic")?;
-    if magic != u64::from(DELTA_MAGIC) {
-        return Err(DeltaError::delta(format!(
-            "magic {magic:#010x}, expected {DELTA_MAGIC:#010x}"
-        )));
-    }
+    let mut commands = Commands::new(delta)?;
     let mut scan = Scan::default();
     let mut total = 0u64;
-    loop {
-        let at = delta.len() - r.rest.len();
-        let cmd = r.uint(1, "command")? as u8;
-        let added = match cmd {
-            END => break,
-            LITERAL_1..=LITERAL_64 => {
-                let len = u64::from(cmd - LITERAL_1 + 1);
-                r.take(len, "literal bytes")?;
-                scan.stats.literal += len;
-                len
+    while let Some(command) = commands.next_command()? {
+        let at = commands.at;
+        let added = match command {
+            // Cannot overflow: every literal byte is present in `delta`.
+            Command::Literal(bytes) => {
+                scan.stats.literal += bytes.len() as u64;
+                bytes.len() as u64
             }
-            LITERAL_N1..=LITERAL_N8 => {
-                let len = r.uint(1 << (cmd - LITERAL_N1), "literal length")?;
-                if len == 0 {
-                    return Err(DeltaError::delta(format!("empty literal at byte {at}")));
-                }
-                r.take(len, "literal bytes")?;
-                // Cannot overflow: every literal byte is present in `delta`.
-                scan.stats.literal += len;
-                len
-            }
-            COPY_N1_N1..=COPY_N8_N8 => {
-                let mode = cmd - COPY_N1_N1;
-                let offset = r.uint(1 << (mode / 4), "copy offset")?;
-                let len = r.uint(1 << (mode % 4), "copy length")?;
-                if len == 0 {
-                    return Err(DeltaError::delta(format!("empty copy at byte {at}")));
-                }
+            Command::Copy { offset, len } => {
                 let end = offset.checked_add(len).ok_or_else(|| {
                     DeltaError::delta(format!(
                         "copy at byte {at} ends past 2^64 (offset {offset}, length {len})"
@@ -112,23 +95,81 @@ pub(crate) fn scan(delta: &[u8]) -> Result<Scan, DeltaError> {
                 scan.stats.copied = scan.stats.copied.saturating_add(len);
                 len
             }
+        };
+        total = total
+            .checked_add(added)
+            .ok_or_else(|| DeltaError::delta(format!("output size overflows at byte {at}")))?;
+    }
+    Ok(scan)
+}
+
+/// The commands of a delta, in order, each checked for form as it is read (but not
+/// against a basis: that takes the whole [`scan`]).
+pub(crate) struct Commands<'a> {
+    r: Reader<'a>,
+    len: usize,
+    /// Where the command last returned starts, for error messages.
+    at: usize,
+}
+
+impl<'a> Commands<'a> {
+    /// Checks the magic.
+    pub(crate) fn new(delta: &'a [u8]) -> Result<Commands<'a>, DeltaError> {
+        let mut r = Reader { rest: delta };
+        let magic = r.uint(4, "magic")?;
+        if magic != u64::from(DELTA_MAGIC) {
+            return Err(DeltaError::delta(format!(
+                "magic {magic:#010x}, expected {DELTA_MAGIC:#010x}"
+            )));
+        }
+        Ok(Commands {
+            r,
+            len: delta.len(),
+            at: 4,
+        })
+    }
+
+    /// The next command; `None` at an END with nothing after it.
+    pub(crate) fn next_command(&mut self) -> Result<Option<Command<'a>>, DeltaError> {
+        let r = &mut self.r;
+        let at = self.len - r.rest.len();
+        self.at = at;
+        let cmd = r.uint(1, "command")? as u8;
+        let command = match cmd {
+            END if r.rest.is_empty() => return Ok(None),
+            END => {
+                return Err(DeltaError::delta(format!(
+                    "{} bytes after the end command",
+                    r.rest.len()
+                )))
+            }
+            LITERAL_1..=LITERAL_64 => {
+                Command::Literal(r.take(u64::from(cmd - LITERAL_1 + 1), "literal bytes")?)
+            }
+            LITERAL_N1..=LITERAL_N8 => {
+                let len = r.uint(1 << (cmd - LITERAL_N1), "literal length")?;
+                if len == 0 {
+                    return Err(DeltaError::delta(format!("empty literal at byte {at}")));
+                }
+                Command::Literal(r.take(len, "literal bytes")?)
+            }
+            COPY_N1_N1..=COPY_N8_N8 => {
+                let mode = cmd - COPY_N1_N1;
+                let offset = r.uint(1 << (mode / 4), "copy offset")?;
+                let len = r.uint(1 << (mode % 4), "copy length")?;
+                if len == 0 {
+                    return Err(DeltaError::delta(format!("empty copy at byte {at}")));
+                }
+                Command::Copy { offset, len }
+            }
             _ => {
                 return Err(DeltaError::delta(format!(
                     "unknown command {cmd:#04x} at byte {at}"
                 )))
             }
         };
-        total = total
-            .checked_add(added)
-            .ok_or_else(|| DeltaError::delta(format!("output size overflows at byte {at}")))?;
+        Ok(Some(command))
     }
-    if !r.rest.is_empty() {
-        return Err(DeltaError::delta(format!(
-            "{} bytes after the end command",
-            r.rest.len()
-        )));
-    }
-    Ok(scan)
 }
 
 struct Reader<'a> {

@@ -127,6 +127,9 @@ mod tests {
             weak(&[0xff; 70_000]),
             Rolling::new(&[0xff; 70_000]).digest()
         );
+        // More than 65,535 rows: the u16 row count wraps, which mod 2^16 is harmless.
+        let big = vec![0xfe; 3 << 20];
+        assert_eq!(weak(&big), Rolling::new(&big).digest());
     }
 
     #[test]

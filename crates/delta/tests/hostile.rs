@@ -4,8 +4,8 @@
 mod support;
 
 use ferry_delta::{
-    apply_segment, diff_segment, signature, BlockPlan, DeltaError, PeerSignature, MAX_BLOCK,
-    MAX_SEGMENT, MIN_BLOCK,
+    apply_segment, check_segment, diff_segment, signature, BlockPlan, DeltaError, PeerSignature,
+    MAX_BLOCK, MAX_SEGMENT, MIN_BLOCK,
 };
 use proptest::prelude::*;
 use support::{bytes, parse, MAX_SIG};
@@ -188,6 +188,20 @@ fn apply_refuses_bad_deltas() {
 }
 
 #[test]
+fn a_valid_delta_applies_as_fast_rsync_applies_it() {
+    let (basis, delta, len) = valid_delta();
+    let pieces = check_segment(&basis, &delta, len)
+        .expect("valid")
+        .pieces()
+        .count();
+    assert!(
+        pieces > 2,
+        "a copy, the inserted literal and copies after it: {pieces}"
+    );
+    check_apply(&basis, &delta, len);
+}
+
+#[test]
 fn empty_segment_applies() {
     let mut out = Vec::new();
     let stats = apply_segment(&[], &delta_of(&[&[0]]), 0, &mut out).expect("valid");
@@ -211,13 +225,22 @@ fn valid_delta() -> (Vec<u8>, Vec<u8>, usize) {
     (basis, delta, data.len())
 }
 
-/// An `Ok` must have produced exactly `expected_len` bytes.
+/// An `Ok` must have produced exactly `expected_len` bytes, the same bytes fast_rsync's
+/// own apply makes of that delta (the format is fast_rsync's; the applier is Ferry's).
 fn check_apply(basis: &[u8], delta: &[u8], expected_len: usize) {
     let mut out = vec![1, 2, 3];
     match apply_segment(basis, delta, expected_len, &mut out) {
         Ok(stats) => {
             assert_eq!(out.len(), 3 + expected_len);
             assert_eq!(stats.literal + stats.copied, expected_len as u64);
+            let mut theirs = Vec::new();
+            fast_rsync::apply_limited(basis, delta, &mut theirs, expected_len)
+                .expect("fast_rsync applies a delta Ferry accepted");
+            assert_eq!(
+                out[3..],
+                theirs[..],
+                "Ferry and fast_rsync rebuilt different bytes"
+            );
         }
         Err(DeltaError::BadDelta { .. }) => assert_eq!(out, [1, 2, 3]),
         Err(e) => panic!("unexpected {e:?}"),

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ferry_delta::apply_segment;
+use ferry_delta::check_segment;
 use ferry_proto::{Message, RelPath};
 use ferry_tree::{NotApplied, Privileges, TempFile};
 use tokio::sync::mpsc;
@@ -124,7 +124,6 @@ fn run(
     // Boxed: an assembly holds a BLAKE3 state of about 2 KiB, and the map moves its
     // values whenever it grows or rehashes.
     let mut files: HashMap<u64, Box<Assembly>> = HashMap::new();
-    let mut scratch = Vec::new();
     'batches: while let Some(batch) = jobs.blocking_recv() {
         let mut done_here = Vec::new();
         for job in batch {
@@ -174,12 +173,14 @@ fn run(
                                 message.name()
                             ))),
                         }),
-                        Some(a) => step(a, message, privileges, fsync, &mut scratch)
-                            .transpose()
-                            .map(|finished| {
-                                let a = files.remove(&index).expect("the file just stepped");
-                                finish(index, *a, finished)
-                            }),
+                        Some(a) => {
+                            step(a, message, privileges, fsync)
+                                .transpose()
+                                .map(|finished| {
+                                    let a = files.remove(&index).expect("the file just stepped");
+                                    finish(index, *a, finished)
+                                })
+                        }
                     }
                 }
             };
@@ -317,6 +318,13 @@ fn temp(a: &mut Assembly) -> Result<&mut TempFile, Failure> {
     Ok(a.temp.as_mut().expect("just created"))
 }
 
+/// The file being written and its running hash, both at once.
+fn sinks(a: &mut Assembly) -> Result<(&mut TempFile, &mut blake3::Hasher), Failure> {
+    temp(a)?;
+    let file = a.temp.as_mut().expect("temp() just made it");
+    Ok((file, a.hasher.get_or_insert_with(Box::default)))
+}
+
 /// The file's running hash, made on first use.
 fn hasher(a: &mut Assembly) -> &mut blake3::Hasher {
     a.hasher.get_or_insert_with(Box::default)
@@ -342,7 +350,6 @@ fn step(
     message: Message,
     privileges: Privileges,
     fsync: bool,
-    scratch: &mut Vec<u8>,
 ) -> Result<Option<Finished>, Failure> {
     match message {
         Message::Data { offset, bytes, .. } => {
@@ -369,11 +376,24 @@ fn step(
                     a.pending.path
                 ))
             })?;
-            scratch.clear();
-            apply_segment(basis.bytes(), &bytes, len as usize, scratch)
+            let checked = check_segment(basis.bytes(), &bytes, len as usize)
                 .map_err(|e| Failure::Protocol(format!("bad delta for {}: {e}", a.pending.path)))?;
-            temp(a)?.write_at(offset, scratch)?;
-            hasher(a).update(scratch);
+            // Straight from the mapped basis and the frame to the file and the hash: the
+            // segment is never assembled in a buffer.
+            let (file, hasher) = sinks(a)?;
+            let mut at = offset;
+            for piece in checked.pieces() {
+                file.write_at(at, piece)?;
+                hasher.update(piece);
+                at += piece.len() as u64;
+            }
+            if at - offset != len {
+                return Err(Failure::Protocol(format!(
+                    "delta for {} produced {} bytes, expected {len}",
+                    a.pending.path,
+                    at - offset
+                )));
+            }
             a.pos += len;
         }
         Message::FileEnd { size, hash, .. } => {
