@@ -13,7 +13,8 @@
 //! checked before it is used.
 //!
 //! Does not own: files, sockets or threads (callers hand in byte slices: the target maps
-//! its basis, the source reads the new file one segment at a time), nor whole-file
+//! its basis, the source reads the new file one segment at a time; [`signature_on`]
+//! borrows scoped threads for the one call, when the caller asks), nor whole-file
 //! verification. A block match is only as good as its truncated hash, so the engine
 //! checks every rebuilt file with BLAKE3 and re-sends it whole when the check fails.
 //!
@@ -47,4 +48,4 @@ pub use plan::{
     plan, segment_len, BlockPlan, MAX_BLOCK, MAX_SEGMENT, MIN_BLOCK, MIN_DELTA_BASIS, STRONG_LEN,
 };
 pub use scan::{literal_fraction, DeltaStats};
-pub use signature::{signature, PeerSignature};
+pub use signature::{signature, signature_on, PeerSignature, SPLIT_SIGNATURE_MIN};

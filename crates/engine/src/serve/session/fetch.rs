@@ -48,7 +48,10 @@ impl Session {
             let computed = tokio::task::spawn_blocking(move || {
                 let basis = Basis::map(&file).ok()?;
                 let plan = ferry_delta::plan(basis.bytes().len() as u64, max_signature)?;
-                let signature = ferry_delta::signature(basis.bytes(), plan);
+                // The source waits for the signature: sign a large basis on every core
+                // the process may use (std reads the cgroup's CPU quota).
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let signature = ferry_delta::signature_on(basis.bytes(), plan, cores.min(4));
                 Some((Arc::new(basis), signature))
             })
             .await
