@@ -83,7 +83,13 @@ pub(crate) async fn source_session<R: AsyncRead + Unpin>(
     let outcome = tokio::select! {
         biased;
         Some(e) = fatal.recv() => Err(e),
-        outcome = read_replies(reader, shared, limits, &work_tx, reporter, dry_run) => outcome,
+        outcome = read_replies(reader, shared, limits, &work_tx, reporter, dry_run) => {
+            // `biased` only orders the branches of one poll: while this one works through
+            // the frames it has, a sender can queue its error, its Error can reach the
+            // peer and the peer hang up, and the hang-up is read here first (1 run in 70
+            // of the hostile-target tests). A queued sender error is the cause.
+            outcome.map_err(|e| fatal.try_recv().unwrap_or(e))
+        }
     };
     drop(work_tx);
     let outcome = match outcome {
