@@ -16,8 +16,8 @@ mod data;
 mod delta;
 mod hash;
 
-/// Fewer, shorter samples than criterion's default: these run on a shared 2-core machine
-/// where a longer run buys no precision, and the whole set stays near a minute.
+/// Fewer, shorter samples than criterion's default: the project's machines are shared
+/// 2-core VMs, where a longer run buys no precision, and the whole set stays near a minute.
 fn config() -> criterion::Criterion {
     criterion::Criterion::default()
         .sample_size(20)

@@ -58,25 +58,34 @@ impl<'a> CheckedDelta<'a> {
     }
 
     /// The output, in order: literal bytes from the delta, copied ranges from the
-    /// basis. Together exactly `expected_len` bytes.
+    /// basis. Together exactly the `expected_len` bytes [`check_segment`] counted.
     pub fn pieces(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let basis = self.basis;
         // Checked whole, so neither the reader nor a range can fail here; if one did,
-        // the output would come up short, which every caller counts.
+        // the pieces would stop there (and the rebuilt file fail its whole-file hash).
         let mut commands = Commands::new(self.delta).ok();
-        std::iter::from_fn(move || match commands.as_mut()?.next_command().ok()?? {
-            Command::Literal(bytes) => Some(bytes),
-            Command::Copy { offset, len } => {
-                let start = usize::try_from(offset).ok()?;
-                basis.get(start..start.checked_add(usize::try_from(len).ok()?)?)
+        std::iter::from_fn(move || {
+            let piece = match commands.as_mut()?.next_command() {
+                Ok(Some(Command::Literal(bytes))) => Some(bytes),
+                Ok(Some(Command::Copy { offset, len })) => usize::try_from(offset)
+                    .ok()
+                    .zip(usize::try_from(len).ok())
+                    .and_then(|(start, len)| basis.get(start..start.checked_add(len)?)),
+                Ok(None) | Err(_) => None,
+            };
+            if piece.is_none() {
+                commands = None;
             }
+            piece
         })
     }
 }
 
 /// Applies one segment's delta from the peer to `basis`, appending exactly
 /// `expected_len` bytes to `out`, and returns what the delta contained: the checks of
-/// [`check_segment`], then its pieces copied out. On error `out` is left as it was.
+/// [`check_segment`], then its pieces copied out. On error `out` is left as it was (the
+/// checks come first). The target writes [`CheckedDelta::pieces`] instead; this is for
+/// callers that want the segment in memory.
 pub fn apply_segment(
     basis: &[u8],
     delta: &[u8],
@@ -84,17 +93,11 @@ pub fn apply_segment(
     out: &mut Vec<u8>,
 ) -> Result<DeltaStats, DeltaError> {
     let checked = check_segment(basis, delta, expected_len)?;
-    let start = out.len();
     out.reserve(expected_len);
+    let start = out.len();
     for piece in checked.pieces() {
         out.extend_from_slice(piece);
     }
-    let written = out.len() - start;
-    if written != expected_len {
-        out.truncate(start);
-        return Err(DeltaError::delta(format!(
-            "produced {written} bytes, expected {expected_len}"
-        )));
-    }
+    debug_assert_eq!(out.len() - start, expected_len, "check_segment counted it");
     Ok(checked.stats())
 }

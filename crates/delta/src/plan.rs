@@ -32,7 +32,7 @@ pub const MAX_BLOCK: u32 = 512 * 1024;
 pub const STRONG_LEN: u32 = 8;
 
 /// Most bytes of new content one delta may produce: [`segment_len`] never exceeds it,
-/// and [`crate::apply_segment`] refuses a larger `expected_len` before allocating.
+/// and [`crate::check_segment`] refuses a larger `expected_len` before anything is applied.
 /// Matches the protocol's default `delta_segment` limit.
 pub const MAX_SEGMENT: usize = 2 * 1024 * 1024;
 

@@ -103,8 +103,9 @@ pub(crate) fn scan(delta: &[u8]) -> Result<Scan, DeltaError> {
     Ok(scan)
 }
 
-/// The commands of a delta, in order, each checked for form as it is read (but not
-/// against a basis: that takes the whole [`scan`]).
+/// The commands of a delta, in order, each checked for form as it is read. Whether they
+/// fit a basis and add up to the promised length takes the whole delta: [`scan`] and
+/// [`crate::check_segment`].
 pub(crate) struct Commands<'a> {
     r: Reader<'a>,
     len: usize,

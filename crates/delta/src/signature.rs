@@ -44,8 +44,9 @@ pub(crate) fn strong(block: &[u8]) -> [u8; 16] {
 
 /// Serialized signature of `basis`.
 ///
-/// Never panics. A plan from [`crate::plan`] is always valid; a hand-made one is made
-/// [`sane`] first.
+/// Never panics. A plan from [`crate::plan`] is always valid; a hand-made plan with a
+/// zero block size or a strong length above 16 is nudged to 1 and 16, which yields a
+/// signature the peer will refuse rather than a panic here.
 pub fn signature(basis: &[u8], plan: BlockPlan) -> Vec<u8> {
     let plan = sane(plan);
     let mut out = header(basis.len() as u64, plan);
@@ -78,9 +79,10 @@ pub fn signature_on(basis: &[u8], plan: BlockPlan, threads: usize) -> Vec<u8> {
                 let spawned = std::thread::Builder::new()
                     .name("ferry-sign".into())
                     .spawn_scoped(scope, move || {
-                        let mut entries_out = Vec::new();
-                        entries(part, plan, &mut entries_out);
-                        entries_out
+                        let len = signature_len(part.len() as u64, plan) as usize - HEADER_LEN;
+                        let mut part_entries = Vec::with_capacity(len);
+                        entries(part, plan, &mut part_entries);
+                        part_entries
                     });
                 (part, spawned.ok())
             })

@@ -51,7 +51,7 @@ pub enum Ask {
 /// Segments whose delta is at least this literal are not worth searching.
 const HOPELESS: f64 = 0.9;
 /// After this many hopeless segments in a row, the rest of the file goes literal:
-/// fast_rsync searches unrelated data at a seventh of its speed on similar data.
+/// the delta search goes through unrelated data at a seventh of its speed on similar data.
 const HOPELESS_RUN: u32 = 2;
 
 /// Sends file `index`. A file that vanished or changed is reported to the target with

@@ -12,6 +12,7 @@
 mod basis;
 mod connection;
 mod decide;
+mod delta_write;
 mod dirs;
 mod finish;
 mod http;

@@ -16,6 +16,7 @@ use ferry_tree::{NotApplied, Privileges, TempFile};
 use tokio::sync::mpsc;
 
 use super::basis::Basis;
+use super::delta_write::Bounce;
 use super::plan::{is_fatal, Pending, MIN_RESUME};
 use crate::error::EngineError;
 use crate::zeros::hash_zeros;
@@ -124,6 +125,7 @@ fn run(
     // Boxed: an assembly holds a BLAKE3 state of about 2 KiB, and the map moves its
     // values whenever it grows or rehashes.
     let mut files: HashMap<u64, Box<Assembly>> = HashMap::new();
+    let mut bounce = Bounce::default();
     'batches: while let Some(batch) = jobs.blocking_recv() {
         let mut done_here = Vec::new();
         for job in batch {
@@ -173,14 +175,12 @@ fn run(
                                 message.name()
                             ))),
                         }),
-                        Some(a) => {
-                            step(a, message, privileges, fsync)
-                                .transpose()
-                                .map(|finished| {
-                                    let a = files.remove(&index).expect("the file just stepped");
-                                    finish(index, *a, finished)
-                                })
-                        }
+                        Some(a) => step(a, message, privileges, fsync, &mut bounce)
+                            .transpose()
+                            .map(|finished| {
+                                let a = files.remove(&index).expect("the file just stepped");
+                                finish(index, *a, finished)
+                            }),
                     }
                 }
             };
@@ -350,6 +350,7 @@ fn step(
     message: Message,
     privileges: Privileges,
     fsync: bool,
+    bounce: &mut Bounce,
 ) -> Result<Option<Finished>, Failure> {
     match message {
         Message::Data { offset, bytes, .. } => {
@@ -378,22 +379,10 @@ fn step(
             })?;
             let checked = check_segment(basis.bytes(), &bytes, len as usize)
                 .map_err(|e| Failure::Protocol(format!("bad delta for {}: {e}", a.pending.path)))?;
-            // Straight from the mapped basis and the frame to the file and the hash: the
-            // segment is never assembled in a buffer.
             let (file, hasher) = sinks(a)?;
-            let mut at = offset;
-            for piece in checked.pieces() {
-                file.write_at(at, piece)?;
-                hasher.update(piece);
-                at += piece.len() as u64;
-            }
-            if at - offset != len {
-                return Err(Failure::Protocol(format!(
-                    "delta for {} produced {} bytes, expected {len}",
-                    a.pending.path,
-                    at - offset
-                )));
-            }
+            // Exactly `len` bytes: check_segment counted them. (Were it ever fewer, the
+            // gap would read as zeros and fail the whole-file hash.)
+            bounce.write(file, hasher, offset, checked.pieces())?;
             a.pos += len;
         }
         Message::FileEnd { size, hash, .. } => {

@@ -2,7 +2,7 @@
 //! is computed off the reactor first), or resumed after a partial an interrupted session
 //! left (its prefix hashed first). The Want (or Resume) goes out when that work is done.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ferry_proto::Message;
 use tokio::sync::mpsc;
@@ -12,6 +12,22 @@ use super::super::plan::{Pending, Want};
 use super::super::receive::{Job, Resumed, RECEIVERS};
 use super::{send, Session, SIGNATURE_JOBS};
 use crate::error::EngineError;
+
+/// Most threads one signature is split across.
+const MAX_SIGNING_THREADS: usize = 4;
+
+/// Threads to sign one large basis with: the source waits idle for the signature, so
+/// every core the process may use (std reads the cgroup's CPU quota), up to
+/// [`MAX_SIGNING_THREADS`]. With [`SIGNATURE_JOBS`] signatures at once that may be more
+/// threads than cores for a moment; they only share the cores the jobs would have used.
+fn signing_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_SIGNING_THREADS)
+    })
+}
 
 impl Session {
     pub(super) async fn want(
@@ -48,10 +64,7 @@ impl Session {
             let computed = tokio::task::spawn_blocking(move || {
                 let basis = Basis::map(&file).ok()?;
                 let plan = ferry_delta::plan(basis.bytes().len() as u64, max_signature)?;
-                // The source waits for the signature: sign a large basis on every core
-                // the process may use (std reads the cgroup's CPU quota).
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let signature = ferry_delta::signature_on(basis.bytes(), plan, cores.min(4));
+                let signature = ferry_delta::signature_on(basis.bytes(), plan, signing_threads());
                 Some((Arc::new(basis), signature))
             })
             .await
