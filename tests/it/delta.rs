@@ -1,4 +1,5 @@
-//! A small scattered change to a large file travels as a delta.
+//! A small scattered change to a large file travels as a delta, and the target rebuilds
+//! the file from its basis right the first time.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -35,6 +36,14 @@ fn scattered_one_percent_change_sends_under_ten_percent_literal() {
     out.assert_ok();
     let s = out.summary();
     assert_eq!(out.stat("files_transferred"), 1, "summary: {s}");
+    // Rebuilt from the basis and verified the first time: a wrong rebuild would fail its
+    // BLAKE3 and be re-sent whole, which the copy below would not notice.
+    assert_eq!(out.stat("files_delta"), 1, "summary: {s}");
+    assert_eq!(out.stat("files_resent"), 0, "summary: {s}");
+    assert!(
+        out.stat("bytes_matched") > SIZE as u64 * 9 / 10,
+        "most of the file is copied from the basis; summary: {s}"
+    );
     let literal = out.stat("bytes_literal");
     assert!(
         literal > 0,
