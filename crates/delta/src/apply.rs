@@ -81,6 +81,43 @@ impl<'a> CheckedDelta<'a> {
     }
 }
 
+impl CheckedDelta<'_> {
+    /// The output in runs of `run` bytes (the last one shorter), each assembled once in
+    /// `buf` from the [`pieces`](CheckedDelta::pieces) and handed to `sink`; returns the
+    /// bytes handed over. A delta of many small pieces then reaches `sink` as a few large
+    /// runs (a write or a hash update per run, not per piece), and `sink` sees each byte
+    /// exactly once even if the basis changes underneath.
+    pub fn for_each_run<E>(
+        &self,
+        buf: &mut Vec<u8>,
+        run: usize,
+        mut sink: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let run = run.max(1);
+        let mut total = 0u64;
+        buf.clear();
+        buf.reserve(run);
+        for mut piece in self.pieces() {
+            while !piece.is_empty() {
+                let (now, rest) = piece.split_at(piece.len().min(run - buf.len()));
+                buf.extend_from_slice(now);
+                piece = rest;
+                if buf.len() == run {
+                    sink(buf)?;
+                    total += buf.len() as u64;
+                    buf.clear();
+                }
+            }
+        }
+        if !buf.is_empty() {
+            sink(buf)?;
+            total += buf.len() as u64;
+            buf.clear();
+        }
+        Ok(total)
+    }
+}
+
 /// Applies one segment's delta from the peer to `basis`, appending exactly
 /// `expected_len` bytes to `out`, and returns what the delta contained: the checks of
 /// [`check_segment`], then its pieces copied out. On error `out` is left as it was (the

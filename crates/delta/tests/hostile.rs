@@ -202,6 +202,39 @@ fn a_valid_delta_applies_as_fast_rsync_applies_it() {
 }
 
 #[test]
+fn runs_are_the_output_in_full_sized_runs_and_stop_at_a_sink_error() {
+    let (basis, delta, len) = valid_delta();
+    let checked = check_segment(&basis, &delta, len).expect("valid");
+    let mut applied = Vec::new();
+    apply_segment(&basis, &delta, len, &mut applied).expect("valid");
+    for run in [1, 7, 1000, len, 10 * len] {
+        let (mut out, mut sizes, mut buf) = (Vec::new(), Vec::new(), Vec::new());
+        let total = checked.for_each_run(&mut buf, run, |r| {
+            out.extend_from_slice(r);
+            sizes.push(r.len());
+            Ok::<(), ()>(())
+        });
+        assert_eq!(total, Ok(len as u64), "run {run}");
+        assert!(out == applied, "run {run}: different bytes");
+        let (last, full) = sizes.split_last().expect("some output");
+        assert!(
+            full.iter().all(|&n| n == run) && *last <= run,
+            "run {run}: {sizes:?}"
+        );
+    }
+    let mut calls = 0;
+    let stopped = checked.for_each_run(&mut Vec::new(), 1000, |_| {
+        calls += 1;
+        if calls == 2 {
+            Err("disk full")
+        } else {
+            Ok(())
+        }
+    });
+    assert_eq!((stopped, calls), (Err("disk full"), 2));
+}
+
+#[test]
 fn empty_segment_applies() {
     let mut out = Vec::new();
     let stats = apply_segment(&[], &delta_of(&[&[0]]), 0, &mut out).expect("valid");

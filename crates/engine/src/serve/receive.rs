@@ -16,7 +16,7 @@ use ferry_tree::{NotApplied, Privileges, TempFile};
 use tokio::sync::mpsc;
 
 use super::basis::Basis;
-use super::delta_write::Bounce;
+use super::delta_write::write_delta;
 use super::plan::{is_fatal, Pending, MIN_RESUME};
 use crate::error::EngineError;
 use crate::zeros::hash_zeros;
@@ -125,7 +125,7 @@ fn run(
     // Boxed: an assembly holds a BLAKE3 state of about 2 KiB, and the map moves its
     // values whenever it grows or rehashes.
     let mut files: HashMap<u64, Box<Assembly>> = HashMap::new();
-    let mut bounce = Bounce::default();
+    let mut bounce = Vec::new();
     'batches: while let Some(batch) = jobs.blocking_recv() {
         let mut done_here = Vec::new();
         for job in batch {
@@ -350,7 +350,7 @@ fn step(
     message: Message,
     privileges: Privileges,
     fsync: bool,
-    bounce: &mut Bounce,
+    bounce: &mut Vec<u8>,
 ) -> Result<Option<Finished>, Failure> {
     match message {
         Message::Data { offset, bytes, .. } => {
@@ -382,7 +382,7 @@ fn step(
             let (file, hasher) = sinks(a)?;
             // Exactly `len` bytes: check_segment counted them. (Were it ever fewer, the
             // gap would read as zeros and fail the whole-file hash.)
-            bounce.write(file, hasher, offset, checked.pieces())?;
+            write_delta(file, hasher, offset, &checked, bounce)?;
             a.pos += len;
         }
         Message::FileEnd { size, hash, .. } => {
