@@ -79,9 +79,7 @@ impl<'a> CheckedDelta<'a> {
             piece
         })
     }
-}
 
-impl CheckedDelta<'_> {
     /// The output in runs of `run` bytes (the last one shorter), each assembled once in
     /// `buf` from the [`pieces`](CheckedDelta::pieces) and handed to `sink`; returns the
     /// bytes handed over. A delta of many small pieces then reaches `sink` as a few large
@@ -95,6 +93,12 @@ impl CheckedDelta<'_> {
     ) -> Result<u64, E> {
         let run = run.max(1);
         let mut total = 0u64;
+        let mut hand_over = |buf: &mut Vec<u8>| {
+            sink(buf)?;
+            total += buf.len() as u64;
+            buf.clear();
+            Ok(())
+        };
         buf.clear();
         buf.reserve(run);
         for mut piece in self.pieces() {
@@ -103,16 +107,12 @@ impl CheckedDelta<'_> {
                 buf.extend_from_slice(now);
                 piece = rest;
                 if buf.len() == run {
-                    sink(buf)?;
-                    total += buf.len() as u64;
-                    buf.clear();
+                    hand_over(buf)?;
                 }
             }
         }
         if !buf.is_empty() {
-            sink(buf)?;
-            total += buf.len() as u64;
-            buf.clear();
+            hand_over(buf)?;
         }
         Ok(total)
     }

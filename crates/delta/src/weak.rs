@@ -52,8 +52,8 @@ impl Rolling {
 /// so `Σ_r r x_rj = (R - 1) S_j - P_j`: two adds per byte, no multiply, no dependency
 /// between lanes. The checksum keeps 16 bits of `s1` and of `s2`, and every step is a
 /// sum or product, so the lanes can wrap at 16 bits too: 32 lanes of each sum fill four
-/// SSE2 registers, eight for the two. About 20 GB/s on a block in cache here, where 16 lanes of u32 with a
-/// multiply per byte managed 10 and the one-byte-at-a-time form 1.4.
+/// SSE2 registers, eight for the two. About 20 GB/s on a block in cache here, where 16
+/// lanes of u32 with a multiply per byte managed 10 and the one-byte-at-a-time form 1.4.
 pub(crate) fn weak(block: &[u8]) -> u32 {
     const LANES: usize = 32;
     let mut sums = [0u16; LANES];

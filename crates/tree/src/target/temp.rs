@@ -68,10 +68,6 @@ impl TempFile {
         }
     }
 
-    fn is_unnamed(&self) -> bool {
-        self.unnamed
-    }
-
     /// The open file (for reading back a partial's prefix).
     pub fn file(&self) -> &std::fs::File {
         &self.file
@@ -144,7 +140,7 @@ impl TempFile {
             let path = shown(dir.path(), name);
             return Err(io_err("commit", path, Errno::XDEV));
         }
-        if self.is_unnamed() {
+        if self.unnamed {
             self.link_into(dir, name)?;
         } else {
             dir.install(&self.temp_name, name)?;
@@ -186,7 +182,7 @@ impl TempFile {
     /// Unlinks now and reports the error (used by the writability probe).
     pub(crate) fn unlink(&mut self) -> Result<(), TreeError> {
         self.live = false;
-        if self.is_unnamed() {
+        if self.unnamed {
             return Ok(());
         }
         rfs::unlinkat(&*self.dir_fd, self.temp_name.as_slice(), AtFlags::empty())
