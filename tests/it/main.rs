@@ -33,3 +33,4 @@ mod push;
 mod route;
 mod security;
 mod serve;
+mod temp_names;

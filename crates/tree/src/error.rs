@@ -23,6 +23,10 @@ pub enum TreeError {
     /// a non-directory where a directory is needed).
     #[error("{path}: crosses a symlink or leaves the volume")]
     Escape { path: String },
+    /// A directory of the volume was renamed out of it (or replaced) while the session
+    /// wrote into it: nothing more is put there.
+    #[error("{path}: the directory was moved or replaced by another process during the session (it is no longer at this path in the volume); nothing more is written into it; run the transfer again")]
+    Moved { path: String },
     /// A name or path failed validation.
     #[error("invalid name: {source}")]
     BadName { source: PathError },

@@ -40,5 +40,6 @@ pub use source::{
     Walker,
 };
 pub use target::{
-    is_partial_name, Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile, Volume,
+    is_partial_name, partial_name, Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile,
+    Volume,
 };

@@ -37,6 +37,28 @@ fn hard_link_to_a_leader_not_yet_listed_is_refused() {
 }
 
 #[test]
+fn hard_link_to_a_path_other_than_its_leaders_is_refused() {
+    // Entry 0 is `a`; `pre.txt` is a file the target already had. Linking `b` to it
+    // would expose (and let later attribute changes reach) a file the source never sent.
+    bad_entries(vec![file(b"a"), hard_link(b"b", 0, b"pre.txt")], &[]);
+}
+
+#[test]
+fn hard_link_to_an_entry_that_is_not_a_file_is_refused() {
+    // Entry 0 is the symlink `l` to `pre.txt`: a leader is always a regular file entry.
+    let mut link = file(b"l");
+    link.content = Content::Symlink {
+        target: b"pre.txt".to_vec(),
+    };
+    bad_entries(vec![link, hard_link(b"m", 0, b"l")], &[]);
+}
+
+#[test]
+fn names_out_of_order_are_refused() {
+    bad_entries(vec![file(b"b"), file(b"a")], &[]);
+}
+
+#[test]
 fn hard_link_to_an_out_of_range_leader_is_refused() {
     bad_entries(vec![file(b"a"), hard_link(b"b", u64::MAX, b"a")], &[]);
 }

@@ -26,23 +26,25 @@ fn hard_link_leader_path_to_a_dest_symlink_is_refused() {
     hostile_server(|_| listing(vec![file(b"a"), hard_link(b"b", 0, b"out-link")])).refused();
 }
 
+/// A server may only name, as a link's leader, the file it listed as that entry: not a
+/// file DEST already has, least of all one the puller excluded to keep.
 #[test]
-fn hard_link_leader_path_through_a_dest_symlink_dir_fails_only_that_link() {
-    // `out-dir/t.txt` is ../sentinel/sub/t.txt if DEST's symlink `out-dir` is followed.
-    // The leader path is a valid relative path, and what it crosses is DEST's own
-    // symlink, so the target does not blame the source: it refuses to cross the symlink,
-    // reports the link as a per-file error and finishes: exit 23 (partial transfer).
-    let run = hostile_server(|_| listing(vec![file(b"a"), hard_link(b"b", 0, b"out-dir/t.txt")]))
+fn hard_link_to_an_excluded_dest_file_is_refused() {
+    hostile_server(|_| listing(vec![file(b"a"), hard_link(b"b", 0, b"pre.txt")]))
+        .pulling_with(&["--exclude", "pre.txt"])
         .absent(&["TMP/dest/b"])
-        .contained(23);
-    assert!(
-        run.transcript
-            .received
-            .iter()
-            .any(|m| matches!(m, Message::FileError { path, .. } if path == b"b")),
-        "no FileError for the link b\n{}",
-        run.dump()
-    );
+        .refused();
+}
+
+#[test]
+fn hard_link_leader_path_through_a_dest_symlink_dir_is_refused() {
+    // `out-dir/t.txt` is ../sentinel/sub/t.txt if DEST's symlink `out-dir` is followed.
+    // It is not the path of entry 0 (`a`), so the listing is refused before any link is
+    // tried (a leader path can only cross a directory the server listed itself, which
+    // replaces DEST's symlink).
+    hostile_server(|_| listing(vec![file(b"a"), hard_link(b"b", 0, b"out-dir/t.txt")]))
+        .absent(&["TMP/dest/b"])
+        .refused();
 }
 
 #[test]

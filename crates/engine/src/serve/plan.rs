@@ -25,6 +25,10 @@ pub struct Pending {
     pub path: RelPath,
     pub meta: Meta,
     pub size: u64,
+    /// Whether it may be received under its partial name (`.ferry.NAME.partial`), which
+    /// a later session resumes. Not when the source lists that name itself in the same
+    /// directory, or could still list it (see [`partial_allowed`]).
+    pub partial_ok: bool,
 }
 
 pub struct Want {
@@ -71,6 +75,8 @@ struct Current {
     /// `None` only in a dry run, for a directory that does not exist yet.
     dir: Option<Arc<Dir>>,
     names: HashSet<Vec<u8>>,
+    /// The last name listed: a directory's names come in strictly increasing byte order.
+    last: Option<Vec<u8>>,
 }
 
 /// Planning state of a session.
@@ -90,6 +96,8 @@ pub struct Planner {
     /// Directories the source could not read completely.
     pub incomplete_dirs: u64,
     pub tally: Tally,
+    /// Which entry each hard link may name as its leader: see [`Leaders`].
+    leaders: Leaders,
 }
 
 fn protocol(message: String) -> EngineError {
@@ -116,6 +124,7 @@ impl Planner {
             extras: Vec::new(),
             incomplete_dirs: 0,
             tally: Tally::default(),
+            leaders: Leaders::default(),
         }
     }
 
@@ -193,6 +202,7 @@ impl Planner {
             path: path.clone(),
             dir,
             names: HashSet::new(),
+            last: None,
         });
         Ok(())
     }
@@ -204,17 +214,27 @@ impl Planner {
         planned: &mut Planned,
     ) -> Result<(), EngineError> {
         let current = self.current.as_mut().expect("entered");
-        if !current.names.insert(entry.name.clone()) {
+        // Sorted, as the source's walker lists them: so when a file is planned, every name
+        // before it in its directory is known (see `partial_allowed`).
+        if current
+            .last
+            .as_ref()
+            .is_some_and(|last| *last >= entry.name)
+        {
             return Err(protocol(format!(
-                "entry {} is listed twice in {}",
+                "entry {} is listed twice or out of order in {} (names come sorted by their bytes)",
                 escape(&entry.name),
                 current.path
             )));
         }
+        current.last = Some(entry.name.clone());
+        current.names.insert(entry.name.clone());
         let path = current
             .path
             .join(&entry.name, &self.limits)
             .map_err(|e| protocol(e.to_string()))?;
+        let partial_ok = partial_allowed(&entry.name, &current.names);
+        self.leaders.listed(index, &path, &entry.content);
         // The source walks with this same filter, so it never lists what it excludes. A
         // source that does (a hostile server answering a pull) would overwrite exactly the
         // local files the user excluded to keep.
@@ -237,6 +257,15 @@ impl Planner {
             }
             let leader_path = RelPath::new(leader_path.clone(), &self.limits)
                 .map_err(|e| protocol(format!("hard link {path}: {e}")))?;
+            // The link is made to whatever is at `leader_path` on the target: it must be
+            // the file the source listed as entry `leader`, or a hostile source could link
+            // (and so expose, or later change the attributes of) any file of the volume,
+            // one its own filter keeps safe included.
+            if !self.leaders.is_file_at(*leader, &leader_path) {
+                return Err(protocol(format!(
+                    "hard link {path} names {leader_path} as entry {leader}, which is not the regular file listed as that entry"
+                )));
+            }
             planned.links.push(LinkRequest {
                 index,
                 dir,
@@ -297,6 +326,7 @@ impl Planner {
             &path,
             action,
             existing.as_ref(),
+            partial_ok,
             planned,
         );
         match result {
@@ -322,6 +352,7 @@ impl Planner {
         path: &RelPath,
         action: Action,
         existing: Option<&Existing>,
+        partial_ok: bool,
         planned: &mut Planned,
     ) -> Result<(), TreeError> {
         let name = &entry.name[..];
@@ -338,7 +369,7 @@ impl Planner {
         }
         match &entry.content {
             Content::File { size, .. } => {
-                let partial = match *size >= MIN_RESUME {
+                let partial = match *size >= MIN_RESUME && partial_ok {
                     true => dir
                         .open_partial(name)?
                         .filter(|(_, len)| *len >= MIN_RESUME && len <= size),
@@ -356,6 +387,7 @@ impl Planner {
                         path: path.clone(),
                         meta: meta.clone(),
                         size: *size,
+                        partial_ok,
                     },
                     basis,
                     partial,
@@ -435,6 +467,50 @@ impl Planner {
             }
         }
         Ok(self.extras.len() > before)
+    }
+}
+
+/// Whether file `name` may use its partial name: not if the source listed that name in the
+/// same directory (`listed`: the names so far), nor if it sorts after `name` and so could
+/// still be listed (a source's own `.ferry.big.partial` is copied like any file, and
+/// Ferry then receives `big` under a fresh temp name, not resumable). Partial names of
+/// most names sort before them (`.` is below letters and digits).
+pub fn partial_allowed(name: &[u8], listed: &HashSet<Vec<u8>>) -> bool {
+    let partial = ferry_tree::partial_name(name);
+    partial.as_slice() < name && !listed.contains(&partial)
+}
+
+/// What a hard link may name as its leader: the regular file listed as that entry, at
+/// that path. One keyed 32-bit fingerprint of the path per listed entry (0 for anything
+/// but a file): 4 bytes an entry, and a source cannot forge a match without the key,
+/// which is random and never leaves this process.
+#[derive(Default)]
+struct Leaders {
+    key: std::hash::RandomState,
+    prints: Vec<u32>,
+}
+
+impl Leaders {
+    fn print(&self, path: &RelPath) -> u32 {
+        use std::hash::BuildHasher;
+        (self.key.hash_one(path.as_bytes()) as u32) | 1
+    }
+
+    /// Records entry `index` (listed in order, every entry once).
+    fn listed(&mut self, index: u64, path: &RelPath, content: &Content) {
+        debug_assert_eq!(index, self.prints.len() as u64);
+        let print = match content {
+            Content::File { .. } => self.print(path),
+            _ => 0,
+        };
+        self.prints.push(print);
+    }
+
+    fn is_file_at(&self, index: u64, path: &RelPath) -> bool {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.prints.get(i))
+            .is_some_and(|&print| print == self.print(path))
     }
 }
 

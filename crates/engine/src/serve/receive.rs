@@ -7,7 +7,7 @@
 //!                  temp file ─ verify ─ meta ─ rename
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ferry_delta::check_segment;
@@ -71,11 +71,14 @@ pub enum Completion {
         pending: Box<Pending>,
     },
     /// The file could not be written; the session goes on unless `fatal` is set.
+    /// `draining`: the source is still sending it (the failure came before its
+    /// `FileEnd`), and its frames up to that are dropped, not taken for a protocol error.
     Failed {
         index: u64,
         path: RelPath,
         message: String,
         fatal: Option<EngineError>,
+        draining: bool,
     },
     Aborted {
         index: u64,
@@ -125,6 +128,8 @@ fn run(
     // Boxed: an assembly holds a BLAKE3 state of about 2 KiB, and the map moves its
     // values whenever it grows or rehashes.
     let mut files: HashMap<u64, Box<Assembly>> = HashMap::new();
+    // Files that failed before their last frame: the rest of their frames are dropped.
+    let mut draining: HashSet<u64> = HashSet::new();
     let mut bounce = Vec::new();
     'batches: while let Some(batch) = jobs.blocking_recv() {
         let mut done_here = Vec::new();
@@ -154,18 +159,29 @@ fn run(
                             resume_at: None,
                         },
                     };
+                    draining.remove(&index);
                     if let Some(old) = files.insert(index, Box::new(assembly)) {
                         discard(*old);
                     }
                     None
                 }
-                Job::Abort { index } => files.remove(&index).map(|a| {
-                    discard(*a);
-                    Completion::Aborted { index }
-                }),
+                Job::Abort { index } => {
+                    draining.remove(&index);
+                    files.remove(&index).map(|a| {
+                        discard(*a);
+                        Completion::Aborted { index }
+                    })
+                }
                 Job::Frame(message) => {
                     let index = frame_index(&message);
+                    let last = matches!(message, Message::FileEnd { .. });
                     match files.get_mut(&index) {
+                        None if draining.contains(&index) => {
+                            if last {
+                                draining.remove(&index);
+                            }
+                            None
+                        }
                         None => Some(Completion::Failed {
                             index,
                             path: RelPath::root(),
@@ -174,12 +190,17 @@ fn run(
                                 "{} for entry {index}, which is not being received",
                                 message.name()
                             ))),
+                            draining: false,
                         }),
                         Some(a) => step(a, message, privileges, fsync, &mut bounce)
                             .transpose()
                             .map(|finished| {
                                 let a = files.remove(&index).expect("the file just stepped");
-                                finish(index, *a, finished)
+                                let done = finish(index, *a, finished, !last);
+                                if let Completion::Failed { draining: true, .. } = done {
+                                    draining.insert(index);
+                                }
+                                done
                             }),
                     }
                 }
@@ -193,7 +214,9 @@ fn run(
     // The session ended with these unfinished: keep what a later session can resume.
     for (_, a) in files.drain() {
         match a.temp {
-            Some(temp) if a.pending.size >= MIN_RESUME && a.pos > 0 => temp.keep(),
+            Some(temp) if a.pending.size >= MIN_RESUME && a.pos > 0 && temp.resumable() => {
+                temp.keep()
+            }
             _ => {
                 discard(*a);
             }
@@ -211,8 +234,9 @@ fn frame_index(message: &Message) -> u64 {
     }
 }
 
-/// What the session hears of a file whose last frame finished it (or failed it).
-fn finish(index: u64, a: Assembly, finished: Result<Finished, Failure>) -> Completion {
+/// What the session hears of a file whose last frame finished it (or failed it);
+/// `more`: that frame was not its `FileEnd`, so the source is still sending it.
+fn finish(index: u64, a: Assembly, finished: Result<Finished, Failure>, more: bool) -> Completion {
     match finished {
         Ok(Finished::Committed(not_applied)) => Completion::Committed {
             index,
@@ -224,7 +248,7 @@ fn finish(index: u64, a: Assembly, finished: Result<Finished, Failure>) -> Compl
             index,
             pending: Box::new(discard(a)),
         },
-        Err(failure) => failure.into_completion(index, discard(a).path),
+        Err(failure) => failure.into_completion(index, discard(a).path, more),
     }
 }
 
@@ -248,13 +272,14 @@ enum Failure {
 }
 
 impl Failure {
-    fn into_completion(self, index: u64, path: RelPath) -> Completion {
+    fn into_completion(self, index: u64, path: RelPath, more: bool) -> Completion {
         match self {
             Failure::Protocol(message) => Completion::Failed {
                 index,
                 path,
                 message: String::new(),
                 fatal: Some(EngineError::protocol(message)),
+                draining: false,
             },
             Failure::Tree(e) => {
                 let fatal = is_fatal(&e).then(|| EngineError::from(&e));
@@ -263,6 +288,7 @@ impl Failure {
                     path,
                     message: e.to_string(),
                     fatal,
+                    draining: more,
                 }
             }
         }
@@ -312,7 +338,8 @@ fn temp(a: &mut Assembly) -> Result<&mut TempFile, Failure> {
         };
         a.temp = Some(match unnamed {
             Some(file) => file,
-            None => dir.create_partial(&a.pending.name)?,
+            None if a.pending.partial_ok => dir.create_partial(&a.pending.name)?,
+            None => dir.create_temp(&a.pending.name)?,
         });
     }
     Ok(a.temp.as_mut().expect("just created"))

@@ -189,6 +189,7 @@ impl Dir {
     /// `renameat(temp -> name)`; a directory at `name` is removed first (rename cannot
     /// replace a directory with a non-directory).
     pub(crate) fn install(&self, temp: &[u8], name: &[u8]) -> Result<(), TreeError> {
+        self.check_in_volume()?;
         match rfs::renameat(self.fd(), temp, self.fd(), name) {
             Ok(()) => Ok(()),
             Err(Errno::ISDIR) => {

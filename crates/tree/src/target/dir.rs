@@ -3,15 +3,17 @@
 //! caller passes can reach outside the volume.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use ferry_proto::{check_name, Limits, RelPath, Xattr};
+use ferry_proto::{check_name, escape, Limits, RelPath, Xattr};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::existing::Existing;
 use super::node::Node;
-use super::volume::{dir_open_error, DIR_FLAGS};
+use super::volume::{dir_open_error, open_beneath, DIR_FLAGS};
 use super::Privileges;
 use crate::error::{io_err, shown, TreeError};
 use crate::xattr;
@@ -25,14 +27,58 @@ pub struct Dir {
     fd: Arc<OwnedFd>,
     path: RelPath,
     privileges: Privileges,
+    /// The volume root, to check that this directory is still beneath it.
+    root: Arc<OwnedFd>,
+    /// When [`Dir::check_in_volume`] last found it there, in ms since [`epoch`].
+    checked_at: AtomicU64,
 }
 
+/// How long a directory found in the volume is taken to still be there. A held fd
+/// follows its directory wherever it is renamed, out of the volume too (a local user may
+/// do that mid-session); every entry put in place checks it, at most this often.
+const IN_VOLUME_RECHECK: Duration = Duration::from_millis(50);
+
 impl Dir {
-    pub(crate) fn from_parts(fd: Arc<OwnedFd>, path: RelPath, privileges: Privileges) -> Dir {
+    pub(crate) fn from_parts(
+        fd: Arc<OwnedFd>,
+        path: RelPath,
+        privileges: Privileges,
+        root: Arc<OwnedFd>,
+    ) -> Dir {
         Dir {
             fd,
             path,
             privileges,
+            root,
+            checked_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Checks that this directory is still at its path beneath the volume root (it was
+    /// not renamed out of the volume, or replaced): before anything is put in place in
+    /// it. A directory that left is [`TreeError::Moved`], and nothing more is written
+    /// into it.
+    pub(crate) fn check_in_volume(&self) -> Result<(), TreeError> {
+        if self.path.is_root() {
+            return Ok(());
+        }
+        let now = epoch().elapsed().as_millis() as u64 + 1;
+        let last = self.checked_at.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < IN_VOLUME_RECHECK.as_millis() as u64 {
+            return Ok(());
+        }
+        let here = open_beneath(self.root.as_fd(), &self.path)
+            .ok()
+            .and_then(|fd| rfs::fstat(&fd).ok());
+        let held = rfs::fstat(self.fd()).map_err(|e| self.err("stat", b"", e))?;
+        match here {
+            Some(st) if st.st_dev == held.st_dev && st.st_ino == held.st_ino => {
+                self.checked_at.store(now, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Err(TreeError::Moved {
+                path: escape(self.path.as_bytes()),
+            }),
         }
     }
 
@@ -116,7 +162,12 @@ impl Dir {
         let path = self.path.join(name, &Limits::default())?;
         let fd = rfs::openat(self.fd(), name, DIR_FLAGS, Mode::empty())
             .map_err(|e| dir_open_error(e, path.as_bytes()))?;
-        Ok(Dir::from_parts(Arc::new(fd), path, self.privileges))
+        Ok(Dir::from_parts(
+            Arc::new(fd),
+            path,
+            self.privileges,
+            self.root.clone(),
+        ))
     }
 
     /// Makes `name` a directory: opens it if it is one; otherwise removes whatever is
@@ -147,6 +198,7 @@ impl Dir {
                 Err(Errno::NOENT) => {}
                 Err(e) => return Err(self.err("stat", name, e)),
             }
+            self.check_in_volume()?;
             match rfs::mkdirat(self.fd(), name, Mode::from_raw_mode(0o700)) {
                 Ok(()) => return Ok((self.open_subdir(name)?, true)),
                 Err(Errno::EXIST) if rounds < 4 => continue,
@@ -206,6 +258,12 @@ impl Dir {
                 .iter()
                 .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     }
+}
+
+/// A fixed instant of this process, for [`Dir`]'s check times.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 /// Re-checks a caller's name: one component, not `.`/`..`, no `/` or NUL.

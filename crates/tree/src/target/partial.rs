@@ -3,8 +3,21 @@
 //! the prefix (BLAKE3, against the source's) and resume after it instead of from zero.
 //! A partial is never under the final name; it is renamed there only when complete and
 //! verified, like any temp file.
+//!
+//! A name proves nothing: a user's own file may be called `.ferry.big.partial` (the source
+//! lists it, and it is copied like any other), and a local user of the target may put a
+//! hard link to a file outside the volume, a symlink or a FIFO there. So a file at a
+//! partial name is written into only when it [`looks_like_ours`]: a regular file with one
+//! link, owned by this process's user, with no permissions for anyone else (Ferry creates
+//! partials 0600 and sets the final mode only on the way into place). Anything else is
+//! left alone and the file is received under a fresh exclusive temp name instead (not
+//! resumable, but never written through someone else's name). Whether the *source* lists
+//! the partial name as an entry of its own is the engine's to know (it sees the listing);
+//! it then does not ask for a partial at all.
 
-use rustix::fs::{self as rfs, FileType, Mode, OFlags};
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use super::dir::{checked, TEMP_PREFIX};
@@ -13,6 +26,8 @@ use crate::error::{io_err, shown, TreeError};
 
 const PARTIAL_SUFFIX: &[u8] = b".partial";
 const NAME_MAX: usize = 255;
+/// How Ferry creates a partial (and every temp file): read and write for its owner only.
+const PARTIAL_MODE: u32 = 0o600;
 
 /// The partial name for `name` (hashed when `name` is too long to carry).
 pub fn partial_name(name: &[u8]) -> Vec<u8> {
@@ -34,51 +49,87 @@ pub fn is_partial_name(name: &[u8]) -> bool {
         && name.ends_with(PARTIAL_SUFFIX)
 }
 
+/// Whether the inode `st` describes can be one of this process's partial files: a
+/// regular file, one link (a second name could be anywhere on the filesystem, outside
+/// the volume too), owned by our effective uid, nothing for group or others and no
+/// set-id or sticky bit.
+#[allow(clippy::unnecessary_cast)] // st_nlink's width differs between architectures
+pub fn looks_like_ours(st: &Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+        && st.st_nlink as u64 == 1
+        && st.st_uid == rustix::process::geteuid().as_raw()
+        && st.st_mode & 0o7077 == 0
+}
+
 impl Dir {
-    /// Creates (or truncates) the partial file for `name`, open for reading and writing.
+    /// A file to receive `name` into under its partial name, empty: created exclusively
+    /// (mode 0600), or a leftover partial of ours truncated. When something else holds
+    /// the partial name (see the module doc), a fresh temp name instead.
     pub fn create_partial(&self, name: &[u8]) -> Result<TempFile, TreeError> {
         checked(name)?;
         let partial = partial_name(name);
         let flags = OFlags::CREATE
-            | OFlags::TRUNC
+            | OFlags::EXCL
             | OFlags::RDWR
             | OFlags::NOFOLLOW
             | OFlags::NONBLOCK
             | OFlags::CLOEXEC;
-        let fd = rfs::openat(
-            self.fd(),
-            partial.as_slice(),
-            flags,
-            Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| io_err("create", shown(self.path(), &partial), e))?;
-        if rfs::fstat(&fd).map(|st| FileType::from_raw_mode(st.st_mode))
-            != Ok(FileType::RegularFile)
-        {
-            return Err(io_err("create", shown(self.path(), &partial), Errno::INVAL));
+        let mode = Mode::from_raw_mode(PARTIAL_MODE);
+        match rfs::openat(self.fd(), partial.as_slice(), flags, mode) {
+            Ok(fd) => return Ok(TempFile::new(std::fs::File::from(fd), partial, self, 0)),
+            Err(Errno::EXIST) => {}
+            Err(e) => return Err(io_err("create", shown(self.path(), &partial), e)),
         }
-        Ok(TempFile::new(std::fs::File::from(fd), partial, self, 0))
+        match self.open_own(&partial)? {
+            Some((fd, _)) => {
+                rfs::ftruncate(&fd, 0)
+                    .map_err(|e| io_err("truncate", shown(self.path(), &partial), e))?;
+                Ok(TempFile::new(std::fs::File::from(fd), partial, self, 0))
+            }
+            None => {
+                tracing::info!(
+                    name = %shown(self.path(), &partial),
+                    "not a partial file of ours (another owner, another link, a symlink or not a regular file); receiving under a fresh temp name"
+                );
+                self.create_temp(name)
+            }
+        }
     }
 
     /// Opens the partial an interrupted session left for `name`, with its length.
-    /// `Ok(None)` if there is none (or something other than a regular file is there).
+    /// `Ok(None)` if there is none, or if what is there is not ours to write into (see
+    /// the module doc): then it is left as it is.
     pub fn open_partial(&self, name: &[u8]) -> Result<Option<(TempFile, u64)>, TreeError> {
         checked(name)?;
         let partial = partial_name(name);
-        let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let fd = match rfs::openat(self.fd(), partial.as_slice(), flags, Mode::empty()) {
+        Ok(self.open_own(&partial)?.map(|(fd, st)| {
+            let len = u64::try_from(st.st_size).unwrap_or(0);
+            (
+                TempFile::new(std::fs::File::from(fd), partial, self, len),
+                len,
+            )
+        }))
+    }
+
+    /// Opens `partial` for reading and writing if it [`looks_like_ours`], checked before
+    /// the open (a FIFO or device is never opened) and again on the open fd (the name may
+    /// have been swapped in between).
+    fn open_own(&self, partial: &[u8]) -> Result<Option<(OwnedFd, Stat)>, TreeError> {
+        let shown_name = || shown(self.path(), partial);
+        let before = match rfs::statat(self.fd(), partial, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if looks_like_ours(&st) => st,
+            Ok(_) | Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(io_err("stat", shown_name(), e)),
+        };
+        let flags =
+            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let fd = match rfs::openat(self.fd(), partial, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOENT | Errno::LOOP | Errno::NXIO) => return Ok(None),
-            Err(e) => return Err(io_err("open", shown(self.path(), &partial), e)),
+            Err(e) => return Err(io_err("open", shown_name(), e)),
         };
-        let st = rfs::fstat(&fd).map_err(|e| io_err("stat", shown(self.path(), &partial), e))?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-            return Ok(None);
-        }
-        let len = st.st_size as u64;
-        Ok(Some((
-            TempFile::new(std::fs::File::from(fd), partial, self, len),
-            len,
-        )))
+        let st = rfs::fstat(&fd).map_err(|e| io_err("stat", shown_name(), e))?;
+        let same = st.st_dev == before.st_dev && st.st_ino == before.st_ino;
+        Ok((same && looks_like_ours(&st)).then_some((fd, st)))
     }
 }

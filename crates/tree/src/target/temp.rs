@@ -16,6 +16,7 @@ use super::create::UNNAMED_REFUSED;
 use super::existing::NotApplied;
 use super::meta::{apply, Fresh};
 use super::node::Node;
+use super::partial::is_partial_name;
 use super::{Dir, Privileges};
 use crate::error::{io_err, shown, std_err, TreeError};
 use crate::proc_fd;
@@ -143,16 +144,47 @@ impl TempFile {
         if self.unnamed {
             self.link_into(dir, name)?;
         } else {
-            dir.install(&self.temp_name, name)?;
+            self.rename_into(dir, name)?;
         }
         self.live = false;
         Ok(())
+    }
+
+    /// Whether a later session can find this file again and resume it: it is under its
+    /// partial name (not an unnamed file, not a fresh temp name).
+    pub fn resumable(&self) -> bool {
+        !self.unnamed && is_partial_name(&self.temp_name)
+    }
+
+    /// Renames the temp name over `name`, if the temp name still holds this file: another
+    /// process may have put something else there since it was created, and a rename by
+    /// name would then put *that* in place. In that case this file is linked in through
+    /// its fd instead, and whatever is at the temp name is left alone.
+    fn rename_into(&mut self, dir: &Dir, name: &[u8]) -> Result<(), TreeError> {
+        let ours = rfs::fstat(&self.file).map_err(|e| io_err("stat", self.shown(), e))?;
+        match rfs::statat(
+            dir.fd(),
+            self.temp_name.as_slice(),
+            AtFlags::SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) if st.st_dev == ours.st_dev && st.st_ino == ours.st_ino => {
+                dir.install(&self.temp_name, name)
+            }
+            _ => {
+                tracing::warn!(
+                    name = %self.shown(),
+                    "the temp file was renamed or replaced by another process; linking it in through its fd"
+                );
+                self.link_into(dir, name)
+            }
+        }
     }
 
     /// Gives an unnamed file its final name: `linkat` of `/proc/self/fd/N` when nothing
     /// is at `name` (the common case: a file the target did not have), else a link at a
     /// fresh temp name renamed over whatever is there, as a named temp file would be.
     fn link_into(&mut self, dir: &Dir, name: &[u8]) -> Result<(), TreeError> {
+        dir.check_in_volume()?;
         let link = |at: &[u8]| proc_fd::link_at(&self.file, dir.fd(), at);
         match link(name) {
             Ok(()) => Ok(()),

@@ -73,7 +73,12 @@ impl Volume {
         } else {
             open_beneath(self.root.as_fd(), rel)?
         };
-        Ok(Dir::from_parts(Arc::new(fd), rel.clone(), self.privileges))
+        Ok(Dir::from_parts(
+            Arc::new(fd),
+            rel.clone(),
+            self.privileges,
+            self.root.clone(),
+        ))
     }
 
     /// Checks the volume is writable: creates and removes a temp file in the root.

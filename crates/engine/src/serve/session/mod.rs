@@ -44,6 +44,9 @@ struct Session {
     waiting_links: HashMap<u64, Vec<LinkRequest>>,
     /// Leaders that failed: links to them fail too.
     failed: HashSet<u64>,
+    /// Files that failed while the source was still sending them: their frames up to
+    /// `FileEnd` (or `FileFailed`) are passed on to be dropped, not refused.
+    draining: HashSet<u64>,
     resent: HashSet<u64>,
     acked: u64,
     list_ended: bool,
@@ -96,6 +99,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         pending: HashSet::new(),
         waiting_links: HashMap::new(),
         failed: HashSet::new(),
+        draining: HashSet::new(),
         resent: HashSet::new(),
         acked: 0,
         list_ended: false,
@@ -296,6 +300,12 @@ impl Session {
             | Message::Hole { index, .. }
             | Message::Delta { index, .. }
             | Message::FileEnd { index, .. } => {
+                if self.draining.contains(&index) {
+                    if matches!(message, Message::FileEnd { .. }) {
+                        self.draining.remove(&index);
+                    }
+                    return self.job(index, Job::Frame(message)).await;
+                }
                 if !self.pending.contains(&index) {
                     return Err(EngineError::protocol(format!(
                         "{} for entry {index}, which the target did not ask for",
@@ -305,6 +315,9 @@ impl Session {
                 self.job(index, Job::Frame(message)).await
             }
             Message::FileFailed { index, .. } => {
+                if self.draining.remove(&index) {
+                    return self.job(index, Job::Abort { index }).await;
+                }
                 if !self.pending.contains(&index) {
                     return Err(EngineError::protocol(format!(
                         "FileFailed for entry {index}, which the target did not ask for"

@@ -84,9 +84,13 @@ impl Session {
                 path,
                 message,
                 fatal,
+                draining,
             } => {
                 if let Some(fatal) = fatal {
                     return Err(fatal);
+                }
+                if draining {
+                    self.draining.insert(index);
                 }
                 self.file_failed(index, path.into_bytes(), message).await
             }
