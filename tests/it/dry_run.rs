@@ -93,7 +93,8 @@ fn dry_run_of_the_real_run_trees_exits_0_and_changes_nothing() {
         fx.src.join("zz/inner_link"),
     )
     .unwrap();
-    let states: [(&str, fn(&std::path::Path)); 2] = [
+    type Prepare = fn(&std::path::Path);
+    let states: [(&str, Prepare); 2] = [
         ("an empty target", |_| {}),
         ("a partial target", |dst| {
             write(&dst.join("deep/a/stray.txt"), b"stray\n", 0o644);

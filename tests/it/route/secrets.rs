@@ -223,6 +223,10 @@ fn proxy_file_errors_are_usage_errors_that_quote_no_password() {
             "{args:?}: expected {expected:?}\n{}",
             out.output.dump()
         );
-        assert_no_secret(&out.output, &[secret.clone()], &format!("{args:?}"));
+        assert_no_secret(
+            &out.output,
+            std::slice::from_ref(&secret),
+            &format!("{args:?}"),
+        );
     }
 }
