@@ -2,7 +2,46 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+/// The command line as parsed, and as shown in help, completions and the manual page.
+///
+/// No option's environment value is ever shown: help names the variable only
+/// (`[env: FERRY_PROXY]`). A proxy URL may hold a password, and so may whatever option
+/// comes next; hiding them all keeps a new option from leaking by default.
+pub fn command() -> clap::Command {
+    hide_env_values(Cli::command())
+}
+
+fn hide_env_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| arg.hide_env_values(true))
+        .mut_subcommands(hide_env_values)
+}
+
+/// A value that may hold a credential: `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
 
 /// `ferry --version`: the release and the wire protocol it speaks (both sides of a
 /// migration must speak the same one).
@@ -117,9 +156,14 @@ pub struct RouteArgs {
     pub server_name: Option<String>,
     /// HTTP proxy to tunnel through, http://[USER[:PASSWORD]@]HOST:PORT (percent-encode
     /// special characters). Default: HTTPS_PROXY / https_proxy / ALL_PROXY / all_proxy;
-    /// an empty value disables the proxy.
-    #[arg(long, env = "FERRY_PROXY")]
-    pub proxy: Option<String>,
+    /// an empty value disables the proxy. A command line is visible to every user in `ps`:
+    /// give a password through the environment or --proxy-file instead.
+    #[arg(long, value_name = "URL", env = "FERRY_PROXY")]
+    pub proxy: Option<Secret>,
+    /// Read the proxy URL from FILE (its first and only line; surrounding whitespace is
+    /// ignored), so the password is not on the command line. Not with --proxy.
+    #[arg(long, value_name = "FILE", env = "FERRY_PROXY_FILE")]
+    pub proxy_file: Option<PathBuf>,
     /// Hosts that bypass the proxy, comma-separated: `.y.com` (subdomains), `y.com` (itself
     /// and subdomains), `1.2.3.4`, `10.0.0.0/8`, `host:port`, `*` (everything).
     /// Default: NO_PROXY / no_proxy.

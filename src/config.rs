@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -69,8 +69,18 @@ pub fn parse_target(url: &str) -> Result<TargetUrl> {
 /// environment, filtered by the no-proxy rules).
 pub fn route(args: &RouteArgs) -> Result<Route> {
     let target = parse_target(&args.target)?;
+    let explicit = match (&args.proxy, &args.proxy_file) {
+        (Some(_), Some(file)) => bail!(
+            "--proxy (or FERRY_PROXY) and --proxy-file {} both name the proxy; give one \
+             (--proxy-file keeps a password out of `ps`)",
+            file.display()
+        ),
+        (Some(proxy), None) => Some(proxy.expose().to_owned()),
+        (None, Some(file)) => Some(proxy_file(file)?),
+        (None, None) => None,
+    };
     let proxy = ferry_net::choose_proxy(
-        args.proxy.as_deref(),
+        explicit.as_deref(),
         args.no_proxy.as_deref(),
         &target.host,
         target.port,
@@ -88,6 +98,39 @@ pub fn route(args: &RouteArgs) -> Result<Route> {
         tls_dir: args.tls_dir.clone(),
         connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
     })
+}
+
+/// `--proxy-file FILE`: the proxy URL, the file's one line with surrounding whitespace
+/// trimmed. An empty or unreadable file is an error, not "no proxy" (`--proxy ""` says
+/// that): a secret that failed to mount must not send the traffic around the proxy.
+/// Errors never quote the file's content; a file every user may read gets a warning when
+/// the URL holds a password.
+fn proxy_file(path: &Path) -> Result<String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).with_context(|| {
+        format!("cannot read --proxy-file {shown}; it should hold the proxy URL, http://USER:PASSWORD@HOST:PORT")
+    })?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        bail!("--proxy-file {shown} is not UTF-8 text; it should hold the proxy URL, http://USER:PASSWORD@HOST:PORT");
+    };
+    let url = text.trim();
+    if url.is_empty() {
+        bail!("--proxy-file {shown} is empty; it should hold the proxy URL, http://USER:PASSWORD@HOST:PORT (for no proxy, give --proxy \"\")");
+    }
+    if url.lines().count() > 1 {
+        bail!("--proxy-file {shown} holds more than one line; it should hold only the proxy URL");
+    }
+    let parsed =
+        ferry_net::ProxyUrl::parse(url).with_context(|| format!("--proxy-file {shown}"))?;
+    let world_readable = std::fs::metadata(path)
+        .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o004 != 0)
+        .unwrap_or(false);
+    if world_readable && parsed.has_credentials() {
+        eprintln!(
+            "ferry: warning: --proxy-file {shown} holds a proxy password and every user can read it; chmod o-r it"
+        );
+    }
+    Ok(url.to_owned())
 }
 
 /// `--bwlimit RATE` in bytes per second; `None` for no limit.

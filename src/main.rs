@@ -7,17 +7,23 @@ mod filters;
 mod manifests;
 mod privileges;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExit;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use ferry_engine::ExitCode;
 
 use args::{Cli, Command};
 use privileges::Identity;
 
 fn main() -> ProcessExit {
-    let cli = Cli::parse();
+    let cli = match args::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
     init_logging(&cli);
     raise_open_file_limit();
     let bound = match before_runtime(&cli) {
@@ -40,6 +46,18 @@ fn main() -> ProcessExit {
     };
     let code = runtime.block_on(run(cli, bound));
     ProcessExit::from(code.code())
+}
+
+/// Prints clap's help, version or usage error. Help and version exit 0; a usage error
+/// exits 1 (usage) as Ferry's own usage errors do, not clap's 2, which is Ferry's
+/// "protocol version mismatch".
+fn clap_exit(e: &clap::Error) -> ProcessExit {
+    let _ = e.print();
+    if e.use_stderr() {
+        ProcessExit::from(ExitCode::Usage.code())
+    } else {
+        ProcessExit::from(ExitCode::Ok.code())
+    }
 }
 
 /// What must happen while the process is still one thread (credentials are per thread,
@@ -144,11 +162,11 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         },
         Command::Demo(args) => demo::run(args.keep).await,
         Command::Completions(args) => {
-            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut command = args::command();
             clap_complete::generate(args.shell, &mut command, "ferry", &mut std::io::stdout());
             Ok(ExitCode::Ok)
         }
-        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+        Command::Man => clap_mangen::Man::new(args::command())
             .render(&mut std::io::stdout())
             .map(|()| ExitCode::Ok)
             .map_err(|e| anyhow::anyhow!("cannot write the manual page: {e}")),
@@ -227,8 +245,10 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only on a terminal: a pod's log or a file gets plain lines.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

@@ -79,11 +79,28 @@ fn write_files(dir: &Path, objects: &[Object]) -> Result<()> {
             object.kind().to_ascii_lowercase(),
             object.name()
         ));
-        fs::write(&file, document(object)?)
+        write_file(&file, &document(object)?, object.kind() == "Secret")
             .with_context(|| format!("writing {}", file.display()))?;
         println!("{}", file.display());
     }
     Ok(())
+}
+
+/// A Secret (TLS keys, the proxy URL with its password) is readable by its owner only,
+/// also when it replaces an older file; other objects get the usual umask.
+fn write_file(path: &Path, text: &str, secret: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if secret {
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    if secret {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())
 }
 
 fn read_tls(dir: &Path) -> Result<TlsFiles> {

@@ -71,3 +71,61 @@ fn dry_run_text_lists_changes_and_touches_nothing() {
         out.stdout()
     );
 }
+
+/// A dry run of the trees the real-run tests push: into an empty target, into one that
+/// holds part of the tree (some directories, a file or a symlink where the source has a
+/// directory, a directory where it has a file), with and without --delete. Each exits 0, as the real
+/// run does (checked last), and changes nothing. A dry run used to open what was at the
+/// path of a directory it would have put in place of a file, and exit 11.
+#[test]
+fn dry_run_of_the_real_run_trees_exits_0_and_changes_nothing() {
+    use crate::fidelity::build_fidelity_tree;
+    let fx = Fixture::new();
+    build_fidelity_tree(&fx.src);
+    write(&fx.src.join("deep/a/b/c/d/file.txt"), b"deep\n", 0o644);
+    write(&fx.src.join("was_file/inner.txt"), b"inner\n", 0o644);
+    write(&fx.src.join("was_dir"), b"now a file\n", 0o644);
+    write(&fx.src.join("was_link/inner.txt"), b"inner\n", 0o644);
+    // A hard link whose leader sits in a directory the run would put in place of a file
+    // (listed after it, whether the walk goes depth or breadth first).
+    fs::create_dir(fx.src.join("zz")).unwrap();
+    fs::hard_link(
+        fx.src.join("was_file/inner.txt"),
+        fx.src.join("zz/inner_link"),
+    )
+    .unwrap();
+    type Prepare = fn(&std::path::Path);
+    let states: [(&str, Prepare); 2] = [
+        ("an empty target", |_| {}),
+        ("a partial target", |dst| {
+            write(&dst.join("deep/a/stray.txt"), b"stray\n", 0o644);
+            write(&dst.join("was_file"), b"a file here\n", 0o644);
+            std::os::unix::fs::symlink("extra", dst.join("was_link")).unwrap();
+            write(&dst.join("was_dir/x/y.txt"), b"y\n", 0o644);
+            write(&dst.join("extra/z.txt"), b"z\n", 0o600);
+        }),
+    ];
+    for (what, prepare) in states {
+        for delete in [false, true] {
+            let _ = fs::remove_dir_all(&fx.dst);
+            fs::create_dir(&fx.dst).unwrap();
+            prepare(&fx.dst);
+            let before = Snapshot::take(&fx.dst);
+            let mut push = fx.push().dry_run();
+            if delete {
+                push = push.delete();
+            }
+            let out = push.run();
+            assert_eq!(
+                out.output.code,
+                Some(0),
+                "dry run into {what} (delete: {delete})\n{}",
+                out.output.dump()
+            );
+            assert_untouched(&before, &Snapshot::take(&fx.dst));
+        }
+    }
+    // The real run from the partial target succeeds, so the dry run's 0 is the truth.
+    fx.push().delete().run().assert_ok();
+    crate::snapshot::assert_trees_equal(&fx.src, &fx.dst);
+}

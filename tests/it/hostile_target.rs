@@ -19,6 +19,19 @@ fn hostile_target(
     certs: &Certs,
     attack: Vec<Message>,
 ) -> (String, std::thread::JoinHandle<Vec<Message>>) {
+    let welcome = Message::Welcome {
+        version: PROTOCOL_VERSION,
+    };
+    hostile_target_answering(certs, welcome, attack)
+}
+
+/// As [`hostile_target`], answering Hello with `answer` (a `Refused`, say) instead of
+/// Welcome.
+pub fn hostile_target_answering(
+    certs: &Certs,
+    answer: Message,
+    attack: Vec<Message>,
+) -> (String, std::thread::JoinHandle<Vec<Message>>) {
     let config = ferry_net::server_config(&TlsDir::new(&certs.server_dir())).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -52,12 +65,7 @@ fn hostile_target(
                         continue;
                     }
                     match message {
-                        Message::Hello { .. } => encode(
-                            &Message::Welcome {
-                                version: PROTOCOL_VERSION,
-                            },
-                            &mut out,
-                        ),
+                        Message::Hello { .. } => encode(&answer, &mut out),
                         Message::List { .. } if !sent => {
                             sent = true;
                             for m in &attack {

@@ -200,7 +200,7 @@ async fn run(route: &Route, hops: &mut Vec<Hop>) -> Result<(), EngineError> {
                     RefuseReason::VersionMismatch => ExitCode::ProtocolVersion,
                     _ => ExitCode::StartFailed,
                 },
-                message,
+                format!("target says: {}", ferry_proto::peer_text(&message)),
             )),
             other => Err(EngineError::protocol(format!(
                 "expected Welcome, got {}",

@@ -18,6 +18,11 @@ pub(crate) fn failure(error: &Error) -> TlsFailure {
     match error {
         Error::InvalidCertificate(cert) => certificate(cert),
         Error::NoCertificatesPresented => TlsFailure::NoClientCert,
+        // TLS has one alert for both ends of the validity period: rustls sends it for a
+        // certificate not yet valid too, so the message must not say "expired".
+        Error::AlertReceived(AlertDescription::CertificateExpired) => {
+            TlsFailure::RefusedAsOutOfDate
+        }
         Error::AlertReceived(alert) if refuses_certificate(*alert) => TlsFailure::RefusedByPeer {
             alert: alert_name(*alert),
         },
@@ -47,12 +52,16 @@ fn certificate(error: &CertificateError) -> TlsFailure {
         // A CA from another run has another name, so webpki finds no issuer; BadSignature
         // covers a CA with the same name but another key.
         CertificateError::UnknownIssuer | CertificateError::BadSignature => TlsFailure::UnknownCa,
-        CertificateError::Expired
-        | CertificateError::ExpiredContext { .. }
-        | CertificateError::NotValidYet
-        | CertificateError::NotValidYetContext { .. } => TlsFailure::Expired {
-            detail: error.to_string(),
-        },
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            TlsFailure::Expired {
+                detail: error.to_string(),
+            }
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            TlsFailure::NotYetValid {
+                detail: error.to_string(),
+            }
+        }
         CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
             TlsFailure::WrongPurpose {
                 detail: error.to_string(),

@@ -76,10 +76,21 @@ pub enum TlsFailure {
     )]
     RefusedByPeer { alert: String },
     #[error(
-        "its certificate is outside its validity period ({detail}); check both clocks, or make \
-         new certificates with `ferry certs`"
+        "its certificate has expired ({detail}); make new certificates with `ferry certs` \
+         (or check the clocks of both hosts)"
     )]
     Expired { detail: String },
+    #[error(
+        "its certificate is not yet valid ({detail}): check the clocks of both hosts (one runs \
+         behind the other, or the certificates were made on a host whose clock runs ahead)"
+    )]
+    NotYetValid { detail: String },
+    #[error(
+        "it refused our certificate as expired or not yet valid (alert certificate_expired, \
+         which TLS sends for both): check the clocks of both hosts, and if they agree make new \
+         certificates with `ferry certs`"
+    )]
+    RefusedAsOutOfDate,
     #[error(
         "its certificate is not made for this use ({detail}); the server must use the server/ \
          directory and the client the client/ directory written by `ferry certs`"

@@ -27,4 +27,4 @@ pub use filter::{Filter, FilterError, Rule, RuleKind};
 pub use limits::Limits;
 pub use message::*;
 pub use model::*;
-pub use path::{check_name, escape, PathError, RelPath};
+pub use path::{check_name, escape, peer_text, PathError, RelPath};

@@ -135,20 +135,31 @@ impl fmt::Display for RelPath {
     }
 }
 
-/// Shows bytes to a person: valid UTF-8 stays, control characters and invalid bytes
-/// become `\xNN` escapes, so a file name can never forge a log line.
+/// Shows bytes to a person: valid UTF-8 stays, and whatever could change how the terminal
+/// or a log shows the text around it is escaped, so a file name (or a peer's message, see
+/// [`peer_text`]) can never move the cursor, rewrite a line or forge one:
+///
+/// * control characters (C0 with `\r`, `\n` and ESC; DEL; C1 as U+0080-U+009F) become
+///   `\xNN` escapes of their UTF-8 bytes;
+/// * invalid UTF-8 bytes (raw C1 bytes 0x80-0x9f among them) become `\xNN`;
+/// * Unicode bidi controls (the embeddings and overrides U+202A-U+202E, the isolates
+///   U+2066-U+2069, the marks U+200E, U+200F and U+061C) become `\u{NNNN}`, so text
+///   cannot be shown in an order other than its bytes';
+/// * `\` becomes `\\`, so every escape reads back unambiguously.
+///
+/// Everything else, printable ASCII included, is shown as it is.
 pub fn escape(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c.is_control() || c == '\\' {
-                if c == '\\' {
-                    out.push_str("\\\\");
-                } else {
-                    for b in c.to_string().bytes() {
-                        out.push_str(&format!("\\x{b:02x}"));
-                    }
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else if c.is_control() {
+                for b in c.to_string().bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
                 }
+            } else if is_bidi_control(c) {
+                out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
             } else {
                 out.push(c);
             }
@@ -158,6 +169,19 @@ pub fn escape(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Text a peer sent (an `Error`, a refusal, a per-file error), ready to be shown to a
+/// person, written to a log or put in a JSON event: escaped as [`escape`] escapes paths.
+/// Every place that shows a peer's words goes through here, and names the peer beside
+/// them (`target says: ...`), so nothing the peer writes reads as Ferry's own line.
+pub fn peer_text(text: &str) -> String {
+    escape(text.as_bytes())
+}
+
+/// The Unicode characters that reorder the text displayed around them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
 #[cfg(test)]
@@ -198,5 +222,53 @@ mod tests {
     fn escape_shows_control_and_invalid_bytes() {
         assert_eq!(escape(b"a\nb\xffc"), "a\\x0ab\\xffc");
         assert_eq!(escape("é".as_bytes()), "é");
+    }
+
+    #[test]
+    fn peer_text_escapes_what_could_rewrite_a_terminal_line() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "\x1b[2K\rdone in 0.1 s, exit code 0",
+                "\\x1b[2K\\x0ddone in 0.1 s, exit code 0",
+            ),
+            ("a\nb", "a\\x0ab"),
+            ("del\x7f", "del\\x7f"),
+            ("c1\u{9b}31m", "c1\\xc2\\x9b31m"),
+            ("\u{85}", "\\xc2\\x85"),
+            ("evil\u{202e}txt.exe", "evil\\u{202e}txt.exe"),
+            ("\u{2066}x\u{2069}", "\\u{2066}x\\u{2069}"),
+            ("back\\slash", "back\\\\slash"),
+            ("tab\there", "tab\\x09here"),
+            ("ünïcödé ok", "ünïcödé ok"),
+        ];
+        for (raw, shown) in cases {
+            assert_eq!(peer_text(raw), *shown, "{raw:?}");
+        }
+        // Raw C1 bytes that are not UTF-8 (0x9b is a one-byte CSI on some terminals).
+        assert_eq!(escape(b"\x9b2J\x85"), "\\x9b2J\\x85");
+    }
+
+    /// What a terminal or log could act on: controls, and the bidi reorderings.
+    fn is_active(c: char) -> bool {
+        c.is_control() || is_bidi_control(c)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaped_bytes_hold_no_control_or_bidi_character(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let shown = escape(&bytes);
+            proptest::prop_assert!(!shown.chars().any(is_active), "{shown:?}");
+        }
+
+        #[test]
+        fn escaped_text_holds_no_control_or_bidi_character(text in "(\\PC|[\u{1}-\u{a0}\u{61c}\u{200e}\u{200f}\u{202a}-\u{202e}\u{2066}-\u{2069}])*") {
+            let shown = peer_text(&text);
+            proptest::prop_assert!(!shown.chars().any(is_active), "{shown:?}");
+        }
+
+        #[test]
+        fn printable_ascii_reads_as_it_was(text in "[ -\\[\\]-~]*") {
+            proptest::prop_assert_eq!(peer_text(&text), text);
+        }
     }
 }

@@ -275,6 +275,48 @@ fn manifests_can_be_written_one_file_per_object() {
     }
 }
 
+/// The proxy Secret holds the proxy password and the TLS Secrets the keys: their files
+/// are the owner's alone, even where an older copy was readable by everyone.
+#[test]
+fn secret_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new().unwrap();
+    let certs = Certs::new();
+    let out_dir = tmp.path().join("out");
+    let certs_dir = certs.server_dir().parent().unwrap().to_path_buf();
+    let args = [
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--certs",
+        certs_dir.to_str().unwrap(),
+    ];
+    let out = render(&tmp, &args);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    let files = || {
+        fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect::<Vec<_>>()
+    };
+    for file in files() {
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let out = render(&tmp, &args);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    let mut secrets = 0;
+    for file in files() {
+        let kind = parse_stream(&fs::read_to_string(&file).unwrap())[0]["kind"].clone();
+        let mode = fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        if kind == "Secret" {
+            secrets += 1;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        } else {
+            assert_eq!(mode & 0o044, 0o044, "{}: {mode:o}", file.display());
+        }
+    }
+    assert_eq!(secrets, 3, "the proxy Secret and two TLS Secrets");
+}
+
 #[test]
 fn a_bad_plan_is_a_usage_error_that_names_the_field() {
     let tmp = TempDir::new().unwrap();

@@ -13,6 +13,7 @@
 
 mod content;
 mod names;
+mod peer_text;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;

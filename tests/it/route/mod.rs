@@ -21,5 +21,6 @@ mod idle;
 mod no_proxy;
 mod probe;
 mod proxy_errors;
+mod secrets;
 mod through;
 mod unknown_route;

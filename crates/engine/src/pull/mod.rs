@@ -287,7 +287,10 @@ async fn source_done<R: tokio::io::AsyncRead + Unpin>(
             Message::SourceDone { stats } => return Ok(stats),
             Message::Heartbeat => {}
             Message::Error { message, .. } => {
-                return Err(EngineError::protocol(format!("source: {message}")))
+                return Err(EngineError::protocol(format!(
+                    "source says: {}",
+                    ferry_proto::peer_text(&message)
+                )))
             }
             other => {
                 return Err(EngineError::protocol(format!(
@@ -315,7 +318,7 @@ impl Tee {
         let (tx, mut rx) = mpsc::channel::<Message>(64);
         let task = tokio::spawn(async move {
             while let Some(message) = rx.recv().await {
-                report_from_target(&message, &self.counts, &self.reporter, self.dry_run);
+                report_from_target(&message, &self.counts, &self.reporter, self.dry_run, false);
                 self.tracker.outgoing(&message);
                 if out.send(message).await.is_err() {
                     break;

@@ -308,7 +308,13 @@ pub async fn handshake<R: AsyncRead + Unpin>(
                 ferry_proto::RefuseReason::VersionMismatch => ExitCode::ProtocolVersion,
                 _ => ExitCode::StartFailed,
             };
-            let error = EngineError::new(exit, format!("target refused the session: {message}"));
+            let error = EngineError::new(
+                exit,
+                format!(
+                    "target refused the session; it says: {}",
+                    ferry_proto::peer_text(&message)
+                ),
+            );
             // Busy is often our own previous session, not yet noticed dead at the target.
             Err(if reason == ferry_proto::RefuseReason::VolumeBusy {
                 error.transient()

@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
 use ferry_proto::{
-    escape, ChangeKind, EntryKind, ErrorClass, FileFailure, Limits, Message, Meta, TargetStats,
+    escape, peer_text, ChangeKind, EntryKind, ErrorClass, FileFailure, Limits, Message, Meta,
+    TargetStats,
 };
 use ferry_tree::{SourceRoot, Walker};
 use tokio::io::AsyncRead;
@@ -274,7 +275,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
             message @ (Message::Change { .. }
             | Message::FileError { .. }
             | Message::NotApplied { .. }) => {
-                report_from_target(&message, &shared.counts, reporter, dry_run)
+                report_from_target(&message, &shared.counts, reporter, dry_run, true)
             }
             Message::Done { stats } => return Ok(stats),
             Message::Error { class, message } => {
@@ -283,7 +284,10 @@ async fn read_replies<R: AsyncRead + Unpin>(
                     ErrorClass::FileIo => ExitCode::FileIo,
                     ErrorClass::Interrupted => ExitCode::Interrupted,
                 };
-                return Err(EngineError::new(exit, format!("target: {message}")));
+                return Err(EngineError::new(
+                    exit,
+                    format!("target says: {}", peer_text(&message)),
+                ));
             }
             Message::Heartbeat => {}
             other => {
@@ -298,12 +302,14 @@ async fn read_replies<R: AsyncRead + Unpin>(
 
 /// Shows what the target reports of its changes and errors (`Change`, `FileError`,
 /// `NotApplied`), and counts it; other messages are left alone. Used where the target
-/// is the peer (push) and where it is this process (pull).
+/// is the peer (push, and the server's side of a pull: `from_peer`, so its words are
+/// escaped with [`peer_text`]) and where it is this process (the puller's own target).
 pub(crate) fn report_from_target(
     message: &Message,
     counts: &Mutex<SourceCounts>,
     reporter: &Reporter,
     dry_run: bool,
+    from_peer: bool,
 ) {
     match message {
         Message::Change { path, kind, entry } => {
@@ -314,7 +320,12 @@ pub(crate) fn report_from_target(
             reporter.change(path, *kind, *entry)
         }
         Message::FileError { path, message } => {
-            reporter.file_error("target", &escape(path), message)
+            let message = if from_peer {
+                peer_text(message)
+            } else {
+                message.clone()
+            };
+            reporter.file_error("target", &escape(path), &message)
         }
         Message::NotApplied {
             path,

@@ -103,19 +103,29 @@ pub fn make_link(
             .ok_or_else(|| TreeError::Escape {
                 path: "hard link to the volume root".into(),
             })?;
-    let leader_dir = match volume.open_dir(&leader_dir_path) {
-        Ok(dir) => Some(dir),
-        Err(e) if dry_run && e.is_not_found() => None,
-        Err(e) => return Err(e.into()),
+    let leader_dir = if link.leader_dir_new {
+        None
+    } else {
+        match volume.open_dir(&leader_dir_path) {
+            Ok(dir) => Some(dir),
+            Err(e) if dry_run && e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        }
     };
-    let leader = match &leader_dir {
+    let mut leader = match &leader_dir {
         Some(dir) => dir.stat(leader_name)?,
         None => None,
     };
-    if let Some(leader) = &leader {
-        if leader.kind != ExistingKind::File {
+    if leader
+        .as_ref()
+        .is_some_and(|l| l.kind != ExistingKind::File)
+    {
+        // A dry run left the leader's old entry (a directory, say) where the run would
+        // have put the leader file.
+        if !dry_run {
             return Err(LinkError::NotAFile(link.leader_path.to_string()));
         }
+        leader = None;
     }
     let existing = match &link.dir {
         Some(dir) => dir.stat(&link.name)?,

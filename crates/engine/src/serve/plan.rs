@@ -53,6 +53,9 @@ pub struct LinkRequest {
     pub path: RelPath,
     pub leader: u64,
     pub leader_path: RelPath,
+    /// Dry run: the leader's directory is one the run would create, so it is not opened
+    /// (what is at its path now is not it).
+    pub leader_dir_new: bool,
 }
 
 /// What planning one frame produced.
@@ -90,6 +93,10 @@ pub struct Planner {
     current: Option<Current>,
     /// Directories listed as entries whose own listing has not come yet.
     expected: HashSet<RelPath>,
+    /// Dry run: directories the run would create, or put in place of a file or symlink.
+    /// A dry run changes nothing, so what is at their paths is not them: they are never
+    /// opened, and everything in them is new.
+    dry_new_dirs: HashSet<RelPath>,
     root_seen: bool,
     /// Target entries the source does not have: removed at the end with `--delete`.
     pub extras: Vec<(RelPath, Vec<u8>)>,
@@ -120,6 +127,7 @@ impl Planner {
             limits,
             current: None,
             expected,
+            dry_new_dirs: HashSet::new(),
             root_seen: false,
             extras: Vec::new(),
             incomplete_dirs: 0,
@@ -193,10 +201,14 @@ impl Planner {
                 "listing of {path}, which is not a directory announced by the source (or was listed already)"
             )));
         }
-        let dir = match self.volume.open_dir(path) {
-            Ok(dir) => Some(Arc::new(dir)),
-            Err(e) if self.options.dry_run && e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
+        let dir = if self.dry_new_dirs.contains(path) {
+            None
+        } else {
+            match self.volume.open_dir(path) {
+                Ok(dir) => Some(Arc::new(dir)),
+                Err(e) if self.options.dry_run && e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            }
         };
         self.current = Some(Current {
             path: path.clone(),
@@ -266,6 +278,9 @@ impl Planner {
                     "hard link {path} names {leader_path} as entry {leader}, which is not the regular file listed as that entry"
                 )));
             }
+            let leader_dir_new = leader_path
+                .split_last()
+                .is_some_and(|(parent, _)| self.dry_new_dirs.contains(&parent));
             planned.links.push(LinkRequest {
                 index,
                 dir,
@@ -273,6 +288,7 @@ impl Planner {
                 path,
                 leader: *leader,
                 leader_path,
+                leader_dir_new,
             });
             return Ok(());
         }
@@ -298,6 +314,9 @@ impl Planner {
         if let Content::Dir = entry.content {
             self.expected.insert(path.clone());
             planned.announced.push((path.clone(), entry.meta.clone()));
+            if self.options.dry_run && matches!(action, Action::Create) {
+                self.dry_new_dirs.insert(path.clone());
+            }
         }
         let change = match action {
             Action::Keep => return Ok(()),

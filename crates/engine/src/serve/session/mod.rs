@@ -331,7 +331,10 @@ impl Session {
                     ferry_proto::ErrorClass::FileIo => crate::ExitCode::FileIo,
                     ferry_proto::ErrorClass::Protocol => crate::ExitCode::Protocol,
                 },
-                format!("the source stopped: {message}"),
+                format!(
+                    "the source stopped; it says: {}",
+                    ferry_proto::peer_text(&message)
+                ),
             )),
             Message::Heartbeat => Ok(()),
             other => Err(EngineError::protocol(format!(
