@@ -25,6 +25,7 @@ mod faults;
 mod filters;
 mod hostile;
 mod hostile_target;
+mod peer_work;
 mod pods;
 mod progress;
 mod pull;

@@ -16,10 +16,11 @@ use ferry_tree::{NotApplied, Privileges, TempFile};
 use tokio::sync::mpsc;
 
 use super::basis::Basis;
-use super::delta_write::write_delta;
+use super::delta_write::{write_delta, DeltaWriteError};
 use super::plan::{is_fatal, Pending, MIN_RESUME};
+use crate::cancel::Cancel;
 use crate::error::EngineError;
-use crate::zeros::hash_zeros;
+use crate::zeros::hash_zeros_until;
 
 pub const RECEIVERS: usize = 2;
 /// Batches of jobs queued per receiver thread (see [`Batch`]).
@@ -92,14 +93,19 @@ struct Assembly {
     hasher: Option<Box<blake3::Hasher>>,
     /// Where a resumed file's new data must start, until the first piece arrives.
     resume_at: Option<u64>,
+    /// Set when the basis could not be read (another process changed it): the rest of
+    /// the file's frames are checked but not written, and its end asks for it whole.
+    spoiled: bool,
 }
 
 /// Spawns the receiver threads; returns one job queue per thread and the threads,
-/// which end once their queue is closed and drained.
+/// which end once their queue is closed and drained, or soon after `cancel` is set
+/// (between two jobs, or within a step of a long one).
 pub fn spawn(
     privileges: Privileges,
     fsync: bool,
     completions: mpsc::UnboundedSender<Vec<Completion>>,
+    cancel: Cancel,
 ) -> (Vec<mpsc::Sender<Batch>>, Vec<std::thread::JoinHandle<()>>) {
     (0..RECEIVERS)
         .map(|i| {
@@ -107,9 +113,10 @@ pub fn spawn(
             // target's memory near 16 MiB however fast the source sends.
             let (tx, rx) = mpsc::channel(JOB_QUEUE);
             let completions = completions.clone();
+            let cancel = cancel.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("ferry-recv-{i}"))
-                .spawn(move || run(rx, privileges, fsync, completions))
+                .spawn(move || run(rx, privileges, fsync, completions, cancel))
                 .expect("spawn receiver thread");
             (tx, thread)
         })
@@ -121,6 +128,7 @@ fn run(
     privileges: Privileges,
     fsync: bool,
     completions: mpsc::UnboundedSender<Vec<Completion>>,
+    cancel: Cancel,
 ) {
     // Boxed: an assembly holds a BLAKE3 state of about 2 KiB, and the map moves its
     // values whenever it grows or rehashes.
@@ -129,6 +137,9 @@ fn run(
     'batches: while let Some(batch) = jobs.blocking_recv() {
         let mut done_here = Vec::new();
         for job in batch {
+            if cancel.is_cancelled() {
+                break 'batches;
+            }
             let done = match job {
                 Job::Start {
                     index,
@@ -144,6 +155,7 @@ fn run(
                             pos: r.offset,
                             hasher: Some(Box::new(r.hasher)),
                             resume_at: Some(r.offset),
+                            spoiled: false,
                         },
                         None => Assembly {
                             pending,
@@ -152,6 +164,7 @@ fn run(
                             pos: 0,
                             hasher: None,
                             resume_at: None,
+                            spoiled: false,
                         },
                     };
                     if let Some(old) = files.insert(index, Box::new(assembly)) {
@@ -175,12 +188,16 @@ fn run(
                                 message.name()
                             ))),
                         }),
-                        Some(a) => step(a, message, privileges, fsync, &mut bounce)
-                            .transpose()
-                            .map(|finished| {
-                                let a = files.remove(&index).expect("the file just stepped");
-                                finish(index, *a, finished)
-                            }),
+                        Some(a) => {
+                            match step(a, message, privileges, fsync, &mut bounce, &cancel) {
+                                // The session ended: keep the file as it is (below).
+                                Err(Failure::Cancelled) => break 'batches,
+                                stepped => stepped.transpose().map(|finished| {
+                                    let a = files.remove(&index).expect("the file just stepped");
+                                    finish(index, *a, finished)
+                                }),
+                            }
+                        }
                     }
                 }
             };
@@ -245,6 +262,8 @@ enum Finished {
 enum Failure {
     Protocol(String),
     Tree(ferry_tree::TreeError),
+    /// The session ended while the frame was being worked on.
+    Cancelled,
 }
 
 impl Failure {
@@ -255,6 +274,15 @@ impl Failure {
                 path,
                 message: String::new(),
                 fatal: Some(EngineError::protocol(message)),
+            },
+            Failure::Cancelled => Completion::Failed {
+                index,
+                path,
+                message: String::new(),
+                fatal: Some(EngineError::new(
+                    crate::ExitCode::Interrupted,
+                    "the session ended",
+                )),
             },
             Failure::Tree(e) => {
                 let fatal = is_fatal(&e).then(|| EngineError::from(&e));
@@ -351,6 +379,7 @@ fn step(
     privileges: Privileges,
     fsync: bool,
     bounce: &mut Vec<u8>,
+    cancel: &Cancel,
 ) -> Result<Option<Finished>, Failure> {
     match message {
         Message::Data { offset, bytes, .. } => {
@@ -364,7 +393,9 @@ fn step(
             settle_resume(a, offset)?;
             check_piece(a, "Hole", offset, len)?;
             temp(a)?;
-            hash_zeros(hasher(a), len);
+            if !a.spoiled {
+                hash_zeros_until(hasher(a), len, cancel).map_err(|_| Failure::Cancelled)?;
+            }
             a.pos += len;
         }
         Message::Delta {
@@ -377,12 +408,25 @@ fn step(
                     a.pending.path
                 ))
             })?;
-            let checked = check_segment(basis.bytes(), &bytes, len as usize)
+            let checked = check_segment(&*basis, &bytes, len as usize)
                 .map_err(|e| Failure::Protocol(format!("bad delta for {}: {e}", a.pending.path)))?;
-            let (file, hasher) = sinks(a)?;
-            // Exactly `len` bytes: check_segment counted them. (Were it ever fewer, the
-            // gap would read as zeros and fail the whole-file hash.)
-            write_delta(file, hasher, offset, &checked, bounce)?;
+            if !a.spoiled {
+                let (file, hasher) = sinks(a)?;
+                // Exactly `len` bytes: check_segment counted them. (Were it ever fewer, the
+                // gap would read as zeros and fail the whole-file hash.)
+                match write_delta(file, hasher, offset, &checked, bounce, cancel) {
+                    Ok(()) => {}
+                    Err(DeltaWriteError::Write(e)) => return Err(e.into()),
+                    Err(DeltaWriteError::Cancelled) => return Err(Failure::Cancelled),
+                    Err(DeltaWriteError::Basis(e)) => {
+                        tracing::warn!(
+                            "{}: reading its basis failed ({e}); it will be asked for whole",
+                            a.pending.path
+                        );
+                        a.spoiled = true;
+                    }
+                }
+            }
             a.pos += len;
         }
         Message::FileEnd { size, hash, .. } => {
@@ -396,7 +440,7 @@ fn step(
                     a.pending.path, a.pos, a.pending.size
                 )));
             }
-            if *hasher(a).finalize().as_bytes() != hash {
+            if a.spoiled || *hasher(a).finalize().as_bytes() != hash {
                 return Ok(Some(Finished::Mismatch));
             }
             temp(a)?; // an empty file has had no data to make it
