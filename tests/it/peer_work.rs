@@ -371,9 +371,11 @@ impl Spawned {
     }
 
     /// Waits (hang guard `bound` from now) and returns the exit code (`None`: killed by
-    /// a signal) and everything it printed.
+    /// a signal) and everything it printed. Says how much CPU it used in all.
     fn finish(mut self, what: &str, bound: Duration) -> (Option<i32>, String) {
         await_condition(what, bound, || exited(self.child.id()));
+        let ticks = cpu_ticks(self.child.id());
+        eprintln!("{what}: {ticks} ticks (1/100 s) of CPU in all");
         let status = self.child.wait().expect("wait");
         let out = self.out.take().unwrap().join().unwrap_or_default();
         let err = self.err.take().unwrap().join().unwrap_or_default();
@@ -416,9 +418,7 @@ fn pull_from_hostile(
     let certs = Certs::new();
     let server = RawServer::start(&certs.server_dir(), script, Box::new(answer));
     let pull = Spawned::start(&mut pull_command(&certs, &server.url(), dest));
-    let pid = pull.pid();
     let result = pull.finish("ferry pull against a hostile hole", EXIT_GUARD);
-    eprintln!("pull CPU in all: {} ticks", cpu_ticks(pid));
     let _ = server.finish();
     result
 }

@@ -423,7 +423,7 @@ impl Planner {
             path: path.as_bytes().to_vec(),
             message: format!(
                 "not transferred: its size of {size} bytes is more than the target \
-                 filesystem's whole size of {} bytes",
+                 filesystem's whole size of {} bytes; it needs a larger target volume",
                 self.capacity
             ),
         });
