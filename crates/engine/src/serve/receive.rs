@@ -134,12 +134,16 @@ fn run(
     // values whenever it grows or rehashes.
     let mut files: HashMap<u64, Box<Assembly>> = HashMap::new();
     let mut bounce = Vec::new();
-    'batches: while let Some(batch) = jobs.blocking_recv() {
+    // Once the session ended, what is queued is still taken (without waiting for more):
+    // a Start may carry the partial of an earlier session, which must be kept, not
+    // dropped (a dropped temp file is unlinked); frames are no longer worked on.
+    let next = |jobs: &mut mpsc::Receiver<Batch>| match cancel.is_cancelled() {
+        true => jobs.try_recv().ok(),
+        false => jobs.blocking_recv(),
+    };
+    'batches: while let Some(batch) = next(&mut jobs) {
         let mut done_here = Vec::new();
         for job in batch {
-            if cancel.is_cancelled() {
-                break 'batches;
-            }
             let done = match job {
                 Job::Start {
                     index,
@@ -176,6 +180,7 @@ fn run(
                     discard(*a);
                     Completion::Aborted { index }
                 }),
+                Job::Frame(_) if cancel.is_cancelled() => None,
                 Job::Frame(message) => {
                     let index = frame_index(&message);
                     match files.get_mut(&index) {
@@ -190,8 +195,8 @@ fn run(
                         }),
                         Some(a) => {
                             match step(a, message, privileges, fsync, &mut bounce, &cancel) {
-                                // The session ended: keep the file as it is (below).
-                                Err(Failure::Cancelled) => break 'batches,
+                                // The session ended: the file stays as it is (kept below).
+                                Err(Failure::Cancelled) => None,
                                 stepped => stepped.transpose().map(|finished| {
                                     let a = files.remove(&index).expect("the file just stepped");
                                     finish(index, *a, finished)
@@ -472,4 +477,67 @@ fn step(
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+
+    use ferry_proto::{Meta, Timestamp};
+    use ferry_tree::Volume;
+
+    use super::*;
+
+    /// A session that ends while a resumed partial is queued for a receiver (or its hole
+    /// is being hashed) leaves that partial for the next session, not unlinked.
+    #[test]
+    fn a_partial_queued_when_the_session_ends_is_kept() {
+        let base = tempfile::tempdir().unwrap();
+        let volume = Volume::open(base.path(), Privileges::current()).unwrap();
+        let dir = Arc::new(volume.open_dir(&RelPath::root()).unwrap());
+        let mut temp = dir.create_partial(b"big").unwrap();
+        temp.write_at(0, &[1u8; 4096]).unwrap();
+        let partial = base
+            .path()
+            .join(std::ffi::OsStr::from_bytes(temp.temp_name()));
+        let pending = Pending {
+            dir,
+            name: b"big".to_vec(),
+            path: RelPath::new(b"big".to_vec(), &ferry_proto::Limits::default()).unwrap(),
+            meta: Meta {
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: Timestamp { sec: 0, nsec: 0 },
+                xattrs: Vec::new(),
+            },
+            size: 1 << 40,
+        };
+        let resumed = Resumed {
+            temp,
+            offset: 4096,
+            hasher: blake3::Hasher::new(),
+        };
+        let cancel = Cancel::new();
+        let (completions, _heard) = mpsc::unbounded_channel();
+        let (jobs, threads) = spawn(Privileges::current(), false, completions, cancel.clone());
+        let start = Job::Start {
+            index: 0,
+            pending,
+            basis: None,
+            resumed: Some(Box::new(resumed)),
+        };
+        let hole = Job::Frame(Message::Hole {
+            index: 0,
+            offset: 4096,
+            len: (1 << 40) - 4096,
+        });
+        jobs[0].blocking_send(vec![start, hole]).unwrap();
+        cancel.cancel();
+        drop(jobs);
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert!(partial.exists(), "the partial {partial:?} was removed");
+    }
 }

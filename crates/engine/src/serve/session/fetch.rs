@@ -139,7 +139,11 @@ impl Session {
                 let mut buf = vec![0u8; 1 << 20];
                 let mut at = 0u64;
                 while at < offset {
-                    cancel.check().ok()?;
+                    if cancel.is_cancelled() {
+                        // Still the partial a later session resumes.
+                        temp.keep();
+                        return None;
+                    }
                     let n = (offset - at).min(buf.len() as u64) as usize;
                     std::os::unix::fs::FileExt::read_exact_at(temp.file(), &mut buf[..n], at)
                         .ok()?;
@@ -159,14 +163,23 @@ impl Session {
                         offset,
                         hasher,
                     };
-                    let _ = job
-                        .send(vec![Job::Start {
-                            index,
-                            pending,
-                            basis: None,
-                            resumed: Some(Box::new(resumed)),
-                        }])
-                        .await;
+                    let start = Job::Start {
+                        index,
+                        pending,
+                        basis: None,
+                        resumed: Some(Box::new(resumed)),
+                    };
+                    // The receiver is gone (the session ended): the partial stays.
+                    if let Err(mpsc::error::SendError(jobs)) = job.send(vec![start]).await {
+                        for job in jobs {
+                            if let Job::Start {
+                                resumed: Some(r), ..
+                            } = job
+                            {
+                                r.temp.keep();
+                            }
+                        }
+                    }
                     let _ = tx
                         .send(Message::Resume {
                             index,
