@@ -2,7 +2,7 @@
 
 use crate::basis::{BasisRead, RunError};
 use crate::error::DeltaError;
-use crate::plan::MAX_SEGMENT;
+use crate::plan::{MAX_SEGMENT, MIN_BLOCK};
 use crate::scan::{scan, Command, Commands, DeltaStats};
 
 /// A peer's delta for one segment, checked whole against a basis: its output is
@@ -54,11 +54,26 @@ pub fn check_segment<'a, B: BasisRead + ?Sized>(
             "produces {total} bytes, expected {expected_len}"
         )));
     }
+    let most = max_copies(expected_len);
+    if scan.copies > most {
+        return Err(DeltaError::delta(format!(
+            "{} COPY commands for {expected_len} bytes, more than the {most} a search makes",
+            scan.copies
+        )));
+    }
     Ok(CheckedDelta {
         basis,
         delta,
         stats: scan.stats,
     })
+}
+
+/// The most COPY commands a delta of `len` bytes from [`crate::diff_segment`] can hold:
+/// each copies a whole block (at least [`MIN_BLOCK`] bytes) or, right after one, the
+/// basis's short last block. Each COPY costs the target a read of its basis, so a
+/// peer's delta of a million one-byte copies would cost a million reads for 1 MiB.
+fn max_copies(len: usize) -> u64 {
+    2 * (len as u64).div_ceil(u64::from(MIN_BLOCK)) + 2
 }
 
 impl<'a> CheckedDelta<'a, [u8]> {

@@ -235,6 +235,24 @@ fn runs_are_the_output_in_full_sized_runs_and_stop_at_a_sink_error() {
     assert_eq!(calls, 2);
 }
 
+#[test]
+fn a_delta_of_many_tiny_copies_is_refused() {
+    // Each COPY is a read of the basis at the target: 1 MiB in one-byte copies would be a
+    // million reads. A search copies whole blocks (and a short last block after one).
+    let basis = bytes(9, 64 << 10);
+    let len = 64 << 10;
+    let tiny: Vec<Vec<u8>> = (0..len as u64).map(|i| copy(i % 1000, 1)).collect();
+    let mut parts: Vec<&[u8]> = tiny.iter().map(Vec::as_slice).collect();
+    parts.push(&[0]);
+    assert!(apply_reason(&basis, &delta_of(&parts), len).contains("COPY commands"));
+    // As many as a search could make is fine: for 4 bytes, a short copy after a block's.
+    let few: Vec<Vec<u8>> = (0..4u64).map(|i| copy(i, 1)).collect();
+    let mut parts: Vec<&[u8]> = few.iter().map(Vec::as_slice).collect();
+    parts.push(&[0]);
+    let mut out = Vec::new();
+    apply_segment(&basis, &delta_of(&parts), 4, &mut out).expect("4 copies for 4 bytes");
+}
+
 /// A basis that says it is longer than it is, as a file truncated after it was opened.
 struct Shrunk<'a> {
     bytes: &'a [u8],
