@@ -27,8 +27,9 @@ impl<B: ?Sized> std::fmt::Debug for CheckedDelta<'_, B> {
 
 /// Checks one segment's delta from the peer against `basis` before a byte of it is
 /// used: every command must be well formed, every COPY must lie inside `basis` (as long
-/// as [`BasisRead::basis_len`] says), and the output must come to exactly `expected_len`
-/// bytes, which may not exceed [`MAX_SEGMENT`]. The result still has to pass the
+/// as [`BasisRead::basis_len`] says), there may be no more COPYs than a search makes
+/// (about one per [`MIN_BLOCK`] of output), and the output must come to exactly
+/// `expected_len` bytes, which may not exceed [`MAX_SEGMENT`]. The result still has to pass the
 /// engine's whole-file check: a delta can be valid and wrong.
 pub fn check_segment<'a, B: BasisRead + ?Sized>(
     basis: &'a B,
