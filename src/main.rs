@@ -45,6 +45,10 @@ fn main() -> ProcessExit {
         }
     };
     let code = runtime.block_on(run(cli, bound));
+    // Dropping the runtime would wait for every blocking task still running, however
+    // long: after a signal, a session's work stops within a step (its stop flag is set
+    // as the session is dropped), and this bounds the wait for anything that does not.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     ProcessExit::from(code.code())
 }
 

@@ -76,12 +76,12 @@ fn delta(c: &mut Criterion) {
         b.iter(|| {
             let mut hasher = blake3::Hasher::new();
             for (delta, len) in &deltas {
-                let checked = check_segment(&basis, delta, *len).expect("valid");
+                let checked = check_segment(&basis[..], delta, *len).expect("valid");
                 let done = checked.for_each_run(&mut buf, 128 * 1024, |run| {
                     hasher.update(run);
                     Ok::<(), ()>(())
                 });
-                assert_eq!(done, Ok(*len as u64));
+                assert!(matches!(done, Ok(n) if n == *len as u64));
             }
             hasher.finalize()
         });
@@ -91,7 +91,7 @@ fn delta(c: &mut Criterion) {
         b.iter(|| {
             let mut hasher = blake3::Hasher::new();
             for (delta, len) in &deltas {
-                let checked = check_segment(&basis, delta, *len).expect("valid");
+                let checked = check_segment(&basis[..], delta, *len).expect("valid");
                 checked.pieces().for_each(|piece| {
                     hasher.update(piece);
                 });

@@ -37,12 +37,19 @@ impl Drop for SmallFs {
 fn no_space_at_the_target_exits_11_and_says_so() {
     let tmp = tempfile::TempDir::new().unwrap();
     let src = tmp.path().join("src");
+    // No larger than the filesystem (a larger file is refused before it is sent, as a
+    // file error), but larger than what is left of it.
     write(
         &src.join("big.bin"),
-        &random_bytes("no space", 4 << 20),
+        &random_bytes("no space", 1 << 20),
         0o644,
     );
     let small = SmallFs::mount(&tmp.path().join("dst"), "1m");
+    write(
+        &small.dir.join("filler.bin"),
+        &random_bytes("filler", 512 << 10),
+        0o644,
+    );
     let certs = Certs::new();
     let server = Server::builder(&certs).volume("vol", &small.dir).start();
     let out = push(&certs, &src, &server.url("vol")).run();

@@ -60,6 +60,8 @@ pub(crate) struct Scan {
     pub stats: DeltaStats,
     /// One past the last basis byte any COPY reads (0 without copies).
     pub copy_end: u64,
+    /// COPY commands: each is a read of the basis at the target.
+    pub copies: u64,
 }
 
 /// One command of a delta: bytes carried in it, or a range of the basis.
@@ -92,6 +94,7 @@ pub(crate) fn scan(delta: &[u8]) -> Result<Scan, DeltaError> {
                     ))
                 })?;
                 scan.copy_end = scan.copy_end.max(end);
+                scan.copies += 1;
                 scan.stats.copied = scan.stats.copied.saturating_add(len);
                 len
             }

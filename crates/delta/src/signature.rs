@@ -15,6 +15,7 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
+use crate::basis::BasisRead;
 use crate::error::DeltaError;
 use crate::index::SignatureIndex;
 use crate::plan::{BlockPlan, MAX_BLOCK, MIN_BLOCK};
@@ -57,46 +58,95 @@ pub fn signature(basis: &[u8], plan: BlockPlan) -> Vec<u8> {
 /// Smallest basis [`signature_on`] splits: below it a thread costs more than it saves.
 pub const SPLIT_SIGNATURE_MIN: usize = 32 << 20;
 
-/// [`signature`], the same bytes, computed by up to `threads` scoped threads (this one
-/// included) on block-aligned runs of the basis. While the target signs a large file the
-/// source has nothing to do, so a second core halves that wait. Falls back to fewer
-/// threads when the basis is under [`SPLIT_SIGNATURE_MIN`] or a thread cannot be started.
-pub fn signature_on(basis: &[u8], plan: BlockPlan, threads: usize) -> Vec<u8> {
+/// Bytes of the basis read at a time by [`signature_on`] (rounded to whole blocks).
+const SIGN_READ: usize = 1 << 20;
+
+/// [`signature`] of a basis read through `basis` (the same bytes as over the whole
+/// slice), computed by up to `threads` scoped threads (this one included) on
+/// block-aligned runs of it, each reading its run in pieces of about 1 MiB. While the
+/// target signs a large file the source has nothing to do, so a second core halves that
+/// wait. Falls back to fewer threads when the basis is under [`SPLIT_SIGNATURE_MIN`] or
+/// a thread cannot be started. A read that fails (the basis shrank, the caller stopped
+/// it) fails the signature.
+pub fn signature_on<B: BasisRead + ?Sized>(
+    basis: &B,
+    plan: BlockPlan,
+    threads: usize,
+) -> std::io::Result<Vec<u8>> {
     let plan = sane(plan);
-    let block = plan.block_size as usize;
-    let blocks = basis.len().div_ceil(block);
-    let threads = threads.clamp(1, blocks.max(1));
-    if threads == 1 || basis.len() < SPLIT_SIGNATURE_MIN {
-        return signature(basis, plan);
+    let len = basis.basis_len();
+    let block = u64::from(plan.block_size);
+    let blocks = len.div_ceil(block);
+    let threads = threads.clamp(1, usize::try_from(blocks.max(1)).unwrap_or(usize::MAX));
+    let mut out = header(len, plan);
+    if threads == 1 || len < SPLIT_SIGNATURE_MIN as u64 {
+        read_entries(basis, 0..len, plan, &mut out)?;
+        return Ok(out);
     }
-    let run = blocks.div_ceil(threads) * block;
-    let mut out = header(basis.len() as u64, plan);
-    let mut runs = basis.chunks(run);
-    let first = runs.next().unwrap_or_default();
+    let run = blocks.div_ceil(threads as u64) * block;
+    let mut runs = (0..len)
+        .step_by(usize::try_from(run).unwrap_or(usize::MAX))
+        .map(|start| start..(start + run).min(len));
+    let first = runs.next().unwrap_or(0..0);
     std::thread::scope(|scope| {
         let others: Vec<_> = runs
             .map(|part| {
                 let spawned = std::thread::Builder::new()
                     .name("ferry-sign".into())
-                    .spawn_scoped(scope, move || {
-                        let len = signature_len(part.len() as u64, plan) as usize - HEADER_LEN;
-                        let mut part_entries = Vec::with_capacity(len);
-                        entries(part, plan, &mut part_entries);
-                        part_entries
+                    .spawn_scoped(scope, {
+                        let part = part.clone();
+                        move || {
+                            let len = signature_len(part.end - part.start, plan) as usize;
+                            let mut part_entries = Vec::with_capacity(len - HEADER_LEN);
+                            read_entries(basis, part, plan, &mut part_entries)?;
+                            Ok::<_, std::io::Error>(part_entries)
+                        }
                     });
                 (part, spawned.ok())
             })
             .collect();
-        entries(first, plan, &mut out);
+        let mut result = read_entries(basis, first, plan, &mut out);
         for (part, thread) in others {
-            match thread.map(|t| t.join()) {
-                Some(Ok(done)) => out.extend_from_slice(&done),
+            let done = match thread.map(|t| t.join()) {
+                Some(Ok(done)) => done,
                 Some(Err(panic)) => std::panic::resume_unwind(panic),
-                None => entries(part, plan, &mut out),
+                None => {
+                    let mut part_entries = Vec::new();
+                    read_entries(basis, part, plan, &mut part_entries).map(|()| part_entries)
+                }
+            };
+            match (&result, done) {
+                (Ok(()), Ok(done)) => out.extend_from_slice(&done),
+                (Ok(()), Err(e)) => result = Err(e),
+                (Err(_), _) => {}
             }
         }
-    });
-    out
+        result
+    })?;
+    Ok(out)
+}
+
+/// Appends the entries of the blocks of `range` of the basis (which starts on a block
+/// boundary), reading it in pieces of whole blocks.
+fn read_entries<B: BasisRead + ?Sized>(
+    basis: &B,
+    range: std::ops::Range<u64>,
+    plan: BlockPlan,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let block = plan.block_size as usize;
+    let piece = (SIGN_READ / block).max(1) * block;
+    let mut buf = vec![0u8; piece.min(usize::try_from(range.end - range.start).unwrap_or(piece))];
+    let mut at = range.start;
+    while at < range.end {
+        let n = buf
+            .len()
+            .min(usize::try_from(range.end - at).unwrap_or(usize::MAX));
+        basis.read_exact_at(at, &mut buf[..n])?;
+        entries(&buf[..n], plan, out);
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// A plan [`signature`] can follow: a hand-made plan with a zero block size or a strong
@@ -298,13 +348,56 @@ mod tests {
         let whole = signature(&basis, plan);
         for threads in [2, 3, 7] {
             assert!(
-                signature_on(&basis, plan, threads) == whole,
+                signature_on(&basis[..], plan, threads).expect("reads") == whole,
                 "{threads} threads"
             );
         }
         let small = &basis[..SPLIT_SIGNATURE_MIN - 1];
-        assert!(signature_on(small, plan, 2) == signature(small, plan));
-        assert!(signature_on(&[], plan, 2) == signature(&[], plan));
+        assert!(signature_on(small, plan, 2).expect("reads") == signature(small, plan));
+        let empty: &[u8] = &[];
+        assert!(signature_on(empty, plan, 2).expect("reads") == signature(&[], plan));
+    }
+
+    /// A basis that says it is longer than it is: every read past `real` fails, as a
+    /// file truncated after it was opened does.
+    struct Shrunk<'a> {
+        bytes: &'a [u8],
+        claimed: u64,
+    }
+
+    impl BasisRead for Shrunk<'_> {
+        fn basis_len(&self) -> u64 {
+            self.claimed
+        }
+
+        fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+            self.bytes.read_exact_at(offset, buf)
+        }
+    }
+
+    #[test]
+    fn a_basis_that_shrank_fails_its_signature_on_any_thread() {
+        let bytes = vec![3u8; SPLIT_SIGNATURE_MIN + 4096];
+        let plan = BlockPlan {
+            block_size: 4096,
+            strong_len: 8,
+        };
+        for (real, threads) in [
+            (1000, 1),
+            (bytes.len() - 1, 1),
+            (bytes.len() - 1, 3),
+            (4096, 3),
+        ] {
+            let shrunk = Shrunk {
+                bytes: &bytes[..real],
+                claimed: bytes.len() as u64,
+            };
+            assert!(
+                signature_on(&shrunk, plan, threads).is_err(),
+                "{real} of {} bytes, {threads} threads",
+                bytes.len()
+            );
+        }
     }
 
     #[test]

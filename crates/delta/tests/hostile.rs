@@ -4,8 +4,8 @@
 mod support;
 
 use ferry_delta::{
-    apply_segment, check_segment, diff_segment, signature, BlockPlan, DeltaError, PeerSignature,
-    MAX_BLOCK, MAX_SEGMENT, MIN_BLOCK,
+    apply_segment, check_segment, diff_segment, signature, BasisRead, BlockPlan, DeltaError,
+    PeerSignature, RunError, MAX_BLOCK, MAX_SEGMENT, MIN_BLOCK,
 };
 use proptest::prelude::*;
 use support::{bytes, parse, MAX_SIG};
@@ -190,7 +190,7 @@ fn apply_refuses_bad_deltas() {
 #[test]
 fn a_valid_delta_applies_as_fast_rsync_applies_it() {
     let (basis, delta, len) = valid_delta();
-    let pieces = check_segment(&basis, &delta, len)
+    let pieces = check_segment(&basis[..], &delta, len)
         .expect("valid")
         .pieces()
         .count();
@@ -204,7 +204,7 @@ fn a_valid_delta_applies_as_fast_rsync_applies_it() {
 #[test]
 fn runs_are_the_output_in_full_sized_runs_and_stop_at_a_sink_error() {
     let (basis, delta, len) = valid_delta();
-    let checked = check_segment(&basis, &delta, len).expect("valid");
+    let checked = check_segment(&basis[..], &delta, len).expect("valid");
     let mut applied = Vec::new();
     apply_segment(&basis, &delta, len, &mut applied).expect("valid");
     for run in [1, 7, 1000, len, 10 * len] {
@@ -214,7 +214,7 @@ fn runs_are_the_output_in_full_sized_runs_and_stop_at_a_sink_error() {
             sizes.push(r.len());
             Ok::<(), ()>(())
         });
-        assert_eq!(total, Ok(len as u64), "run {run}");
+        assert!(matches!(total, Ok(n) if n == len as u64), "run {run}");
         assert!(out == applied, "run {run}: different bytes");
         let (last, full) = sizes.split_last().expect("some output");
         assert!(
@@ -231,7 +231,62 @@ fn runs_are_the_output_in_full_sized_runs_and_stop_at_a_sink_error() {
             Ok(())
         }
     });
-    assert_eq!((stopped, calls), (Err("disk full"), 2));
+    assert!(matches!(stopped, Err(RunError::Sink("disk full"))));
+    assert_eq!(calls, 2);
+}
+
+#[test]
+fn a_delta_of_many_tiny_copies_is_refused() {
+    // Each COPY is a read of the basis at the target: 1 MiB in one-byte copies would be a
+    // million reads. A search copies whole blocks (and a short last block after one).
+    let basis = bytes(9, 64 << 10);
+    let len = 64 << 10;
+    let tiny: Vec<Vec<u8>> = (0..len as u64).map(|i| copy(i % 1000, 1)).collect();
+    let mut parts: Vec<&[u8]> = tiny.iter().map(Vec::as_slice).collect();
+    parts.push(&[0]);
+    assert!(apply_reason(&basis, &delta_of(&parts), len).contains("COPY commands"));
+    // As many as a search could make is fine: for 4 bytes, a short copy after a block's.
+    let few: Vec<Vec<u8>> = (0..4u64).map(|i| copy(i, 1)).collect();
+    let mut parts: Vec<&[u8]> = few.iter().map(Vec::as_slice).collect();
+    parts.push(&[0]);
+    let mut out = Vec::new();
+    apply_segment(&basis, &delta_of(&parts), 4, &mut out).expect("4 copies for 4 bytes");
+}
+
+/// A basis that says it is longer than it is, as a file truncated after it was opened.
+struct Shrunk<'a> {
+    bytes: &'a [u8],
+    claimed: u64,
+}
+
+impl BasisRead for Shrunk<'_> {
+    fn basis_len(&self) -> u64 {
+        self.claimed
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.bytes.read_exact_at(offset, buf)
+    }
+}
+
+#[test]
+fn runs_stop_with_a_basis_error_where_the_basis_shrank() {
+    let (basis, delta, len) = valid_delta();
+    let shrunk = Shrunk {
+        bytes: &basis[..basis.len() / 2],
+        claimed: basis.len() as u64,
+    };
+    let checked = check_segment(&shrunk, &delta, len).expect("checked against the claimed length");
+    let mut handed = 0;
+    let stopped = checked.for_each_run(&mut Vec::new(), 64, |r| {
+        handed += r.len();
+        Ok::<(), ()>(())
+    });
+    assert!(
+        matches!(stopped, Err(RunError::Basis(_))),
+        "a read past the real end must fail, not come back short: {stopped:?}"
+    );
+    assert!(handed < len, "{handed} of {len} bytes handed over");
 }
 
 #[test]

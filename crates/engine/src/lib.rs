@@ -24,6 +24,7 @@
 //!   is never committed torn, and the next pass sends it.
 //! * Exit codes: the worst class wins; fatal beats per-file beats vanished.
 
+mod cancel;
 mod connect;
 mod display;
 mod error;

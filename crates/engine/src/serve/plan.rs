@@ -70,6 +70,9 @@ pub struct Planned {
     /// The directory whose listing this frame completed, and whether entries inside it
     /// are to be deleted at the end.
     pub completed: Option<(RelPath, bool)>,
+    /// Files refused before anything was asked for (reported in `messages`): hard
+    /// links to them fail too.
+    pub refused: Vec<u64>,
 }
 
 /// The directory whose listing is in progress.
@@ -105,6 +108,9 @@ pub struct Planner {
     pub tally: Tally,
     /// Which entry each hard link may name as its leader: see [`Leaders`].
     leaders: Leaders,
+    /// The target filesystem's size: a file declared larger cannot be written, and is
+    /// refused before a byte of it is hashed or written (see [`Planner::too_large`]).
+    capacity: u64,
 }
 
 fn protocol(message: String) -> EngineError {
@@ -120,7 +126,14 @@ impl Planner {
     ) -> Planner {
         let mut expected = HashSet::new();
         expected.insert(RelPath::root());
+        let capacity = volume.capacity().unwrap_or_else(|e| {
+            tracing::warn!(
+                "cannot read the target filesystem's size ({e}); file sizes are not bounded by it"
+            );
+            u64::MAX
+        });
         Planner {
+            capacity,
             volume,
             options,
             filter,
@@ -257,6 +270,9 @@ impl Planner {
             )));
         }
         let dir = current.dir.clone();
+        if self.too_large(index, &entry.content, &path, planned) {
+            return Ok(());
+        }
         if let Content::HardLink {
             leader,
             path: leader_path,
@@ -432,6 +448,37 @@ impl Planner {
         let _ = existing;
         self.tally.entries_created += 1;
         Ok(())
+    }
+
+    /// Refuses a file declared larger than the target filesystem: it could never be
+    /// written, and its declared size is work a peer would have the target do (hashing
+    /// the zeros of a hole of 2^60 bytes takes years). The file is wanted nowhere, so the
+    /// source sends none of it; the run goes on and ends with the file counted as an
+    /// error.
+    fn too_large(
+        &mut self,
+        index: u64,
+        content: &Content,
+        path: &RelPath,
+        planned: &mut Planned,
+    ) -> bool {
+        let Content::File { size, .. } = *content else {
+            return false;
+        };
+        if size <= self.capacity {
+            return false;
+        }
+        self.tally.file_errors += 1;
+        planned.refused.push(index);
+        planned.messages.push(Message::FileError {
+            path: path.as_bytes().to_vec(),
+            message: format!(
+                "not transferred: its size of {size} bytes is more than the target \
+                 filesystem's whole size of {} bytes; it needs a larger target volume",
+                self.capacity
+            ),
+        });
+        true
     }
 
     /// Records target entries of the finished directory that the source does not have;

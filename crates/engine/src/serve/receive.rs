@@ -16,10 +16,11 @@ use ferry_tree::{NotApplied, Privileges, TempFile};
 use tokio::sync::mpsc;
 
 use super::basis::Basis;
-use super::delta_write::write_delta;
+use super::delta_write::{write_delta, DeltaWriteError};
 use super::plan::{is_fatal, Pending, MIN_RESUME};
+use crate::cancel::Cancel;
 use crate::error::EngineError;
-use crate::zeros::hash_zeros;
+use crate::zeros::hash_zeros_until;
 
 pub const RECEIVERS: usize = 2;
 /// Batches of jobs queued per receiver thread (see [`Batch`]).
@@ -95,14 +96,19 @@ struct Assembly {
     hasher: Option<Box<blake3::Hasher>>,
     /// Where a resumed file's new data must start, until the first piece arrives.
     resume_at: Option<u64>,
+    /// Set when the basis could not be read (another process changed it): the rest of
+    /// the file's frames are checked but not written, and its end asks for it whole.
+    spoiled: bool,
 }
 
 /// Spawns the receiver threads; returns one job queue per thread and the threads,
-/// which end once their queue is closed and drained.
+/// which end once their queue is closed and drained, or soon after `cancel` is set
+/// (between two jobs, or within a step of a long one).
 pub fn spawn(
     privileges: Privileges,
     fsync: bool,
     completions: mpsc::UnboundedSender<Vec<Completion>>,
+    cancel: Cancel,
 ) -> (Vec<mpsc::Sender<Batch>>, Vec<std::thread::JoinHandle<()>>) {
     (0..RECEIVERS)
         .map(|i| {
@@ -110,9 +116,10 @@ pub fn spawn(
             // target's memory near 16 MiB however fast the source sends.
             let (tx, rx) = mpsc::channel(JOB_QUEUE);
             let completions = completions.clone();
+            let cancel = cancel.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("ferry-recv-{i}"))
-                .spawn(move || run(rx, privileges, fsync, completions))
+                .spawn(move || run(rx, privileges, fsync, completions, cancel))
                 .expect("spawn receiver thread");
             (tx, thread)
         })
@@ -124,6 +131,7 @@ fn run(
     privileges: Privileges,
     fsync: bool,
     completions: mpsc::UnboundedSender<Vec<Completion>>,
+    cancel: Cancel,
 ) {
     // Boxed: an assembly holds a BLAKE3 state of about 2 KiB, and the map moves its
     // values whenever it grows or rehashes.
@@ -131,7 +139,14 @@ fn run(
     // Files that failed before their last frame: the rest of their frames are dropped.
     let mut draining: HashSet<u64> = HashSet::new();
     let mut bounce = Vec::new();
-    'batches: while let Some(batch) = jobs.blocking_recv() {
+    // Once the session ended, what is queued is still taken (without waiting for more):
+    // a Start may carry the partial of an earlier session, which must be kept, not
+    // dropped (a dropped temp file is unlinked); frames are no longer worked on.
+    let next = |jobs: &mut mpsc::Receiver<Batch>| match cancel.is_cancelled() {
+        true => jobs.try_recv().ok(),
+        false => jobs.blocking_recv(),
+    };
+    'batches: while let Some(batch) = next(&mut jobs) {
         let mut done_here = Vec::new();
         for job in batch {
             let done = match job {
@@ -149,6 +164,7 @@ fn run(
                             pos: r.offset,
                             hasher: Some(Box::new(r.hasher)),
                             resume_at: Some(r.offset),
+                            spoiled: false,
                         },
                         None => Assembly {
                             pending,
@@ -157,6 +173,7 @@ fn run(
                             pos: 0,
                             hasher: None,
                             resume_at: None,
+                            spoiled: false,
                         },
                     };
                     draining.remove(&index);
@@ -172,6 +189,7 @@ fn run(
                         Completion::Aborted { index }
                     })
                 }
+                Job::Frame(_) if cancel.is_cancelled() => None,
                 Job::Frame(message) => {
                     let index = frame_index(&message);
                     let last = matches!(message, Message::FileEnd { .. });
@@ -192,16 +210,20 @@ fn run(
                             ))),
                             draining: false,
                         }),
-                        Some(a) => step(a, message, privileges, fsync, &mut bounce)
-                            .transpose()
-                            .map(|finished| {
-                                let a = files.remove(&index).expect("the file just stepped");
-                                let done = finish(index, *a, finished, !last);
-                                if let Completion::Failed { draining: true, .. } = done {
-                                    draining.insert(index);
-                                }
-                                done
-                            }),
+                        Some(a) => {
+                            match step(a, message, privileges, fsync, &mut bounce, &cancel) {
+                                // The session ended: the file stays as it is (kept below).
+                                Err(Failure::Cancelled) => None,
+                                stepped => stepped.transpose().map(|finished| {
+                                    let a = files.remove(&index).expect("the file just stepped");
+                                    let done = finish(index, *a, finished, !last);
+                                    if let Completion::Failed { draining: true, .. } = done {
+                                        draining.insert(index);
+                                    }
+                                    done
+                                }),
+                            }
+                        }
                     }
                 }
             };
@@ -269,6 +291,8 @@ enum Finished {
 enum Failure {
     Protocol(String),
     Tree(ferry_tree::TreeError),
+    /// The session ended while the frame was being worked on.
+    Cancelled,
 }
 
 impl Failure {
@@ -279,6 +303,16 @@ impl Failure {
                 path,
                 message: String::new(),
                 fatal: Some(EngineError::protocol(message)),
+                draining: false,
+            },
+            Failure::Cancelled => Completion::Failed {
+                index,
+                path,
+                message: String::new(),
+                fatal: Some(EngineError::new(
+                    crate::ExitCode::Interrupted,
+                    "the session ended",
+                )),
                 draining: false,
             },
             Failure::Tree(e) => {
@@ -378,6 +412,7 @@ fn step(
     privileges: Privileges,
     fsync: bool,
     bounce: &mut Vec<u8>,
+    cancel: &Cancel,
 ) -> Result<Option<Finished>, Failure> {
     match message {
         Message::Data { offset, bytes, .. } => {
@@ -391,7 +426,9 @@ fn step(
             settle_resume(a, offset)?;
             check_piece(a, "Hole", offset, len)?;
             temp(a)?;
-            hash_zeros(hasher(a), len);
+            if !a.spoiled {
+                hash_zeros_until(hasher(a), len, cancel).map_err(|_| Failure::Cancelled)?;
+            }
             a.pos += len;
         }
         Message::Delta {
@@ -404,12 +441,25 @@ fn step(
                     a.pending.path
                 ))
             })?;
-            let checked = check_segment(basis.bytes(), &bytes, len as usize)
+            let checked = check_segment(&*basis, &bytes, len as usize)
                 .map_err(|e| Failure::Protocol(format!("bad delta for {}: {e}", a.pending.path)))?;
-            let (file, hasher) = sinks(a)?;
-            // Exactly `len` bytes: check_segment counted them. (Were it ever fewer, the
-            // gap would read as zeros and fail the whole-file hash.)
-            write_delta(file, hasher, offset, &checked, bounce)?;
+            if !a.spoiled {
+                let (file, hasher) = sinks(a)?;
+                // Exactly `len` bytes: check_segment counted them. (Were it ever fewer, the
+                // gap would read as zeros and fail the whole-file hash.)
+                match write_delta(file, hasher, offset, &checked, bounce, cancel) {
+                    Ok(()) => {}
+                    Err(DeltaWriteError::Write(e)) => return Err(e.into()),
+                    Err(DeltaWriteError::Cancelled) => return Err(Failure::Cancelled),
+                    Err(DeltaWriteError::Basis(e)) => {
+                        tracing::warn!(
+                            "{}: reading its basis failed ({e}); it will be asked for whole",
+                            a.pending.path
+                        );
+                        a.spoiled = true;
+                    }
+                }
+            }
             a.pos += len;
         }
         Message::FileEnd { size, hash, .. } => {
@@ -423,7 +473,7 @@ fn step(
                     a.pending.path, a.pos, a.pending.size
                 )));
             }
-            if *hasher(a).finalize().as_bytes() != hash {
+            if a.spoiled || *hasher(a).finalize().as_bytes() != hash {
                 return Ok(Some(Finished::Mismatch));
             }
             temp(a)?; // an empty file has had no data to make it
@@ -455,4 +505,139 @@ fn step(
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+
+    use ferry_proto::{Meta, Timestamp};
+    use ferry_tree::Volume;
+
+    use super::*;
+
+    fn pending(dir: Arc<ferry_tree::Dir>, name: &[u8], size: u64) -> Pending {
+        Pending {
+            dir,
+            name: name.to_vec(),
+            path: RelPath::new(name.to_vec(), &ferry_proto::Limits::default()).unwrap(),
+            meta: Meta {
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: Timestamp { sec: 0, nsec: 0 },
+                xattrs: Vec::new(),
+            },
+            size,
+            partial_ok: true,
+        }
+    }
+
+    /// A file rebuilt from a basis that another process truncates after the signature
+    /// (so after the Want) and before the delta: asked for again whole (a mismatch),
+    /// not failed and not a crash. Untouched, the same delta commits.
+    #[test]
+    fn a_basis_truncated_before_its_delta_makes_a_mismatch() {
+        for truncate in [false, true] {
+            let base = tempfile::tempdir().unwrap();
+            let content: Vec<u8> = (0..256u32 << 10).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(base.path().join("f"), &content).unwrap();
+            let volume = Volume::open(base.path(), Privileges::current()).unwrap();
+            let dir = Arc::new(volume.open_dir(&RelPath::root()).unwrap());
+            let cancel = Cancel::new();
+            let file = std::fs::File::open(base.path().join("f")).unwrap();
+            let basis = Basis::open(file, cancel.clone()).unwrap();
+            let plan = ferry_delta::plan(content.len() as u64, usize::MAX).expect("a plan");
+            let signature = ferry_delta::signature(&content, plan);
+            let peer = ferry_delta::PeerSignature::parse(signature, usize::MAX).unwrap();
+            let mut delta = Vec::new();
+            ferry_delta::diff_segment(&peer.index(), &content, &mut delta).unwrap();
+            let (completions, mut heard) = mpsc::unbounded_channel();
+            let (jobs, threads) = spawn(Privileges::current(), false, completions, cancel);
+            let size = content.len() as u64;
+            let start = Job::Start {
+                index: 0,
+                pending: pending(dir, b"f", size),
+                basis: Some(Arc::new(basis)),
+                resumed: None,
+            };
+            if truncate {
+                std::fs::File::options()
+                    .write(true)
+                    .open(base.path().join("f"))
+                    .unwrap()
+                    .set_len(1000)
+                    .unwrap();
+            }
+            let frames = [
+                Message::Delta {
+                    index: 0,
+                    offset: 0,
+                    len: size,
+                    bytes: delta.into(),
+                },
+                Message::FileEnd {
+                    index: 0,
+                    size,
+                    hash: *blake3::hash(&content).as_bytes(),
+                },
+            ];
+            let mut batch = vec![start];
+            batch.extend(frames.into_iter().map(Job::Frame));
+            jobs[0].blocking_send(batch).unwrap();
+            drop(jobs);
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            let done = heard.blocking_recv().expect("a completion");
+            match (truncate, &done[..]) {
+                (true, [Completion::Mismatch { index: 0, .. }]) => {}
+                (false, [Completion::Committed { index: 0, .. }]) => {
+                    assert!(std::fs::read(base.path().join("f")).unwrap() == content);
+                }
+                _ => panic!("truncated: {truncate}: unexpected completion"),
+            }
+        }
+    }
+
+    /// A session that ends while a resumed partial is queued for a receiver (or its hole
+    /// is being hashed) leaves that partial for the next session, not unlinked.
+    #[test]
+    fn a_partial_queued_when_the_session_ends_is_kept() {
+        let base = tempfile::tempdir().unwrap();
+        let volume = Volume::open(base.path(), Privileges::current()).unwrap();
+        let dir = Arc::new(volume.open_dir(&RelPath::root()).unwrap());
+        let mut temp = dir.create_partial(b"big").unwrap();
+        temp.write_at(0, &[1u8; 4096]).unwrap();
+        let partial = base
+            .path()
+            .join(std::ffi::OsStr::from_bytes(temp.temp_name()));
+        let pending = pending(dir, b"big", 1 << 40);
+        let resumed = Resumed {
+            temp,
+            offset: 4096,
+            hasher: blake3::Hasher::new(),
+        };
+        let cancel = Cancel::new();
+        let (completions, _heard) = mpsc::unbounded_channel();
+        let (jobs, threads) = spawn(Privileges::current(), false, completions, cancel.clone());
+        let start = Job::Start {
+            index: 0,
+            pending,
+            basis: None,
+            resumed: Some(Box::new(resumed)),
+        };
+        let hole = Job::Frame(Message::Hole {
+            index: 0,
+            offset: 4096,
+            len: (1 << 40) - 4096,
+        });
+        jobs[0].blocking_send(vec![start, hole]).unwrap();
+        cancel.cancel();
+        drop(jobs);
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert!(partial.exists(), "the partial {partial:?} was removed");
+    }
 }

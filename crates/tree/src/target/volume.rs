@@ -81,6 +81,13 @@ impl Volume {
         ))
     }
 
+    /// The size of the filesystem the volume is on, in bytes (`statvfs`: `f_blocks *
+    /// f_frsize`): no file larger than this can be written there, however sparse.
+    pub fn capacity(&self) -> Result<u64, TreeError> {
+        let stat = rfs::fstatvfs(&*self.root).map_err(|e| io_err("statvfs", ".".into(), e))?;
+        Ok(stat.f_blocks.saturating_mul(stat.f_frsize))
+    }
+
     /// Checks the volume is writable: creates and removes a temp file in the root.
     pub fn check_writable(&self) -> Result<(), TreeError> {
         let root = self.open_dir(&RelPath::root())?;
@@ -164,6 +171,16 @@ mod tests {
 
     fn rel(s: &str) -> RelPath {
         RelPath::new(s.as_bytes().to_vec(), &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn capacity_is_the_filesystems_size() {
+        let base = tempfile::tempdir().unwrap();
+        let volume = Volume::open(base.path(), Privileges::current()).unwrap();
+        let capacity = volume.capacity().expect("statvfs");
+        let stat = rfs::statvfs(base.path()).unwrap();
+        assert_eq!(capacity, stat.f_blocks * stat.f_frsize);
+        assert!(capacity > 0);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use ferry_delta::BasisRead;
 use ferry_proto::Message;
 use tokio::sync::mpsc;
 
@@ -49,23 +50,25 @@ impl Session {
         let Some(file) = basis else {
             return self.want_whole(index, pending).await;
         };
-        // Map the basis and compute its signature off the reactor; the Want goes out
-        // when the signature is ready.
+        // Compute the basis's signature off the reactor; the Want goes out when it is
+        // ready. A basis that cannot be read whole (it shrank) is asked for whole.
         self.signature_jobs += 1;
         let tx = self.tx.clone();
         let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
         let max_signature = self.limits.max_signature;
         let chunk = self.limits.data_chunk;
         let signed = signed.clone();
+        let cancel = self.cancel.clone();
         tokio::spawn(async move {
             static SLOTS: tokio::sync::Semaphore =
                 tokio::sync::Semaphore::const_new(SIGNATURE_JOBS);
             let _slot = SLOTS.acquire().await;
             let computed = tokio::task::spawn_blocking(move || {
-                let basis = Basis::map(&file).ok()?;
-                let plan = ferry_delta::plan(basis.bytes().len() as u64, max_signature)?;
-                let signature = ferry_delta::signature_on(basis.bytes(), plan, signing_threads());
-                Some((Arc::new(basis), signature))
+                cancel.check().ok()?;
+                let basis = Basis::open(file, cancel).ok()?;
+                let plan = ferry_delta::plan(basis.basis_len(), max_signature)?;
+                let signature = ferry_delta::signature_on(&basis, plan, signing_threads());
+                Some((Arc::new(basis), signature.ok()?))
             })
             .await
             .ok()
@@ -129,12 +132,18 @@ impl Session {
         let tx = self.tx.clone();
         let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
         let signed = signed.clone();
+        let cancel = self.cancel.clone();
         tokio::spawn(async move {
             let hashed = tokio::task::spawn_blocking(move || {
                 let mut hasher = blake3::Hasher::new();
                 let mut buf = vec![0u8; 1 << 20];
                 let mut at = 0u64;
                 while at < offset {
+                    if cancel.is_cancelled() {
+                        // Still the partial a later session resumes.
+                        temp.keep();
+                        return None;
+                    }
                     let n = (offset - at).min(buf.len() as u64) as usize;
                     std::os::unix::fs::FileExt::read_exact_at(temp.file(), &mut buf[..n], at)
                         .ok()?;
@@ -154,14 +163,23 @@ impl Session {
                         offset,
                         hasher,
                     };
-                    let _ = job
-                        .send(vec![Job::Start {
-                            index,
-                            pending,
-                            basis: None,
-                            resumed: Some(Box::new(resumed)),
-                        }])
-                        .await;
+                    let start = Job::Start {
+                        index,
+                        pending,
+                        basis: None,
+                        resumed: Some(Box::new(resumed)),
+                    };
+                    // The receiver is gone (the session ended): the partial stays.
+                    if let Err(mpsc::error::SendError(jobs)) = job.send(vec![start]).await {
+                        for job in jobs {
+                            if let Job::Start {
+                                resumed: Some(r), ..
+                            } = job
+                            {
+                                r.temp.keep();
+                            }
+                        }
+                    }
                     let _ = tx
                         .send(Message::Resume {
                             index,

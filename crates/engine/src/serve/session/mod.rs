@@ -25,11 +25,17 @@ use super::metrics::VolumeMetrics;
 use super::plan::{LinkRequest, Planned, Planner};
 use super::receive::{self, Batch, Completion, Job, BATCH_BYTES, BATCH_JOBS, RECEIVERS};
 use super::{Tally, NOT_APPLIED_EXAMPLES};
+use crate::cancel::Cancel;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
 
 /// Signatures computed at once (each reads a whole basis file).
 const SIGNATURE_JOBS: usize = 2;
+
+/// How long the end of a session waits for its receiver threads, which stop within a
+/// step of their work once the session's stop flag is set (a write stuck in a failing
+/// filesystem may not).
+const RECEIVERS_STOP: std::time::Duration = std::time::Duration::from_secs(30);
 
 struct Session {
     volume: Arc<Volume>,
@@ -68,6 +74,8 @@ struct Session {
     metrics: Arc<VolumeMetrics>,
     /// Entries named so far as examples of attributes not applied.
     examples_sent: usize,
+    /// Set when the session ends: the receivers and signature jobs stop their work.
+    cancel: Cancel,
 }
 
 /// Runs the session to its end; returns the target's stats.
@@ -83,7 +91,16 @@ pub async fn run<R: AsyncRead + Unpin>(
 ) -> Result<TargetStats, EngineError> {
     let (completions_tx, mut completions) = mpsc::unbounded_channel();
     let (signed_tx, mut signed) = mpsc::unbounded_channel::<()>();
-    let (jobs, receivers) = receive::spawn(volume.privileges(), options.fsync, completions_tx);
+    // However the session ends (returns, or its future is dropped by a signal or a
+    // failed attempt), the work it started for the peer stops.
+    let cancel = Cancel::new();
+    let _stop = cancel.stop_on_drop();
+    let (jobs, receivers) = receive::spawn(
+        volume.privileges(),
+        options.fsync,
+        completions_tx,
+        cancel.clone(),
+    );
     let mut s = Session {
         planner: Some(Planner::new(
             volume.clone(),
@@ -114,6 +131,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         itemize: options.itemize,
         metrics,
         examples_sent: 0,
+        cancel: cancel.clone(),
     };
     let result = drive(
         &mut s,
@@ -125,20 +143,22 @@ pub async fn run<R: AsyncRead + Unpin>(
     )
     .await;
     // The receivers must be done with every file (and have kept the partials of cut
-    // ones) before the volume is released to the next session.
+    // ones) before the volume is released to the next session. After a success they
+    // are; otherwise they stop within a step of what they were doing. Each holds a
+    // completions sender until it ends, so the channel closing says they all have;
+    // waited for here rather than by a blocking join, which would keep the runtime (and
+    // a signalled process) waiting on a thread that does not stop.
+    cancel.cancel();
     drop(s);
     drop(signed_tx);
-    let joined = tokio::task::spawn_blocking(move || {
-        for receiver in receivers {
-            let _ = receiver.join();
-        }
-    });
-    if tokio::time::timeout(std::time::Duration::from_secs(30), joined)
-        .await
-        .is_err()
-    {
-        tracing::warn!("receiver threads did not stop within 30 s");
+    let stopped = async { while completions.recv().await.is_some() {} };
+    if tokio::time::timeout(RECEIVERS_STOP, stopped).await.is_err() {
+        tracing::warn!(
+            "receiver threads did not stop within {} s",
+            RECEIVERS_STOP.as_secs()
+        );
     }
+    drop(receivers);
     result
 }
 
@@ -395,6 +415,7 @@ impl Session {
         for (path, meta) in planned.announced {
             self.dirs.announce(path, meta);
         }
+        self.failed.extend(planned.refused);
         let mut open: HashSet<u64> = HashSet::new();
         for want in planned.wants {
             open.insert(want.index);
