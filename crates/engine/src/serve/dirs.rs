@@ -97,8 +97,7 @@ impl DirTracker {
         }
     }
 
-    /// Directories in flight (for tests and memory checks).
-    #[cfg(test)]
+    /// Directories in flight: announced and not yet finished.
     pub fn len(&self) -> usize {
         self.dirs.len()
     }

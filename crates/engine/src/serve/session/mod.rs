@@ -5,7 +5,19 @@
 //!
 //! Every listed entry is *unresolved* until it is fully in place (or has failed); the
 //! lowest unresolved index is the watermark sent back in `Ack`, which bounds how far
-//! ahead the source may list.
+//! ahead the source may list: a `List` frame past the last `Ack` plus
+//! [`Limits::window`] ends the session with a protocol error.
+//!
+//! What a source can make this side hold, and its bound:
+//! - per listed, unresolved entry (`unresolved`, `pending`, `parents`, `waiting_links`,
+//!   a signature task each, `completions` of their jobs): the window;
+//! - directories announced and not finished (`dirs`, the planner's `expected`):
+//!   [`Limits::max_pending_dirs`];
+//! - jobs queued at the receivers: a bounded channel of batches each;
+//! - frames queued to send while the peer does not read: the writer's bounded channel
+//!   (the session waits, it does not queue more);
+//! - `failed` leaders and `resent` files: one index per file that failed or was re-sent
+//!   in the session (each also reported or counted), not per listed entry.
 
 mod fetch;
 mod resolve;
@@ -261,6 +273,17 @@ impl Session {
                     )));
                 }
                 let count = entries.len() as u64;
+                let window = self.limits.window;
+                if first + count > self.acked + window {
+                    return Err(EngineError::protocol(format!(
+                        "List of entries {first}..{} goes past the listing window: the last \
+                         Ack was through {}, and a source may list at most {window} entries \
+                         past it (below {})",
+                        first + count,
+                        self.acked,
+                        self.acked + window,
+                    )));
+                }
                 let mut planner = self.planner.take().expect("planner");
                 let (planner, planned) = tokio::task::spawn_blocking(move || {
                     let planned = planner.plan(dir, first, entries, dir_done, dir_complete);
@@ -378,6 +401,16 @@ impl Session {
         }
         for (path, meta) in planned.announced {
             self.dirs.announce(path, meta);
+        }
+        // Announced directories are resolved entries, so the window does not bound them:
+        // the protocol's own limit does (an honest walker's stack of directories to list).
+        let max = self.limits.max_pending_dirs;
+        if self.dirs.len() > max {
+            return Err(EngineError::protocol(format!(
+                "the source has announced {} directories that are not finished yet, over the \
+                 limit of {max}: it must list a directory's contents before announcing more",
+                self.dirs.len()
+            )));
         }
         let mut open: HashSet<u64> = HashSet::new();
         for want in planned.wants {
