@@ -285,6 +285,18 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
             );
             return Admission::Refused;
         }
+        // A Hello from another version of Ferry: tell it why, rather than just close.
+        Ok(Err(e)) if e.exit == ExitCode::ProtocolVersion => {
+            return refuse(
+                RefuseReason::VersionMismatch,
+                format!(
+                    "{} (this target runs {})",
+                    e.message,
+                    env!("CARGO_PKG_VERSION")
+                ),
+            )
+            .await;
+        }
         Ok(Err(e)) => {
             failed(HandshakeFailure::NoHello, format!("before Hello: {e}"));
             return Admission::Refused;
