@@ -41,6 +41,12 @@ pub struct Limits {
     /// more than a million sibling directories waiting at once; the receiver keeps a path
     /// and attributes for each.
     pub max_pending_dirs: usize,
+    /// Bytes of block signatures a receiver may have sent for files whose content it has
+    /// not had yet (their `FileEnd` or `FileFailed`): it waits before sending more. A
+    /// source holds what it was sent until it has answered, so this bounds its memory
+    /// (plus one signature per sender thread finishing as the next one arrives). At least
+    /// [`Limits::max_signature`].
+    pub signature_window: usize,
 }
 
 impl Default for Limits {
@@ -59,6 +65,7 @@ impl Default for Limits {
             max_message: 4096,
             window: 16 * 1024,
             max_pending_dirs: 1024 * 1024,
+            signature_window: 64 * 1024 * 1024,
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct Shared {
     pub compression: Arc<crate::framed::Compression>,
     /// Hard links listed and not yet resolved (counted as files in progress).
     pub links: Mutex<BTreeSet<u64>>,
+    /// Bytes of signatures received for files not yet answered by a sender: bounded by
+    /// the protocol's `Limits::signature_window`.
+    pub signature_bytes: std::sync::atomic::AtomicUsize,
     pub live: Arc<Progress>,
 }
 

@@ -57,10 +57,11 @@ impl Session {
         let max_signature = self.limits.max_signature;
         let chunk = self.limits.data_chunk;
         let signed = signed.clone();
+        let budget = self.signature_budget.clone();
         tokio::spawn(async move {
             static SLOTS: tokio::sync::Semaphore =
                 tokio::sync::Semaphore::const_new(SIGNATURE_JOBS);
-            let _slot = SLOTS.acquire().await;
+            let slot = SLOTS.acquire().await;
             let computed = tokio::task::spawn_blocking(move || {
                 let basis = Basis::map(&file).ok()?;
                 let plan = ferry_delta::plan(basis.bytes().len() as u64, max_signature)?;
@@ -70,10 +71,18 @@ impl Session {
             .await
             .ok()
             .flatten();
+            drop(slot);
             let (basis, signature) = match computed {
                 Some((basis, signature)) => (Some(basis), Some(signature)),
                 None => (None, None),
             };
+            // The source must hold the signature until it has sent the file: wait for
+            // room in the window.
+            if let Some(signature) = &signature {
+                if !budget.take(index, signature.len()).await {
+                    return;
+                }
+            }
             let _ = job
                 .send(vec![Job::Start {
                     index,

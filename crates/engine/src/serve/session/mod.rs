@@ -11,6 +11,8 @@
 //! What a source can make this side hold, and its bound:
 //! - per listed, unresolved entry (`unresolved`, `pending`, `parents`, `waiting_links`,
 //!   a signature task each, `completions` of their jobs): the window;
+//! - signatures sent for files not yet received: [`Limits::signature_window`] bytes
+//!   (the source holds them until it answers);
 //! - directories announced and not finished (`dirs`, the planner's `expected`):
 //!   [`Limits::max_pending_dirs`];
 //! - jobs queued at the receivers: a bounded channel of batches each;
@@ -43,6 +45,47 @@ use crate::framed::{FrameReader, FrameSender};
 /// Signatures computed at once (each reads a whole basis file).
 const SIGNATURE_JOBS: usize = 2;
 
+/// Signatures sent for files whose content has not come yet, in bytes: at most
+/// [`Limits::signature_window`], so that the source need not hold more.
+#[derive(Clone)]
+pub(super) struct SignatureBudget {
+    bytes: Arc<tokio::sync::Semaphore>,
+    /// What each file's signature holds, until its `FileEnd` or `FileFailed`.
+    held: Arc<std::sync::Mutex<HashMap<u64, u32>>>,
+    max: usize,
+}
+
+impl SignatureBudget {
+    fn new(max: usize) -> SignatureBudget {
+        SignatureBudget {
+            bytes: Arc::new(tokio::sync::Semaphore::new(max)),
+            held: Arc::default(),
+            max,
+        }
+    }
+
+    /// Waits until `len` more bytes fit, then holds them for file `index`; false if the
+    /// session ended meanwhile.
+    pub(super) async fn take(&self, index: u64, len: usize) -> bool {
+        let n = len.min(self.max) as u32;
+        match self.bytes.acquire_many(n).await {
+            Ok(permit) => {
+                permit.forget();
+                self.held.lock().expect("budget lock").insert(index, n);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// File `index`'s content has come: its signature no longer counts.
+    fn release(&self, index: u64) {
+        if let Some(n) = self.held.lock().expect("budget lock").remove(&index) {
+            self.bytes.add_permits(n as usize);
+        }
+    }
+}
+
 struct Session {
     volume: Arc<Volume>,
     limits: Limits,
@@ -61,6 +104,7 @@ struct Session {
     list_ended: bool,
     source_read_errors: u64,
     signature_jobs: usize,
+    signature_budget: SignatureBudget,
     jobs: Vec<mpsc::Sender<Batch>>,
     /// Jobs not yet handed to each receiver, and the data bytes among them: sent when the
     /// connection has no whole frame left to decode, or when a batch is full.
@@ -92,6 +136,7 @@ pub async fn run<R: AsyncRead + Unpin>(
 ) -> Result<TargetStats, EngineError> {
     let (completions_tx, mut completions) = mpsc::unbounded_channel();
     let (signed_tx, mut signed) = mpsc::unbounded_channel::<()>();
+    let signature_budget = SignatureBudget::new(limits.signature_window);
     let (jobs, receivers) = receive::spawn(volume.privileges(), options.fsync, completions_tx);
     let mut s = Session {
         planner: Some(Planner::new(
@@ -113,6 +158,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         list_ended: false,
         source_read_errors: 0,
         signature_jobs: 0,
+        signature_budget,
         jobs,
         outbox: (0..RECEIVERS).map(|_| (Vec::new(), 0)).collect(),
         stats: TargetStats::default(),
@@ -132,6 +178,8 @@ pub async fn run<R: AsyncRead + Unpin>(
         options,
     )
     .await;
+    // Signature tasks still waiting for room stop.
+    s.signature_budget.bytes.close();
     // The receivers must be done with every file (and have kept the partials of cut
     // ones) before the volume is released to the next session.
     drop(s);
@@ -325,6 +373,9 @@ impl Session {
                         message.name()
                     )));
                 }
+                if matches!(message, Message::FileEnd { .. }) {
+                    self.signature_budget.release(index);
+                }
                 self.job(index, Job::Frame(message)).await
             }
             Message::FileFailed { index, .. } => {
@@ -333,6 +384,7 @@ impl Session {
                         "FileFailed for entry {index}, which the target did not ask for"
                     )));
                 }
+                self.signature_budget.release(index);
                 self.job(index, Job::Abort { index }).await
             }
             Message::Error { class, message } => Err(EngineError::new(
@@ -479,5 +531,30 @@ impl Session {
             send(&self.tx, message).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SignatureBudget;
+
+    #[tokio::test]
+    async fn signatures_past_the_window_wait_for_a_file_to_come() {
+        let budget = SignatureBudget::new(100);
+        assert!(budget.take(1, 60).await);
+        let fits = tokio::select! {
+            biased;
+            _ = budget.take(2, 60) => true,
+            () = std::future::ready(()) => false,
+        };
+        assert!(!fits, "120 bytes fit a window of 100");
+        budget.release(1);
+        assert!(budget.take(2, 60).await);
+        // A signature larger than the window still goes out alone; a closed session
+        // stops what waits.
+        budget.release(2);
+        assert!(budget.take(3, 500).await);
+        budget.bytes.close();
+        assert!(!budget.take(4, 1).await);
     }
 }
