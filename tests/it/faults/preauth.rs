@@ -202,3 +202,34 @@ fn measure_pushes_during_a_flood() {
     let redials = flood.stop();
     eprintln!("{ok} of 10 pushes succeeded; {redials} flood connections closed meanwhile");
 }
+
+#[test]
+fn a_target_closing_during_tls_is_named_as_such() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    tree(&src);
+    let certs = Certs::new();
+    // A "target" that takes the ClientHello and hangs up, as an overloaded one does.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let closer = std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut buf = [0u8; 512];
+            let _ = conn.read(&mut buf);
+        }
+    });
+    let out = push(&certs, &src, &format!("ferry://{addr}/vol"))
+        .arg("--retries")
+        .arg("0")
+        .run();
+    closer.join().unwrap();
+    out.assert_code(10);
+    let stderr = out.stderr();
+    for words in [
+        "closed the connection during the TLS handshake",
+        "overloaded with connections that have not authenticated",
+        "refused our certificate",
+    ] {
+        assert!(stderr.contains(words), "{words:?} not in:\n{stderr}");
+    }
+}
