@@ -140,3 +140,29 @@ fn checksum_detects_same_size_same_mtime_change_that_quick_check_skips() {
     );
     assert_trees_equal(&fx.src, &fx.dst);
 }
+
+/// A tree of more than three listing windows (`Limits::window` entries past the target's
+/// last Ack), with hard links that wait for their leader across frames: the source
+/// waits for Acks and the target, which refuses a listing past the window, takes it all.
+#[test]
+fn a_tree_many_listing_windows_long_is_pushed_whole() {
+    let window = ferry_proto::Limits::default().window as usize;
+    let fx = Fixture::new();
+    let dirs = 50;
+    let per_dir = (3 * window + 2_000) / dirs;
+    for d in 0..dirs {
+        let dir = fx.src.join(format!("d{d:02}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..per_dir {
+            let path = dir.join(format!("f{f:04}"));
+            if f % 500 == 499 {
+                fs::hard_link(dir.join("f0000"), &path).unwrap();
+            } else {
+                fs::write(&path, format!("{d}/{f}\n")).unwrap();
+            }
+        }
+        std::os::unix::fs::symlink("f0000", dir.join("link")).unwrap();
+    }
+    fx.push().run().assert_ok();
+    assert_trees_equal(&fx.src, &fx.dst);
+}

@@ -48,3 +48,36 @@ fn hello_with_another_protocol_version_is_refused_as_a_version_mismatch() {
         "expected Refused(VersionMismatch), got {seen:?}"
     );
 }
+
+#[test]
+fn hello_with_unknown_option_bits_is_refused_naming_them() {
+    let tmp = TempDir::new().unwrap();
+    let certs = Certs::new();
+    let server = Server::builder(&certs).volume("vol", tmp.path()).start();
+    let mut client = RawClient::connect_as_client(&server.addr, &certs.client_dir());
+    let mut frame = bytes::BytesMut::new();
+    ferry_proto::encode(
+        &Message::Hello {
+            version: ferry_proto::PROTOCOL_VERSION,
+            volume: b"vol".to_vec(),
+            options: SessionOptions::default(),
+            filter: Default::default(),
+        },
+        &mut frame,
+    );
+    // Length prefix, tag, version, the volume's length and bytes: then the options.
+    let at = 4 + 1 + 4 + 4 + 3;
+    frame[at..at + 4].copy_from_slice(&0x8000_0200u32.to_le_bytes());
+    client.send_raw(&frame).expect("send Hello");
+    let seen = client.recv_until_end();
+    match seen.last() {
+        Some(Recv::Msg(Message::Refused {
+            reason: RefuseReason::VersionMismatch,
+            message,
+        })) => {
+            assert!(message.contains("0x80000200"), "{message}");
+            assert!(message.contains("same Ferry version"), "{message}");
+        }
+        _ => panic!("expected Refused(VersionMismatch) naming the bits, got {seen:?}"),
+    }
+}

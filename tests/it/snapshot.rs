@@ -70,14 +70,16 @@ impl Snapshot {
         self
     }
 
-    /// The names that share `rel`'s inode (sorted, including `rel`).
-    fn link_group(&self, rel: &[u8]) -> Vec<String> {
-        let inode = self.nodes[rel].inode;
-        self.nodes
-            .iter()
-            .filter(|(_, n)| n.inode == inode && n.kind == "file")
-            .map(|(k, _)| show(k))
-            .collect()
+    /// The names of the files sharing each inode (sorted): one pass, so that comparing
+    /// the link groups of a large tree is not quadratic.
+    fn link_groups(&self) -> std::collections::HashMap<(u64, u64), Vec<String>> {
+        let mut groups: std::collections::HashMap<_, Vec<String>> = Default::default();
+        for (k, n) in &self.nodes {
+            if n.kind == "file" {
+                groups.entry(n.inode).or_default().push(show(k));
+            }
+        }
+        groups
     }
 }
 
@@ -189,6 +191,7 @@ fn read_xattrs(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
 /// Every way `dst` is not an exact copy of `src`, one line each, naming path and attribute.
 pub fn diff(src: &Snapshot, dst: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
+    let (src_groups, dst_groups) = (src.link_groups(), dst.link_groups());
     for (rel, s) in &src.nodes {
         let p = show(rel);
         let Some(d) = dst.nodes.get(rel) else {
@@ -226,7 +229,7 @@ pub fn diff(src: &Snapshot, dst: &Snapshot) -> Vec<String> {
             }
         }
         if s.kind == "file" {
-            let (a, b) = (src.link_group(rel), dst.link_group(rel));
+            let (a, b) = (&src_groups[&s.inode], &dst_groups[&d.inode]);
             if a != b {
                 out.push(format!("{p}: hard-link group: source {a:?}, target {b:?}"));
             }

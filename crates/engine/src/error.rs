@@ -105,7 +105,14 @@ impl From<NetError> for EngineError {
 
 impl From<CodecError> for EngineError {
     fn from(e: CodecError) -> Self {
-        EngineError::protocol(format!("protocol error from peer: {e}"))
+        match e {
+            // Not a broken peer but another version of Ferry: say so, with its own code.
+            CodecError::UnknownOptions { .. } => EngineError::new(
+                ExitCode::ProtocolVersion,
+                format!("{e}; both sides must run the same Ferry version"),
+            ),
+            e => EngineError::protocol(format!("protocol error from peer: {e}")),
+        }
     }
 }
 

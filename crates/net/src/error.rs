@@ -222,11 +222,7 @@ pub enum NetError {
     Tune { source: io::Error },
     #[error("TLS handshake with {peer} failed: {failure}")]
     Tls { peer: TlsPeer, failure: TlsFailure },
-    #[error(
-        "the connection with {peer} broke during the TLS handshake: {source}; check that the \
-         address points at a ferry server (a router that forwards by SNI needs the route host \
-         as the server name) and that no proxy inspects TLS"
-    )]
+    #[error("{}", handshake_broke(peer, source))]
     HandshakeIo { peer: TlsPeer, source: io::Error },
     #[error("the connection with {peer} broke: {source}; retrying may help")]
     Io { peer: TlsPeer, source: io::Error },
@@ -275,6 +271,34 @@ fn proxy_auth(proxy: &str, had_credentials: bool, user: &str) -> String {
         )
     } else {
         format!("proxy {proxy} requires credentials: give --proxy http://USER:PASSWORD@host:port")
+    }
+}
+
+/// A handshake cut short. When the server closes it, the likely causes are a target busy
+/// with connections that have not authenticated (it closes the oldest of them to let new
+/// ones in) or a refusal of our certificate that came without an alert.
+fn handshake_broke(peer: &TlsPeer, source: &io::Error) -> String {
+    let where_to_look = "check that the address points at a ferry server (a router that \
+                         forwards by SNI needs the route host as the server name) and that no \
+                         proxy inspects TLS";
+    let closed = matches!(
+        source.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    );
+    match peer {
+        TlsPeer::Server(_) if closed => format!(
+            "the target ({peer}) closed the connection during the TLS handshake ({source}): it \
+             may be overloaded with connections that have not authenticated, which it closes \
+             oldest first, so retrying helps (--retries); or it refused our certificate: \
+             check that this side uses the client/ directory of the same `ferry certs` run as \
+             the target's server/ directory. If it keeps happening, {where_to_look}"
+        ),
+        _ => format!(
+            "the connection with {peer} broke during the TLS handshake: {source}; {where_to_look}"
+        ),
     }
 }
 

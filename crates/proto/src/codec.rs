@@ -63,6 +63,10 @@ pub enum CodecError {
         message: &'static str,
         field: &'static str,
     },
+    /// A Hello asks for options this version does not know: the peer runs another
+    /// version of Ferry.
+    #[error("the Hello asks for options this version of Ferry does not know (bits {bits:#x})")]
+    UnknownOptions { bits: u32 },
 }
 
 /// Bytes of the length prefix.
@@ -386,7 +390,9 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 | OPT_COMPRESS
                 | OPT_PULL;
             if flags & !known != 0 {
-                return Err(r.bad("options", flags.into()));
+                return Err(CodecError::UnknownOptions {
+                    bits: flags & !known,
+                });
             }
             let count = r.count("filter", crate::filter::MAX_RULES, 5)?;
             let mut rules = Vec::with_capacity(count);

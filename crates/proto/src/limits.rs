@@ -29,6 +29,29 @@ pub struct Limits {
     pub delta_segment: usize,
     /// Longest human-readable message (errors, refusals).
     pub max_message: usize,
+    /// The listing window: a `List` frame may reach at most this many entries past the
+    /// watermark of the receiver's last `Ack` (entry `first + count <= through + window`).
+    /// A source waits for an `Ack` before it lists further; a receiver refuses a frame
+    /// past the window with a protocol error. So whatever a receiver keeps per listed,
+    /// unresolved entry (wanted files, hard links waiting for their leader, entries
+    /// in flight) is bounded by the window, however large the tree or hostile the peer.
+    pub window: u64,
+    /// Most directories announced in a listing and not yet listed themselves. A walker
+    /// lists each directory before descending, so an honest tree reaches this only with
+    /// more than a million sibling directories waiting at once; the receiver keeps a path
+    /// and attributes for each.
+    pub max_pending_dirs: usize,
+    /// Most bytes those directories may hold in paths and attributes (xattrs included),
+    /// counted as the receiver keeps them: the count alone would let long paths and large
+    /// xattrs cost gigabytes. An honest million pending directories with short paths
+    /// hold about 150 MiB.
+    pub max_pending_dir_bytes: usize,
+    /// Bytes of block signatures a receiver may have sent for files whose content it has
+    /// not had yet (their `FileEnd` or `FileFailed`): it waits before sending more. A
+    /// source holds what it was sent until it has answered, so this bounds its memory
+    /// (plus one signature per sender thread finishing as the next one arrives). At least
+    /// [`Limits::max_signature`].
+    pub signature_window: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +68,10 @@ impl Default for Limits {
             data_chunk: 256 * 1024,
             delta_segment: 2 * 1024 * 1024,
             max_message: 4096,
+            window: 16 * 1024,
+            max_pending_dirs: 1024 * 1024,
+            max_pending_dir_bytes: 256 * 1024 * 1024,
+            signature_window: 64 * 1024 * 1024,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod durability;
 mod kills;
 mod network;
+mod preauth;
 mod source;
 
 use std::fs;

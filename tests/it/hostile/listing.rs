@@ -153,3 +153,78 @@ fn too_many_xattrs_are_refused() {
         &[],
     );
 }
+
+/// A source that lists far past the listing window and sends no data: one file it never
+/// sends, then hard links to it, which wait for it, so nothing resolves and the
+/// watermark stays at 0. The target must end the session when a frame goes past the
+/// window (`Limits::window`), with an error that names the numbers, and its memory must
+/// stay flat. Before the target enforced the window it took all 1.2 M entries in (about
+/// 450 bytes each).
+#[test]
+fn listing_past_the_window_without_data_is_refused() {
+    const ENTRIES: u64 = 1_200_000;
+    let per_frame = Limits::default().max_entries_per_frame as u64;
+    let window = Limits::default().window;
+    let run = run_session(|client, _| {
+        let mut first = 0;
+        while first < ENTRIES {
+            let entries = (first..(first + per_frame).min(ENTRIES))
+                .map(|i| match i {
+                    0 => file(b"leader"),
+                    _ => hard_link(format!("l{i}").as_bytes(), 0, b"leader"),
+                })
+                .collect();
+            if client.send(&list(b"", first, entries, false)).is_err() {
+                return;
+            }
+            first += per_frame;
+        }
+        let _ = client.send(&list(b"", ENTRIES, Vec::new(), true));
+        let _ = client.send(&Message::ListEnd {
+            entries: ENTRIES,
+            read_errors: 0,
+        });
+    });
+    // The target ends the session at the first frame past the window: entries
+    // 0..window fit, the next frame does not. Its Error may be lost to the reset of a
+    // connection the source is still writing to, so its log is what names the numbers.
+    let reached = window + per_frame;
+    let refusal = run
+        .server
+        .stderr
+        .lines()
+        .find(|l| l.contains("past the listing window"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the target did not say why it ended:\n{}",
+                run.server.dump()
+            )
+        });
+    for number in [format!("{window}..{reached}"), format!("at most {window}")] {
+        assert!(
+            refusal.contains(&number),
+            "the error should name {number}: {refusal}"
+        );
+    }
+    assert!(
+        matches!(
+            run.seen.last(),
+            Some(
+                Recv::Msg(Message::Error {
+                    class: ErrorClass::Protocol,
+                    ..
+                }) | Recv::Eof
+                    | Recv::Failed(_)
+            )
+        ),
+        "the target did not end the session: {:?}",
+        run.seen.iter().rev().take(3).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        run.server.code,
+        Some(12),
+        "serve --once should exit 12 (protocol)\n{}",
+        run.server.dump()
+    );
+    assert_memory_bounded(&run);
+}

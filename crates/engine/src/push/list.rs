@@ -22,8 +22,6 @@ use crate::progress::Progress;
 use crate::report::Reporter;
 use crate::summary::SourceCounts;
 
-/// Entries the source may list beyond the target's resolved watermark.
-pub const WINDOW: u64 = 16 * 1024;
 /// Listing frames are cut near this many encoded bytes.
 const FRAME_TARGET: usize = 512 * 1024;
 
@@ -50,6 +48,9 @@ pub struct Shared {
     pub compression: Arc<crate::framed::Compression>,
     /// Hard links listed and not yet resolved (counted as files in progress).
     pub links: Mutex<BTreeSet<u64>>,
+    /// Bytes of signatures received for files not yet answered by a sender: bounded by
+    /// the protocol's `Limits::signature_window`.
+    pub signature_bytes: std::sync::atomic::AtomicUsize,
     pub live: Arc<Progress>,
 }
 
@@ -126,10 +127,12 @@ impl Shared {
         self.files.lock().expect("files lock").get(&index).cloned()
     }
 
-    async fn wait_for_window(&self, upto: u64) {
+    /// Waits until entries up to `upto` fit the protocol's listing window
+    /// ([`Limits::window`]) past the target's last watermark; the target refuses more.
+    async fn wait_for_window(&self, upto: u64, window: u64) {
         loop {
             let notified = self.acked.notified();
-            if upto <= self.progress.lock().expect("progress lock").1 + WINDOW {
+            if upto <= self.progress.lock().expect("progress lock").1 + window {
                 return;
             }
             notified.await;
@@ -194,7 +197,7 @@ pub async fn run_lister(
                 ));
             }
             let count = entries.len() as u64;
-            shared.wait_for_window(next + count).await;
+            shared.wait_for_window(next + count, limits.window).await;
             remember(&shared, &dir, first, &entries, &limits)?;
             next += count;
             shared.progress.lock().expect("progress lock").0 = next;

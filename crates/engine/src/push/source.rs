@@ -10,9 +10,12 @@
 //! ```
 //!
 //! The reader never blocks on the writer, so the two directions cannot deadlock: wants
-//! go to an unbounded queue whose length the target bounds by its window.
+//! go to an unbounded queue whose length the target bounds by its window (a want for a
+//! file not listed or not unresolved is refused), and the signatures they carry are
+//! bounded in bytes by [`Limits::signature_window`] (more is refused).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
 use ferry_proto::{
@@ -147,7 +150,14 @@ fn spawn_senders(
                         Ok(work) => work,
                         Err(_) => return,
                     };
+                    // The signature leaves the source's memory when this work is done.
+                    let signature = match &work.ask {
+                        Ask::Delta(signature) => signature.len(),
+                        _ => 0,
+                    };
+                    let done = || shared.signature_bytes.fetch_sub(signature, Relaxed);
                     let Some(info) = shared.file(work.index) else {
+                        done();
                         continue;
                     };
                     // Recorded before its FileEnd can go out, so the target's Ack (which
@@ -158,9 +168,10 @@ fn spawn_senders(
                         .expect("delivered lock")
                         .insert(info.path.as_bytes().to_vec(), info.size);
                     let progress = &shared.live;
-                    match send::send_file(
-                        &root, work.index, &info, work.ask, &limits, &tx, progress,
-                    ) {
+                    let sent =
+                        send::send_file(&root, work.index, &info, work.ask, &limits, &tx, progress);
+                    done();
+                    match sent {
                         Ok(sent) => {
                             let mut counts = shared.counts.lock().expect("counts lock");
                             counts.bytes_literal += sent.stats.literal;
@@ -245,6 +256,17 @@ async fn read_replies<R: AsyncRead + Unpin>(
                     return Err(EngineError::protocol(format!(
                         "signature for entry {index} exceeds {} bytes",
                         limits.max_signature
+                    )));
+                }
+                // The target keeps its signatures for files it has not had yet within
+                // the window; senders finishing as the next ones arrive account for the
+                // rest.
+                let held = shared.signature_bytes.fetch_add(bytes.len(), Relaxed) + bytes.len();
+                let max = limits.signature_window + SENDERS * limits.max_signature;
+                if held > max {
+                    return Err(EngineError::protocol(format!(
+                        "target sent {held} bytes of signatures for files it has not had yet, \
+                         over the limit of {max}"
                     )));
                 }
                 sig.extend_from_slice(&bytes);

@@ -1,10 +1,13 @@
 //! One connection to the server: TLS, Hello, admission (version, volume, read-only
 //! exports, locks and caps), then the session: a push's target part, or a pull's
-//! source. Bounded so that connections which open and send nothing, or
-//! stall mid-handshake, cannot exhaust the target.
+//! source. Bounded so that connections which open and send nothing, or stall
+//! mid-handshake, cannot exhaust the target nor keep others out: until TLS is done a
+//! connection holds a pre-authentication slot (`preauth`), which a newer connection may
+//! take from it, and has [`TLS_TIMEOUT`]; once authenticated, a Hello slot and
+//! [`HELLO_TIMEOUT`].
 //!
 //! ```text
-//! accept ─(handshake slot)─▶ TLS ─▶ Hello ─▶ volume lock + session slot ─▶ Welcome ─▶ session
+//! accept ─(pre-auth slot)─▶ TLS ─(Hello slot)─▶ Hello ─▶ volume lock + session slot ─▶ Welcome ─▶ session
 //!                                            └──▶ Refused (version, unknown, busy or
 //!                                                          read-only volume)
 //! ```
@@ -22,7 +25,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use super::metrics::{HandshakeFailure, Metrics};
+use super::metrics::{FailureLog, HandshakeFailure, Metrics};
+use super::preauth::{PreAuth, Ticket};
 use super::{pull_source, session, Export};
 use crate::exit::ExitCode;
 use crate::framed::{spawn_compressing_writer, Compression, FrameReader, FrameSender};
@@ -34,9 +38,12 @@ pub struct Shared {
     pub volumes: HashMap<String, Export>,
     pub busy: Mutex<HashSet<String>>,
     pub privileges: Privileges,
-    /// Connections between accept and Hello: a peer that opens connections and sends
-    /// nothing, or stalls mid-handshake, can hold at most this many.
-    pub handshakes: Arc<Semaphore>,
+    /// Connections between accept and the end of TLS (no certificate shown yet).
+    pub preauth: Arc<PreAuth>,
+    /// Authenticated connections between TLS and their Hello.
+    pub hellos: Arc<Semaphore>,
+    /// Connections that failed before their Hello, logged without flooding the log.
+    pub failures: FailureLog,
     /// Sessions running at once (each has two receiver threads and its windows).
     pub sessions: Arc<Semaphore>,
     /// `serve --fsync`: every session flushes files, whatever its source asks.
@@ -47,12 +54,19 @@ pub struct Shared {
     pub write_limit: Option<Arc<RateLimiter>>,
 }
 
-/// Most connections in their handshake at once; more are closed at accept.
+/// Most connections in their TLS handshake at once; a newer one evicts one of them
+/// (see `preauth` for which).
 pub const MAX_HANDSHAKES: usize = 64;
+/// Most authenticated connections waiting for their Hello; more are closed.
+const MAX_HELLOS: usize = 64;
 /// Most sessions at once; more are refused as busy (the source may retry).
 pub const MAX_SESSIONS: usize = 64;
-/// How long a client may take from TCP accept to its Hello, TLS included.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a client may take from TCP accept to the end of TLS. A client sends its
+/// ClientHello at once and TLS 1.3 needs one round trip more, so this is generous for
+/// any network, and short for a peer that only holds a connection open.
+const TLS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an authenticated client may take to send its Hello after TLS.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Shared {
     pub fn new(
@@ -69,7 +83,9 @@ impl Shared {
             volumes,
             busy: Mutex::new(HashSet::new()),
             privileges,
-            handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES)),
+            preauth: Arc::new(PreAuth::new(MAX_HANDSHAKES)),
+            hellos: Arc::new(Semaphore::new(MAX_HELLOS)),
+            failures: FailureLog::default(),
             sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
             fsync: false,
         }
@@ -92,34 +108,55 @@ impl Drop for VolumeLock<'_> {
     }
 }
 
-/// One connection, holding a handshake slot until its Hello is answered. Returns the
-/// session's exit code if it was admitted.
+/// One connection, holding its pre-authentication slot (`ticket`) until TLS is done,
+/// then a Hello slot until its Hello is answered. Returns the session's exit code if it
+/// was admitted.
 pub async fn connection(
     shared: &Shared,
     stream: TcpStream,
     peer: SocketAddr,
     heartbeat: Duration,
-    handshake: OwnedSemaphorePermit,
+    ticket: Ticket,
 ) -> Option<ExitCode> {
     let _ = ferry_net::tune(&stream);
-    // One deadline for TLS and Hello together, so a slow peer cannot stretch it.
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-    let tls =
-        match tokio::time::timeout_at(deadline, ferry_net::tls_accept(&shared.acceptor, stream))
-            .await
-        {
+    let failed = |why, detail: String| shared.failures.failed(&shared.metrics, why, || detail);
+    let handshake = tokio::time::timeout(
+        TLS_TIMEOUT,
+        ferry_net::tls_accept(&shared.acceptor, ticket.watch(stream)),
+    );
+    let tls = tokio::select! {
+        () = ticket.evicted() => {
+            failed(
+                HandshakeFailure::Overload,
+                format!("{MAX_HANDSHAKES} connections were in their TLS handshake; closed the one from {peer} to make room for a newer one"),
+            );
+            return None;
+        }
+        done = handshake => match done {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
-                tracing::warn!("TLS handshake with {peer} failed: {e}");
-                shared.metrics.handshake_failed(HandshakeFailure::Tls);
+                failed(HandshakeFailure::Tls, format!("TLS handshake with {peer} failed: {e}"));
                 return None;
             }
             Err(_) => {
-                tracing::warn!("TLS handshake with {peer} timed out");
-                shared.metrics.handshake_failed(HandshakeFailure::Timeout);
+                failed(
+                    HandshakeFailure::Timeout,
+                    format!("TLS handshake with {peer} did not finish within {} s", TLS_TIMEOUT.as_secs()),
+                );
                 return None;
             }
-        };
+        },
+    };
+    // Authenticated: the slot goes to others, and the Hello has its own deadline.
+    drop(ticket);
+    let Ok(handshake) = shared.hellos.clone().try_acquire_owned() else {
+        failed(
+            HandshakeFailure::Overload,
+            format!("{MAX_HELLOS} authenticated connections are already waiting for their Hello; closed the one from {peer}"),
+        );
+        return None;
+    };
+    let deadline = Instant::now() + HELLO_TIMEOUT;
     let (read, write) = tokio::io::split(tls);
     let limits = Limits::default();
     let mut reader = FrameReader::new(read, limits.clone()).with_limit(shared.read_limit.clone());
@@ -232,6 +269,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
     tx: &FrameSender,
     deadline: Instant,
 ) -> Admission<'a> {
+    let failed = |why, detail: String| shared.failures.failed(&shared.metrics, why, || detail);
     let refuse = |reason, message: String| async move {
         tracing::warn!("refused: {message}");
         shared.metrics.refused(reason);
@@ -241,17 +279,33 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
     let hello = match tokio::time::timeout_at(deadline, reader.next()).await {
         Ok(Ok(Some(hello))) => hello,
         Ok(Ok(None)) => {
-            shared.metrics.handshake_failed(HandshakeFailure::NoHello);
+            failed(
+                HandshakeFailure::NoHello,
+                "a client closed the connection before its Hello".to_owned(),
+            );
             return Admission::Refused;
         }
+        // A Hello from another version of Ferry: tell it why, rather than just close.
+        Ok(Err(e)) if e.exit == ExitCode::ProtocolVersion => {
+            return refuse(
+                RefuseReason::VersionMismatch,
+                format!(
+                    "{} (this target runs {})",
+                    e.message,
+                    env!("CARGO_PKG_VERSION")
+                ),
+            )
+            .await;
+        }
         Ok(Err(e)) => {
-            tracing::warn!("before Hello: {e}");
-            shared.metrics.handshake_failed(HandshakeFailure::NoHello);
+            failed(HandshakeFailure::NoHello, format!("before Hello: {e}"));
             return Admission::Refused;
         }
         Err(_) => {
-            tracing::warn!("no Hello within {} s", HANDSHAKE_TIMEOUT.as_secs());
-            shared.metrics.handshake_failed(HandshakeFailure::Timeout);
+            failed(
+                HandshakeFailure::Timeout,
+                format!("no Hello within {} s of TLS", HELLO_TIMEOUT.as_secs()),
+            );
             return Admission::Refused;
         }
     };

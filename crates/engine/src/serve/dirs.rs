@@ -18,10 +18,23 @@ struct DirState {
     has_extras: bool,
 }
 
+/// What one directory in flight costs, about: its path, its xattrs and a fixed part for
+/// the map's entry and the rest of its attributes.
+fn held_by(path: &RelPath, meta: &Meta) -> usize {
+    let xattrs: usize = meta
+        .xattrs
+        .iter()
+        .map(|x| x.name.len() + x.value.len() + 48)
+        .sum();
+    path.as_bytes().len() + xattrs + 128
+}
+
 /// Directories whose attributes are still to be applied.
 #[derive(Default)]
 pub struct DirTracker {
     dirs: HashMap<RelPath, DirState>,
+    /// What `dirs` holds, about, in bytes (see [`held_by`]).
+    bytes: usize,
     /// Finished except for deletions inside them, in the order they became ready.
     deferred: Vec<(RelPath, Meta)>,
 }
@@ -33,6 +46,7 @@ impl DirTracker {
         if let Some((parent, _)) = path.split_last() {
             self.open(&parent);
         }
+        self.bytes += held_by(&path, &meta);
         self.dirs.insert(
             path,
             DirState {
@@ -79,6 +93,7 @@ impl DirTracker {
                 return ready;
             }
             let state = self.dirs.remove(&dir).expect("checked above");
+            self.bytes = self.bytes.saturating_sub(held_by(&dir, &state.meta));
             let parent = dir.split_last().map(|(parent, _)| parent);
             if state.has_extras {
                 self.deferred.push((dir, state.meta));
@@ -97,10 +112,14 @@ impl DirTracker {
         }
     }
 
-    /// Directories in flight (for tests and memory checks).
-    #[cfg(test)]
+    /// Directories in flight: announced and not yet finished.
     pub fn len(&self) -> usize {
         self.dirs.len()
+    }
+
+    /// About how many bytes the directories in flight hold (paths and attributes).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Everything not finished yet, deepest first: the deferred ones and any left open
@@ -152,6 +171,25 @@ mod tests {
         assert!(t.listed(&RelPath::root(), false).is_empty());
         assert!(t.listed(&p("a"), false).is_empty());
         assert_eq!(names(&t.listed(&p("a/b"), false)), vec!["a/b", "a", "."]);
+    }
+
+    #[test]
+    fn bytes_held_count_paths_and_xattrs_until_finished() {
+        let mut t = DirTracker::default();
+        t.announce(RelPath::root(), Meta::default());
+        let big = Meta {
+            xattrs: vec![ferry_proto::Xattr {
+                name: b"user.big".to_vec(),
+                value: vec![0; 60_000],
+            }],
+            ..Meta::default()
+        };
+        let empty = t.bytes();
+        t.announce(p("a"), big);
+        assert!(t.bytes() >= empty + 60_000, "{}", t.bytes());
+        assert!(t.listed(&RelPath::root(), false).is_empty());
+        assert_eq!(names(&t.listed(&p("a"), false)), vec!["a", "."]);
+        assert_eq!(t.bytes(), 0);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::exit::ExitCode;
 
@@ -23,8 +23,80 @@ pub enum HandshakeFailure {
     Timeout,
     /// The connection ended or sent something else before a Hello.
     NoHello,
-    /// Too many connections were in their handshake already.
+    /// Evicted for a newer connection while every pre-authentication slot was taken
+    /// (or, once authenticated, every slot for a Hello).
     Overload,
+}
+
+/// How often connections failing before their Hello are summed up in the log.
+pub const FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The log of connections that fail before their Hello: the first of each interval in
+/// detail, the rest as one summary line per interval with counts by reason. Anyone can
+/// open connections, so a line per connection would let a peer flood the log; the
+/// metric counts every one.
+#[derive(Debug, Default)]
+pub struct FailureLog {
+    state: Mutex<FailureLogState>,
+}
+
+#[derive(Debug, Default)]
+struct FailureLogState {
+    /// Whether this interval's detailed line has been written.
+    detailed: bool,
+    /// Failures since then, by reason, not logged yet.
+    unlogged: [u64; HANDSHAKE_REASONS.len()],
+}
+
+impl FailureLog {
+    /// Counts a failure in `metrics` and logs `detail()` if it is the first since the
+    /// last summary.
+    pub fn failed(
+        &self,
+        metrics: &Metrics,
+        why: HandshakeFailure,
+        detail: impl FnOnce() -> String,
+    ) {
+        metrics.handshake_failed(why);
+        let mut state = self.state.lock().expect("failure log lock");
+        if state.detailed {
+            state.unlogged[why as usize] += 1;
+        } else {
+            state.detailed = true;
+            drop(state);
+            let detail = detail();
+            tracing::warn!(
+                "{detail} (connections failing before their Hello: one is shown, the rest summed every {} s)",
+                FAILURE_LOG_INTERVAL.as_secs()
+            );
+        }
+    }
+
+    /// Writes the summary of the failures not logged since the last call, if any, and
+    /// starts a new interval; the serve loop calls it every [`FAILURE_LOG_INTERVAL`].
+    pub fn summarize(&self) {
+        let mut state = self.state.lock().expect("failure log lock");
+        let unlogged = std::mem::take(&mut state.unlogged);
+        state.detailed = false;
+        drop(state);
+        let total: u64 = unlogged.iter().sum();
+        if total == 0 {
+            return;
+        }
+        let by_reason: Vec<String> = unlogged
+            .iter()
+            .zip(HANDSHAKE_REASONS)
+            .filter(|(n, _)| **n > 0)
+            .map(|(n, reason)| format!("{reason} {n}"))
+            .collect();
+        tracing::warn!(
+            "{total} more connections failed before their Hello in the last {} s ({}); \
+             many \"overload\" or \"timeout\" mean someone opens connections without \
+             authenticating (see ferry_handshake_failures_total)",
+            FAILURE_LOG_INTERVAL.as_secs(),
+            by_reason.join(", ")
+        );
+    }
 }
 
 const HANDSHAKE_REASONS: [&str; 4] = ["tls", "timeout", "no_hello", "overload"];
@@ -214,6 +286,38 @@ fn label_value(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_are_counted_one_by_one_and_logged_once_per_interval() {
+        let m = Metrics::new(&[]);
+        let log = FailureLog::default();
+        let mut shown = 0;
+        for _ in 0..100 {
+            log.failed(&m, HandshakeFailure::Overload, || {
+                shown += 1;
+                String::new()
+            });
+        }
+        assert_eq!(shown, 1, "only the first failure of an interval is shown");
+        assert_eq!(
+            m.handshake_failures[HandshakeFailure::Overload as usize].load(Relaxed),
+            100
+        );
+        assert_eq!(
+            log.state.lock().unwrap().unlogged[HandshakeFailure::Overload as usize],
+            99
+        );
+        log.summarize();
+        assert_eq!(
+            log.state.lock().unwrap().unlogged,
+            [0; HANDSHAKE_REASONS.len()]
+        );
+        log.failed(&m, HandshakeFailure::Tls, || {
+            shown += 1;
+            String::new()
+        });
+        assert_eq!(shown, 2, "a new interval shows its first failure again");
+    }
 
     #[test]
     fn renders_every_family_with_its_labels() {

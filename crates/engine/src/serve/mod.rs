@@ -18,11 +18,12 @@ mod finish;
 mod http;
 mod metrics;
 mod plan;
+mod preauth;
 mod pull_source;
 mod receive;
 pub(crate) mod session;
 
-use connection::{connection, Shared, MAX_HANDSHAKES};
+use connection::{connection, Shared};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -209,6 +210,14 @@ pub async fn serve_bound(
         }
         None => None,
     };
+    let summaries = shared.clone();
+    let _failure_log = AbortOnDrop(tokio::spawn(async move {
+        let mut every = tokio::time::interval(metrics::FAILURE_LOG_INTERVAL);
+        loop {
+            every.tick().await;
+            summaries.failures.summarize();
+        }
+    }));
     ready(local);
     tracing::info!(%local, volumes = config.volumes.len(), "serving");
 
@@ -224,17 +233,15 @@ pub async fn serve_bound(
                         continue;
                     }
                 };
-                let Ok(handshake) = shared.handshakes.clone().try_acquire_owned() else {
-                    shared.metrics.handshake_failed(metrics::HandshakeFailure::Overload);
-                    tracing::warn!(%peer, "{MAX_HANDSHAKES} connections are already in their handshake; closing this one");
-                    continue;
-                };
+                // Never refused: when every slot is taken, one of the connections
+                // holding them is evicted (counted and logged by its own task).
+                let (ticket, _) = shared.preauth.admit(peer.ip());
                 let shared = shared.clone();
                 let ended_tx = ended_tx.clone();
                 let heartbeat = config.heartbeat;
                 let span = tracing::info_span!("session", %peer);
                 tokio::spawn(tracing::Instrument::instrument(async move {
-                    if let Some(code) = connection(&shared, stream, peer, heartbeat, handshake).await {
+                    if let Some(code) = connection(&shared, stream, peer, heartbeat, ticket).await {
                         let _ = ended_tx.send(code);
                     }
                 }, span));

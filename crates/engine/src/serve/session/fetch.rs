@@ -59,10 +59,11 @@ impl Session {
         let chunk = self.limits.data_chunk;
         let signed = signed.clone();
         let cancel = self.cancel.clone();
+        let budget = self.signature_budget.clone();
         tokio::spawn(async move {
             static SLOTS: tokio::sync::Semaphore =
                 tokio::sync::Semaphore::const_new(SIGNATURE_JOBS);
-            let _slot = SLOTS.acquire().await;
+            let slot = SLOTS.acquire().await;
             let computed = tokio::task::spawn_blocking(move || {
                 cancel.check().ok()?;
                 let basis = Basis::open(file, cancel).ok()?;
@@ -73,10 +74,18 @@ impl Session {
             .await
             .ok()
             .flatten();
+            drop(slot);
             let (basis, signature) = match computed {
                 Some((basis, signature)) => (Some(basis), Some(signature)),
                 None => (None, None),
             };
+            // The source must hold the signature until it has sent the file: wait for
+            // room in the window.
+            if let Some(signature) = &signature {
+                if !budget.take(index, signature.len()).await {
+                    return;
+                }
+            }
             let _ = job
                 .send(vec![Job::Start {
                     index,

@@ -5,7 +5,21 @@
 //!
 //! Every listed entry is *unresolved* until it is fully in place (or has failed); the
 //! lowest unresolved index is the watermark sent back in `Ack`, which bounds how far
-//! ahead the source may list.
+//! ahead the source may list: a `List` frame past the last `Ack` plus
+//! [`Limits::window`] ends the session with a protocol error.
+//!
+//! What a source can make this side hold, and its bound:
+//! - per listed, unresolved entry (`unresolved`, `pending`, `parents`, `waiting_links`,
+//!   a signature task each, `completions` of their jobs): the window;
+//! - signatures sent for files not yet received: [`Limits::signature_window`] bytes
+//!   (the source holds them until it answers);
+//! - directories announced and not finished (`dirs`, the planner's `expected`):
+//!   [`Limits::max_pending_dirs`] and [`Limits::max_pending_dir_bytes`];
+//! - jobs queued at the receivers: a bounded channel of batches each;
+//! - frames queued to send while the peer does not read: the writer's bounded channel
+//!   (the session waits, it does not queue more);
+//! - `failed` leaders and `resent` files: one index per file that failed or was re-sent
+//!   in the session (each also reported or counted), not per listed entry.
 
 mod fetch;
 mod resolve;
@@ -36,6 +50,46 @@ const SIGNATURE_JOBS: usize = 2;
 /// step of their work once the session's stop flag is set (a write stuck in a failing
 /// filesystem may not).
 const RECEIVERS_STOP: std::time::Duration = std::time::Duration::from_secs(30);
+/// Signatures sent for files whose content has not come yet, in bytes: at most
+/// [`Limits::signature_window`], so that the source need not hold more.
+#[derive(Clone)]
+pub(super) struct SignatureBudget {
+    bytes: Arc<tokio::sync::Semaphore>,
+    /// What each file's signature holds, until its `FileEnd` or `FileFailed`.
+    held: Arc<std::sync::Mutex<HashMap<u64, u32>>>,
+    max: usize,
+}
+
+impl SignatureBudget {
+    fn new(max: usize) -> SignatureBudget {
+        SignatureBudget {
+            bytes: Arc::new(tokio::sync::Semaphore::new(max)),
+            held: Arc::default(),
+            max,
+        }
+    }
+
+    /// Waits until `len` more bytes fit, then holds them for file `index`; false if the
+    /// session ended meanwhile.
+    pub(super) async fn take(&self, index: u64, len: usize) -> bool {
+        let n = len.min(self.max) as u32;
+        match self.bytes.acquire_many(n).await {
+            Ok(permit) => {
+                permit.forget();
+                self.held.lock().expect("budget lock").insert(index, n);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// File `index`'s content has come: its signature no longer counts.
+    fn release(&self, index: u64) {
+        if let Some(n) = self.held.lock().expect("budget lock").remove(&index) {
+            self.bytes.add_permits(n as usize);
+        }
+    }
+}
 
 struct Session {
     volume: Arc<Volume>,
@@ -58,6 +112,7 @@ struct Session {
     list_ended: bool,
     source_read_errors: u64,
     signature_jobs: usize,
+    signature_budget: SignatureBudget,
     jobs: Vec<mpsc::Sender<Batch>>,
     /// Jobs not yet handed to each receiver, and the data bytes among them: sent when the
     /// connection has no whole frame left to decode, or when a batch is full.
@@ -101,6 +156,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         completions_tx,
         cancel.clone(),
     );
+    let signature_budget = SignatureBudget::new(limits.signature_window);
     let mut s = Session {
         planner: Some(Planner::new(
             volume.clone(),
@@ -122,6 +178,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         list_ended: false,
         source_read_errors: 0,
         signature_jobs: 0,
+        signature_budget,
         jobs,
         outbox: (0..RECEIVERS).map(|_| (Vec::new(), 0)).collect(),
         stats: TargetStats::default(),
@@ -142,6 +199,8 @@ pub async fn run<R: AsyncRead + Unpin>(
         options,
     )
     .await;
+    // Signature tasks still waiting for room stop.
+    s.signature_budget.bytes.close();
     // The receivers must be done with every file (and have kept the partials of cut
     // ones) before the volume is released to the next session. After a success they
     // are; otherwise they stop within a step of what they were doing. Each holds a
@@ -285,6 +344,17 @@ impl Session {
                     )));
                 }
                 let count = entries.len() as u64;
+                let window = self.limits.window;
+                if first + count > self.acked + window {
+                    return Err(EngineError::protocol(format!(
+                        "List of entries {first}..{} goes past the listing window: the last \
+                         Ack was through {}, and a source may list at most {window} entries \
+                         past it (below {})",
+                        first + count,
+                        self.acked,
+                        self.acked + window,
+                    )));
+                }
                 let mut planner = self.planner.take().expect("planner");
                 let (planner, planned) = tokio::task::spawn_blocking(move || {
                     let planned = planner.plan(dir, first, entries, dir_done, dir_complete);
@@ -332,6 +402,9 @@ impl Session {
                         message.name()
                     )));
                 }
+                if matches!(message, Message::FileEnd { .. }) {
+                    self.signature_budget.release(index);
+                }
                 self.job(index, Job::Frame(message)).await
             }
             Message::FileFailed { index, .. } => {
@@ -343,6 +416,7 @@ impl Session {
                         "FileFailed for entry {index}, which the target did not ask for"
                     )));
                 }
+                self.signature_budget.release(index);
                 self.job(index, Job::Abort { index }).await
             }
             Message::Error { class, message } => Err(EngineError::new(
@@ -416,6 +490,21 @@ impl Session {
             self.dirs.announce(path, meta);
         }
         self.failed.extend(planned.refused);
+        // Announced directories are resolved entries, so the window does not bound them:
+        // the protocol's own limit does (an honest walker's stack of directories to list).
+        let (max, max_bytes) = (
+            self.limits.max_pending_dirs,
+            self.limits.max_pending_dir_bytes,
+        );
+        if self.dirs.len() > max || self.dirs.bytes() > max_bytes {
+            return Err(EngineError::protocol(format!(
+                "the source has announced {} directories ({} bytes of paths and attributes) \
+                 that are not finished yet, over the limit of {max} ({max_bytes} bytes): it \
+                 must list a directory's contents before announcing more",
+                self.dirs.len(),
+                self.dirs.bytes()
+            )));
+        }
         let mut open: HashSet<u64> = HashSet::new();
         for want in planned.wants {
             open.insert(want.index);
@@ -483,5 +572,30 @@ impl Session {
             send(&self.tx, message).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SignatureBudget;
+
+    #[tokio::test]
+    async fn signatures_past_the_window_wait_for_a_file_to_come() {
+        let budget = SignatureBudget::new(100);
+        assert!(budget.take(1, 60).await);
+        let fits = tokio::select! {
+            biased;
+            _ = budget.take(2, 60) => true,
+            () = std::future::ready(()) => false,
+        };
+        assert!(!fits, "120 bytes fit a window of 100");
+        budget.release(1);
+        assert!(budget.take(2, 60).await);
+        // A signature larger than the window still goes out alone; a closed session
+        // stops what waits.
+        budget.release(2);
+        assert!(budget.take(3, 500).await);
+        budget.bytes.close();
+        assert!(!budget.take(4, 1).await);
     }
 }
