@@ -162,3 +162,43 @@ fn the_costliest_filter_allowed_over_long_paths_costs_the_target_little_cpu() {
         CPU_BOUND_TICKS / 100
     );
 }
+
+#[test]
+fn a_hello_over_the_filter_budget_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let vol = tmp.path().join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    let certs = Certs::new();
+    let server = Server::builder(&certs).volume("v", &vol).once().start();
+    let mut client = RawClient::connect_as_client(&server.addr, &certs.client_dir());
+    // One byte over: the encoder does not check, the target's decoder must.
+    let rule = |len: usize| Rule::new(RuleKind::Exclude, &vec![b'x'; len]).unwrap();
+    let mut rules = vec![rule(MAX_FILTER_BYTES / MAX_RULES); MAX_RULES];
+    rules.pop();
+    rules.push(rule(MAX_FILTER_BYTES / MAX_RULES + 1));
+    client
+        .send(&Message::Hello {
+            version: PROTOCOL_VERSION,
+            volume: b"v".to_vec(),
+            options: SessionOptions::default(),
+            filter: Filter::new(rules),
+        })
+        .expect("send Hello");
+    let seen = client.recv_until_end();
+    drop(client);
+    // A refused Hello is not a session: `--once` keeps serving (dropping `server` ends it).
+    // Today the target answers an undecodable Hello with a bare close (its log names the
+    // limit); an `Error` back to the peer must name it too.
+    match seen.last() {
+        Some(Recv::Eof) => {}
+        Some(Recv::Msg(Message::Error {
+            class: ErrorClass::Protocol,
+            message,
+        })) => assert!(
+            message.contains("filter.total_bytes") && message.contains("over the limit of 65536"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal (a protocol Error naming the limit), got {other:?}"),
+    }
+    drop(server);
+}
