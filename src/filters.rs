@@ -48,14 +48,15 @@ pub fn build(args: &TransferArgs, command: &str) -> Result<Filter> {
             .with_context(|| format!("filter pattern {pattern:?} is not usable"))?;
         rules.push(rule);
     }
-    if rules.len() > ferry_proto::filter::MAX_RULES {
-        anyhow::bail!(
-            "{} filter rules given; at most {} are allowed",
-            rules.len(),
-            ferry_proto::filter::MAX_RULES
-        );
-    }
-    Ok(Filter::new(rules))
+    // The peer refuses a filter over its limits: say so before connecting.
+    Filter::checked(rules).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}: use fewer --include/--exclude/--exclude-from rules \
+             (at most {} rules, {} bytes of patterns in all)",
+            ferry_proto::filter::MAX_RULES,
+            ferry_proto::filter::MAX_FILTER_BYTES
+        )
+    })
 }
 
 /// Where each occurrence of the filter flags stood on the command line.

@@ -5,6 +5,8 @@
 //! * [`codec`]: framing file data and directory listings, both ways.
 //! * [`delta`]: a basis's signature, the search of new data against it (content that
 //!   stayed in place, content that shifted) and the bounded apply.
+//! * [`filter`]: a peer's include/exclude rules over a listing, the costliest the
+//!   limits allow and a usual one.
 //! * [`hash`]: the whole-file BLAKE3 both sides compute over every byte.
 //!
 //! `cargo bench --bench micro` measures (about a minute; `-- delta` picks a group);
@@ -14,6 +16,7 @@
 mod codec;
 mod data;
 mod delta;
+mod filter;
 mod hash;
 
 /// Fewer, shorter samples than criterion's default: the project's machines are shared
@@ -25,4 +28,9 @@ fn config() -> criterion::Criterion {
         .measurement_time(std::time::Duration::from_secs(2))
 }
 
-criterion::criterion_main!(codec::benches, delta::benches, hash::benches);
+criterion::criterion_main!(
+    codec::benches,
+    delta::benches,
+    filter::benches,
+    hash::benches
+);

@@ -25,6 +25,8 @@ fn main() {
         ("delta_apply", delta_seeds()),
         ("proxy_reply", reply_seeds()),
         ("proxy_config", config_seeds()),
+        ("filter", filter_seeds()),
+        ("session", session_seeds()),
     ] {
         let dir = root.join(target);
         fs::create_dir_all(&dir).expect("create the corpus directory");
@@ -38,6 +40,127 @@ fn main() {
 }
 
 type Seeds = Vec<(String, Vec<u8>)>;
+
+/// `session` inputs: a control byte (bits 0-4: delete, dry_run, checksum, itemize,
+/// delete_excluded; bit 5: a `*.log` exclude; bit 6: a valid `Root` first), then the
+/// source's frames of a whole session, each file's data right after the listing (the
+/// target wants every new file).
+fn session_seeds() -> Seeds {
+    const ROOT: u8 = 64;
+    let data = |index: u64, bytes: &[u8]| {
+        let mut out = frame(&Message::Data {
+            index,
+            offset: 0,
+            bytes: Bytes::copy_from_slice(bytes),
+        });
+        out.extend(frame(&Message::FileEnd {
+            index,
+            size: bytes.len() as u64,
+            hash: *blake3::hash(bytes).as_bytes(),
+        }));
+        out
+    };
+    let file = |name: &str, size: u64| entry(name, Content::File { size, checksum: None });
+    let list = |dir: &str, first: u64, entries: Vec<Entry>| {
+        frame(&Message::List {
+            dir: dir.as_bytes().to_vec(),
+            first,
+            entries,
+            dir_done: true,
+            dir_complete: true,
+        })
+    };
+    let end = |entries: u64| {
+        frame(&Message::ListEnd {
+            entries,
+            read_errors: 0,
+        })
+    };
+    let seed = |name: &str, control: u8, parts: Vec<Vec<u8>>| {
+        let mut input = vec![control];
+        input.extend(parts.concat());
+        (name.to_string(), input)
+    };
+    vec![
+        seed("empty", ROOT, vec![list("", 0, vec![]), end(0)]),
+        seed(
+            "one-file",
+            ROOT,
+            vec![list("", 0, vec![file("new.txt", 5)]), end(1), data(0, b"12345")],
+        ),
+        seed(
+            "dir-and-link",
+            ROOT | 8,
+            vec![
+                list(
+                    "",
+                    0,
+                    vec![
+                        entry("d", Content::Dir),
+                        file("f", 3),
+                        entry("l", Content::Symlink { target: b"f".to_vec() }),
+                        entry("h", Content::HardLink { leader: 1, path: b"f".to_vec() }),
+                    ],
+                ),
+                list("d", 4, vec![file("g", 2)]),
+                end(5),
+                data(1, b"abc"),
+                data(4, b"gg"),
+            ],
+        ),
+        seed(
+            "delete",
+            ROOT | 1 | 32,
+            vec![list("", 0, vec![file("pre.txt", 13)]), end(1)],
+        ),
+        seed(
+            "delete-excluded-dry-run",
+            ROOT | 1 | 2 | 16 | 32,
+            vec![list("", 0, vec![]), end(0)],
+        ),
+        seed(
+            "over-target-symlinks",
+            ROOT,
+            vec![
+                list("", 0, vec![file("out-link", 2), entry("out-dir", Content::Dir)]),
+                list("out-dir", 2, vec![file("planted", 2)]),
+                end(3),
+                data(0, b"xx"),
+                data(2, b"yy"),
+            ],
+        ),
+        seed("no-root", 0, vec![list("", 0, vec![file("a", 1)]), end(1), data(0, b"a")]),
+    ]
+}
+
+/// `filter` inputs: a control byte (bit 0: the path is a directory; bits 1-7: which of
+/// the first rules include), the patterns and the path, NUL-separated.
+fn filter_seeds() -> Seeds {
+    let seed = |name: &str, control: u8, patterns: &[&[u8]], path: &[u8]| {
+        let mut input = vec![control];
+        for p in patterns {
+            input.extend_from_slice(p);
+            input.push(0);
+        }
+        input.extend_from_slice(path);
+        (name.to_string(), input)
+    };
+    let stars_a = b"*a".repeat(30);
+    let any_runs = b"**/".repeat(20);
+    vec![
+        seed("name", 0, &[b"*.log"], b"x/y/a.log"),
+        seed("include-first", 0b10, &[b"keep.log", b"*.log"], b"keep.log"),
+        seed("anchored-dir", 1, &[b"/cache/"], b"cache"),
+        seed("trailing", 0, &[b"a/b"], b"x/a/b"),
+        seed("any-run", 1, &[b"/a/**", b"**/tmp"], b"x/y/tmp"),
+        seed("question", 0, &[b"?.txt", b"d*/f"], b"dir/f"),
+        seed("mixed-stars", 0, &[b"**a*b"], b"a/ab"),
+        seed("lost-found", 1, &[b"/lost+found/"], b"lost+found"),
+        seed("hostile-stars", 0, &[&stars_a, b"*a*a*a*a*a*a*a*ab"], &[b'a'; 300]),
+        seed("hostile-any-runs", 0, &[&any_runs], &b"a/".repeat(100)),
+        seed("refused", 0, &[b"", b"/", b"ok"], b"ok"),
+    ]
+}
 
 fn frame(message: &Message) -> Vec<u8> {
     let mut out = BytesMut::new();

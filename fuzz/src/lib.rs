@@ -4,5 +4,7 @@
 //! `fuzz/corpus/<target>/` through it under `cargo test`.
 
 pub mod delta_checks;
+pub mod filter_checks;
 pub mod net_checks;
 pub mod proto_checks;
+pub mod session_checks;

@@ -155,3 +155,41 @@ fn a_bad_pattern_is_a_usage_error() {
     write(&fx.src.join("a"), b"a", 0o644);
     fx.push().arg("--exclude").arg("/").run().assert_code(1);
 }
+
+#[test]
+fn a_filter_over_the_limits_is_a_usage_error_before_connecting() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let certs = crate::util::Certs::new();
+    // Nothing listens there: a client that connected would fail with exit 10, not 1.
+    let url = "ferry://127.0.0.1:1/vol";
+    // Within the count, over the total: 100 rules of 700 bytes.
+    let long = tmp.path().join("long-rules");
+    let rule = format!("{}\n", "x".repeat(700));
+    fs::write(&long, rule.repeat(100)).unwrap();
+    let over_total = crate::util::push(&certs, &src, url)
+        .arg("--exclude-from")
+        .arg(&long)
+        .run();
+    over_total.assert_code(1);
+    assert!(
+        over_total.stderr().contains("over the limit of 65536"),
+        "{}",
+        over_total.stderr()
+    );
+    // Over the count.
+    let many = tmp.path().join("many-rules");
+    let rules: String = (0..2000).map(|i| format!("f{i}\n")).collect();
+    fs::write(&many, rules).unwrap();
+    let over_count = crate::util::push(&certs, &src, url)
+        .arg("--exclude-from")
+        .arg(&many)
+        .run();
+    over_count.assert_code(1);
+    assert!(
+        over_count.stderr().contains("over the limit of 1024"),
+        "{}",
+        over_count.stderr()
+    );
+}

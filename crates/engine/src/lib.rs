@@ -30,6 +30,9 @@ mod display;
 mod error;
 mod exit;
 mod framed;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod probe;
 mod progress;
 mod pull;

@@ -394,8 +394,11 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     bits: flags & !known,
                 });
             }
+            // The target matches these against every entry: their count and total size
+            // bound that cost (see filter.rs).
             let count = r.count("filter", crate::filter::MAX_RULES, 5)?;
             let mut rules = Vec::with_capacity(count);
+            let mut total = 0;
             for _ in 0..count {
                 let kind = match r.u8("filter.kind")? {
                     1 => crate::filter::RuleKind::Include,
@@ -403,6 +406,14 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     other => return Err(r.bad("filter.kind", other.into())),
                 };
                 let pattern = r.bytes("filter.pattern", crate::filter::MAX_PATTERN)?;
+                total += pattern.len();
+                if total > crate::filter::MAX_FILTER_BYTES {
+                    return Err(r.over(
+                        "filter.total_bytes",
+                        total as u64,
+                        crate::filter::MAX_FILTER_BYTES as u64,
+                    ));
+                }
                 let rule = crate::filter::Rule::new(kind, &pattern)
                     .map_err(|_| r.bad("filter.pattern", pattern.len() as u64))?;
                 rules.push(rule);

@@ -9,6 +9,16 @@
 //! * A pattern with a `/` inside (or `**`) is matched against the path's trailing
 //!   components (the whole path if anchored); otherwise against the name alone.
 //! * Rules are tried in order; the first that matches decides. No match: included.
+//!
+//! A peer sends the filter in its `Hello`, and the target evaluates it for every listed
+//! entry and every extra before `--delete`, so its cost is bounded: at most [`MAX_RULES`]
+//! rules, [`MAX_PATTERN`] bytes each and [`MAX_FILTER_BYTES`] in all, compiled into one
+//! matcher (`matcher.rs`) whose cost per path is linear in the path's length times the
+//! filter's size, whatever the patterns.
+
+mod matcher;
+
+use std::sync::{Arc, Mutex};
 
 /// Whether a rule keeps or drops what it matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,12 +48,20 @@ pub enum FilterError {
     Nul(String),
     #[error("pattern is {len} bytes, over the limit of {max}")]
     TooLong { len: usize, max: usize },
+    #[error("{count} filter rules, over the limit of {max}")]
+    TooManyRules { count: usize, max: usize },
+    #[error("the filter's patterns total {len} bytes, over the limit of {max}")]
+    TooLarge { len: usize, max: usize },
 }
 
-/// Longest pattern accepted.
+/// Longest pattern accepted: a whole path (Linux `PATH_MAX`).
 pub const MAX_PATTERN: usize = 4096;
 /// Most rules in one filter.
 pub const MAX_RULES: usize = 1024;
+/// Most pattern bytes in one filter, all rules together. rsync filters of a few hundred
+/// rules stay far below; it bounds what one path costs the target to match (about
+/// `path length x (MAX_FILTER_BYTES + MAX_RULES) / 64` word operations).
+pub const MAX_FILTER_BYTES: usize = 64 * 1024;
 
 impl Rule {
     pub fn new(kind: RuleKind, pattern: &[u8]) -> Result<Rule, FilterError> {
@@ -73,26 +91,12 @@ impl Rule {
         })
     }
 
-    /// Whether the rule matches `path` (relative to the root, no leading `/`).
+    /// Whether the rule matches `path` (relative to the root, no leading `/`). Compiles
+    /// the rule on each call: [`Filter::excluded`] is the way to test many paths.
     pub fn matches(&self, path: &[u8], is_dir: bool) -> bool {
-        if self.dir_only && !is_dir {
-            return false;
-        }
-        if self.anchored {
-            return glob(&self.body, path);
-        }
-        if !self.whole_path {
-            let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-            return glob(&self.body, name);
-        }
-        // Unanchored with a '/': the pattern may match the path's trailing components.
-        if glob(&self.body, path) {
-            return true;
-        }
-        path.iter()
-            .enumerate()
-            .filter(|(_, &b)| b == b'/')
-            .any(|(i, _)| glob(&self.body, &path[i + 1..]))
+        matcher::Program::compile(std::slice::from_ref(self))
+            .first_match(path, is_dir, &Mutex::new(None))
+            .is_some()
     }
 }
 
@@ -100,48 +104,33 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Matches `text` against a glob of `*`, `**` and `?` (iterative, with backtracking to
-/// the last star, so hostile patterns stay polynomial).
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    // The last star seen: (pattern index after it, text index it resumes at, crosses '/').
-    let mut star: Option<(usize, usize, bool)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == b'*' {
-            let double = pattern.get(p + 1) == Some(&b'*');
-            p += if double { 2 } else { 1 };
-            star = Some((p, t, double));
-            continue;
-        }
-        if p < pattern.len() && (pattern[p] == text[t] || (pattern[p] == b'?' && text[t] != b'/')) {
-            p += 1;
-            t += 1;
-            continue;
-        }
-        match star {
-            Some((sp, st, double)) if double || text[st] != b'/' => {
-                star = Some((sp, st + 1, double));
-                p = sp;
-                t = st + 1;
-            }
-            _ => return false,
-        }
-    }
-    while p < pattern.len() && pattern[p] == b'*' {
-        p += 1;
-    }
-    p == pattern.len()
-}
-
-/// An ordered list of rules.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// An ordered list of rules, compiled for matching.
+#[derive(Default)]
 pub struct Filter {
     rules: Vec<Rule>,
+    program: Arc<matcher::Program>,
+    /// Where matching the last path's directory left the program.
+    cache: Box<Mutex<Option<matcher::Prefix>>>,
 }
 
 impl Filter {
+    /// The filter of `rules`, without the size limits: for rules the caller made itself.
+    /// Rules from a peer or a user go through [`Filter::checked`].
     pub fn new(rules: Vec<Rule>) -> Filter {
-        Filter { rules }
+        let program = Arc::new(matcher::Program::compile(&rules));
+        Filter {
+            rules,
+            program,
+            cache: Box::default(),
+        }
+    }
+
+    /// The filter of `rules` if it is within [`MAX_RULES`] and [`MAX_FILTER_BYTES`] (each
+    /// rule is already within [`MAX_PATTERN`]).
+    pub fn checked(rules: Vec<Rule>) -> Result<Filter, FilterError> {
+        check_count(rules.len())?;
+        check_total(rules.iter().map(|r| r.pattern.len()).sum())?;
+        Ok(Filter::new(rules))
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -154,10 +143,58 @@ impl Filter {
 
     /// Whether `path` is excluded: the first matching rule decides; no match includes.
     pub fn excluded(&self, path: &[u8], is_dir: bool) -> bool {
-        self.rules
-            .iter()
-            .find(|r| r.matches(path, is_dir))
-            .is_some_and(|r| r.kind == RuleKind::Exclude)
+        self.program
+            .first_match(path, is_dir, &self.cache)
+            .is_some_and(|i| self.rules[i].kind == RuleKind::Exclude)
+    }
+}
+
+/// Refuses more than [`MAX_RULES`] rules.
+pub fn check_count(count: usize) -> Result<(), FilterError> {
+    if count > MAX_RULES {
+        return Err(FilterError::TooManyRules {
+            count,
+            max: MAX_RULES,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses patterns of more than [`MAX_FILTER_BYTES`] in all.
+pub fn check_total(len: usize) -> Result<(), FilterError> {
+    if len > MAX_FILTER_BYTES {
+        return Err(FilterError::TooLarge {
+            len,
+            max: MAX_FILTER_BYTES,
+        });
+    }
+    Ok(())
+}
+
+impl Clone for Filter {
+    fn clone(&self) -> Filter {
+        Filter {
+            rules: self.rules.clone(),
+            program: self.program.clone(),
+            cache: Box::default(),
+        }
+    }
+}
+
+// The compiled program and the cache follow from the rules.
+impl PartialEq for Filter {
+    fn eq(&self, other: &Filter) -> bool {
+        self.rules == other.rules
+    }
+}
+
+impl Eq for Filter {}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter")
+            .field("rules", &self.rules)
+            .finish()
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod contained;
 mod data;
+mod filters;
 mod frames;
 mod listing;
 mod names;
