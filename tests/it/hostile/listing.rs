@@ -170,8 +170,9 @@ fn listing_past_the_window_without_data_is_refused() {
         while first < ENTRIES {
             let entries = (first..(first + per_frame).min(ENTRIES))
                 .map(|i| match i {
-                    0 => file(b"leader"),
-                    _ => hard_link(format!("l{i}").as_bytes(), 0, b"leader"),
+                    // Names sorted, as a target requires.
+                    0 => file(b"a-leader"),
+                    _ => hard_link(format!("l{i:08}").as_bytes(), 0, b"a-leader"),
                 })
                 .collect();
             if client.send(&list(b"", first, entries, false)).is_err() {
