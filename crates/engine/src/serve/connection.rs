@@ -299,6 +299,14 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         }
         Ok(Err(e)) => {
             failed(HandshakeFailure::NoHello, format!("before Hello: {e}"));
+            // The client is authenticated: say what was wrong with its Hello (a filter
+            // over the limits, a bad field) rather than just close.
+            let _ = tx
+                .send(Message::Error {
+                    class: ErrorClass::Protocol,
+                    message: format!("the target could not read the Hello: {}", e.message),
+                })
+                .await;
             return Admission::Refused;
         }
         Err(_) => {
