@@ -49,7 +49,12 @@ pub fn decide(
                 };
             }
             if existing.mtime != meta.mtime || attrs_differ(existing, meta, root, probe) {
-                Action::FixMeta
+                match fix_in_place_is_safe(existing, meta, root, probe) {
+                    true => Action::FixMeta,
+                    false => Action::Update {
+                        basis: existing.size >= min_basis,
+                    },
+                }
             } else {
                 Action::Keep
             }
@@ -81,6 +86,24 @@ pub fn decide(
         }
         _ => Action::Create,
     }
+}
+
+/// Whether a regular file's attributes may be changed on its inode as it is. Not when
+/// that would hand the inode privilege or reach beyond this name: a local user may have
+/// put their own file there with the source's size and mtime, or a hard link to a file
+/// outside the volume. So a second link, an owner to change, set-id bits to add or
+/// xattrs to set (`security.capability` is one) make it a rewrite into a fresh inode
+/// instead (a delta against the file as it is, so it costs little).
+fn fix_in_place_is_safe(
+    existing: &Existing,
+    meta: &Meta,
+    root: bool,
+    probe: &mut impl Probe,
+) -> bool {
+    let gains_set_id = meta.mode & !existing.mode & 0o6000 != 0;
+    let owner_changes = root && (existing.uid != meta.uid || existing.gid != meta.gid);
+    let xattrs_change = !meta.xattrs.is_empty() && probe.xattrs_differ(meta);
+    existing.nlink == 1 && !gains_set_id && !owner_changes && !xattrs_change
 }
 
 /// Whether mode, ownership (when ours to apply) or xattrs (when the source has any:
@@ -191,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn mode_or_owner_change_fixes_meta_only() {
+    fn a_mode_change_fixes_meta_only() {
         let mut e = file(1000);
         e.mode = 0o600;
         assert_eq!(
@@ -200,14 +223,43 @@ mod tests {
         );
         let mut e = file(1000);
         e.uid = 0;
-        assert_eq!(
-            decide(&content(1000), &meta(), Some(&e), true, 64, &mut probe()),
-            Action::FixMeta
-        );
         // Not root: ownership is not ours to apply, so it does not make a change.
         assert_eq!(
             decide(&content(1000), &meta(), Some(&e), false, 64, &mut probe()),
             Action::Keep
+        );
+    }
+
+    /// A file someone else may have put there (another owner, a second link) is never
+    /// given an owner, set-id bits or xattrs in place: it is rewritten into a fresh inode.
+    #[test]
+    fn privileges_are_never_handed_to_an_inode_in_place() {
+        let rewrite = Action::Update { basis: true };
+        let mut other_owner = file(1000);
+        other_owner.uid = 4242;
+        assert_eq!(
+            decide(&content(1000), &meta(), Some(&other_owner), true, 64, &mut probe()),
+            rewrite
+        );
+        let mut linked = file(1000);
+        linked.nlink = 2;
+        linked.mode = 0o600;
+        assert_eq!(
+            decide(&content(1000), &meta(), Some(&linked), true, 64, &mut probe()),
+            rewrite
+        );
+        let mut setuid = meta();
+        setuid.mode |= 0o4000;
+        assert_eq!(
+            decide(&content(1000), &setuid, Some(&file(1000)), true, 64, &mut probe()),
+            rewrite
+        );
+        // Set-id bits kept (not added) with another mode change: in place.
+        let mut had = file(1000);
+        had.mode = setuid.mode & !0o004;
+        assert_eq!(
+            decide(&content(1000), &setuid, Some(&had), true, 64, &mut probe()),
+            Action::FixMeta
         );
     }
 
@@ -227,7 +279,8 @@ mod tests {
         });
         assert_eq!(
             decide(&content(1000), &m, Some(&e), true, 64, &mut p),
-            Action::FixMeta
+            Action::Update { basis: true },
+            "xattrs are set on a fresh inode"
         );
     }
 
