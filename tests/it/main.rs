@@ -25,6 +25,7 @@ mod faults;
 mod filters;
 mod hostile;
 mod hostile_target;
+mod in_place;
 mod peer_text;
 mod peer_work;
 mod pods;
