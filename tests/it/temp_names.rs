@@ -226,3 +226,32 @@ fn a_directory_moved_out_of_the_volume_mid_push_stops_receiving() {
         "{after} files landed outside the volume ({at_move} when it was moved)"
     );
 }
+
+/// A user's file at a partial name that the source no longer lists is still the user's
+/// (copied there by an earlier push of a tree that held it; a target's own file of that
+/// name is the same): a push without `--delete` keeps it. It is a regular file with one
+/// link, owned by serve's user, mode 0600: everything `looks_like_ours` asks.
+#[test]
+fn a_users_file_at_a_partial_name_is_kept_without_delete() {
+    let fx = Fixture::new();
+    let mine = b"the user's own file, not ferry's\n";
+    write(&fx.src.join(".ferry.big.partial"), mine, 0o600);
+    write(&fx.src.join("big"), &random_bytes("v1", BIG), 0o644);
+    fx.push().run().assert_ok();
+    assert_eq!(read(&fx.dst.join(".ferry.big.partial")), mine);
+
+    // The source moves its file elsewhere and changes big; no --delete: the target keeps
+    // its copy, as it keeps any name the source no longer has.
+    std::fs::remove_file(fx.src.join(".ferry.big.partial")).unwrap();
+    write(&fx.src.join("big"), &random_bytes("v2", BIG), 0o644);
+    fx.push().run().assert_ok();
+
+    assert_eq!(read(&fx.dst.join("big")), random_bytes("v2", BIG));
+    assert_eq!(
+        std::fs::read(fx.dst.join(".ferry.big.partial"))
+            .ok()
+            .as_deref(),
+        Some(&mine[..]),
+        "the user's file was taken for a partial and consumed"
+    );
+}
