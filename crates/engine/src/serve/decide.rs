@@ -238,20 +238,41 @@ mod tests {
         let mut other_owner = file(1000);
         other_owner.uid = 4242;
         assert_eq!(
-            decide(&content(1000), &meta(), Some(&other_owner), true, 64, &mut probe()),
+            decide(
+                &content(1000),
+                &meta(),
+                Some(&other_owner),
+                true,
+                64,
+                &mut probe()
+            ),
             rewrite
         );
         let mut linked = file(1000);
         linked.nlink = 2;
         linked.mode = 0o600;
         assert_eq!(
-            decide(&content(1000), &meta(), Some(&linked), true, 64, &mut probe()),
+            decide(
+                &content(1000),
+                &meta(),
+                Some(&linked),
+                true,
+                64,
+                &mut probe()
+            ),
             rewrite
         );
         let mut setuid = meta();
         setuid.mode |= 0o4000;
         assert_eq!(
-            decide(&content(1000), &setuid, Some(&file(1000)), true, 64, &mut probe()),
+            decide(
+                &content(1000),
+                &setuid,
+                Some(&file(1000)),
+                true,
+                64,
+                &mut probe()
+            ),
             rewrite
         );
         // Set-id bits kept (not added) with another mode change: in place.

@@ -14,10 +14,17 @@
 //! resumable, but never written through someone else's name). Whether the *source* lists
 //! the partial name as an entry of its own is the engine's to know (it sees the listing);
 //! it then does not ask for a partial at all.
+//!
+//! A user's own file at a partial name from an earlier pass (copied from the source, which
+//! no longer lists it) can pass those checks too. So where the filesystem keeps `user.*`
+//! xattrs, Ferry marks each partial it creates with [`MARK`], whose value is the
+//! partial's own device and inode numbers (a copy of a marked file elsewhere carries the
+//! wrong ones), and resumes only marked files; the mark is removed before the file goes
+//! into place. Where the filesystem has no xattrs, the checks above are all there is.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat, XattrFlags};
 use rustix::io::Errno;
 
 use super::dir::{checked, TEMP_PREFIX};
@@ -28,6 +35,39 @@ const PARTIAL_SUFFIX: &[u8] = b".partial";
 const NAME_MAX: usize = 255;
 /// How Ferry creates a partial (and every temp file): read and write for its owner only.
 const PARTIAL_MODE: u32 = 0o600;
+
+/// The xattr that marks a partial as one Ferry created (see the module doc).
+pub(crate) const MARK: &str = "user.ferry.partial";
+
+/// The mark's value for the file `st` describes.
+fn mark_of(st: &Stat) -> Vec<u8> {
+    format!("{}:{}", st.st_dev, st.st_ino).into_bytes()
+}
+
+/// Marks the partial just created on `fd`. A filesystem without `user.*` xattrs (or one
+/// that refuses them) leaves it unmarked: [`is_marked`] then falls back to the stat checks.
+fn mark(fd: impl AsFd, st: &Stat) {
+    let _ = rfs::fsetxattr(fd, MARK, &mark_of(st), XattrFlags::empty());
+}
+
+/// Whether the file on `fd` carries this partial's mark, or cannot carry one (the
+/// filesystem has no `user.*` xattrs).
+fn is_marked(fd: impl AsFd, st: &Stat) -> bool {
+    let mut value = [0u8; 64];
+    match rfs::fgetxattr(fd, MARK, &mut value) {
+        Ok(n) => value[..n] == mark_of(st)[..],
+        Err(Errno::OPNOTSUPP) => true,
+        Err(_) => false,
+    }
+}
+
+/// Removes the mark before the file goes into place (it is Ferry's, not the user's).
+pub(crate) fn unmark(fd: impl AsFd) -> Result<(), Errno> {
+    match rfs::fremovexattr(fd, MARK) {
+        Ok(()) | Err(Errno::NODATA | Errno::OPNOTSUPP) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// The partial name for `name` (hashed when `name` is too long to carry).
 pub fn partial_name(name: &[u8]) -> Vec<u8> {
@@ -76,7 +116,12 @@ impl Dir {
             | OFlags::CLOEXEC;
         let mode = Mode::from_raw_mode(PARTIAL_MODE);
         match rfs::openat(self.fd(), partial.as_slice(), flags, mode) {
-            Ok(fd) => return Ok(TempFile::new(std::fs::File::from(fd), partial, self, 0)),
+            Ok(fd) => {
+                if let Ok(st) = rfs::fstat(&fd) {
+                    mark(&fd, &st);
+                }
+                return Ok(TempFile::new(std::fs::File::from(fd), partial, self, 0));
+            }
             Err(Errno::EXIST) => {}
             Err(e) => return Err(io_err("create", shown(self.path(), &partial), e)),
         }
@@ -130,6 +175,6 @@ impl Dir {
         };
         let st = rfs::fstat(&fd).map_err(|e| io_err("stat", shown_name(), e))?;
         let same = st.st_dev == before.st_dev && st.st_ino == before.st_ino;
-        Ok((same && looks_like_ours(&st)).then_some((fd, st)))
+        Ok((same && looks_like_ours(&st) && is_marked(&fd, &st)).then_some((fd, st)))
     }
 }

@@ -16,7 +16,7 @@ use super::create::UNNAMED_REFUSED;
 use super::existing::NotApplied;
 use super::meta::{apply, Fresh};
 use super::node::Node;
-use super::partial::is_partial_name;
+use super::partial::{is_partial_name, unmark};
 use super::{Dir, Privileges};
 use crate::error::{io_err, shown, std_err, TreeError};
 use crate::proc_fd;
@@ -114,6 +114,9 @@ impl TempFile {
         meta: &Meta,
         privileges: Privileges,
     ) -> Result<NotApplied, TreeError> {
+        if self.resumable() {
+            unmark(&self.file).map_err(|e| io_err("removexattr", self.shown(), e))?;
+        }
         let node = Node::Fd(self.file.as_fd());
         apply(
             &node,
