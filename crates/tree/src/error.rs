@@ -49,6 +49,12 @@ impl TreeError {
         self.errno() == Some(Errno::NOENT)
     }
 
+    /// Whether it ends a whole run rather than one file: the volume itself is failing
+    /// (full, or read-only), so every later file would fail the same way.
+    pub fn is_fatal(&self) -> bool {
+        self.is_no_space() || self.is_read_only_fs()
+    }
+
     /// `EROFS`: the target volume is mounted read-only.
     pub fn is_read_only_fs(&self) -> bool {
         self.errno() == Some(Errno::ROFS)

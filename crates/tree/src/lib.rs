@@ -6,7 +6,7 @@
 //!   stage pass beside the live application, a served volume answering pulls): every
 //!   open goes through its root fd and never crosses a symlink inside it
 //!   ([`SourceRoot`]), so a swapped directory cannot make Ferry send a file from outside.
-//! * [`target`] performs every operation on the receiving volume, **confined**: it
+//! * [`volume`] performs every operation on the receiving volume, **confined**: it
 //!   holds directory fds opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 //!   RESOLVE_NO_MAGICLINKS)`, handles final components with `*at` calls that never
 //!   follow symlinks, creates everything at a temp name and renames it into place, and
@@ -31,7 +31,7 @@
 mod error;
 mod proc_fd;
 pub mod source;
-pub mod target;
+pub mod volume;
 mod xattr;
 
 pub use error::TreeError;
@@ -39,7 +39,7 @@ pub use source::{
     regions, regions_allocated, Listing, OpenedFile, Region, SourceEntry, SourceRoot, WalkOptions,
     Walker,
 };
-pub use target::{
+pub use volume::{
     is_partial_name, partial_name, Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile,
     Volume,
 };

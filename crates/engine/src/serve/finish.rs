@@ -5,7 +5,7 @@
 use ferry_proto::{ChangeKind, EntryKind, Message, Meta, RelPath};
 use ferry_tree::{ExistingKind, TreeError, Volume};
 
-use super::plan::{entry_kind, is_fatal, LinkRequest, Planner};
+use super::plan::{entry_kind, LinkRequest, Planner};
 use super::Tally;
 use crate::error::EngineError;
 
@@ -63,7 +63,7 @@ pub fn finish_dirs(
         match result {
             Ok(not_applied) => tally.not_applied(path, not_applied),
             Err(e) if e.is_not_found() => {}
-            Err(e) if is_fatal(&e) => return Err(e.into()),
+            Err(e) if e.is_fatal() => return Err(e.into()),
             Err(e) => {
                 tally.file_errors += 1;
                 errors.push(Message::FileError {

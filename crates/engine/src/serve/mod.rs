@@ -16,6 +16,7 @@ mod delta_write;
 mod dirs;
 mod finish;
 mod http;
+mod leaders;
 mod metrics;
 mod plan;
 mod preauth;

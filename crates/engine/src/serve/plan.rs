@@ -14,6 +14,7 @@ use ferry_proto::{
 use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TempFile, TreeError, Volume};
 
 use super::decide::{decide, Action, Probe};
+use super::leaders::Leaders;
 use super::Tally;
 use crate::error::EngineError;
 
@@ -366,7 +367,7 @@ impl Planner {
         );
         match result {
             Ok(()) => Ok(()),
-            Err(e) if is_fatal(&e) => Err(e.into()),
+            Err(e) if e.is_fatal() => Err(e.into()),
             Err(e) => {
                 self.tally.file_errors += 1;
                 planned.messages.push(Message::FileError {
@@ -546,40 +547,6 @@ pub fn partial_allowed(name: &[u8], listed: &HashSet<Vec<u8>>) -> bool {
     partial.as_slice() < name && !listed.contains(&partial)
 }
 
-/// What a hard link may name as its leader: the regular file listed as that entry, at
-/// that path. One keyed 32-bit fingerprint of the path per listed entry (0 for anything
-/// but a file): 4 bytes an entry, and a source cannot forge a match without the key,
-/// which is random and never leaves this process.
-#[derive(Default)]
-struct Leaders {
-    key: std::hash::RandomState,
-    prints: Vec<u32>,
-}
-
-impl Leaders {
-    fn print(&self, path: &RelPath) -> u32 {
-        use std::hash::BuildHasher;
-        (self.key.hash_one(path.as_bytes()) as u32) | 1
-    }
-
-    /// Records entry `index` (listed in order, every entry once).
-    fn listed(&mut self, index: u64, path: &RelPath, content: &Content) {
-        debug_assert_eq!(index, self.prints.len() as u64);
-        let print = match content {
-            Content::File { .. } => self.print(path),
-            _ => 0,
-        };
-        self.prints.push(print);
-    }
-
-    fn is_file_at(&self, index: u64, path: &RelPath) -> bool {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.prints.get(i))
-            .is_some_and(|&print| print == self.print(path))
-    }
-}
-
 /// How a report names what is on the target.
 pub fn entry_kind(kind: ExistingKind) -> EntryKind {
     match kind {
@@ -588,11 +555,6 @@ pub fn entry_kind(kind: ExistingKind) -> EntryKind {
         ExistingKind::Symlink => EntryKind::Symlink,
         ExistingKind::Special(special) => EntryKind::Special(special),
     }
-}
-
-/// Errors that end the session rather than one file: the volume itself is failing.
-pub fn is_fatal(e: &TreeError) -> bool {
-    e.is_no_space() || e.is_read_only_fs()
 }
 
 /// Fetches what `decide` asks for from the target directory.

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::basis::Basis;
 use super::delta_write::{write_delta, DeltaWriteError};
-use super::plan::{is_fatal, Pending, MIN_RESUME};
+use super::plan::{Pending, MIN_RESUME};
 use crate::cancel::Cancel;
 use crate::error::EngineError;
 use crate::zeros::hash_zeros_until;
@@ -316,7 +316,7 @@ impl Failure {
                 draining: false,
             },
             Failure::Tree(e) => {
-                let fatal = is_fatal(&e).then(|| EngineError::from(&e));
+                let fatal = e.is_fatal().then(|| EngineError::from(&e));
                 Completion::Failed {
                     index,
                     path,

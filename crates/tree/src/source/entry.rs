@@ -10,7 +10,7 @@ use rustix::io::Errno;
 
 use super::root::XattrPaths;
 use crate::error::{io_err, shown, std_err, TreeError};
-use crate::target::{Existing, ExistingKind};
+use crate::volume::{Existing, ExistingKind};
 use crate::xattr::{self, On};
 
 /// Where the entry is and what the walk was asked for.

@@ -19,8 +19,8 @@ use rustix::io::Errno;
 
 use crate::error::{io_err, shown, TreeError};
 use crate::proc_fd;
-use crate::target::volume::{open_beneath, open_beneath_with};
-use crate::target::Existing;
+use crate::volume::root::{open_beneath, open_beneath_with};
+use crate::volume::Existing;
 
 /// The directory a walk starts from, shared by the walker and the readers of files.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use ferry_proto::{Message, Meta, RelPath};
 
 use super::super::finish;
-use super::super::plan::{self, LinkRequest};
+use super::super::plan::LinkRequest;
 use super::super::receive::Completion;
 use super::super::Tally;
 use super::{send, Session};
@@ -192,7 +192,7 @@ impl Session {
                         link.path
                     )))
                 }
-                Err(finish::LinkError::Tree(e)) if plan::is_fatal(&e) => return Err(e.into()),
+                Err(finish::LinkError::Tree(e)) if e.is_fatal() => return Err(e.into()),
                 Err(finish::LinkError::Tree(e)) => self.link_failed(&link, &e.to_string()).await?,
             }
         }

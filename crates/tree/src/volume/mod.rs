@@ -11,11 +11,11 @@ mod meta;
 mod node;
 mod partial;
 mod remove;
+pub(crate) mod root;
 mod temp;
-pub(crate) mod volume;
 
 pub use dir::Dir;
 pub use existing::{Existing, ExistingKind, NotApplied};
 pub use partial::{is_partial_name, partial_name};
+pub use root::{Privileges, Volume};
 pub use temp::TempFile;
-pub use volume::{Privileges, Volume};

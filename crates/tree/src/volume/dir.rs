@@ -13,7 +13,7 @@ use rustix::io::Errno;
 
 use super::existing::Existing;
 use super::node::Node;
-use super::volume::{dir_open_error, open_beneath, DIR_FLAGS};
+use super::root::{dir_open_error, open_beneath, DIR_FLAGS};
 use super::Privileges;
 use crate::error::{io_err, shown, TreeError};
 use crate::xattr;
