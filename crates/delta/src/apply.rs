@@ -2,7 +2,8 @@
 
 use crate::basis::{BasisRead, RunError};
 use crate::error::DeltaError;
-use crate::plan::{MAX_SEGMENT, MIN_BLOCK};
+use crate::format::MIN_BLOCK;
+use crate::plan::MAX_SEGMENT;
 use crate::scan::{scan, Command, Commands, DeltaStats};
 
 /// A peer's delta for one segment, checked whole against a basis: its output is

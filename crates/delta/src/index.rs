@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::plan::BlockPlan;
+use crate::format::BlockPlan;
 use crate::signature::PeerSignature;
 
 /// Blocks kept per weak checksum.
@@ -77,6 +77,14 @@ impl<'a> SignatureIndex<'a> {
         let start = self.sorted.partition_point(|&(w, _)| w < weak);
         let end = start + self.sorted[start..].partition_point(|&(w, _)| w == weak);
         &self.sorted[start..end]
+    }
+}
+
+impl PeerSignature {
+    /// Builds the lookup table for [`crate::diff_segment`]. It costs a table entry per
+    /// block, so build it once per file and reuse it for every segment.
+    pub fn index(&self) -> SignatureIndex<'_> {
+        SignatureIndex::new(self)
     }
 }
 

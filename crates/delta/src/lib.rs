@@ -36,6 +36,7 @@ mod basis;
 mod diff;
 mod encode;
 mod error;
+mod format;
 mod index;
 mod plan;
 mod scan;
@@ -46,9 +47,8 @@ pub use apply::{apply_segment, check_segment, CheckedDelta};
 pub use basis::{BasisRead, RunError};
 pub use diff::diff_segment;
 pub use error::DeltaError;
+pub use format::{BlockPlan, MAX_BLOCK, MIN_BLOCK};
 pub use index::SignatureIndex;
-pub use plan::{
-    plan, segment_len, BlockPlan, MAX_BLOCK, MAX_SEGMENT, MIN_BLOCK, MIN_DELTA_BASIS, STRONG_LEN,
-};
+pub use plan::{plan, segment_len, MAX_SEGMENT, MIN_DELTA_BASIS, STRONG_LEN};
 pub use scan::{literal_fraction, DeltaStats};
 pub use signature::{signature, signature_on, PeerSignature, SPLIT_SIGNATURE_MIN};

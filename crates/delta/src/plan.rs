@@ -1,25 +1,10 @@
 //! How a basis is cut into blocks, and how much new data one delta covers.
 
-use crate::signature::signature_len;
-
-/// How a basis is cut into blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BlockPlan {
-    /// Bytes per block; the last block of a basis may be shorter.
-    pub block_size: u32,
-    /// Bytes of each block's XXH3-128 kept in the signature (4..=16).
-    pub strong_len: u32,
-}
+use crate::format::{signature_len, BlockPlan, ENTRY_FIXED, HEADER_LEN, MAX_BLOCK, MIN_BLOCK};
 
 /// Smallest basis worth a delta: below it the engine sends files whole, because the
 /// signature round trip costs more than the bytes it could save.
 pub const MIN_DELTA_BASIS: u64 = 64 * 1024;
-
-/// Smallest block size a plan uses or a peer may send.
-pub const MIN_BLOCK: u32 = 2 * 1024;
-
-/// Largest block size a plan uses or a peer may send.
-pub const MAX_BLOCK: u32 = 512 * 1024;
 
 /// Bytes of XXH3-128 kept per block in the signatures Ferry makes.
 ///
@@ -54,9 +39,8 @@ pub fn plan(len: u64, max_signature: usize) -> Option<BlockPlan> {
     if len < MIN_DELTA_BASIS {
         return None;
     }
-    let entry = u64::from(crate::signature::ENTRY_FIXED + STRONG_LEN);
-    let max_blocks =
-        (max_signature as u64).checked_sub(crate::signature::HEADER_LEN as u64)? / entry;
+    let entry = u64::from(ENTRY_FIXED + STRONG_LEN);
+    let max_blocks = (max_signature as u64).checked_sub(HEADER_LEN as u64)? / entry;
     if max_blocks == 0 {
         return None;
     }

@@ -17,26 +17,13 @@ use std::ops::RangeInclusive;
 
 use crate::basis::BasisRead;
 use crate::error::DeltaError;
-use crate::index::SignatureIndex;
-use crate::plan::{BlockPlan, MAX_BLOCK, MIN_BLOCK};
+use crate::format::{signature_len, BlockPlan, ENTRY_FIXED, HEADER_LEN, MAX_BLOCK, MIN_BLOCK};
 use crate::weak::weak;
 
 /// "FRYX": Ferry block signature, XXH3-128 strong hashes ("FRYB", BLAKE3, was protocol 2-3).
 const MAGIC: u32 = 0x4652_5958;
-pub(crate) const HEADER_LEN: usize = 20;
-/// Bytes of each entry besides the strong hash: the rolling checksum.
-pub(crate) const ENTRY_FIXED: u32 = 4;
 /// Strong hashes shorter than 4 bytes make false matches common; XXH3-128 gives 16.
 const STRONG_LENS: RangeInclusive<u32> = 4..=16;
-
-/// Serialized size of the signature of a `basis_len`-byte basis under `plan`.
-pub(crate) fn signature_len(basis_len: u64, plan: BlockPlan) -> u64 {
-    let blocks = basis_len.div_ceil(u64::from(plan.block_size.max(1)));
-    let entry = u64::from(ENTRY_FIXED + plan.strong_len);
-    blocks
-        .saturating_mul(entry)
-        .saturating_add(HEADER_LEN as u64)
-}
 
 /// The strong hash of a block, to be truncated to the plan's `strong_len`.
 pub(crate) fn strong(block: &[u8]) -> [u8; 16] {
@@ -268,12 +255,6 @@ impl PeerSignature {
     /// Length of the peer's basis.
     pub fn basis_len(&self) -> u64 {
         self.basis_len
-    }
-
-    /// Builds the lookup table for [`crate::diff_segment`]. It costs a table entry per
-    /// block, so build it once per file and reuse it for every segment.
-    pub fn index(&self) -> SignatureIndex<'_> {
-        SignatureIndex::new(self)
     }
 
     fn entry(&self, block: usize) -> &[u8] {
