@@ -150,7 +150,13 @@ fn files_the_target_cannot_create_are_each_a_file_error_on_every_run() {
     mkdir(&vol.join("locked"), 0o755); // root's: the plain user cannot create in it
     mkdir(&src.join("locked"), 0o755);
     write(&src.join("locked/small"), b"small\n", 0o644);
-    write(&src.join("locked/big"), &random_bytes("big", BIG), 0o644);
+    // Large, so its frames are still coming when everything else is done: the target
+    // must hear them out before it ends the session.
+    write(
+        &src.join("locked/big"),
+        &random_bytes("big", 8 * BIG),
+        0o644,
+    );
     write(&src.join("locked/empty"), b"", 0o644);
     for i in 0..20 {
         write(

@@ -107,6 +107,9 @@ struct Session {
     /// Files that failed while the source was still sending them: their frames up to
     /// `FileEnd` (or `FileFailed`) are passed on to be dropped, not refused.
     draining: HashSet<u64>,
+    /// Wanted files whose last frame (`FileEnd` or `FileFailed`) has been passed on and
+    /// whose receiver has not reported yet: a failure reported now drains nothing.
+    ended: HashSet<u64>,
     resent: HashSet<u64>,
     acked: u64,
     list_ended: bool,
@@ -173,6 +176,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         waiting_links: HashMap::new(),
         failed: HashSet::new(),
         draining: HashSet::new(),
+        ended: HashSet::new(),
         resent: HashSet::new(),
         acked: 0,
         list_ended: false,
@@ -229,7 +233,13 @@ async fn drive<R: AsyncRead + Unpin>(
     signed_tx: &mpsc::UnboundedSender<()>,
     options: SessionOptions,
 ) -> Result<TargetStats, EngineError> {
-    while !(s.list_ended && s.unresolved.is_empty() && s.signature_jobs == 0) {
+    // A file still draining is still being sent: the source must finish it before the
+    // target says Done and closes, or its last frames meet a closed connection.
+    while !(s.list_ended
+        && s.unresolved.is_empty()
+        && s.signature_jobs == 0
+        && s.draining.is_empty())
+    {
         tokio::select! {
             message = reader.next() => {
                 let message = message?.ok_or_else(|| EngineError::socket("the source closed the connection before the end of the session"))?;
@@ -404,6 +414,7 @@ impl Session {
                 }
                 if matches!(message, Message::FileEnd { .. }) {
                     self.signature_budget.release(index);
+                    self.ended.insert(index);
                 }
                 self.job(index, Job::Frame(message)).await
             }
@@ -417,6 +428,7 @@ impl Session {
                     )));
                 }
                 self.signature_budget.release(index);
+                self.ended.insert(index);
                 self.job(index, Job::Abort { index }).await
             }
             Message::Error { class, message } => Err(EngineError::new(

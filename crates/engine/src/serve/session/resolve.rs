@@ -47,6 +47,13 @@ impl Session {
     }
 
     pub(super) async fn complete(&mut self, done: Completion) -> Result<(), EngineError> {
+        let index = match &done {
+            Completion::Committed { index, .. }
+            | Completion::Mismatch { index, .. }
+            | Completion::Failed { index, .. }
+            | Completion::Aborted { index } => *index,
+        };
+        let ended = self.ended.remove(&index);
         match done {
             Completion::Committed {
                 index,
@@ -89,7 +96,8 @@ impl Session {
                 if let Some(fatal) = fatal {
                     return Err(fatal);
                 }
-                if draining {
+                // Its frames up to FileEnd are still coming, unless FileEnd already came.
+                if draining && !ended {
                     self.draining.insert(index);
                 }
                 self.file_failed(index, path.into_bytes(), message).await
