@@ -638,3 +638,36 @@ fn a_basis_truncated_during_a_pulled_delta_costs_a_resend_not_the_puller() {
     let served = server.finish();
     assert_eq!(served.code, Some(0), "{}", served.dump());
 }
+
+/// The server does not leave: it answers the Want with one 37-byte Hole frame as large as
+/// the destination filesystem (a tmpfs of 1 TiB here; a network filesystem such as EFS
+/// reports exabytes), then its FileEnd, and stays. The capacity bound lets the hole
+/// through, and the puller hashes 1 TiB of zeros (minutes of a core; years for an
+/// exabyte) before it reads the FileEnd: a peer's number still buys work without bound
+/// while the peer stays. The pull must get through the file (a mismatch, asked again,
+/// then the server closes) within the hang guard.
+#[test]
+fn a_hole_as_large_as_the_destination_from_a_staying_server_costs_the_puller_bounded_work() {
+    let tmp = TempDir::new().unwrap();
+    let big = Tmpfs::mount(&tmp.path().join("dest"), "1t");
+    let size = big.capacity();
+    let mut asked = 0;
+    let (code, out) = pull_from_hostile(&big.dir, vec![file(b"disk.img", size)], vec![], {
+        move |index| {
+            asked += 1;
+            match asked {
+                1 => vec![
+                    Step::Send(hole(index, size)),
+                    Step::Send(Message::FileEnd {
+                        index,
+                        size,
+                        hash: [7; 32],
+                    }),
+                ],
+                _ => vec![Step::CloseWrite],
+            }
+        }
+    });
+    assert!(code.is_some_and(|c| c != 0), "{out}");
+    drop(big);
+}
