@@ -21,6 +21,7 @@
 //! - `failed` leaders and `resent` files: one index per file that failed or was re-sent
 //!   in the session (each also reported or counted), not per listed entry.
 
+mod budget;
 mod fetch;
 mod resolve;
 
@@ -42,6 +43,7 @@ use super::{Tally, NOT_APPLIED_EXAMPLES};
 use crate::cancel::Cancel;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
+use budget::SignatureBudget;
 
 /// Signatures computed at once (each reads a whole basis file).
 const SIGNATURE_JOBS: usize = 2;
@@ -50,46 +52,6 @@ const SIGNATURE_JOBS: usize = 2;
 /// step of their work once the session's stop flag is set (a write stuck in a failing
 /// filesystem may not).
 const RECEIVERS_STOP: std::time::Duration = std::time::Duration::from_secs(30);
-/// Signatures sent for files whose content has not come yet, in bytes: at most
-/// [`Limits::signature_window`], so that the source need not hold more.
-#[derive(Clone)]
-pub(super) struct SignatureBudget {
-    bytes: Arc<tokio::sync::Semaphore>,
-    /// What each file's signature holds, until its `FileEnd` or `FileFailed`.
-    held: Arc<std::sync::Mutex<HashMap<u64, u32>>>,
-    max: usize,
-}
-
-impl SignatureBudget {
-    fn new(max: usize) -> SignatureBudget {
-        SignatureBudget {
-            bytes: Arc::new(tokio::sync::Semaphore::new(max)),
-            held: Arc::default(),
-            max,
-        }
-    }
-
-    /// Waits until `len` more bytes fit, then holds them for file `index`; false if the
-    /// session ended meanwhile.
-    pub(super) async fn take(&self, index: u64, len: usize) -> bool {
-        let n = len.min(self.max) as u32;
-        match self.bytes.acquire_many(n).await {
-            Ok(permit) => {
-                permit.forget();
-                self.held.lock().expect("budget lock").insert(index, n);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// File `index`'s content has come: its signature no longer counts.
-    fn release(&self, index: u64) {
-        if let Some(n) = self.held.lock().expect("budget lock").remove(&index) {
-            self.bytes.add_permits(n as usize);
-        }
-    }
-}
 
 struct Session {
     volume: Arc<Volume>,
@@ -204,7 +166,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     )
     .await;
     // Signature tasks still waiting for room stop.
-    s.signature_budget.bytes.close();
+    s.signature_budget.close();
     // The receivers must be done with every file (and have kept the partials of cut
     // ones) before the volume is released to the next session. After a success they
     // are; otherwise they stop within a step of what they were doing. Each holds a
@@ -607,7 +569,7 @@ mod tests {
         // stops what waits.
         budget.release(2);
         assert!(budget.take(3, 500).await);
-        budget.bytes.close();
+        budget.close();
         assert!(!budget.take(4, 1).await);
     }
 }
