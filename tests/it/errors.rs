@@ -1,37 +1,9 @@
 //! Failures map to the documented exit codes, with a message on stderr.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::files::{random_bytes, write};
-use crate::util::{push, Certs, Server};
-
-/// A small tmpfs mounted for the test, unmounted on drop.
-struct SmallFs {
-    dir: PathBuf,
-}
-
-impl SmallFs {
-    fn mount(dir: &Path, size: &str) -> SmallFs {
-        std::fs::create_dir_all(dir).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "mount tmpfs on {dir:?} failed");
-        SmallFs {
-            dir: dir.to_path_buf(),
-        }
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
+use crate::util::{push, Certs, Server, Tmpfs};
 
 #[test]
 fn no_space_at_the_target_exits_11_and_says_so() {
@@ -44,7 +16,7 @@ fn no_space_at_the_target_exits_11_and_says_so() {
         &random_bytes("no space", 1 << 20),
         0o644,
     );
-    let small = SmallFs::mount(&tmp.path().join("dst"), "1m");
+    let small = Tmpfs::mount(&tmp.path().join("dst"), "1m");
     write(
         &small.dir.join("filler.bin"),
         &random_bytes("filler", 512 << 10),

@@ -6,9 +6,11 @@
 
 mod push;
 mod server;
+mod tmpfs;
 
 pub use push::{clear_proxy_env, pull, push, Push, PushOutcome};
 pub use server::Server;
+pub use tmpfs::Tmpfs;
 
 use std::io::Read;
 use std::path::PathBuf;
