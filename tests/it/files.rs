@@ -110,3 +110,20 @@ pub fn acl_blob(dir: bool) -> Vec<u8> {
     }
     blob
 }
+
+/// `path`'s own attributes as the protocol carries them (no xattrs): a volume root's, sent
+/// as `Root` so that applying them changes nothing.
+pub fn own_meta(path: &Path) -> ferry_proto::Meta {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::symlink_metadata(path).unwrap();
+    ferry_proto::Meta {
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+        mtime: ferry_proto::Timestamp {
+            sec: m.mtime(),
+            nsec: m.mtime_nsec() as u32,
+        },
+        xattrs: Vec::new(),
+    }
+}

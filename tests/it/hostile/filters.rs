@@ -77,17 +77,7 @@ fn the_costliest_filter_allowed_over_long_paths_costs_the_target_little_cpu() {
         Recv::Msg(Message::Welcome { .. }) => {}
         other => panic!("expected Welcome for a filter within the limits, got {other:?}"),
     }
-    let m = std::fs::symlink_metadata(&vol).unwrap();
-    let root = Meta {
-        mode: m.mode() & 0o7777,
-        uid: m.uid(),
-        gid: m.gid(),
-        mtime: Timestamp {
-            sec: m.mtime(),
-            nsec: m.mtime_nsec() as u32,
-        },
-        xattrs: Vec::new(),
-    };
+    let root = own_meta(&vol);
     client
         .send(&Message::Root { meta: root })
         .expect("send Root");

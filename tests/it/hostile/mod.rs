@@ -15,12 +15,10 @@ mod frames;
 mod listing;
 mod names;
 
-use std::os::unix::fs::MetadataExt;
-
 use ferry_proto::{Content, Entry, ErrorClass, Message, Meta, Timestamp};
 use tempfile::TempDir;
 
-use crate::files::{symlink, write};
+use crate::files::{own_meta, symlink, write};
 use crate::raw::{RawClient, Recv};
 use crate::snapshot::{assert_untouched, Snapshot};
 use crate::util::{Certs, Output, Server};
@@ -157,17 +155,7 @@ fn run_session(attack: impl FnOnce(&mut RawClient, &str)) -> Run {
     let mut client = RawClient::connect_as_client(&server.addr, &certs.client_dir());
     client.start_session("v");
     // The volume root's own attributes, so that applying them changes nothing.
-    let m = std::fs::symlink_metadata(&vol).unwrap();
-    let root = Meta {
-        mode: m.mode() & 0o7777,
-        uid: m.uid(),
-        gid: m.gid(),
-        mtime: Timestamp {
-            sec: m.mtime(),
-            nsec: m.mtime_nsec() as u32,
-        },
-        xattrs: Vec::new(),
-    };
+    let root = own_meta(&vol);
     client
         .send(&Message::Root { meta: root })
         .expect("send Root");

@@ -70,7 +70,7 @@ fn sigterm_while_hashing(source_leaves: bool) {
     let mut client = RawClient::connect_as_client(&server.addr, &certs.client_dir());
     client.start_session("v");
     let root = Message::Root {
-        meta: root_meta(&big.dir),
+        meta: own_meta(&big.dir),
     };
     for m in [root]
         .into_iter()

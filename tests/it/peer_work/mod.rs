@@ -16,7 +16,6 @@
 //! hang guards: a target that does not stop runs into them.
 
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
@@ -25,7 +24,7 @@ use std::time::{Duration, Instant};
 use ferry_proto::{Content, Entry, Message, Meta, Timestamp};
 use tempfile::TempDir;
 
-use crate::files::{random_bytes, read, set_mtime, write};
+use crate::files::{own_meta, random_bytes, read, set_mtime, write};
 use crate::raw::{RawClient, Recv};
 use crate::raw_server::{RawServer, Step};
 use crate::util::{ferry, push, Certs, Server, Tmpfs};
@@ -131,21 +130,6 @@ fn await_exit(pid: u32, since: u64, what: &str) -> u64 {
     after
 }
 
-/// The volume root's own attributes, so that applying them changes nothing.
-fn root_meta(path: &Path) -> Meta {
-    let m = std::fs::symlink_metadata(path).unwrap();
-    Meta {
-        mode: m.mode() & 0o7777,
-        uid: m.uid(),
-        gid: m.gid(),
-        mtime: Timestamp {
-            sec: m.mtime(),
-            nsec: m.mtime_nsec() as u32,
-        },
-        xattrs: Vec::new(),
-    }
-}
-
 fn file(name: &[u8], size: u64) -> Entry {
     Entry {
         name: name.to_vec(),
@@ -199,7 +183,7 @@ fn serve_with_raw_source(vol: &Path) -> (Certs, Server, RawClient) {
     client.start_session("v");
     client
         .send(&Message::Root {
-            meta: root_meta(vol),
+            meta: own_meta(vol),
         })
         .expect("send Root");
     (certs, server, client)
@@ -291,7 +275,7 @@ fn pull_from_hostile(
     answer: impl FnMut(u64) -> Vec<Step> + Send + 'static,
 ) -> (Option<i32>, String) {
     let mut script = vec![Step::Send(Message::Root {
-        meta: root_meta(dest),
+        meta: own_meta(dest),
     })];
     script.extend(listing(entries).into_iter().map(Step::Send));
     script.extend(then.into_iter().map(Step::Send));

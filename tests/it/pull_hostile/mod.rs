@@ -15,14 +15,13 @@ mod content;
 mod names;
 mod peer_text;
 
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use ferry_proto::{encode, Content, Entry, Limits, Message, Meta, Timestamp, PROTOCOL_VERSION};
 use tempfile::TempDir;
 
-use crate::files::{random_bytes, symlink, write};
+use crate::files::{own_meta, random_bytes, symlink, write};
 use crate::raw_server::{RawServer, Step, Transcript, VOLUME};
 use crate::snapshot::{assert_untouched, show, Snapshot};
 use crate::util::{pull, Certs, PushOutcome};
@@ -273,17 +272,7 @@ impl Hostile {
         );
         let before = Snapshot::take(&place.tmp);
 
-        let m = std::fs::symlink_metadata(&dest).unwrap();
-        let root = Meta {
-            mode: m.mode() & 0o7777,
-            uid: m.uid(),
-            gid: m.gid(),
-            mtime: Timestamp {
-                sec: m.mtime(),
-                nsec: m.mtime_nsec() as u32,
-            },
-            xattrs: Vec::new(),
-        };
+        let root = own_meta(&dest);
         let mut script = vec![Step::Send(Message::Root { meta: root })];
         script.extend((self.script)(&place));
         let certs = Certs::new();
