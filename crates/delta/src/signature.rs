@@ -339,48 +339,6 @@ mod tests {
         assert!(signature_on(empty, plan, 2).expect("reads") == signature(&[], plan));
     }
 
-    /// A basis that says it is longer than it is: every read past `real` fails, as a
-    /// file truncated after it was opened does.
-    struct Shrunk<'a> {
-        bytes: &'a [u8],
-        claimed: u64,
-    }
-
-    impl BasisRead for Shrunk<'_> {
-        fn basis_len(&self) -> u64 {
-            self.claimed
-        }
-
-        fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-            self.bytes.read_exact_at(offset, buf)
-        }
-    }
-
-    #[test]
-    fn a_basis_that_shrank_fails_its_signature_on_any_thread() {
-        let bytes = vec![3u8; SPLIT_SIGNATURE_MIN + 4096];
-        let plan = BlockPlan {
-            block_size: 4096,
-            strong_len: 8,
-        };
-        for (real, threads) in [
-            (1000, 1),
-            (bytes.len() - 1, 1),
-            (bytes.len() - 1, 3),
-            (4096, 3),
-        ] {
-            let shrunk = Shrunk {
-                bytes: &bytes[..real],
-                claimed: bytes.len() as u64,
-            };
-            assert!(
-                signature_on(&shrunk, plan, threads).is_err(),
-                "{real} of {} bytes, {threads} threads",
-                bytes.len()
-            );
-        }
-    }
-
     #[test]
     fn odd_hand_made_plans_do_not_panic() {
         let zero = BlockPlan {

@@ -4,8 +4,8 @@
 mod support;
 
 use ferry_delta::{
-    apply_segment, check_segment, diff_segment, signature, BasisRead, BlockPlan, DeltaError,
-    PeerSignature, RunError, MAX_BLOCK, MAX_SEGMENT, MIN_BLOCK,
+    apply_segment, check_segment, diff_segment, signature, signature_on, BasisRead, BlockPlan,
+    DeltaError, PeerSignature, RunError, MAX_BLOCK, MAX_SEGMENT, MIN_BLOCK, SPLIT_SIGNATURE_MIN,
 };
 use proptest::prelude::*;
 use support::{bytes, parse, MAX_SIG};
@@ -391,5 +391,30 @@ proptest! {
             delta.truncate(cut.index(delta.len() + 1));
         }
         check_apply(&basis, &delta, len.saturating_add_signed(expected_delta));
+    }
+}
+
+#[test]
+fn a_basis_that_shrank_fails_its_signature_on_any_thread() {
+    let bytes = vec![3u8; SPLIT_SIGNATURE_MIN + 4096];
+    let plan = BlockPlan {
+        block_size: 4096,
+        strong_len: 8,
+    };
+    for (real, threads) in [
+        (1000, 1),
+        (bytes.len() - 1, 1),
+        (bytes.len() - 1, 3),
+        (4096, 3),
+    ] {
+        let shrunk = Shrunk {
+            bytes: &bytes[..real],
+            claimed: bytes.len() as u64,
+        };
+        assert!(
+            signature_on(&shrunk, plan, threads).is_err(),
+            "{real} of {} bytes, {threads} threads",
+            bytes.len()
+        );
     }
 }
