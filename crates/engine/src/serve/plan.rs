@@ -259,7 +259,10 @@ impl Planner {
             .path
             .join(&entry.name, &self.limits)
             .map_err(|e| protocol(e.to_string()))?;
-        let partial_ok = partial_allowed(&entry.name, &current.names);
+        // Only files are received into temp files (a name and a lookup per file, not per
+        // entry).
+        let partial_ok = matches!(entry.content, Content::File { .. })
+            && partial_allowed(&entry.name, &current.names);
         self.leaders.listed(index, &path, &entry.content);
         // The source walks with this same filter, so it never lists what it excludes. A
         // source that does (a hostile server answering a pull) would overwrite exactly the
