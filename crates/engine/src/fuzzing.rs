@@ -1,5 +1,5 @@
 //! An entry point for fuzzing the target's session logic (feature `fuzzing`): the real
-//! [`crate::serve::session::run`] in-process, fed a hostile peer's frames. Not an API.
+//! [`crate::target::run`] in-process, fed a hostile peer's frames. Not an API.
 //!
 //! Until the protocol has a sans-IO core, the session runs against a real volume in a
 //! fresh temporary directory, with a sentinel directory beside it and symlinks in the
@@ -18,7 +18,7 @@ use ferry_tree::{Privileges, Volume};
 use tokio::io::AsyncWriteExt;
 
 use crate::framed::FrameReader;
-use crate::serve::session;
+use crate::target;
 
 /// Longer than any session over a fuzz input can take, short enough that a hang shows
 /// before libFuzzer's own timeout.
@@ -98,7 +98,7 @@ pub fn fuzz_target_session(data: &[u8]) {
         let mut reader = FrameReader::new(read, Limits::default());
         let result = tokio::time::timeout(
             SESSION_DEADLINE,
-            session::run(
+            target::run(
                 volume,
                 options,
                 filter,

@@ -1,5 +1,5 @@
-//! Ferry's engine: the async pumps that run a push (source), a serve (target of pushes,
-//! source of pulls) and a pull (target).
+//! Ferry's engine: the async drivers that run a session's two roles, and the commands
+//! that connect or accept and hand a connection to a role.
 //!
 //! Owns: sessions, the streams between the walker, the sender and receiver threads and
 //! the connection, the window that keeps memory flat, and the summary and exit code.
@@ -11,6 +11,19 @@
 //!        senders ─▶ Data ─▶ ┴─▶ TLS ═══════▶ TLS ─┴─▶ receivers ─▶ temp, verify, rename
 //!        ◀──────────── Want / Signature / Ack / Done ◀──────────────────┘
 //! ```
+//!
+//! # The house, by role
+//! * Roles: `source` (walk, list, read, answer wants) and `target` (plan, receive,
+//!   apply, verify, finish). Each runs on a connection whose handshake is done, whichever
+//!   side connected: a push runs the source and `serve` the target; a pull the reverse.
+//! * Commands: `push`, `pull`, `serve`, `probe`. They connect (`client`) or
+//!   accept, pick a role and hand over; they never import each other.
+//! * Shared below them: `report` (events, progress, summary: the one place that
+//!   prints), `framed` (frames over a stream), `ratelimit`, `cancel`, `zeros`, `error`,
+//!   `exit`.
+//!
+//! Imports run down only: commands → roles → shared. A role does not import a command
+//! or the other role; nothing reaches up with `super::super::`.
 //!
 //! # Error rules
 //! * A *fatal* error ends the session; it carries an [`ExitCode`] class: usage (1),
@@ -25,8 +38,7 @@
 //! * Exit codes: the worst class wins; fatal beats per-file beats vanished.
 
 mod cancel;
-mod connect;
-mod display;
+mod client;
 mod error;
 mod exit;
 mod framed;
@@ -34,16 +46,16 @@ mod framed;
 #[doc(hidden)]
 pub mod fuzzing;
 mod probe;
-mod progress;
 mod pull;
 mod push;
 mod ratelimit;
 mod report;
 mod serve;
-mod summary;
+mod source;
+mod target;
 mod zeros;
 
-pub use connect::Route;
+pub use client::connect::Route;
 pub use error::EngineError;
 pub use exit::ExitCode;
 pub use framed::DEFAULT_HEARTBEAT;
@@ -51,6 +63,6 @@ pub use probe::{probe, Hop, Verdict};
 pub use pull::{pull, PullConfig};
 pub use push::{push, PushConfig};
 pub use ratelimit::parse_rate;
+pub use report::summary::Summary;
 pub use report::{Output, SCHEMA};
 pub use serve::{bind, serve, serve_bound, Bound, Export, ServeConfig};
-pub use summary::Summary;

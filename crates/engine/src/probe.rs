@@ -11,7 +11,7 @@ use std::future::Future;
 use ferry_net::{Counted, WireCounter};
 use ferry_proto::{Limits, Message, RefuseReason, SessionOptions, PROTOCOL_VERSION};
 
-use crate::connect::{self, Route};
+use crate::client::connect::{self, Route};
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{spawn_writer, FrameReader};

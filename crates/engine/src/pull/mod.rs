@@ -4,7 +4,7 @@
 //! while the server runs a push's source part on its volume.
 //!
 //! ```text
-//! DEST ◀── serve::session (plan, receive, verify, rename) ◀── reader ◀══ TLS ◀══ server
+//! DEST ◀── target::run (plan, receive, verify, rename) ◀── reader ◀══ TLS ◀══ server
 //!                     │                                          (source: walker, senders)
 //!                     └─▶ tee: report Change / FileError / NotApplied ─▶ writer ══▶
 //! ```
@@ -25,16 +25,18 @@ use ferry_proto::{Filter, Limits, Message, SessionOptions, SourceStats, TargetSt
 use ferry_tree::{Privileges, Volume};
 use tokio::sync::mpsc;
 
-use crate::connect::{self, Route};
-use crate::display::Ticker;
+use crate::client::attempt::{backoff, connect_timeout, interrupted};
+use crate::client::connect::{self, Route};
+use crate::client::handshake::handshake;
 use crate::error::EngineError;
 use crate::framed::{spawn_writer, Compression, FrameReader, FrameSender};
-use crate::progress::Progress;
-use crate::push::{backoff, connect_timeout, handshake, interrupted, report_from_target};
 use crate::ratelimit::RateLimiter;
+use crate::report::progress::Progress;
+use crate::report::summary::{outcome, SourceCounts, Summary};
+use crate::report::Ticker;
 use crate::report::{Output, Reporter};
-use crate::serve::session;
-use crate::summary::{outcome, SourceCounts, Summary};
+use crate::source::report_from_target;
+use crate::target;
 use track::Tracker;
 
 /// Everything `ferry pull` needs, validated.
@@ -243,7 +245,7 @@ async fn run(
         dry_run: config.options.dry_run,
     };
     let (session_tx, tee) = tee.spawn(tx.clone());
-    let session = session::run(
+    let session = target::run(
         volume.clone(),
         config.options,
         config.filter.clone(),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use ferry_proto::{Content, Message};
 
-use crate::progress::Progress;
+use crate::report::progress::Progress;
 
 pub struct Tracker {
     progress: Arc<Progress>,

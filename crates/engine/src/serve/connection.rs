@@ -27,10 +27,11 @@ use tokio_rustls::TlsAcceptor;
 
 use super::metrics::{FailureLog, HandshakeFailure, Metrics};
 use super::preauth::{PreAuth, Ticket};
-use super::{pull_source, session, Export};
+use super::{pull_source, Export};
 use crate::exit::ExitCode;
 use crate::framed::{spawn_compressing_writer, Compression, FrameReader, FrameSender};
 use crate::ratelimit::RateLimiter;
+use crate::target;
 
 /// What every connection of a target shares.
 pub struct Shared {
@@ -191,7 +192,7 @@ pub async fn connection(
             counts.sessions.fetch_add(1, Relaxed);
             let result = match volume {
                 Some(volume) => {
-                    session::run(
+                    target::run(
                         volume,
                         options,
                         filter,

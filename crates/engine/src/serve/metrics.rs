@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use crate::exit::ExitCode;
+use crate::target::VolumeMetrics;
 
 /// Why a connection never reached its Hello.
 #[derive(Clone, Copy, Debug)]
@@ -116,17 +117,6 @@ const ERROR_CLASSES: [&str; 7] = [
     "start",
     "other",
 ];
-
-#[derive(Debug, Default)]
-pub struct VolumeMetrics {
-    /// File content received: literal data and delta instructions, as framed.
-    pub received_bytes: AtomicU64,
-    /// Bytes of the files committed (full size, also for deltas).
-    pub written_bytes: AtomicU64,
-    pub files_written: AtomicU64,
-    pub file_errors: AtomicU64,
-    pub sessions: AtomicU64,
-}
 
 #[derive(Debug)]
 pub struct Metrics {

@@ -9,20 +9,11 @@
 //! metrics listener ─▶ GET /metrics ─▶ Arc<Metrics> (counted by all of the above)
 //! ```
 
-mod basis;
 mod connection;
-mod decide;
-mod delta_write;
-mod dirs;
-mod finish;
 mod http;
-mod leaders;
 mod metrics;
-mod plan;
 mod preauth;
 mod pull_source;
-mod receive;
-pub(crate) mod session;
 
 use connection::{connection, Shared};
 
@@ -34,8 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_net::TlsDir;
-use ferry_proto::{RelPath, TargetStats};
-use ferry_tree::{NotApplied, Privileges};
+use ferry_tree::Privileges;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
@@ -78,43 +68,6 @@ pub struct ServeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// `--bwlimit`: bytes per second all sessions together read, and write, at most.
     pub bwlimit: Option<u64>,
-}
-
-/// Counts the planner and finisher keep, folded into [`TargetStats`] at the end.
-#[derive(Clone, Debug, Default)]
-pub struct Tally {
-    pub entries_created: u64,
-    pub meta_updated: u64,
-    pub file_errors: u64,
-    pub not_applied_owner: u64,
-    pub not_applied_xattrs: u64,
-    pub not_applied_special: u64,
-    /// The first entries with something not applied, to show as examples.
-    pub examples: Vec<(Vec<u8>, NotApplied)>,
-}
-
-/// How many entries with attributes not applied are named in a session's report.
-pub const NOT_APPLIED_EXAMPLES: usize = 10;
-
-impl Tally {
-    /// Counts what could not be applied to `path` (and keeps it as an example).
-    pub fn not_applied(&mut self, path: &RelPath, n: NotApplied) {
-        self.not_applied_owner += u64::from(n.owner);
-        self.not_applied_xattrs += u64::from(n.xattrs);
-        self.not_applied_special += u64::from(n.special);
-        if n != NotApplied::default() && self.examples.len() < NOT_APPLIED_EXAMPLES {
-            self.examples.push((path.as_bytes().to_vec(), n));
-        }
-    }
-
-    pub fn add_to(&self, stats: &mut TargetStats) {
-        stats.entries_created += self.entries_created;
-        stats.meta_updated += self.meta_updated;
-        stats.file_errors += self.file_errors;
-        stats.not_applied_owner += self.not_applied_owner;
-        stats.not_applied_xattrs += self.not_applied_xattrs;
-        stats.not_applied_special += self.not_applied_special;
-    }
 }
 
 /// What a target must do while it may still hold privileges: its TLS files read and its

@@ -3,7 +3,7 @@
 //! knows (`SourceDone`), so its report says what a pusher's would.
 //!
 //! ```text
-//! served volume ─▶ walker, senders (push::source_session) ─▶ TLS ─▶ puller's target session
+//! served volume ─▶ walker, senders (source::source_session) ─▶ TLS ─▶ puller's target session
 //!                                                           ◀─ Want / Signature / Ack / Done
 //!                  SourceDone{counts} ────────────────────────▶
 //! ```
@@ -17,8 +17,8 @@ use tokio::io::AsyncRead;
 
 use crate::error::EngineError;
 use crate::framed::{Compression, FrameReader, FrameSender};
-use crate::push::{source_session, Shared, Source};
 use crate::report::{Output, Reporter};
+use crate::source::{source_session, Shared, Source};
 
 /// What a pull session sends from.
 pub struct Pulled<'a> {

@@ -18,9 +18,9 @@ use tokio::sync::{mpsc, Notify};
 use super::send::FileInfo;
 use crate::error::EngineError;
 use crate::framed::FrameSender;
-use crate::progress::Progress;
+use crate::report::progress::Progress;
+use crate::report::summary::SourceCounts;
 use crate::report::Reporter;
-use crate::summary::SourceCounts;
 
 /// Listing frames are cut near this many encoded bytes.
 const FRAME_TARGET: usize = 512 * 1024;

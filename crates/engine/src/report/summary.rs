@@ -9,6 +9,10 @@ use serde::Serialize;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 
+/// Version of the `--json` event schema. Adding a field keeps it; renaming, removing or
+/// changing the meaning or type of one makes the next version.
+pub const SCHEMA: u32 = 1;
+
 /// Counts kept by the source during a push.
 #[derive(Clone, Debug, Default)]
 pub struct SourceCounts {
@@ -107,7 +111,7 @@ impl SourceCounts {
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
     pub event: &'static str,
-    /// The `--json` schema version ([`crate::report::SCHEMA`]).
+    /// The `--json` schema version ([`SCHEMA`]).
     pub schema: u32,
     pub files_total: u64,
     pub files_transferred: u64,
@@ -197,7 +201,7 @@ impl Summary {
             .saturating_sub(source.files_would_change);
         Summary {
             event: "summary",
-            schema: crate::report::SCHEMA,
+            schema: SCHEMA,
             files_total: source.files_total,
             files_transferred: target.files_transferred,
             files_unchanged: unchanged,

@@ -8,9 +8,9 @@ use ferry_delta::BasisRead;
 use ferry_proto::Message;
 use tokio::sync::mpsc;
 
-use super::super::basis::Basis;
-use super::super::plan::{Pending, Want};
-use super::super::receive::{Job, Resumed, RECEIVERS};
+use super::basis::Basis;
+use super::plan::{Pending, Want};
+use super::receive::{Job, Resumed, RECEIVERS};
 use super::{send, Session, SIGNATURE_JOBS};
 use crate::error::EngineError;
 

@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use ferry_proto::{Message, Meta, RelPath};
 
-use super::super::finish;
-use super::super::plan::LinkRequest;
-use super::super::receive::Completion;
-use super::super::Tally;
+use super::finish;
+use super::plan::LinkRequest;
+use super::receive::Completion;
+use super::tally::Tally;
 use super::{send, Session};
 use crate::error::EngineError;
 

@@ -9,13 +9,6 @@
 //!   └──────────── retry (backoff) after a network failure ◀─────┘
 //! ```
 
-mod list;
-mod send;
-mod source;
-
-pub(crate) use list::Shared;
-pub(crate) use source::{report_from_target, source_session, Source};
-
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -24,19 +17,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_net::WireCounter;
-use ferry_proto::{Filter, Limits, Message, SessionOptions, TargetStats, PROTOCOL_VERSION};
+use ferry_proto::{Filter, Limits, SessionOptions, TargetStats};
 use ferry_tree::{WalkOptions, Walker};
-use tokio::io::AsyncRead;
 
-use crate::connect::{self, Route};
-use crate::display::Ticker;
+use crate::client::attempt::{backoff, connect_timeout, interrupted};
+use crate::client::connect::{self, Route};
+use crate::client::handshake::handshake;
 use crate::error::EngineError;
-use crate::exit::ExitCode;
-use crate::framed::{spawn_compressing_writer, FrameReader, FrameSender};
-use crate::progress::Progress;
+use crate::framed::{spawn_compressing_writer, FrameReader};
 use crate::ratelimit::RateLimiter;
+use crate::report::progress::Progress;
+use crate::report::summary::{outcome, SourceCounts, Summary};
+use crate::report::Ticker;
 use crate::report::{Output, Reporter};
-use crate::summary::{outcome, SourceCounts, Summary};
+use crate::source::{source_session, Shared, Source};
 
 /// Everything `ferry push` needs, validated.
 #[derive(Clone, Debug)]
@@ -161,26 +155,6 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     reporter.finish(&progress, summary)
 }
 
-pub(crate) fn interrupted() -> EngineError {
-    EngineError::new(
-        ExitCode::Interrupted,
-        "interrupted by a signal; the target keeps what was complete and partial files to resume",
-    )
-}
-
-/// Exponential backoff from 0.5 s, capped at 30 s, with ±50% jitter so that many
-/// source pods cut by the same network event do not come back in lockstep.
-pub(crate) fn backoff(attempt: u64) -> Duration {
-    let base = Duration::from_millis(500).saturating_mul(1 << attempt.saturating_sub(1).min(6));
-    let base = base.min(Duration::from_secs(30));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = 0.5 + f64::from(nanos % 1000) / 1000.0;
-    base.mul_f64(jitter)
-}
-
 /// What every session of one push shares.
 struct Session<'a> {
     config: &'a PushConfig,
@@ -261,70 +235,5 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         Ok(Ok(())) => Ok(stats),
         Ok(Err(e)) => Err(e),
         Err(e) => Err(EngineError::socket(format!("the writer failed: {e}"))),
-    }
-}
-
-/// The error for a route that could not be reached within its deadline.
-pub(crate) fn connect_timeout(route: &Route) -> EngineError {
-    let via = match &route.proxy {
-        Some(proxy) => format!(" through proxy {}", proxy.redacted()),
-        None => String::new(),
-    };
-    EngineError::new(
-        ExitCode::ConnectTimeout,
-        format!(
-            "could not reach {}:{}{via} and start a session within {} s; `ferry probe` shows which hop fails",
-            route.host,
-            route.port,
-            route.connect_timeout.as_secs()
-        ),
-    )
-}
-
-/// Sends Hello and reads the target's answer.
-pub async fn handshake<R: AsyncRead + Unpin>(
-    route: &Route,
-    options: SessionOptions,
-    filter: &Filter,
-    reader: &mut FrameReader<R>,
-    tx: &FrameSender,
-) -> Result<(), EngineError> {
-    tx.send(Message::Hello {
-        version: PROTOCOL_VERSION,
-        volume: route.volume.as_bytes().to_vec(),
-        options,
-        filter: filter.clone(),
-    })
-    .await
-    .map_err(|_| EngineError::socket("the connection closed"))?;
-    match reader.expect("the target's answer to Hello").await? {
-        Message::Welcome { version } if version == PROTOCOL_VERSION => Ok(()),
-        Message::Welcome { version } => Err(EngineError::new(
-            ExitCode::ProtocolVersion,
-            format!("target speaks protocol {version}, this ferry speaks {PROTOCOL_VERSION}; run the same ferry version on both sides"),
-        )),
-        Message::Refused { reason, message } => {
-            let exit = match reason {
-                ferry_proto::RefuseReason::VersionMismatch => ExitCode::ProtocolVersion,
-                _ => ExitCode::StartFailed,
-            };
-            let error = EngineError::new(
-                exit,
-                format!(
-                    "target refused the session; it says: {}",
-                    ferry_proto::peer_text(&message)
-                ),
-            );
-            // Busy is often our own previous session, not yet noticed dead at the target.
-            Err(if reason == ferry_proto::RefuseReason::VolumeBusy {
-                error.transient()
-            } else {
-                error
-            })
-        }
-        other => Err(EngineError::protocol(format!(
-            "expected Welcome from the target, got {}",
-            other.name()
-        ))),
     }
 }

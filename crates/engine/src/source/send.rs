@@ -14,7 +14,7 @@ use ferry_tree::{regions_allocated, Region, SourceRoot};
 
 use crate::error::EngineError;
 use crate::framed::FrameSender;
-use crate::progress::Progress;
+use crate::report::progress::Progress;
 use crate::zeros::hash_zeros;
 
 /// What the push needs to remember about a listed file until the target resolves it.

@@ -14,13 +14,17 @@ use std::time::Instant;
 use ferry_proto::{escape, ChangeKind, EntryKind};
 use serde_json::{json, Value};
 
-use crate::display::{human_bytes, human_duration, line};
-use crate::progress::{Progress, Snapshot};
-use crate::summary::Summary;
+pub(crate) mod display;
+pub(crate) mod progress;
+pub(crate) mod summary;
+mod ticker;
 
-/// Version of the `--json` event schema. Adding a field keeps it; renaming, removing or
-/// changing the meaning or type of one makes the next version.
-pub const SCHEMA: u32 = 1;
+pub use summary::SCHEMA;
+pub(crate) use ticker::Ticker;
+
+use display::{human_bytes, human_duration, line};
+use progress::{Progress, Snapshot};
+use summary::Summary;
 
 /// Per-file errors kept for the final text report (all are counted and, with `--json`,
 /// each is an event).

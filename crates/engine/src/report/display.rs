@@ -1,73 +1,13 @@
-//! The ticker that turns [`Progress`] into a live terminal line (4 times a second) and
-//! `progress` events (once a second), with a smoothed rate and an ETA.
-//!
-//! ```text
-//! Progress ──snapshot every 250 ms──▶ Rate ──▶ Reporter::draw (terminal, stderr)
-//!                                          └─▶ Reporter::progress (JSON, every 4th tick)
-//! ```
+//! How progress reads to a person: a smoothed rate with an ETA ([`Rate`]), byte counts
+//! and durations in human units, and the live line. Pure functions of a [`Snapshot`]; the
+//! [`super::ticker`] calls them and the [`super::Reporter`] prints them.
 
-use std::sync::Arc;
-use std::time::Duration;
+use tokio::time::Instant;
 
-use tokio::sync::oneshot;
-use tokio::time::{Instant, MissedTickBehavior};
+use super::progress::Snapshot;
 
-use crate::progress::{Progress, Snapshot};
-use crate::report::Reporter;
-
-/// Redraws of the terminal line.
-const TICK: Duration = Duration::from_millis(250);
-/// A `progress` event every this many ticks (1 s).
-const EVENT_EVERY: u32 = 4;
 /// Time constant of the rate's exponential smoothing.
 const SMOOTHING: f64 = 3.0;
-
-/// A running ticker; [`Ticker::stop`] ends it with the line cleared.
-pub struct Ticker {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Ticker {
-    /// Starts the ticker if the reporter shows a live line or emits JSON events.
-    pub fn start(progress: Arc<Progress>, reporter: Reporter) -> Option<Ticker> {
-        if !reporter.live() && !reporter.json() {
-            return None;
-        }
-        let (stop, mut stopped) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(TICK);
-            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            let mut rate = Rate::default();
-            let mut ticks = 0u32;
-            loop {
-                tokio::select! {
-                    _ = interval.tick() => {}
-                    _ = &mut stopped => break,
-                }
-                let snapshot = progress.snapshot();
-                let (bps, eta) = rate.update(Instant::now(), &snapshot);
-                reporter.draw(&snapshot, bps, eta);
-                if ticks > 0 && ticks % EVENT_EVERY == 0 {
-                    reporter.progress(&snapshot, bps, eta);
-                }
-                ticks += 1;
-            }
-            reporter.clear_line();
-        });
-        Some(Ticker {
-            stop: Some(stop),
-            task,
-        })
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
-    }
-}
 
 /// A smoothed rate of processed file bytes.
 #[derive(Debug, Default)]
@@ -147,7 +87,9 @@ pub fn line(s: &Snapshot, bps: f64, eta: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::progress::Phase;
+    use crate::report::progress::Phase;
+
+    const TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
     fn snapshot(processed: u64, done: u64, total: u64, totals_final: bool) -> Snapshot {
         Snapshot {

@@ -1,5 +1,5 @@
 //! Live counts of a push, kept in atomics: the lister, the senders and the reader of the
-//! target's replies add to them, the display ([`crate::display`]) reads a [`Snapshot`].
+//! target's replies add to them, the display ([`crate::report::display`]) reads a [`Snapshot`].
 //!
 //! ```text
 //! lister ── listed(size) ──┐

@@ -21,9 +21,21 @@
 //! - `failed` leaders and `resent` files: one index per file that failed or was re-sent
 //!   in the session (each also reported or counted), not per listed entry.
 
+mod basis;
 mod budget;
+mod decide;
+mod delta_write;
+mod dirs;
 mod fetch;
+mod finish;
+mod leaders;
+mod metrics;
+mod plan;
+mod receive;
 mod resolve;
+mod tally;
+
+pub use metrics::VolumeMetrics;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
@@ -34,16 +46,14 @@ use ferry_tree::Volume;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 
-use super::dirs::DirTracker;
-use super::finish;
-use super::metrics::VolumeMetrics;
-use super::plan::{LinkRequest, Planned, Planner};
-use super::receive::{self, Batch, Completion, Job, BATCH_BYTES, BATCH_JOBS, RECEIVERS};
-use super::{Tally, NOT_APPLIED_EXAMPLES};
 use crate::cancel::Cancel;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
 use budget::SignatureBudget;
+use dirs::DirTracker;
+use plan::{LinkRequest, Planned, Planner};
+use receive::{Batch, Completion, Job, BATCH_BYTES, BATCH_JOBS, RECEIVERS};
+use tally::{Tally, NOT_APPLIED_EXAMPLES};
 
 /// Signatures computed at once (each reads a whole basis file).
 const SIGNATURE_JOBS: usize = 2;

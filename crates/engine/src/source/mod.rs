@@ -14,6 +14,11 @@
 //! file not listed or not unresolved is refused), and the signatures they carry are
 //! bounded in bytes by [`Limits::signature_window`] (more is refused).
 
+mod list;
+mod send;
+
+pub(crate) use list::Shared;
+
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
@@ -25,13 +30,12 @@ use ferry_proto::{
 use ferry_tree::{SourceRoot, Walker};
 use tokio::io::AsyncRead;
 
-use super::list::{self, Shared};
-use super::send::{self, Ask};
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{FrameReader, FrameSender};
+use crate::report::summary::{NotAppliedExample, SourceCounts};
 use crate::report::Reporter;
-use crate::summary::{NotAppliedExample, SourceCounts};
+use send::Ask;
 
 /// Sender threads: file reads, hashing and delta search run here.
 const SENDERS: usize = 2;

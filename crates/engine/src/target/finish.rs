@@ -6,7 +6,7 @@ use ferry_proto::{ChangeKind, EntryKind, Message, Meta, RelPath};
 use ferry_tree::{ExistingKind, TreeError, Volume};
 
 use super::plan::{entry_kind, LinkRequest, Planner};
-use super::Tally;
+use super::tally::Tally;
 use crate::error::EngineError;
 
 /// What `--delete` removed: a count of entries (contents included) and the top paths.

@@ -15,7 +15,7 @@ use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TempFile, TreeError, V
 
 use super::decide::{decide, Action, Probe};
 use super::leaders::Leaders;
-use super::Tally;
+use super::tally::Tally;
 use crate::error::EngineError;
 
 /// A file the target wants from the source.

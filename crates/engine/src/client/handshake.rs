@@ -1,0 +1,58 @@
+//! The client's half of the handshake: `Hello` with the session's options and filter,
+//! and the server's answer (`Welcome`, or `Refused` with its reason mapped to an exit code).
+
+use ferry_proto::{Filter, Message, SessionOptions, PROTOCOL_VERSION};
+use tokio::io::AsyncRead;
+
+use super::connect::Route;
+use crate::error::EngineError;
+use crate::exit::ExitCode;
+use crate::framed::{FrameReader, FrameSender};
+
+/// Sends Hello and reads the target's answer.
+pub async fn handshake<R: AsyncRead + Unpin>(
+    route: &Route,
+    options: SessionOptions,
+    filter: &Filter,
+    reader: &mut FrameReader<R>,
+    tx: &FrameSender,
+) -> Result<(), EngineError> {
+    tx.send(Message::Hello {
+        version: PROTOCOL_VERSION,
+        volume: route.volume.as_bytes().to_vec(),
+        options,
+        filter: filter.clone(),
+    })
+    .await
+    .map_err(|_| EngineError::socket("the connection closed"))?;
+    match reader.expect("the target's answer to Hello").await? {
+        Message::Welcome { version } if version == PROTOCOL_VERSION => Ok(()),
+        Message::Welcome { version } => Err(EngineError::new(
+            ExitCode::ProtocolVersion,
+            format!("target speaks protocol {version}, this ferry speaks {PROTOCOL_VERSION}; run the same ferry version on both sides"),
+        )),
+        Message::Refused { reason, message } => {
+            let exit = match reason {
+                ferry_proto::RefuseReason::VersionMismatch => ExitCode::ProtocolVersion,
+                _ => ExitCode::StartFailed,
+            };
+            let error = EngineError::new(
+                exit,
+                format!(
+                    "target refused the session; it says: {}",
+                    ferry_proto::peer_text(&message)
+                ),
+            );
+            // Busy is often our own previous session, not yet noticed dead at the target.
+            Err(if reason == ferry_proto::RefuseReason::VolumeBusy {
+                error.transient()
+            } else {
+                error
+            })
+        }
+        other => Err(EngineError::protocol(format!(
+            "expected Welcome from the target, got {}",
+            other.name()
+        ))),
+    }
+}
