@@ -18,6 +18,7 @@ pub mod limits;
 pub mod message;
 pub mod model;
 pub mod path;
+pub mod session;
 
 pub use codec::{
     decode, encode, encode_compressed, encode_head, peek_compressed, whole_frame_buffered,
@@ -28,3 +29,4 @@ pub use limits::Limits;
 pub use message::*;
 pub use model::*;
 pub use path::{check_name, escape, peer_text, PathError, RelPath};
+pub use session::SessionError;

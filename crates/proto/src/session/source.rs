@@ -1,0 +1,1 @@
+//! The source's session core (being written: see `session`).

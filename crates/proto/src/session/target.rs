@@ -1,0 +1,1 @@
+//! The target's session core (being written: see `session`).
