@@ -76,6 +76,16 @@ pub struct RawServer {
     thread: JoinHandle<Transcript>,
 }
 
+/// The honest answer to the client's `Done` (a puller's): `SourceDone`, then a close.
+pub fn source_done() -> Vec<Step> {
+    vec![
+        Step::Send(Message::SourceDone {
+            stats: SourceStats::default(),
+        }),
+        Step::CloseWrite,
+    ]
+}
+
 /// The server side of TLS from a `ferry certs` server directory (`tls.crt`, `tls.key`;
 /// its `ca.crt` would only verify clients, which this server does not).
 pub fn tls_config(server_dir: &Path) -> Arc<ServerConfig> {
@@ -101,10 +111,21 @@ impl RawServer {
     /// (`Want` and `Resume` with `answer`, `Done` with `SourceDone` and a close) until
     /// the client closes.
     pub fn start(server_dir: &Path, script: Vec<Step>, answer: Answer) -> RawServer {
+        RawServer::answering_done(server_dir, script, answer, source_done())
+    }
+
+    /// As [`RawServer::start`], answering the client's `Done` with `on_done` instead.
+    pub fn answering_done(
+        server_dir: &Path,
+        script: Vec<Step>,
+        answer: Answer,
+        on_done: Vec<Step>,
+    ) -> RawServer {
         let config = tls_config(server_dir);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let thread = std::thread::spawn(move || serve_one(listener, config, script, answer));
+        let thread =
+            std::thread::spawn(move || serve_one(listener, config, script, answer, on_done));
         RawServer { addr, thread }
     }
 
@@ -129,7 +150,9 @@ fn serve_one(
     config: Arc<ServerConfig>,
     script: Vec<Step>,
     mut answer: Answer,
+    on_done: Vec<Step>,
 ) -> Transcript {
+    let mut on_done = Some(on_done);
     let mut transcript = Transcript {
         hello: None,
         received: Vec::new(),
@@ -170,12 +193,7 @@ fn serve_one(
         };
         let reply = match message {
             Message::Want { index, .. } | Message::Resume { index, .. } => answer(index),
-            Message::Done { .. } => vec![
-                Step::Send(Message::SourceDone {
-                    stats: SourceStats::default(),
-                }),
-                Step::CloseWrite,
-            ],
+            Message::Done { .. } => on_done.take().unwrap_or_default(),
             _ => Vec::new(),
         };
         transcript.received.push(message);

@@ -156,6 +156,8 @@ struct Hostile {
     absent: Vec<&'static str>,
     /// Extra `ferry pull` flags.
     args: Vec<&'static str>,
+    /// What the server sends when the puller says `Done`.
+    on_done: Vec<Step>,
 }
 
 /// A fake server that plays `script` after Welcome and Root (the volume root's own
@@ -167,6 +169,7 @@ fn hostile_server(script: impl FnOnce(&Place) -> Vec<Step> + 'static) -> Hostile
         answer: Box::new(whole),
         absent: Vec::new(),
         args: Vec::new(),
+        on_done: crate::raw_server::source_done(),
     }
 }
 
@@ -183,6 +186,12 @@ impl Hostile {
     /// Answers each `Want` for entry `index` with `answer(index)` instead of [`whole`].
     fn answering(mut self, answer: impl FnMut(u64) -> Vec<Step> + Send + 'static) -> Self {
         self.answer = Box::new(answer);
+        self
+    }
+
+    /// Answers the puller's `Done` with `steps` instead of `SourceDone`.
+    fn answering_done(mut self, steps: Vec<Step>) -> Self {
+        self.on_done = steps;
         self
     }
 
@@ -276,7 +285,8 @@ impl Hostile {
         let mut script = vec![Step::Send(Message::Root { meta: root })];
         script.extend((self.script)(&place));
         let certs = Certs::new();
-        let server = RawServer::start(&certs.server_dir(), script, self.answer);
+        let server =
+            RawServer::answering_done(&certs.server_dir(), script, self.answer, self.on_done);
         let mut command = pull(&certs, &server.url(), &dest);
         for arg in &self.args {
             command = command.arg(arg);

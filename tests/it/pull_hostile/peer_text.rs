@@ -46,3 +46,23 @@ fn a_hostile_name_is_itemized_escaped() {
         assert!(itemized, "the name was not itemized\n{}", run.dump());
     }
 }
+
+/// A server that stops after the puller's `Done` (interrupted by a signal, say) gives the
+/// exit code of its `Error`'s class, not a protocol error: 20 for an interrupted one.
+#[test]
+fn a_servers_error_after_done_keeps_its_class() {
+    use super::Step;
+    for (class, code) in [(ErrorClass::Interrupted, 20), (ErrorClass::FileIo, 11)] {
+        let run = hostile_server(|_| listing(vec![]))
+            .answering_done(vec![Step::Send(Message::Error {
+                class,
+                message: "stopping".into(),
+            })])
+            .contained(code);
+        assert!(
+            run.out.stderr().contains("it says: stopping"),
+            "{}",
+            run.dump()
+        );
+    }
+}

@@ -288,11 +288,12 @@ async fn source_done<R: tokio::io::AsyncRead + Unpin>(
         match reader.expect("the source's SourceDone").await? {
             Message::SourceDone { stats } => return Ok(stats),
             Message::Heartbeat => {}
-            Message::Error { message, .. } => {
-                return Err(EngineError::protocol(format!(
-                    "source says: {}",
-                    ferry_proto::peer_text(&message)
-                )))
+            // The source stopped after the target's Done (a signal, say): its class
+            // decides the exit code, as anywhere else in the session.
+            Message::Error { class, message } => {
+                return Err(
+                    ferry_proto::SessionError::from_peer("the source", class, &message).into(),
+                )
             }
             other => {
                 return Err(EngineError::protocol(format!(

@@ -1,1 +1,0 @@
-//! The target's session core (being written: see `session`).
