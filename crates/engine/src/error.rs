@@ -4,7 +4,7 @@
 use std::fmt;
 
 use ferry_net::{NetError, NetErrorClass};
-use ferry_proto::{CodecError, ErrorClass, Message};
+use ferry_proto::{CodecError, ErrorClass, Message, SessionError};
 use ferry_tree::TreeError;
 
 use crate::exit::ExitCode;
@@ -17,6 +17,24 @@ pub struct EngineError {
     /// A condition that may clear by itself (the volume busy with our own previous,
     /// dying session), retried although its class is otherwise permanent.
     pub transient: bool,
+}
+
+/// A session core stopped the session: the peer broke a rule (exit 12), or sent a fatal
+/// `Error` of its own (its class's exit code).
+impl From<SessionError> for EngineError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Protocol(message) => EngineError::protocol(message),
+            SessionError::Peer { class, message } => EngineError::new(
+                match class {
+                    ErrorClass::Protocol => ExitCode::Protocol,
+                    ErrorClass::FileIo => ExitCode::FileIo,
+                    ErrorClass::Interrupted => ExitCode::Interrupted,
+                },
+                message,
+            ),
+        }
+    }
 }
 
 impl EngineError {

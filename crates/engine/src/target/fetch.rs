@@ -42,7 +42,6 @@ impl Session {
             basis,
             partial,
         } = want;
-        self.pending.insert(index);
         if let Some((temp, len)) = partial {
             self.resume(index, pending, temp, len, signed);
             return Ok(());

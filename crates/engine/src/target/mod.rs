@@ -1,34 +1,31 @@
-//! One session at the target (of a push, at `ferry serve`; of a pull, at the puller),
-//! after the handshake: plan listings, fetch files (`fetch`), hand their frames to the
-//! receiver threads in batches, resolve entries (`resolve`), then delete and finish
-//! directories, and report `Done`.
+//! The target role: one session at the target (of a push, at `ferry serve`; of a pull,
+//! at the puller), after the handshake. It drives the target's session core
+//! ([`TargetCore`]), which holds every rule a source can break and says what to do: plan
+//! listings (`plan`, on a blocking thread), fetch files (`fetch`), hand their frames to
+//! the receiver threads in batches (`receive`), make links and finish directories
+//! (`resolve`), then delete and finish the rest (`finish`), and report `Done`.
 //!
-//! Every listed entry is *unresolved* until it is fully in place (or has failed); the
-//! lowest unresolved index is the watermark sent back in `Ack`, which bounds how far
-//! ahead the source may list: a `List` frame past the last `Ack` plus
-//! [`Limits::window`] ends the session with a protocol error.
+//! ```text
+//! frames ─▶ TargetCore::handle_message ─▶ poll_work: Plan ─▶ planner ─▶ handle_planned
+//!                  │                                 Receive ─▶ receivers ─▶ handle_file
+//!                  │                                 MakeLinks / FinishDirs ─▶ resolve
+//!                  └─ poll_transmit: Ack{through} ─▶ source
+//! ```
 //!
-//! What a source can make this side hold, and its bound:
-//! - per listed, unresolved entry (`unresolved`, `pending`, `parents`, `waiting_links`,
-//!   a signature task each, `completions` of their jobs): the window;
-//! - signatures sent for files not yet received: [`Limits::signature_window`] bytes
-//!   (the source holds them until it answers);
-//! - directories announced and not finished (`dirs`, the planner's `expected`):
-//!   [`Limits::max_pending_dirs`] and [`Limits::max_pending_dir_bytes`];
-//! - jobs queued at the receivers: a bounded channel of batches each;
-//! - frames queued to send while the peer does not read: the writer's bounded channel
-//!   (the session waits, it does not queue more);
-//! - `failed` leaders and `resent` files: one index per file that failed or was re-sent
-//!   in the session (each also reported or counted), not per listed entry.
+//! What a source can make this side hold, and its bound: per listed, unresolved entry
+//! (the core's state, `links`, a signature task each, `completions` of their jobs): the
+//! window ([`Limits::window`]); signatures sent for files not yet received:
+//! [`Limits::signature_window`] bytes; directories announced and not finished: the core's
+//! bounds; jobs queued at the receivers: a bounded channel of batches each; frames queued
+//! to send while the peer does not read: the writer's bounded channel (the session
+//! waits, it does not queue more).
 
 mod basis;
 mod budget;
 mod decide;
 mod delta_write;
-mod dirs;
 mod fetch;
 mod finish;
-mod leaders;
 mod metrics;
 mod plan;
 mod receive;
@@ -37,11 +34,12 @@ mod tally;
 
 pub use metrics::VolumeMetrics;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use ferry_proto::{ChangeKind, Limits, Message, RelPath, SessionOptions, TargetStats};
+use ferry_proto::session::target::{PlanOutcome, TargetCore, TargetWork};
+use ferry_proto::{ChangeKind, Limits, Message, SessionOptions, TargetStats};
 use ferry_tree::Volume;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
@@ -50,7 +48,6 @@ use crate::cancel::Cancel;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
 use budget::SignatureBudget;
-use dirs::DirTracker;
 use plan::{LinkRequest, Planned, Planner};
 use receive::{Batch, Completion, Job, BATCH_BYTES, BATCH_JOBS, RECEIVERS};
 use tally::{Tally, NOT_APPLIED_EXAMPLES};
@@ -67,25 +64,10 @@ struct Session {
     volume: Arc<Volume>,
     limits: Limits,
     tx: FrameSender,
-    /// Index the next `List` frame must start at.
-    next_index: u64,
-    unresolved: BTreeSet<u64>,
-    /// Files wanted and not yet in place (their entries travel with their jobs).
-    pending: HashSet<u64>,
-    /// Hard links waiting for their leader, by leader index.
-    waiting_links: HashMap<u64, Vec<LinkRequest>>,
-    /// Leaders that failed: links to them fail too.
-    failed: HashSet<u64>,
-    /// Files that failed while the source was still sending them: their frames up to
-    /// `FileEnd` (or `FileFailed`) are passed on to be dropped, not refused.
-    draining: HashSet<u64>,
-    /// Wanted files whose last frame (`FileEnd` or `FileFailed`) has been passed on and
-    /// whose receiver has not reported yet: a failure reported now drains nothing.
-    ended: HashSet<u64>,
-    resent: HashSet<u64>,
-    acked: u64,
-    list_ended: bool,
-    source_read_errors: u64,
+    /// The session's rules and bookkeeping.
+    core: TargetCore,
+    /// Hard links planned and not yet made, by index.
+    links: HashMap<u64, LinkRequest>,
     signature_jobs: usize,
     signature_budget: SignatureBudget,
     jobs: Vec<mpsc::Sender<Batch>>,
@@ -94,10 +76,6 @@ struct Session {
     outbox: Vec<(Batch, usize)>,
     stats: TargetStats,
     planner: Option<Planner>,
-    /// Directories whose attributes wait for their contents.
-    dirs: DirTracker,
-    /// The directory of each unresolved file or link, to close when it is in place.
-    parents: HashMap<u64, RelPath>,
     dry_run: bool,
     /// Report created hard links as `Change` too (the planner reports the rest).
     itemize: bool,
@@ -136,30 +114,19 @@ pub async fn run<R: AsyncRead + Unpin>(
         planner: Some(Planner::new(
             volume.clone(),
             options,
-            filter,
+            filter.clone(),
             limits.clone(),
         )),
+        core: TargetCore::new(filter, limits.clone(), std::hash::RandomState::new()),
+        links: HashMap::new(),
         volume,
         limits,
         tx,
-        next_index: 0,
-        unresolved: BTreeSet::new(),
-        pending: HashSet::new(),
-        waiting_links: HashMap::new(),
-        failed: HashSet::new(),
-        draining: HashSet::new(),
-        ended: HashSet::new(),
-        resent: HashSet::new(),
-        acked: 0,
-        list_ended: false,
-        source_read_errors: 0,
         signature_jobs: 0,
         signature_budget,
         jobs,
         outbox: (0..RECEIVERS).map(|_| (Vec::new(), 0)).collect(),
         stats: TargetStats::default(),
-        dirs: DirTracker::default(),
-        parents: HashMap::new(),
         dry_run: options.dry_run,
         itemize: options.itemize,
         metrics,
@@ -207,11 +174,7 @@ async fn drive<R: AsyncRead + Unpin>(
 ) -> Result<TargetStats, EngineError> {
     // A file still draining is still being sent: the source must finish it before the
     // target says Done and closes, or its last frames meet a closed connection.
-    while !(s.list_ended
-        && s.unresolved.is_empty()
-        && s.signature_jobs == 0
-        && s.draining.is_empty())
-    {
+    while !(s.core.is_settled() && s.signature_jobs == 0) {
         tokio::select! {
             message = reader.next() => {
                 let message = message?.ok_or_else(|| EngineError::socket("the source closed the connection before the end of the session"))?;
@@ -219,7 +182,7 @@ async fn drive<R: AsyncRead + Unpin>(
             }
             Some(done) = completions.recv() => {
                 for done in done {
-                    s.complete(done).await?;
+                    s.complete(done, signed_tx).await?;
                 }
             }
             Some(()) = signed.recv() => s.signature_jobs -= 1,
@@ -241,14 +204,14 @@ async fn drive<R: AsyncRead + Unpin>(
     s.jobs.clear();
     while let Some(done) = completions.recv().await {
         for done in done {
-            s.complete(done).await?;
+            s.complete(done, signed_tx).await?;
         }
     }
     let planner = s.planner.take().expect("planner is home between frames");
-    let delete_ok = s.source_read_errors == 0 && planner.incomplete_dirs == 0;
+    let delete_ok = s.core.delete_ok();
     let tx = s.tx.clone();
     let volume = s.volume.clone();
-    let remaining = std::mem::take(&mut s.dirs).into_remaining();
+    let remaining = s.core.take_remaining_dirs();
     let (tally, deletions, errors) =
         tokio::task::spawn_blocking(move || finish::finish(&volume, planner, remaining, delete_ok))
             .await
@@ -293,133 +256,59 @@ impl Session {
         message: Message,
         signed: &mpsc::UnboundedSender<()>,
     ) -> Result<(), EngineError> {
-        if self.list_ended && matches!(message, Message::List { .. } | Message::Root { .. }) {
-            return Err(EngineError::protocol(format!(
-                "{} after ListEnd",
-                message.name()
-            )));
+        if let Message::Data { bytes, .. } | Message::Delta { bytes, .. } = &message {
+            let n = bytes.len() as u64;
+            self.metrics.received_bytes.fetch_add(n, Relaxed);
         }
-        match &message {
-            Message::Data { bytes, .. } | Message::Delta { bytes, .. } => {
-                let n = bytes.len() as u64;
-                self.metrics.received_bytes.fetch_add(n, Relaxed);
-            }
-            _ => {}
-        }
-        match message {
-            Message::Root { meta } => {
-                self.planner.as_mut().expect("planner").root()?;
-                self.dirs.announce(RelPath::root(), meta);
-                Ok(())
-            }
-            Message::List {
-                dir,
-                first,
-                entries,
-                dir_done,
-                dir_complete,
-            } => {
-                if first != self.next_index {
-                    return Err(EngineError::protocol(format!(
-                        "listing starts at entry {first}, expected {}",
-                        self.next_index
-                    )));
+        self.core.handle_message(message)?;
+        self.work(signed).await
+    }
+
+    /// Does what the core asks until it asks nothing more.
+    async fn work(&mut self, signed: &mpsc::UnboundedSender<()>) -> Result<(), EngineError> {
+        while let Some(work) = self.core.poll_work() {
+            match work {
+                TargetWork::Plan(frame) => {
+                    let mut planner = self.planner.take().expect("planner");
+                    let (planner, planned) = tokio::task::spawn_blocking(move || {
+                        let planned = planner.plan(frame);
+                        (planner, planned)
+                    })
+                    .await
+                    .map_err(|e| EngineError::file_io(format!("planning failed: {e}")))?;
+                    self.planner = Some(planner);
+                    self.planned(planned?, signed).await?;
                 }
-                let count = entries.len() as u64;
-                let window = self.limits.window;
-                if first + count > self.acked + window {
-                    return Err(EngineError::protocol(format!(
-                        "List of entries {first}..{} goes past the listing window: the last \
-                         Ack was through {}, and a source may list at most {window} entries \
-                         past it (below {})",
-                        first + count,
-                        self.acked,
-                        self.acked + window,
-                    )));
-                }
-                let mut planner = self.planner.take().expect("planner");
-                let (planner, planned) = tokio::task::spawn_blocking(move || {
-                    let planned = planner.plan(dir, first, entries, dir_done, dir_complete);
-                    (planner, planned)
-                })
-                .await
-                .map_err(|e| EngineError::file_io(format!("planning failed: {e}")))?;
-                self.planner = Some(planner);
-                self.next_index = first + count;
-                self.unresolved.extend(first..first + count);
-                self.planned(first, count, planned?, signed).await
-            }
-            Message::ListEnd {
-                entries,
-                read_errors,
-            } => {
-                if entries != self.next_index {
-                    return Err(EngineError::protocol(format!(
-                        "ListEnd says {entries} entries, {} were listed",
-                        self.next_index
-                    )));
-                }
-                if !self.planner.as_ref().expect("planner").listing_finished() {
-                    return Err(EngineError::protocol(
-                        "ListEnd before every announced directory was listed",
-                    ));
-                }
-                self.list_ended = true;
-                self.source_read_errors = read_errors;
-                Ok(())
-            }
-            Message::Data { index, .. }
-            | Message::Hole { index, .. }
-            | Message::Delta { index, .. }
-            | Message::FileEnd { index, .. } => {
-                if self.draining.contains(&index) {
-                    if matches!(message, Message::FileEnd { .. }) {
-                        self.draining.remove(&index);
+                TargetWork::Receive { index, frame } => {
+                    let job = match frame {
+                        Message::FileFailed { .. } => Job::Abort { index },
+                        frame => Job::Frame(frame),
+                    };
+                    if matches!(job, Job::Abort { .. } | Job::Frame(Message::FileEnd { .. })) {
+                        self.signature_budget.release(index);
                     }
-                    return self.job(index, Job::Frame(message)).await;
+                    self.job(index, job).await?;
                 }
-                if !self.pending.contains(&index) {
-                    return Err(EngineError::protocol(format!(
-                        "{} for entry {index}, which the target did not ask for",
-                        message.name()
-                    )));
+                TargetWork::MakeLinks(indices) => {
+                    let links = indices
+                        .iter()
+                        .filter_map(|index| self.links.remove(index))
+                        .collect();
+                    self.make_links(links).await?;
                 }
-                if matches!(message, Message::FileEnd { .. }) {
-                    self.signature_budget.release(index);
-                    self.ended.insert(index);
+                TargetWork::FailLinks(indices) => {
+                    for index in indices {
+                        if let Some(link) = self.links.remove(&index) {
+                            self.link_failed(&link, "its leader could not be transferred")
+                                .await?;
+                        }
+                        self.core.handle_link(index, false);
+                    }
                 }
-                self.job(index, Job::Frame(message)).await
+                TargetWork::FinishDirs(ready) => self.finish_dirs(ready).await?,
             }
-            Message::FileFailed { index, .. } => {
-                if self.draining.remove(&index) {
-                    return self.job(index, Job::Abort { index }).await;
-                }
-                if !self.pending.contains(&index) {
-                    return Err(EngineError::protocol(format!(
-                        "FileFailed for entry {index}, which the target did not ask for"
-                    )));
-                }
-                self.signature_budget.release(index);
-                self.ended.insert(index);
-                self.job(index, Job::Abort { index }).await
-            }
-            Message::Error { class, message } => Err(EngineError::new(
-                match class {
-                    ferry_proto::ErrorClass::Interrupted => crate::ExitCode::Interrupted,
-                    ferry_proto::ErrorClass::FileIo => crate::ExitCode::FileIo,
-                    ferry_proto::ErrorClass::Protocol => crate::ExitCode::Protocol,
-                },
-                format!(
-                    "the source stopped; it says: {}",
-                    ferry_proto::peer_text(&message)
-                ),
-            )),
-            Message::Heartbeat => Ok(()),
-            other => Err(EngineError::protocol(format!(
-                "unexpected {} from the source",
-                other.name()
-            ))),
         }
+        Ok(())
     }
 
     /// Queues `job` for file `index`'s receiver; it goes out with the next [`flush`].
@@ -458,11 +347,10 @@ impl Session {
             .map_err(|_| EngineError::file_io("a receiver thread stopped"))
     }
 
-    /// Acts on what planning a frame produced; everything not wanted or linked is done.
+    /// Acts on what planning a frame produced; the core resolves everything not wanted
+    /// or linked.
     async fn planned(
         &mut self,
-        first: u64,
-        count: u64,
         planned: Planned,
         signed: &mpsc::UnboundedSender<()>,
     ) -> Result<(), EngineError> {
@@ -470,74 +358,22 @@ impl Session {
         for message in planned.messages {
             send(&self.tx, message).await?;
         }
-        for (path, meta) in planned.announced {
-            self.dirs.announce(path, meta);
-        }
-        self.failed.extend(planned.refused);
-        // Announced directories are resolved entries, so the window does not bound them:
-        // the protocol's own limit does (an honest walker's stack of directories to list).
-        let (max, max_bytes) = (
-            self.limits.max_pending_dirs,
-            self.limits.max_pending_dir_bytes,
-        );
-        if self.dirs.len() > max || self.dirs.bytes() > max_bytes {
-            return Err(EngineError::protocol(format!(
-                "the source has announced {} directories ({} bytes of paths and attributes) \
-                 that are not finished yet, over the limit of {max} ({max_bytes} bytes): it \
-                 must list a directory's contents before announcing more",
-                self.dirs.len(),
-                self.dirs.bytes()
-            )));
-        }
-        let mut open: HashSet<u64> = HashSet::new();
-        for want in planned.wants {
-            open.insert(want.index);
-            self.opened(want.index, &want.pending.path);
-            self.want(want, signed).await?;
-        }
-        let mut ready = Vec::new();
-        let mut failed_links = Vec::new();
+        let outcome = PlanOutcome {
+            wants: planned.wants.iter().map(|w| w.index).collect(),
+            links: planned.links.iter().map(|l| l.index).collect(),
+            refused: planned.refused,
+            has_extras: planned.has_extras,
+        };
+        self.core.handle_planned(outcome);
         for link in planned.links {
-            open.insert(link.index);
-            self.opened(link.index, &link.path);
-            if self.failed.contains(&link.leader) {
-                failed_links.push(link);
-            } else if self.pending.contains(&link.leader) {
-                self.waiting_links
-                    .entry(link.leader)
-                    .or_default()
-                    .push(link);
-            } else {
-                ready.push(link);
-            }
+            self.links.insert(link.index, link);
         }
-        for index in first..first + count {
-            if !open.contains(&index) {
-                self.unresolved.remove(&index);
-            }
-        }
-        for link in failed_links {
-            self.link_failed(&link, "its leader could not be transferred")
-                .await?;
-            self.settle(link.index).await?;
-        }
-        self.make_links(ready).await?;
-        if let Some((dir, has_extras)) = planned.completed {
-            let ready = self.dirs.listed(&dir, has_extras);
-            self.finish_dirs(ready).await?;
+        for want in planned.wants {
+            self.want(want, signed).await?;
         }
         Ok(())
     }
 
-    /// Records that entry `index` at `path` is on its way, keeping its directory open.
-    fn opened(&mut self, index: u64, path: &RelPath) {
-        let parent = path.split_last().map(|(p, _)| p).unwrap_or_default();
-        self.dirs.open(&parent);
-        self.parents.insert(index, parent);
-    }
-
-    /// Entry `index` is in place or failed: it no longer holds the watermark or its
-    /// directory, whose attributes may now be applied.
     /// Adds `tally` to the session's stats and names its first entries with attributes
     /// not applied (at most [`NOT_APPLIED_EXAMPLES`] per session).
     async fn fold(&mut self, tally: Tally) -> Result<(), EngineError> {

@@ -2,19 +2,22 @@
 //! needs no file data: directories, symlinks, special files, attribute fixes. Files to
 //! fetch come back as [`Want`]s, hard links as [`LinkRequest`]s (their leader may still
 //! be on its way). Runs on a blocking thread, one frame at a time.
+//!
+//! Frames come checked by the session core (`ferry_proto::session::target`): indices,
+//! the listing's order, paths, the filter and hard-link leaders are its rules, not this
+//! module's. Here is what only the volume can tell: what exists, what must change.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use ferry_delta::MIN_DELTA_BASIS;
+use ferry_proto::session::target::{ListedEntry, ListedFrame};
 use ferry_proto::{
-    escape, ChangeKind, Content, Entry, EntryKind, Filter, Limits, Message, Meta, RelPath,
-    SessionOptions,
+    ChangeKind, Content, Entry, EntryKind, Filter, Limits, Message, Meta, RelPath, SessionOptions,
 };
 use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TempFile, TreeError, Volume};
 
 use super::decide::{decide, Action, Probe};
-use super::leaders::Leaders;
 use super::tally::Tally;
 use crate::error::EngineError;
 
@@ -52,7 +55,6 @@ pub struct LinkRequest {
     pub dir: Option<Arc<Dir>>,
     pub name: Vec<u8>,
     pub path: RelPath,
-    pub leader: u64,
     pub leader_path: RelPath,
     /// Dry run: the leader's directory is one the run would create, so it is not opened
     /// (what is at its path now is not it).
@@ -66,11 +68,9 @@ pub struct Planned {
     pub links: Vec<LinkRequest>,
     /// Change and FileError messages for the source.
     pub messages: Vec<Message>,
-    /// Directories listed as entries, with the attributes to apply when they are done.
-    pub announced: Vec<(RelPath, Meta)>,
-    /// The directory whose listing this frame completed, and whether entries inside it
-    /// are to be deleted at the end.
-    pub completed: Option<(RelPath, bool)>,
+    /// The frame completed its directory's listing, and entries inside it are to be
+    /// deleted at the end.
+    pub has_extras: bool,
     /// Files refused before anything was asked for (reported in `messages`): hard
     /// links to them fail too.
     pub refused: Vec<u64>,
@@ -81,9 +81,8 @@ struct Current {
     path: RelPath,
     /// `None` only in a dry run, for a directory that does not exist yet.
     dir: Option<Arc<Dir>>,
+    /// The names listed in it so far.
     names: HashSet<Vec<u8>>,
-    /// The last name listed: a directory's names come in strictly increasing byte order.
-    last: Option<Vec<u8>>,
 }
 
 /// Planning state of a session.
@@ -95,27 +94,16 @@ pub struct Planner {
     filter: Filter,
     limits: Limits,
     current: Option<Current>,
-    /// Directories listed as entries whose own listing has not come yet.
-    expected: HashSet<RelPath>,
     /// Dry run: directories the run would create, or put in place of a file or symlink.
     /// A dry run changes nothing, so what is at their paths is not them: they are never
     /// opened, and everything in them is new.
     dry_new_dirs: HashSet<RelPath>,
-    root_seen: bool,
     /// Target entries the source does not have: removed at the end with `--delete`.
     pub extras: Vec<(RelPath, Vec<u8>)>,
-    /// Directories the source could not read completely.
-    pub incomplete_dirs: u64,
     pub tally: Tally,
-    /// Which entry each hard link may name as its leader: see [`Leaders`].
-    leaders: Leaders,
     /// The target filesystem's size: a file declared larger cannot be written, and is
     /// refused before a byte of it is hashed or written (see [`Planner::too_large`]).
     capacity: u64,
-}
-
-fn protocol(message: String) -> EngineError {
-    EngineError::protocol(message)
 }
 
 impl Planner {
@@ -125,8 +113,6 @@ impl Planner {
         filter: Filter,
         limits: Limits,
     ) -> Planner {
-        let mut expected = HashSet::new();
-        expected.insert(RelPath::root());
         let capacity = volume.capacity().unwrap_or_else(|e| {
             tracing::warn!(
                 "cannot read the target filesystem's size ({e}); file sizes are not bounded by it"
@@ -140,81 +126,36 @@ impl Planner {
             filter,
             limits,
             current: None,
-            expected,
             dry_new_dirs: HashSet::new(),
-            root_seen: false,
             extras: Vec::new(),
-            incomplete_dirs: 0,
             tally: Tally::default(),
-            leaders: Leaders::default(),
         }
-    }
-
-    /// Checks the volume root's attributes may come now (once, before the listing).
-    pub fn root(&mut self) -> Result<(), EngineError> {
-        if self.root_seen || !self.expected.contains(&RelPath::root()) {
-            return Err(protocol(
-                "Root sent twice or after the listing started".into(),
-            ));
-        }
-        self.root_seen = true;
-        Ok(())
     }
 
     pub fn dry_run(&self) -> bool {
         self.options.dry_run
     }
 
-    /// Whether every announced directory has been listed completely.
-    pub fn listing_finished(&self) -> bool {
-        self.current.is_none() && self.expected.is_empty()
-    }
-
-    /// Plans one `List` frame whose entries start at `first`.
-    pub fn plan(
-        &mut self,
-        dir: Vec<u8>,
-        first: u64,
-        entries: Vec<Entry>,
-        dir_done: bool,
-        dir_complete: bool,
-    ) -> Result<Planned, EngineError> {
-        let dir_path = RelPath::new(dir, &self.limits).map_err(|e| protocol(e.to_string()))?;
-        self.enter(&dir_path)?;
-        let mut planned = Planned::default();
-        for (k, entry) in entries.into_iter().enumerate() {
-            self.plan_entry(first + k as u64, entry, &mut planned)?;
+    /// Plans one checked `List` frame.
+    pub fn plan(&mut self, frame: ListedFrame) -> Result<Planned, EngineError> {
+        if frame.starts_dir {
+            self.enter(&frame.dir)?;
         }
-        if dir_done {
-            let mut has_extras = false;
-            if dir_complete {
-                has_extras = self.collect_extras(&mut planned)?;
-            } else {
-                self.incomplete_dirs += 1;
+        let mut planned = Planned::default();
+        for entry in frame.entries {
+            self.plan_entry(entry, &mut planned)?;
+        }
+        if frame.dir_done {
+            if frame.dir_complete {
+                planned.has_extras = self.collect_extras(&mut planned)?;
             }
-            planned.completed = Some((dir_path, has_extras));
             self.current = None;
         }
         Ok(planned)
     }
 
-    /// Opens the directory a frame lists, checking it is the one in progress or one
-    /// that was announced and not listed yet (each directory is listed exactly once).
+    /// Opens the directory a frame starts to list.
     fn enter(&mut self, path: &RelPath) -> Result<(), EngineError> {
-        if let Some(current) = &self.current {
-            if &current.path != path {
-                return Err(protocol(format!(
-                    "listing of {path} started before the listing of {} was done",
-                    current.path
-                )));
-            }
-            return Ok(());
-        }
-        if !self.expected.remove(path) {
-            return Err(protocol(format!(
-                "listing of {path}, which is not a directory announced by the source (or was listed already)"
-            )));
-        }
         let dir = if self.dry_new_dirs.contains(path) {
             None
         } else {
@@ -228,76 +169,33 @@ impl Planner {
             path: path.clone(),
             dir,
             names: HashSet::new(),
-            last: None,
         });
         Ok(())
     }
 
     fn plan_entry(
         &mut self,
-        index: u64,
-        entry: Entry,
+        listed: ListedEntry,
         planned: &mut Planned,
     ) -> Result<(), EngineError> {
+        let ListedEntry {
+            index,
+            path,
+            entry,
+            leader_path,
+        } = listed;
         let current = self.current.as_mut().expect("entered");
-        // Sorted, as the source's walker lists them: so when a file is planned, every name
-        // before it in its directory is known (see `partial_allowed`).
-        if current
-            .last
-            .as_ref()
-            .is_some_and(|last| *last >= entry.name)
-        {
-            return Err(protocol(format!(
-                "entry {} is listed twice or out of order in {} (names come sorted by their bytes)",
-                escape(&entry.name),
-                current.path
-            )));
-        }
-        current.last = Some(entry.name.clone());
         current.names.insert(entry.name.clone());
-        let path = current
-            .path
-            .join(&entry.name, &self.limits)
-            .map_err(|e| protocol(e.to_string()))?;
         // Only files are received into temp files (a name and a lookup per file, not per
         // entry).
         let partial_ok = matches!(entry.content, Content::File { .. })
             && partial_allowed(&entry.name, &current.names);
-        self.leaders.listed(index, &path, &entry.content);
-        // The source walks with this same filter, so it never lists what it excludes. A
-        // source that does (a hostile server answering a pull) would overwrite exactly the
-        // local files the user excluded to keep.
-        let is_dir = matches!(entry.content, Content::Dir);
-        if self.filter.excluded(path.as_bytes(), is_dir) {
-            return Err(protocol(format!(
-                "the source listed {path}, which the session's filter excludes"
-            )));
-        }
         let dir = current.dir.clone();
         if self.too_large(index, &entry.content, &path, planned) {
             return Ok(());
         }
-        if let Content::HardLink {
-            leader,
-            path: leader_path,
-        } = &entry.content
-        {
-            if *leader >= index {
-                return Err(protocol(format!(
-                    "hard link {path} names leader {leader}, which was not listed before it"
-                )));
-            }
-            let leader_path = RelPath::new(leader_path.clone(), &self.limits)
-                .map_err(|e| protocol(format!("hard link {path}: {e}")))?;
-            // The link is made to whatever is at `leader_path` on the target: it must be
-            // the file the source listed as entry `leader`, or a hostile source could link
-            // (and so expose, or later change the attributes of) any file of the volume,
-            // one its own filter keeps safe included.
-            if !self.leaders.is_file_at(*leader, &leader_path) {
-                return Err(protocol(format!(
-                    "hard link {path} names {leader_path} as entry {leader}, which is not the regular file listed as that entry"
-                )));
-            }
+        if let Content::HardLink { .. } = entry.content {
+            let leader_path = leader_path.expect("the core checks a hard link's leader path");
             let leader_dir_new = leader_path
                 .split_last()
                 .is_some_and(|(parent, _)| self.dry_new_dirs.contains(&parent));
@@ -306,7 +204,6 @@ impl Planner {
                 dir,
                 name: entry.name,
                 path,
-                leader: *leader,
                 leader_path,
                 leader_dir_new,
             });
@@ -332,8 +229,6 @@ impl Planner {
             )
         };
         if let Content::Dir = entry.content {
-            self.expected.insert(path.clone());
-            planned.announced.push((path.clone(), entry.meta.clone()));
             if self.options.dry_run && matches!(action, Action::Create) {
                 self.dry_new_dirs.insert(path.clone());
             }

@@ -1,10 +1,11 @@
-//! How entries become resolved at the target: a receiver's completion (committed,
-//! mismatched and asked for again, failed), hard links made once their leader is in
-//! place, directories finished when their last entry is, and the `Ack` watermark that
-//! tells the source how far it may list.
+//! What the target does as entries resolve: a receiver's completion (committed,
+//! mismatched and asked for again, failed) told to the core and counted, hard links made
+//! once the core says their leader is in place, directories finished when it says their
+//! last entry is, and the `Ack` watermark it gives, sent.
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use ferry_proto::session::target::{FileOutcome, Verdict};
 use ferry_proto::{Message, Meta, RelPath};
 
 use super::finish;
@@ -13,17 +14,9 @@ use super::receive::Completion;
 use super::tally::Tally;
 use super::{send, Session};
 use crate::error::EngineError;
+use tokio::sync::mpsc;
 
 impl Session {
-    pub(super) async fn settle(&mut self, index: u64) -> Result<(), EngineError> {
-        self.unresolved.remove(&index);
-        if let Some(parent) = self.parents.remove(&index) {
-            let ready = self.dirs.close(&parent);
-            self.finish_dirs(ready).await?;
-        }
-        Ok(())
-    }
-
     /// Applies the attributes of directories that are complete.
     pub(super) async fn finish_dirs(
         &mut self,
@@ -46,14 +39,11 @@ impl Session {
         Ok(())
     }
 
-    pub(super) async fn complete(&mut self, done: Completion) -> Result<(), EngineError> {
-        let index = match &done {
-            Completion::Committed { index, .. }
-            | Completion::Mismatch { index, .. }
-            | Completion::Failed { index, .. }
-            | Completion::Aborted { index } => *index,
-        };
-        let ended = self.ended.remove(&index);
+    pub(super) async fn complete(
+        &mut self,
+        done: Completion,
+        signed: &mpsc::UnboundedSender<()>,
+    ) -> Result<(), EngineError> {
         match done {
             Completion::Committed {
                 index,
@@ -61,7 +51,6 @@ impl Session {
                 not_applied,
                 path,
             } => {
-                self.pending.remove(&index);
                 self.stats.files_transferred += 1;
                 self.stats.bytes_written += size;
                 self.metrics.files_written.fetch_add(1, Relaxed);
@@ -71,19 +60,19 @@ impl Session {
                     tally.not_applied(&path, not_applied);
                     self.fold(tally).await?;
                 }
-                self.resolved(index).await
+                let _ = self.core.handle_file(index, FileOutcome::Committed);
             }
             Completion::Mismatch { index, pending } => {
-                if self.resent.insert(index) {
-                    self.stats.resent += 1;
-                    self.want_whole(index, *pending).await
-                } else {
-                    self.file_failed(
-                        index,
-                        pending.path.into_bytes(),
-                        "content did not match the source's BLAKE3 twice".into(),
-                    )
-                    .await
+                match self.core.handle_file(index, FileOutcome::Mismatch) {
+                    Verdict::Resend => {
+                        self.stats.resent += 1;
+                        self.want_whole(index, *pending).await?;
+                    }
+                    Verdict::Failed | Verdict::Done => {
+                        let message = "content did not match the source's BLAKE3 twice";
+                        self.file_failed(pending.path.into_bytes(), message.into())
+                            .await?;
+                    }
                 }
             }
             Completion::Failed {
@@ -96,48 +85,21 @@ impl Session {
                 if let Some(fatal) = fatal {
                     return Err(fatal);
                 }
-                // Its frames up to FileEnd are still coming, unless FileEnd already came.
-                if draining && !ended {
-                    self.draining.insert(index);
-                }
-                self.file_failed(index, path.into_bytes(), message).await
+                let _ = self
+                    .core
+                    .handle_file(index, FileOutcome::Failed { draining });
+                self.file_failed(path.into_bytes(), message).await?;
             }
             Completion::Aborted { index } => {
-                self.pending.remove(&index);
-                self.failed.insert(index);
-                self.resolved(index).await
+                let _ = self.core.handle_file(index, FileOutcome::Aborted);
             }
         }
+        self.work(signed).await
     }
 
-    async fn file_failed(
-        &mut self,
-        index: u64,
-        path: Vec<u8>,
-        message: String,
-    ) -> Result<(), EngineError> {
-        self.pending.remove(&index);
-        self.failed.insert(index);
+    async fn file_failed(&mut self, path: Vec<u8>, message: String) -> Result<(), EngineError> {
         self.stats.file_errors += 1;
-        send(&self.tx, Message::FileError { path, message }).await?;
-        self.resolved(index).await
-    }
-
-    /// Marks `index` done and releases the hard links that waited for it.
-    async fn resolved(&mut self, index: u64) -> Result<(), EngineError> {
-        self.settle(index).await?;
-        if let Some(links) = self.waiting_links.remove(&index) {
-            if self.failed.contains(&index) {
-                for link in &links {
-                    self.link_failed(link, "its leader could not be transferred")
-                        .await?;
-                    self.settle(link.index).await?;
-                }
-            } else {
-                self.make_links(links).await?;
-            }
-        }
-        Ok(())
+        send(&self.tx, Message::FileError { path, message }).await
     }
 
     pub(super) async fn link_failed(
@@ -146,7 +108,6 @@ impl Session {
         why: &str,
     ) -> Result<(), EngineError> {
         self.stats.file_errors += 1;
-        self.failed.insert(link.index);
         send(
             &self.tx,
             Message::FileError {
@@ -175,7 +136,8 @@ impl Session {
         .await
         .map_err(|e| EngineError::file_io(format!("linking failed: {e}")))?;
         for (link, result) in results {
-            self.settle(link.index).await?;
+            let made = result.is_ok();
+            self.core.handle_link(link.index, made);
             match result {
                 Ok(Some(change)) => {
                     if !dry_run {
@@ -209,10 +171,8 @@ impl Session {
 
     /// Sends the watermark if it moved.
     pub(super) async fn ack(&mut self) -> Result<(), EngineError> {
-        let through = self.unresolved.first().copied().unwrap_or(self.next_index);
-        if through > self.acked {
-            self.acked = through;
-            send(&self.tx, Message::Ack { through }).await?;
+        while let Some(message) = self.core.poll_transmit() {
+            send(&self.tx, message).await?;
         }
         Ok(())
     }

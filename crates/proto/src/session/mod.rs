@@ -41,11 +41,11 @@ impl SessionError {
         SessionError::Protocol(message.into())
     }
 
-    /// The error for a peer's `Error{class, message}`; `peer` names it ("the target").
+    /// The error for a peer's `Error{class, message}`; `peer` names it ("the source").
     pub fn from_peer(peer: &str, class: ErrorClass, message: &str) -> SessionError {
         SessionError::Peer {
             class,
-            message: format!("{peer} says: {}", peer_text(message)),
+            message: format!("{peer} stopped; it says: {}", peer_text(message)),
         }
     }
 }

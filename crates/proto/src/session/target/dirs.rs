@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use ferry_proto::{Meta, RelPath};
+use crate::model::Meta;
+use crate::path::RelPath;
 
 struct DirState {
     meta: Meta,
@@ -135,7 +136,7 @@ impl DirTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_proto::Limits;
+    use crate::limits::Limits;
 
     fn p(s: &str) -> RelPath {
         RelPath::new(s.as_bytes().to_vec(), &Limits::default()).unwrap()
@@ -178,7 +179,7 @@ mod tests {
         let mut t = DirTracker::default();
         t.announce(RelPath::root(), Meta::default());
         let big = Meta {
-            xattrs: vec![ferry_proto::Xattr {
+            xattrs: vec![crate::model::Xattr {
                 name: b"user.big".to_vec(),
                 value: vec![0; 60_000],
             }],

@@ -3,19 +3,27 @@
 //! that entry; the planner records each listed entry here and asks before planning a link.
 //! Plain data: no filesystem, no protocol state beyond the entries' paths.
 
-use ferry_proto::{Content, RelPath};
+use crate::model::Content;
+use crate::path::RelPath;
 
 /// What a hard link may name as its leader: the regular file listed as that entry, at
 /// that path. One keyed 32-bit fingerprint of the path per listed entry (0 for anything
 /// but a file): 4 bytes an entry, and a source cannot forge a match without the key,
-/// which is random and never leaves this process.
-#[derive(Default)]
+/// which the driver draws at random and which never leaves this process.
 pub struct Leaders {
     key: std::hash::RandomState,
     prints: Vec<u32>,
 }
 
 impl Leaders {
+    /// Fingerprints keyed with `key` (a fresh `RandomState` per session).
+    pub fn new(key: std::hash::RandomState) -> Leaders {
+        Leaders {
+            key,
+            prints: Vec::new(),
+        }
+    }
+
     fn print(&self, path: &RelPath) -> u32 {
         use std::hash::BuildHasher;
         (self.key.hash_one(path.as_bytes()) as u32) | 1
@@ -42,7 +50,7 @@ impl Leaders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_proto::Limits;
+    use crate::limits::Limits;
 
     fn p(s: &str) -> RelPath {
         RelPath::new(s.as_bytes().to_vec(), &Limits::default()).unwrap()
@@ -50,7 +58,7 @@ mod tests {
 
     #[test]
     fn only_the_file_listed_as_that_entry_at_that_path_is_a_leader() {
-        let mut leaders = Leaders::default();
+        let mut leaders = Leaders::new(std::hash::RandomState::new());
         let file = Content::File {
             size: 1,
             checksum: None,

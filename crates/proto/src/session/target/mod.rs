@@ -1,0 +1,480 @@
+//! The target's session core: every rule a source can break, and the bookkeeping that
+//! says when an entry is resolved, how far the source may list, which hard links may be
+//! made, and which directories are finished. The driver (the engine's `target` role)
+//! does the filesystem work the core asks for and reports back.
+//!
+//! # States
+//! * **ExpectListing**: `Root`, `List` frames and file frames come; `ListEnd` ends it.
+//! * **ExpectFiles**: the listing ended; file frames of wanted files come until every
+//!   entry is resolved and no failed file is still draining.
+//! * **Settled** ([`TargetCore::is_settled`]): the driver deletes extras, finishes what
+//!   remains and sends `Done`. Nothing more may come from the source.
+//!
+//! # Call order
+//! ```text
+//! loop {
+//!     core.handle_message(message)?            // each frame from the source
+//!     core.handle_planned(outcome)?            // after a Plan, what planning found
+//!     core.handle_file(index, outcome)         // a receiver committed or failed a file
+//!                                              //   (its Verdict: done, resend, failed)
+//!     core.handle_link(index, made)            // after a MakeLinks, each link's result
+//!     while let Some(work) = core.poll_work() { .. do it .. }
+//!     while let Some(message) = core.poll_transmit() { .. send it .. }  // Ack
+//!     if core.is_settled() { break }
+//! }
+//! ```
+//! One `Plan` is outstanding at a time: the driver answers it with `handle_planned`
+//! before it hands the core the next frame.
+//!
+//! # What a source can make this side hold, and its bound
+//! Per listed, unresolved entry (its state, its directory): the listing window
+//! ([`Limits::window`]); directories announced and not finished:
+//! [`Limits::max_pending_dirs`] and [`Limits::max_pending_dir_bytes`]; failed leaders
+//! and re-sent files: one index per file that failed or was re-sent (each reported).
+
+mod dirs;
+mod leaders;
+mod listing;
+
+pub use listing::{ListedEntry, ListedFrame};
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use crate::filter::Filter;
+use crate::limits::Limits;
+use crate::message::Message;
+use crate::model::{Content, Meta};
+use crate::path::RelPath;
+use crate::session::SessionError;
+use dirs::DirTracker;
+use listing::Listing;
+
+/// What the core asks its driver to do.
+#[derive(Debug)]
+pub enum TargetWork {
+    /// Plan these checked entries against the volume, do what needs no file data, and
+    /// answer with [`TargetCore::handle_planned`].
+    Plan(ListedFrame),
+    /// A `Data`, `Hole`, `Delta`, `FileEnd` or `FileFailed` frame for a file that was
+    /// wanted (or is draining after a failure: its frames are dropped).
+    Receive { index: u64, frame: Message },
+    /// Make these hard links: their leader is in place. Answer each with
+    /// [`TargetCore::handle_link`].
+    MakeLinks(Vec<u64>),
+    /// These hard links cannot be made: their leader failed. Report each as a file error
+    /// and answer with [`TargetCore::handle_link`] (`made: false`).
+    FailLinks(Vec<u64>),
+    /// Apply these directories' attributes: their listing and contents are complete.
+    FinishDirs(Vec<(RelPath, Meta)>),
+}
+
+/// What planning one frame found, entry by entry, for [`TargetCore::handle_planned`].
+/// Entries of the frame named in none of the lists are resolved (in place, unchanged,
+/// or failed and reported by the driver).
+#[derive(Debug, Default)]
+pub struct PlanOutcome {
+    /// Regular files asked for (a `Want` or `Resume` goes out for each).
+    pub wants: Vec<u64>,
+    /// Hard links to make once their leader is in place.
+    pub links: Vec<u64>,
+    /// Files refused before anything was asked (reported): links to them fail.
+    pub refused: Vec<u64>,
+    /// With `dir_done`: whether entries of the directory are to be deleted at the end
+    /// (it is then finished at the end, after the deletions).
+    pub has_extras: bool,
+}
+
+/// How a wanted file ended, for [`TargetCore::handle_file`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// Verified and in place.
+    Committed,
+    /// Its content did not match the source's hash.
+    Mismatch,
+    /// It could not be written (the driver reported why). `draining`: the source may
+    /// still be sending it (the failure came before its last frame).
+    Failed { draining: bool },
+    /// The source gave up on it (`FileFailed`).
+    Aborted,
+}
+
+/// What the driver does next about a file the core heard of in
+/// [`TargetCore::handle_file`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing more: it is resolved.
+    Done,
+    /// Ask for it again, whole: its content did not verify once. Its frames may come.
+    Resend,
+    /// It did not verify twice: report it as a file error. It is resolved, failed.
+    Failed,
+}
+
+/// The frame whose `Plan` is outstanding.
+struct Planning {
+    first: u64,
+    dir: RelPath,
+    dir_done: bool,
+    /// The leader each hard link of the frame names.
+    leaders: HashMap<u64, u64>,
+}
+
+/// A listed entry not yet resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Open {
+    /// In the frame being planned.
+    Planning,
+    /// A file asked for: its frames may come. `ended`: its `FileEnd` or `FileFailed`
+    /// came and was passed on.
+    Wanted { ended: bool },
+    /// A hard link waiting for its leader, or being made.
+    Link,
+}
+
+/// The target's half of a session, after the handshake.
+pub struct TargetCore {
+    limits: Limits,
+    listing: Listing,
+    list_ended: bool,
+    source_read_errors: u64,
+    /// Watermark of the last `Ack` sent.
+    acked: u64,
+    open: BTreeMap<u64, Open>,
+    /// The directory of each open entry that keeps it open.
+    parents: HashMap<u64, RelPath>,
+    /// The frame being planned.
+    planning: Option<Planning>,
+    /// Hard links waiting for their leader, by leader.
+    waiting_links: HashMap<u64, Vec<u64>>,
+    /// Files that failed or were refused: links to them fail too.
+    failed: HashSet<u64>,
+    /// Files that failed while the source was still sending them: their frames up to
+    /// `FileEnd` or `FileFailed` are passed on to be dropped, not refused.
+    draining: HashSet<u64>,
+    /// Files asked for again after a mismatch (once each).
+    resent: HashSet<u64>,
+    dirs: DirTracker,
+    work: VecDeque<TargetWork>,
+}
+
+impl TargetCore {
+    /// A core for one session: the source's `filter` (it must not list what the filter
+    /// excludes), the session's `limits`, and a random key for hard-link leader
+    /// fingerprints (a fresh `RandomState`).
+    pub fn new(filter: Filter, limits: Limits, leader_key: std::hash::RandomState) -> TargetCore {
+        TargetCore {
+            listing: Listing::new(limits.clone(), filter, leader_key),
+            limits,
+            list_ended: false,
+            source_read_errors: 0,
+            acked: 0,
+            open: BTreeMap::new(),
+            parents: HashMap::new(),
+            planning: None,
+            waiting_links: HashMap::new(),
+            failed: HashSet::new(),
+            draining: HashSet::new(),
+            resent: HashSet::new(),
+            dirs: DirTracker::default(),
+            work: VecDeque::new(),
+        }
+    }
+
+    /// Takes one message from the source.
+    pub fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
+        if self.list_ended && matches!(message, Message::List { .. } | Message::Root { .. }) {
+            return Err(SessionError::protocol(format!(
+                "{} after ListEnd",
+                message.name()
+            )));
+        }
+        match message {
+            Message::Root { meta } => {
+                self.listing.root()?;
+                self.dirs.announce(RelPath::root(), meta);
+                Ok(())
+            }
+            Message::List {
+                dir,
+                first,
+                entries,
+                dir_done,
+                dir_complete,
+            } => {
+                debug_assert!(self.planning.is_none(), "one Plan at a time");
+                let frame =
+                    self.listing
+                        .frame(dir, first, entries, dir_done, dir_complete, self.acked)?;
+                let mut leaders = HashMap::new();
+                for e in &frame.entries {
+                    self.open.insert(e.index, Open::Planning);
+                    match e.entry.content {
+                        Content::Dir => self.dirs.announce(e.path.clone(), e.entry.meta.clone()),
+                        Content::HardLink { leader, .. } => {
+                            leaders.insert(e.index, leader);
+                        }
+                        _ => {}
+                    }
+                }
+                self.check_pending_dirs()?;
+                self.planning = Some(Planning {
+                    first: frame.first,
+                    dir: frame.dir.clone(),
+                    dir_done: frame.dir_done,
+                    leaders,
+                });
+                self.work.push_back(TargetWork::Plan(frame));
+                Ok(())
+            }
+            Message::ListEnd {
+                entries,
+                read_errors,
+            } => {
+                if entries != self.listing.next {
+                    return Err(SessionError::protocol(format!(
+                        "ListEnd says {entries} entries, {} were listed",
+                        self.listing.next
+                    )));
+                }
+                if !self.listing.finished() {
+                    return Err(SessionError::protocol(
+                        "ListEnd before every announced directory was listed",
+                    ));
+                }
+                self.list_ended = true;
+                self.source_read_errors = read_errors;
+                Ok(())
+            }
+            Message::Data { index, .. }
+            | Message::Hole { index, .. }
+            | Message::Delta { index, .. }
+            | Message::FileEnd { index, .. }
+            | Message::FileFailed { index, .. } => self.file_frame(index, message),
+            Message::Error { class, message } => {
+                Err(SessionError::from_peer("the source", class, &message))
+            }
+            Message::Heartbeat => Ok(()),
+            other => Err(SessionError::protocol(format!(
+                "unexpected {} from the source",
+                other.name()
+            ))),
+        }
+    }
+
+    fn file_frame(&mut self, index: u64, frame: Message) -> Result<(), SessionError> {
+        let last = matches!(frame, Message::FileEnd { .. } | Message::FileFailed { .. });
+        if self.draining.contains(&index) {
+            if last {
+                self.draining.remove(&index);
+            }
+            self.work.push_back(TargetWork::Receive { index, frame });
+            return Ok(());
+        }
+        match self.open.get_mut(&index) {
+            Some(Open::Wanted { ended }) => {
+                if *ended {
+                    return Err(SessionError::protocol(format!(
+                        "{} for entry {index}, after its FileEnd or FileFailed",
+                        frame.name()
+                    )));
+                }
+                *ended = last;
+                self.work.push_back(TargetWork::Receive { index, frame });
+                Ok(())
+            }
+            _ => Err(SessionError::protocol(format!(
+                "{} for entry {index}, which the target did not ask for",
+                frame.name()
+            ))),
+        }
+    }
+
+    /// Announced directories are resolved entries, so the window does not bound them:
+    /// the protocol's own limit does (an honest walker's stack of directories to list).
+    fn check_pending_dirs(&self) -> Result<(), SessionError> {
+        let (max, max_bytes) = (
+            self.limits.max_pending_dirs,
+            self.limits.max_pending_dir_bytes,
+        );
+        if self.dirs.len() > max || self.dirs.bytes() > max_bytes {
+            return Err(SessionError::protocol(format!(
+                "the source has announced {} directories ({} bytes of paths and attributes) \
+                 that are not finished yet, over the limit of {max} ({max_bytes} bytes): it \
+                 must list a directory's contents before announcing more",
+                self.dirs.len(),
+                self.dirs.bytes()
+            )));
+        }
+        Ok(())
+    }
+
+    /// What planning the outstanding frame found.
+    pub fn handle_planned(&mut self, outcome: PlanOutcome) {
+        let planning = self.planning.take().expect("a Plan is outstanding");
+        self.failed.extend(outcome.refused.iter().copied());
+        for &index in &outcome.wants {
+            self.open.insert(index, Open::Wanted { ended: false });
+            self.opened(index, &planning.dir);
+        }
+        for &index in &outcome.links {
+            self.open.insert(index, Open::Link);
+            self.opened(index, &planning.dir);
+        }
+        // Everything of the frame not wanted or linked is resolved.
+        let resolved: Vec<u64> = self
+            .open
+            .range(planning.first..)
+            .filter(|(_, state)| **state == Open::Planning)
+            .map(|(&index, _)| index)
+            .collect();
+        for index in resolved {
+            self.open.remove(&index);
+        }
+        let (mut ready, mut doomed) = (Vec::new(), Vec::new());
+        for &index in &outcome.links {
+            let Some(&leader) = planning.leaders.get(&index) else {
+                debug_assert!(false, "entry {index} planned as a link is not one");
+                continue;
+            };
+            if self.failed.contains(&leader) {
+                doomed.push(index);
+            } else if matches!(self.open.get(&leader), Some(Open::Wanted { .. })) {
+                self.waiting_links.entry(leader).or_default().push(index);
+            } else {
+                ready.push(index);
+            }
+        }
+        if !doomed.is_empty() {
+            self.work.push_back(TargetWork::FailLinks(doomed));
+        }
+        if !ready.is_empty() {
+            self.work.push_back(TargetWork::MakeLinks(ready));
+        }
+        if planning.dir_done {
+            let finished = self.dirs.listed(&planning.dir, outcome.has_extras);
+            self.finish_dirs(finished);
+        }
+    }
+
+    /// A wanted file's receiver is done with it. A mismatch is asked for again, whole,
+    /// once ([`Verdict::Resend`]); a second one fails ([`Verdict::Failed`]).
+    pub fn handle_file(&mut self, index: u64, outcome: FileOutcome) -> Verdict {
+        let ended = matches!(self.open.get(&index), Some(Open::Wanted { ended: true }));
+        match outcome {
+            FileOutcome::Committed => {
+                self.resolved(index);
+                Verdict::Done
+            }
+            FileOutcome::Mismatch => {
+                if self.resent.insert(index) {
+                    self.open.insert(index, Open::Wanted { ended: false });
+                    Verdict::Resend
+                } else {
+                    self.failed.insert(index);
+                    self.resolved(index);
+                    Verdict::Failed
+                }
+            }
+            FileOutcome::Failed { draining } => {
+                // Its frames up to FileEnd are still coming, unless that already came.
+                if draining && !ended {
+                    self.draining.insert(index);
+                }
+                self.failed.insert(index);
+                self.resolved(index);
+                Verdict::Done
+            }
+            FileOutcome::Aborted => {
+                self.failed.insert(index);
+                self.resolved(index);
+                Verdict::Done
+            }
+        }
+    }
+
+    /// A hard link asked for by [`TargetWork::MakeLinks`] or [`TargetWork::FailLinks`]
+    /// is made (or failed, and reported).
+    pub fn handle_link(&mut self, index: u64, made: bool) {
+        if !made {
+            self.failed.insert(index);
+        }
+        self.settle(index);
+    }
+
+    /// What the driver must do next.
+    #[must_use]
+    pub fn poll_work(&mut self) -> Option<TargetWork> {
+        self.work.pop_front()
+    }
+
+    /// The next message for the source: the `Ack` watermark when it moved.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Message> {
+        let through = self.watermark();
+        if through > self.acked {
+            self.acked = through;
+            return Some(Message::Ack { through });
+        }
+        None
+    }
+
+    /// The lowest unresolved index (every entry below it is resolved).
+    fn watermark(&self) -> u64 {
+        self.open
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.listing.next)
+    }
+
+    /// The listing ended, every entry is resolved and no failed file is still being
+    /// sent: the driver deletes, finishes the remaining directories and says `Done`.
+    pub fn is_settled(&self) -> bool {
+        self.list_ended && self.open.is_empty() && self.draining.is_empty()
+    }
+
+    /// Whether `--delete` may run: the source read every entry and directory.
+    pub fn delete_ok(&self) -> bool {
+        self.source_read_errors == 0 && self.listing.incomplete_dirs == 0
+    }
+
+    /// Directories not finished yet, deepest first (those with deletions inside, and
+    /// any a session ending early left open), taken out of the core once it is settled.
+    pub fn take_remaining_dirs(&mut self) -> Vec<(RelPath, Meta)> {
+        std::mem::take(&mut self.dirs).into_remaining()
+    }
+
+    /// Entry `index`, in `dir`, is on its way: it keeps its directory open.
+    fn opened(&mut self, index: u64, dir: &RelPath) {
+        self.dirs.open(dir);
+        self.parents.insert(index, dir.clone());
+    }
+
+    /// Entry `index` is in place or failed: it no longer holds the watermark or its
+    /// directory, whose attributes may now be applied.
+    fn settle(&mut self, index: u64) {
+        self.open.remove(&index);
+        if let Some(parent) = self.parents.remove(&index) {
+            let finished = self.dirs.close(&parent);
+            self.finish_dirs(finished);
+        }
+    }
+
+    /// Marks `index` done and releases the hard links that waited for it.
+    fn resolved(&mut self, index: u64) {
+        self.settle(index);
+        if let Some(links) = self.waiting_links.remove(&index) {
+            if self.failed.contains(&index) {
+                self.work.push_back(TargetWork::FailLinks(links));
+            } else {
+                self.work.push_back(TargetWork::MakeLinks(links));
+            }
+        }
+    }
+
+    fn finish_dirs(&mut self, finished: Vec<(RelPath, Meta)>) {
+        if !finished.is_empty() {
+            self.work.push_back(TargetWork::FinishDirs(finished));
+        }
+    }
+}
