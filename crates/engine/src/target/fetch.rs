@@ -1,10 +1,12 @@
 //! How the target asks for a file: whole, as a delta against its basis (the signature
 //! is computed off the reactor first), or resumed after a partial an interrupted session
-//! left (its prefix hashed first). The Want (or Resume) goes out when that work is done.
+//! left (its prefix hashed first). When that work is done the task hands the session a
+//! [`Ready`], and the session tells the core how it asked and sends the Want (or Resume).
 
 use std::sync::{Arc, OnceLock};
 
 use ferry_delta::BasisRead;
+use ferry_proto::session::target::Asked;
 use ferry_proto::Message;
 use tokio::sync::mpsc;
 
@@ -13,6 +15,24 @@ use super::plan::{Pending, Want};
 use super::receive::{Job, Resumed, RECEIVERS};
 use super::{send, Session, SIGNATURE_JOBS};
 use crate::error::EngineError;
+
+/// A wanted file whose ask is ready to go out (its receiver already has its `Start`).
+pub(super) enum Ready {
+    /// `Want`, with the signature of its basis for a delta.
+    Want {
+        index: u64,
+        signature: Option<Vec<u8>>,
+    },
+    /// `Resume` after the partial's first `offset` bytes, whose BLAKE3 is `hash`.
+    Resume {
+        index: u64,
+        offset: u64,
+        hash: [u8; 32],
+    },
+}
+
+/// Where the tasks that prepare asks hand them to the session.
+pub(super) type ReadySender = mpsc::UnboundedSender<Ready>;
 
 /// Most threads one signature is split across.
 const MAX_SIGNING_THREADS: usize = 4;
@@ -34,7 +54,7 @@ impl Session {
     pub(super) async fn want(
         &mut self,
         want: Want,
-        signed: &mpsc::UnboundedSender<()>,
+        ready: &ReadySender,
     ) -> Result<(), EngineError> {
         let Want {
             index,
@@ -43,7 +63,7 @@ impl Session {
             partial,
         } = want;
         if let Some((temp, len)) = partial {
-            self.resume(index, pending, temp, len, signed);
+            self.resume(index, pending, temp, len, ready);
             return Ok(());
         }
         let Some(file) = basis else {
@@ -52,11 +72,9 @@ impl Session {
         // Compute the basis's signature off the reactor; the Want goes out when it is
         // ready. A basis that cannot be read whole (it shrank) is asked for whole.
         self.signature_jobs += 1;
-        let tx = self.tx.clone();
         let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
         let max_signature = self.limits.max_signature;
-        let chunk = self.limits.data_chunk;
-        let signed = signed.clone();
+        let ready = ready.clone();
         let cancel = self.cancel.clone();
         let budget = self.signature_budget.clone();
         tokio::spawn(async move {
@@ -93,35 +111,7 @@ impl Session {
                     resumed: None,
                 }])
                 .await;
-            let _ = tx
-                .send(Message::Want {
-                    index,
-                    delta: signature.is_some(),
-                })
-                .await;
-            if let Some(signature) = signature {
-                let pieces: Vec<&[u8]> = signature.chunks(chunk).collect();
-                let last = pieces.len().saturating_sub(1);
-                if pieces.is_empty() {
-                    let _ = tx
-                        .send(Message::Signature {
-                            index,
-                            bytes: Default::default(),
-                            last: true,
-                        })
-                        .await;
-                }
-                for (i, piece) in pieces.into_iter().enumerate() {
-                    let _ = tx
-                        .send(Message::Signature {
-                            index,
-                            bytes: bytes::Bytes::copy_from_slice(piece),
-                            last: i == last,
-                        })
-                        .await;
-                }
-            }
-            let _ = signed.send(());
+            let _ = ready.send(Ready::Want { index, signature });
         });
         Ok(())
     }
@@ -134,12 +124,11 @@ impl Session {
         pending: Pending,
         temp: ferry_tree::TempFile,
         offset: u64,
-        signed: &mpsc::UnboundedSender<()>,
+        ready: &ReadySender,
     ) {
         self.signature_jobs += 1;
-        let tx = self.tx.clone();
         let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
-        let signed = signed.clone();
+        let ready = ready.clone();
         let cancel = self.cancel.clone();
         tokio::spawn(async move {
             let hashed = tokio::task::spawn_blocking(move || {
@@ -188,13 +177,11 @@ impl Session {
                             }
                         }
                     }
-                    let _ = tx
-                        .send(Message::Resume {
-                            index,
-                            offset,
-                            hash,
-                        })
-                        .await;
+                    let _ = ready.send(Ready::Resume {
+                        index,
+                        offset,
+                        hash,
+                    });
                 }
                 None => {
                     let _ = job
@@ -205,15 +192,12 @@ impl Session {
                             resumed: None,
                         }])
                         .await;
-                    let _ = tx
-                        .send(Message::Want {
-                            index,
-                            delta: false,
-                        })
-                        .await;
+                    let _ = ready.send(Ready::Want {
+                        index,
+                        signature: None,
+                    });
                 }
             }
-            let _ = signed.send(());
         });
     }
 
@@ -230,6 +214,7 @@ impl Session {
             resumed: None,
         };
         self.job(index, start).await?;
+        self.core.handle_asked(index, Asked::Whole);
         send(
             &self.tx,
             Message::Want {
@@ -238,5 +223,67 @@ impl Session {
             },
         )
         .await
+    }
+
+    /// Sends an ask a task prepared, telling the core first.
+    pub(super) async fn ask(&mut self, ready: Ready) -> Result<(), EngineError> {
+        self.signature_jobs -= 1;
+        match ready {
+            Ready::Want { index, signature } => {
+                let asked = match signature {
+                    Some(_) => Asked::Delta,
+                    None => Asked::Whole,
+                };
+                self.core.handle_asked(index, asked);
+                let delta = signature.is_some();
+                send(&self.tx, Message::Want { index, delta }).await?;
+                if let Some(signature) = signature {
+                    self.send_signature(index, &signature).await?;
+                }
+                Ok(())
+            }
+            Ready::Resume {
+                index,
+                offset,
+                hash,
+            } => {
+                self.core.handle_asked(index, Asked::Resume { offset });
+                let resume = Message::Resume {
+                    index,
+                    offset,
+                    hash,
+                };
+                send(&self.tx, resume).await
+            }
+        }
+    }
+
+    /// Sends a basis signature in pieces of at most a data chunk; an empty one as one
+    /// empty last piece.
+    async fn send_signature(&mut self, index: u64, signature: &[u8]) -> Result<(), EngineError> {
+        let chunk = self.limits.data_chunk;
+        let pieces: Vec<&[u8]> = signature.chunks(chunk).collect();
+        if pieces.is_empty() {
+            let bytes = Default::default();
+            return send(
+                &self.tx,
+                Message::Signature {
+                    index,
+                    bytes,
+                    last: true,
+                },
+            )
+            .await;
+        }
+        let last = pieces.len() - 1;
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let message = Message::Signature {
+                index,
+                bytes: bytes::Bytes::copy_from_slice(piece),
+                last: i == last,
+            };
+            send(&self.tx, message).await?;
+        }
+        Ok(())
     }
 }

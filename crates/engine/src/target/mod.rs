@@ -48,6 +48,7 @@ use crate::cancel::Cancel;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
 use budget::SignatureBudget;
+use fetch::{Ready, ReadySender};
 use plan::{LinkRequest, Planned, Planner};
 use receive::{Batch, Completion, Job, BATCH_BYTES, BATCH_JOBS, RECEIVERS};
 use tally::{Tally, NOT_APPLIED_EXAMPLES};
@@ -98,7 +99,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     metrics: Arc<VolumeMetrics>,
 ) -> Result<TargetStats, EngineError> {
     let (completions_tx, mut completions) = mpsc::unbounded_channel();
-    let (signed_tx, mut signed) = mpsc::unbounded_channel::<()>();
+    let (ready_tx, mut ready) = mpsc::unbounded_channel::<Ready>();
     // However the session ends (returns, or its future is dropped by a signal or a
     // failed attempt), the work it started for the peer stops.
     let cancel = Cancel::new();
@@ -137,8 +138,8 @@ pub async fn run<R: AsyncRead + Unpin>(
         &mut s,
         reader,
         &mut completions,
-        &mut signed,
-        &signed_tx,
+        &mut ready,
+        &ready_tx,
         options,
     )
     .await;
@@ -152,7 +153,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     // a signalled process) waiting on a thread that does not stop.
     cancel.cancel();
     drop(s);
-    drop(signed_tx);
+    drop(ready_tx);
     let stopped = async { while completions.recv().await.is_some() {} };
     if tokio::time::timeout(RECEIVERS_STOP, stopped).await.is_err() {
         tracing::warn!(
@@ -168,8 +169,8 @@ async fn drive<R: AsyncRead + Unpin>(
     s: &mut Session,
     reader: &mut FrameReader<R>,
     completions: &mut mpsc::UnboundedReceiver<Vec<Completion>>,
-    signed: &mut mpsc::UnboundedReceiver<()>,
-    signed_tx: &mpsc::UnboundedSender<()>,
+    ready: &mut mpsc::UnboundedReceiver<Ready>,
+    ready_tx: &ReadySender,
     options: SessionOptions,
 ) -> Result<TargetStats, EngineError> {
     // A file still draining is still being sent: the source must finish it before the
@@ -178,14 +179,14 @@ async fn drive<R: AsyncRead + Unpin>(
         tokio::select! {
             message = reader.next() => {
                 let message = message?.ok_or_else(|| EngineError::socket("the source closed the connection before the end of the session"))?;
-                s.handle(message, signed_tx).await?;
+                s.handle(message, ready_tx).await?;
             }
             Some(done) = completions.recv() => {
                 for done in done {
-                    s.complete(done, signed_tx).await?;
+                    s.complete(done, ready_tx).await?;
                 }
             }
-            Some(()) = signed.recv() => s.signature_jobs -= 1,
+            Some(asked) = ready.recv() => s.ask(asked).await?,
         }
         if !reader.has_frame() {
             s.flush().await?;
@@ -197,14 +198,14 @@ async fn drive<R: AsyncRead + Unpin>(
     // it breaks the protocol. Hear both out before the session is declared a success.
     while reader.has_frame() {
         if let Some(message) = reader.next().await? {
-            s.handle(message, signed_tx).await?;
+            s.handle(message, ready_tx).await?;
         }
     }
     s.flush().await?;
     s.jobs.clear();
     while let Some(done) = completions.recv().await {
         for done in done {
-            s.complete(done, signed_tx).await?;
+            s.complete(done, ready_tx).await?;
         }
     }
     let planner = s.planner.take().expect("planner is home between frames");
@@ -251,21 +252,17 @@ async fn send(tx: &FrameSender, message: Message) -> Result<(), EngineError> {
 }
 
 impl Session {
-    async fn handle(
-        &mut self,
-        message: Message,
-        signed: &mpsc::UnboundedSender<()>,
-    ) -> Result<(), EngineError> {
+    async fn handle(&mut self, message: Message, ready: &ReadySender) -> Result<(), EngineError> {
         if let Message::Data { bytes, .. } | Message::Delta { bytes, .. } = &message {
             let n = bytes.len() as u64;
             self.metrics.received_bytes.fetch_add(n, Relaxed);
         }
         self.core.handle_message(message)?;
-        self.work(signed).await
+        self.work(ready).await
     }
 
     /// Does what the core asks until it asks nothing more.
-    async fn work(&mut self, signed: &mpsc::UnboundedSender<()>) -> Result<(), EngineError> {
+    async fn work(&mut self, ready: &ReadySender) -> Result<(), EngineError> {
         while let Some(work) = self.core.poll_work() {
             match work {
                 TargetWork::Plan(frame) => {
@@ -277,7 +274,7 @@ impl Session {
                     .await
                     .map_err(|e| EngineError::file_io(format!("planning failed: {e}")))?;
                     self.planner = Some(planner);
-                    self.planned(planned?, signed).await?;
+                    self.planned(planned?, ready).await?;
                 }
                 TargetWork::Receive { index, frame } => {
                     let job = match frame {
@@ -349,11 +346,7 @@ impl Session {
 
     /// Acts on what planning a frame produced; the core resolves everything not wanted
     /// or linked.
-    async fn planned(
-        &mut self,
-        planned: Planned,
-        signed: &mpsc::UnboundedSender<()>,
-    ) -> Result<(), EngineError> {
+    async fn planned(&mut self, planned: Planned, ready: &ReadySender) -> Result<(), EngineError> {
         // Planner file errors are in its tally, counted at the end.
         for message in planned.messages {
             send(&self.tx, message).await?;
@@ -369,7 +362,7 @@ impl Session {
             self.links.insert(link.index, link);
         }
         for want in planned.wants {
-            self.want(want, signed).await?;
+            self.want(want, ready).await?;
         }
         Ok(())
     }

@@ -335,24 +335,13 @@ impl From<ferry_tree::TreeError> for Failure {
     }
 }
 
-/// Checks that a piece at `offset` of `len` bytes continues the file within its size.
-fn check_piece(a: &Assembly, what: &str, offset: u64, len: u64) -> Result<(), Failure> {
-    if offset != a.pos {
-        return Err(Failure::Protocol(format!(
-            "{what} for {} at offset {offset}, expected {}",
-            a.pending.path, a.pos
-        )));
-    }
-    if offset
-        .checked_add(len)
-        .is_none_or(|end| end > a.pending.size)
-    {
-        return Err(Failure::Protocol(format!(
-            "{what} for {} writes past its declared size of {} bytes",
-            a.pending.path, a.pending.size
-        )));
-    }
-    Ok(())
+/// A piece at `offset` of `len` bytes continues the file within its size: the session
+/// core checked it (`ferry_proto::session::target`) before the frame came here.
+fn continues(a: &Assembly, offset: u64, len: u64) -> bool {
+    offset == a.pos
+        && offset
+            .checked_add(len)
+            .is_some_and(|end| end <= a.pending.size)
 }
 
 /// The file being written. One that can be resumed (1 MiB or more) is written under its
@@ -417,14 +406,17 @@ fn step(
     match message {
         Message::Data { offset, bytes, .. } => {
             settle_resume(a, offset)?;
-            check_piece(a, "Data", offset, bytes.len() as u64)?;
+            debug_assert!(
+                continues(a, offset, bytes.len() as u64),
+                "the core checks pieces"
+            );
             temp(a)?.write_at(offset, &bytes)?;
             hasher(a).update(&bytes);
             a.pos += bytes.len() as u64;
         }
         Message::Hole { offset, len, .. } => {
             settle_resume(a, offset)?;
-            check_piece(a, "Hole", offset, len)?;
+            debug_assert!(continues(a, offset, len), "the core checks pieces");
             temp(a)?;
             if !a.spoiled {
                 hash_zeros_until(hasher(a), len, cancel).map_err(|_| Failure::Cancelled)?;
@@ -434,7 +426,7 @@ fn step(
         Message::Delta {
             offset, len, bytes, ..
         } => {
-            check_piece(a, "Delta", offset, len)?;
+            debug_assert!(continues(a, offset, len), "the core checks pieces");
             let basis = a.basis.clone().ok_or_else(|| {
                 Failure::Protocol(format!(
                     "Delta for {}, which was asked for whole",
@@ -467,12 +459,8 @@ fn step(
                 settle_resume(a, 0)?;
             }
             a.resume_at = None;
-            if size != a.pending.size || a.pos != size {
-                return Err(Failure::Protocol(format!(
-                    "{} ended at {} bytes of {} declared (FileEnd says {size})",
-                    a.pending.path, a.pos, a.pending.size
-                )));
-            }
+            // The core checked that the content reached its declared size.
+            debug_assert!(size == a.pending.size && a.pos == size);
             if a.spoiled || *hasher(a).finalize().as_bytes() != hash {
                 return Ok(Some(Finished::Mismatch));
             }

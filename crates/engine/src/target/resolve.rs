@@ -8,13 +8,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use ferry_proto::session::target::{FileOutcome, Verdict};
 use ferry_proto::{Message, Meta, RelPath};
 
+use super::fetch::ReadySender;
 use super::finish;
 use super::plan::LinkRequest;
 use super::receive::Completion;
 use super::tally::Tally;
 use super::{send, Session};
 use crate::error::EngineError;
-use tokio::sync::mpsc;
 
 impl Session {
     /// Applies the attributes of directories that are complete.
@@ -42,7 +42,7 @@ impl Session {
     pub(super) async fn complete(
         &mut self,
         done: Completion,
-        signed: &mpsc::UnboundedSender<()>,
+        ready: &ReadySender,
     ) -> Result<(), EngineError> {
         match done {
             Completion::Committed {
@@ -94,7 +94,7 @@ impl Session {
                 let _ = self.core.handle_file(index, FileOutcome::Aborted);
             }
         }
-        self.work(signed).await
+        self.work(ready).await
     }
 
     async fn file_failed(&mut self, path: Vec<u8>, message: String) -> Result<(), EngineError> {

@@ -183,6 +183,7 @@ fn data_for_a_file_not_asked_for_is_refused() {
 fn data_after_a_files_end_is_refused() {
     let mut t = Target::new();
     t.send(list("", 0, vec![file("a", 1)], true)).unwrap();
+    t.send(data(0)).unwrap();
     t.send(file_end(0)).unwrap();
     let e = refused(t.send(data(0)));
     assert!(e.contains("after its FileEnd or FileFailed"), "{e}");

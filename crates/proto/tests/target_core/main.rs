@@ -2,13 +2,16 @@
 //! frames) and the driver (it answers the core's work as an honest target would). Every
 //! rule a source can break is tried both ways, honest and broken, in milliseconds.
 
+mod content;
 mod honest;
 mod hostile;
 mod property;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use ferry_proto::session::target::{FileOutcome, PlanOutcome, TargetCore, TargetWork, Verdict};
+use ferry_proto::session::target::{
+    Asked, FileOutcome, PlanOutcome, TargetCore, TargetWork, Verdict,
+};
 use ferry_proto::{Content, Entry, Filter, Limits, Message, Meta, SessionError};
 
 pub fn file(name: &str, size: u64) -> Entry {
@@ -62,17 +65,25 @@ pub fn list(dir: &str, first: u64, entries: Vec<Entry>, dir_done: bool) -> Messa
 }
 
 pub fn data(index: u64) -> Message {
+    data_at(index, 0, 1)
+}
+
+pub fn data_at(index: u64, offset: u64, len: usize) -> Message {
     Message::Data {
         index,
-        offset: 0,
-        bytes: bytes::Bytes::from_static(b"x"),
+        offset,
+        bytes: bytes::Bytes::from(vec![b'x'; len]),
     }
 }
 
 pub fn file_end(index: u64) -> Message {
+    end_at(index, 1)
+}
+
+pub fn end_at(index: u64, size: u64) -> Message {
     Message::FileEnd {
         index,
-        size: 1,
+        size,
         hash: [0; 32],
     }
 }
@@ -95,6 +106,8 @@ pub struct Target {
     pub received: Vec<(u64, &'static str)>,
     /// Files whose plan the test refuses (too large, say).
     pub refuse: Vec<u64>,
+    /// How to ask for a file, when not whole.
+    pub ask_as: HashMap<u64, Asked>,
 }
 
 impl Default for Target {
@@ -119,6 +132,7 @@ impl Target {
             finished: Vec::new(),
             received: Vec::new(),
             refuse: Vec::new(),
+            ask_as: HashMap::new(),
         }
     }
 
@@ -147,7 +161,12 @@ impl Target {
                         }
                     }
                     self.wanted.extend(&outcome.wants);
+                    let wants = outcome.wants.clone();
                     self.core.handle_planned(outcome);
+                    for index in wants {
+                        let asked = self.ask_as.get(&index).copied().unwrap_or(Asked::Whole);
+                        self.core.handle_asked(index, asked);
+                    }
                 }
                 TargetWork::MakeLinks(links) => {
                     for index in links {
@@ -178,6 +197,9 @@ impl Target {
     /// A receiver reports on file `index`.
     pub fn file_done(&mut self, index: u64, outcome: FileOutcome) -> Verdict {
         let verdict = self.core.handle_file(index, outcome);
+        if verdict == Verdict::Resend {
+            self.core.handle_asked(index, Asked::Whole);
+        }
         self.pump();
         verdict
     }

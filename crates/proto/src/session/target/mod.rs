@@ -14,7 +14,8 @@
 //! ```text
 //! loop {
 //!     core.handle_message(message)?            // each frame from the source
-//!     core.handle_planned(outcome)?            // after a Plan, what planning found
+//!     core.handle_planned(outcome)             // after a Plan, what planning found
+//!     core.handle_asked(index, asked)          // before sending a file's Want or Resume
 //!     core.handle_file(index, outcome)         // a receiver committed or failed a file
 //!                                              //   (its Verdict: done, resend, failed)
 //!     core.handle_link(index, made)            // after a MakeLinks, each link's result
@@ -117,6 +118,20 @@ struct Planning {
     dir_done: bool,
     /// The leader each hard link of the frame names.
     leaders: HashMap<u64, u64>,
+    /// The size each regular file of the frame was listed with.
+    sizes: HashMap<u64, u64>,
+}
+
+/// How the driver asked for a wanted file (the `Want` or `Resume` it sends), for
+/// [`TargetCore::handle_asked`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// `Want{delta: false}`: all of it, from offset 0.
+    Whole,
+    /// `Want{delta: true}` with a signature: `Delta` frames may come too.
+    Delta,
+    /// `Resume{offset}`: from `offset` on if the source's prefix matches, else from 0.
+    Resume { offset: u64 },
 }
 
 /// A listed entry not yet resolved.
@@ -124,11 +139,114 @@ struct Planning {
 enum Open {
     /// In the frame being planned.
     Planning,
-    /// A file asked for: its frames may come. `ended`: its `FileEnd` or `FileFailed`
-    /// came and was passed on.
-    Wanted { ended: bool },
+    /// A file to fetch.
+    Wanted(Wanted),
     /// A hard link waiting for its leader, or being made.
     Link,
+}
+
+/// A file to fetch, and how far its content has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Wanted {
+    /// Its size as listed: its content may not go past it, and must reach it.
+    size: u64,
+    /// How it was asked for; its frames may come once it was.
+    asked: Option<Asked>,
+    /// The offset the next piece must start at.
+    pos: u64,
+    /// Resumed, and no piece has come yet: the first one starts at the resume offset
+    /// (the source accepted the prefix) or at 0 (it did not).
+    resuming: bool,
+    /// Its `FileEnd` or `FileFailed` came and was passed on.
+    ended: bool,
+}
+
+impl Wanted {
+    fn new(size: u64) -> Wanted {
+        Wanted {
+            size,
+            asked: None,
+            pos: 0,
+            resuming: false,
+            ended: false,
+        }
+    }
+
+    /// Checks one frame of this file against how it was asked for and what came before.
+    fn take(&mut self, index: u64, frame: &Message) -> Result<(), SessionError> {
+        let Some(asked) = self.asked else {
+            return Err(SessionError::protocol(format!(
+                "{} for entry {index}, which the target did not ask for yet",
+                frame.name()
+            )));
+        };
+        match *frame {
+            Message::Data {
+                offset, ref bytes, ..
+            } => {
+                self.settle_resume(offset);
+                self.piece(index, "Data", offset, bytes.len() as u64)
+            }
+            Message::Hole { offset, len, .. } => {
+                self.settle_resume(offset);
+                self.piece(index, "Hole", offset, len)
+            }
+            Message::Delta { offset, len, .. } => {
+                if asked != Asked::Delta {
+                    return Err(SessionError::protocol(format!(
+                        "Delta for entry {index}, which was asked for whole"
+                    )));
+                }
+                self.piece(index, "Delta", offset, len)
+            }
+            Message::FileEnd { size, .. } => {
+                if self.resuming && size == 0 {
+                    self.settle_resume(0);
+                }
+                self.resuming = false;
+                if size != self.size || self.pos != size {
+                    return Err(SessionError::protocol(format!(
+                        "entry {index} ended at {} bytes of {} declared (FileEnd says {size})",
+                        self.pos, self.size
+                    )));
+                }
+                self.ended = true;
+                Ok(())
+            }
+            Message::FileFailed { .. } => {
+                self.ended = true;
+                Ok(())
+            }
+            _ => unreachable!("only file frames come here"),
+        }
+    }
+
+    /// The first piece of a resumed file says whether the source accepted the prefix.
+    fn settle_resume(&mut self, offset: u64) {
+        if std::mem::take(&mut self.resuming) && offset == 0 {
+            self.pos = 0;
+        }
+    }
+
+    /// A piece at `offset` of `len` bytes must continue the file within its size.
+    fn piece(&mut self, index: u64, what: &str, offset: u64, len: u64) -> Result<(), SessionError> {
+        if offset != self.pos {
+            return Err(SessionError::protocol(format!(
+                "{what} for entry {index} at offset {offset}, expected {}",
+                self.pos
+            )));
+        }
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => {
+                self.pos = end;
+                Ok(())
+            }
+            _ => Err(SessionError::protocol(format!(
+                "{what} for entry {index} writes past its declared size of {} bytes",
+                self.size
+            ))),
+        }
+    }
 }
 
 /// The target's half of a session, after the handshake.
@@ -205,13 +323,16 @@ impl TargetCore {
                 let frame =
                     self.listing
                         .frame(dir, first, entries, dir_done, dir_complete, self.acked)?;
-                let mut leaders = HashMap::new();
+                let (mut leaders, mut sizes) = (HashMap::new(), HashMap::new());
                 for e in &frame.entries {
                     self.open.insert(e.index, Open::Planning);
                     match e.entry.content {
                         Content::Dir => self.dirs.announce(e.path.clone(), e.entry.meta.clone()),
                         Content::HardLink { leader, .. } => {
                             leaders.insert(e.index, leader);
+                        }
+                        Content::File { size, .. } => {
+                            sizes.insert(e.index, size);
                         }
                         _ => {}
                     }
@@ -222,6 +343,7 @@ impl TargetCore {
                     dir: frame.dir.clone(),
                     dir_done: frame.dir_done,
                     leaders,
+                    sizes,
                 });
                 self.work.push_back(TargetWork::Plan(frame));
                 Ok(())
@@ -262,8 +384,8 @@ impl TargetCore {
     }
 
     fn file_frame(&mut self, index: u64, frame: Message) -> Result<(), SessionError> {
-        let last = matches!(frame, Message::FileEnd { .. } | Message::FileFailed { .. });
         if self.draining.contains(&index) {
+            let last = matches!(frame, Message::FileEnd { .. } | Message::FileFailed { .. });
             if last {
                 self.draining.remove(&index);
             }
@@ -271,14 +393,14 @@ impl TargetCore {
             return Ok(());
         }
         match self.open.get_mut(&index) {
-            Some(Open::Wanted { ended }) => {
-                if *ended {
+            Some(Open::Wanted(wanted)) => {
+                if wanted.ended {
                     return Err(SessionError::protocol(format!(
                         "{} for entry {index}, after its FileEnd or FileFailed",
                         frame.name()
                     )));
                 }
-                *ended = last;
+                wanted.take(index, &frame)?;
                 self.work.push_back(TargetWork::Receive { index, frame });
                 Ok(())
             }
@@ -313,7 +435,11 @@ impl TargetCore {
         let planning = self.planning.take().expect("a Plan is outstanding");
         self.failed.extend(outcome.refused.iter().copied());
         for &index in &outcome.wants {
-            self.open.insert(index, Open::Wanted { ended: false });
+            let Some(&size) = planning.sizes.get(&index) else {
+                debug_assert!(false, "entry {index} wanted is not a regular file");
+                continue;
+            };
+            self.open.insert(index, Open::Wanted(Wanted::new(size)));
             self.opened(index, &planning.dir);
         }
         for &index in &outcome.links {
@@ -338,7 +464,7 @@ impl TargetCore {
             };
             if self.failed.contains(&leader) {
                 doomed.push(index);
-            } else if matches!(self.open.get(&leader), Some(Open::Wanted { .. })) {
+            } else if matches!(self.open.get(&leader), Some(Open::Wanted(_))) {
                 self.waiting_links.entry(leader).or_default().push(index);
             } else {
                 ready.push(index);
@@ -359,7 +485,7 @@ impl TargetCore {
     /// A wanted file's receiver is done with it. A mismatch is asked for again, whole,
     /// once ([`Verdict::Resend`]); a second one fails ([`Verdict::Failed`]).
     pub fn handle_file(&mut self, index: u64, outcome: FileOutcome) -> Verdict {
-        let ended = matches!(self.open.get(&index), Some(Open::Wanted { ended: true }));
+        let ended = matches!(self.open.get(&index), Some(Open::Wanted(w)) if w.ended);
         match outcome {
             FileOutcome::Committed => {
                 self.resolved(index);
@@ -367,7 +493,9 @@ impl TargetCore {
             }
             FileOutcome::Mismatch => {
                 if self.resent.insert(index) {
-                    self.open.insert(index, Open::Wanted { ended: false });
+                    if let Some(Open::Wanted(wanted)) = self.open.get_mut(&index) {
+                        *wanted = Wanted::new(wanted.size);
+                    }
                     Verdict::Resend
                 } else {
                     self.failed.insert(index);
@@ -390,6 +518,24 @@ impl TargetCore {
                 Verdict::Done
             }
         }
+    }
+
+    /// The driver asked the source for wanted file `index` (it sends the `Want` or
+    /// `Resume` now): its frames may come, checked against `asked`.
+    pub fn handle_asked(&mut self, index: u64, asked: Asked) {
+        let Some(Open::Wanted(wanted)) = self.open.get_mut(&index) else {
+            debug_assert!(false, "entry {index} asked for is not a wanted file");
+            return;
+        };
+        *wanted = Wanted {
+            asked: Some(asked),
+            pos: match asked {
+                Asked::Resume { offset } => offset,
+                _ => 0,
+            },
+            resuming: matches!(asked, Asked::Resume { .. }),
+            ..Wanted::new(wanted.size)
+        };
     }
 
     /// A hard link asked for by [`TargetWork::MakeLinks`] or [`TargetWork::FailLinks`]
