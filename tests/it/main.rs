@@ -23,6 +23,7 @@ mod dry_run;
 mod errors;
 mod faults;
 mod filters;
+mod handshake;
 mod hostile;
 mod hostile_target;
 mod in_place;

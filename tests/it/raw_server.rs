@@ -121,11 +121,32 @@ impl RawServer {
         answer: Answer,
         on_done: Vec<Step>,
     ) -> RawServer {
+        let welcome = vec![Step::Send(Message::Welcome {
+            version: PROTOCOL_VERSION,
+        })];
+        RawServer::serve(server_dir, welcome, script, answer, on_done)
+    }
+
+    /// As [`RawServer::start`], answering the client's Hello with `greeting` instead of
+    /// `Welcome` (then `script`).
+    pub fn greeting(server_dir: &Path, greeting: Vec<Step>, script: Vec<Step>) -> RawServer {
+        let answer: Answer = Box::new(|_| Vec::new());
+        RawServer::serve(server_dir, greeting, script, answer, source_done())
+    }
+
+    fn serve(
+        server_dir: &Path,
+        greeting: Vec<Step>,
+        script: Vec<Step>,
+        answer: Answer,
+        on_done: Vec<Step>,
+    ) -> RawServer {
         let config = tls_config(server_dir);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let thread =
-            std::thread::spawn(move || serve_one(listener, config, script, answer, on_done));
+        let thread = std::thread::spawn(move || {
+            serve_one(listener, config, greeting, script, answer, on_done)
+        });
         RawServer { addr, thread }
     }
 
@@ -148,6 +169,7 @@ impl RawServer {
 fn serve_one(
     listener: TcpListener,
     config: Arc<ServerConfig>,
+    greeting: Vec<Step>,
     script: Vec<Step>,
     mut answer: Answer,
     on_done: Vec<Step>,
@@ -178,9 +200,7 @@ fn serve_one(
             return transcript;
         }
     }
-    conn.play(vec![Step::Send(Message::Welcome {
-        version: PROTOCOL_VERSION,
-    })]);
+    conn.play(greeting);
     conn.play(script);
     loop {
         let message = match conn.recv() {

@@ -182,7 +182,13 @@ async fn run(route: &Route, hops: &mut Vec<Hop>) -> Result<(), EngineError> {
         tx.send(hello)
             .await
             .map_err(|_| EngineError::socket("the connection closed"))?;
-        reader.expect("the answer to Hello").await
+        // A slow admission can let the server's Heartbeat come before its answer.
+        loop {
+            match reader.expect("the answer to Hello").await? {
+                Message::Heartbeat => continue,
+                answer => break Ok::<_, EngineError>(answer),
+            }
+        }
     };
     let answer = hop(hops, route, "client-cert", async {
         let answer = answer.await?;
@@ -202,6 +208,9 @@ async fn run(route: &Route, hops: &mut Vec<Hop>) -> Result<(), EngineError> {
                 },
                 format!("target says: {}", ferry_proto::peer_text(&message)),
             )),
+            Message::Error { class, message } => {
+                Err(ferry_proto::SessionError::from_peer("the server", class, &message).into())
+            }
             other => Err(EngineError::protocol(format!(
                 "expected Welcome, got {}",
                 other.name()

@@ -25,7 +25,15 @@ pub async fn handshake<R: AsyncRead + Unpin>(
     })
     .await
     .map_err(|_| EngineError::socket("the connection closed"))?;
-    match reader.expect("the target's answer to Hello").await? {
+    // The server's writer sends a Heartbeat after a quiet interval, which a slow
+    // admission (opening the volume, a probe's write check) can reach before Welcome.
+    let answer = loop {
+        match reader.expect("the target's answer to Hello").await? {
+            Message::Heartbeat => continue,
+            answer => break answer,
+        }
+    };
+    match answer {
         Message::Welcome { version } if version == PROTOCOL_VERSION => Ok(()),
         Message::Welcome { version } => Err(EngineError::new(
             ExitCode::ProtocolVersion,
@@ -49,6 +57,10 @@ pub async fn handshake<R: AsyncRead + Unpin>(
             } else {
                 error
             })
+        }
+        // The server could not take the Hello (it says why): its class decides.
+        Message::Error { class, message } => {
+            Err(ferry_proto::SessionError::from_peer("the server", class, &message).into())
         }
         other => Err(EngineError::protocol(format!(
             "expected Welcome from the target, got {}",

@@ -253,6 +253,10 @@ impl Planner {
             return Ok(());
         }
         let dir = dir.expect("directories exist outside dry runs");
+        // A file whose content cannot even be asked for failed as a leader too: a hard
+        // link to it must not be made to whatever old file is at its path.
+        let content_failed =
+            matches!(entry.content, Content::File { .. }) && action != Action::FixMeta;
         let result = self.carry_out(
             index,
             &dir,
@@ -268,6 +272,9 @@ impl Planner {
             Err(e) if e.is_fatal() => Err(e.into()),
             Err(e) => {
                 self.tally.file_errors += 1;
+                if content_failed {
+                    planned.refused.push(index);
+                }
                 planned.messages.push(Message::FileError {
                     path: path.into_bytes(),
                     message: e.to_string(),

@@ -240,6 +240,19 @@ fn a_listing_after_list_end_is_refused() {
 }
 
 #[test]
+fn a_second_list_end_is_refused() {
+    let mut t = Target::new();
+    t.send(list("", 0, vec![], true)).unwrap();
+    let end = Message::ListEnd {
+        entries: 0,
+        read_errors: 0,
+    };
+    t.send(end.clone()).unwrap();
+    let e = refused(t.send(end));
+    assert!(e.contains("ListEnd after ListEnd"), "{e}");
+}
+
+#[test]
 fn list_end_with_the_wrong_count_is_refused() {
     // it: hostile::listing (ListEnd count)
     let mut t = Target::new();

@@ -300,7 +300,12 @@ impl TargetCore {
 
     /// Takes one message from the source.
     pub fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
-        if self.list_ended && matches!(message, Message::List { .. } | Message::Root { .. }) {
+        if self.list_ended
+            && matches!(
+                message,
+                Message::List { .. } | Message::Root { .. } | Message::ListEnd { .. }
+            )
+        {
             return Err(SessionError::protocol(format!(
                 "{} after ListEnd",
                 message.name()

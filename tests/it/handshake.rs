@@ -1,0 +1,69 @@
+//! The client's half of the handshake against a server that answers Hello in ways an
+//! honest but slow server, or one that cannot take the Hello, does.
+
+use ferry_proto::{ErrorClass, Message, PROTOCOL_VERSION};
+use tempfile::TempDir;
+
+use crate::files::own_meta;
+use crate::raw_server::{RawServer, Step};
+use crate::util::{pull, Certs};
+
+fn welcome() -> Step {
+    Step::Send(Message::Welcome {
+        version: PROTOCOL_VERSION,
+    })
+}
+
+/// A server whose admission takes longer than its heartbeat interval sends a Heartbeat
+/// before Welcome: the client waits on for the answer.
+#[test]
+fn a_heartbeat_before_welcome_is_waited_through() {
+    let tmp = TempDir::new().unwrap();
+    let dest = tmp.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let certs = Certs::new();
+    let script = vec![
+        Step::Send(Message::Root {
+            meta: own_meta(&dest),
+        }),
+        Step::Send(Message::List {
+            dir: Vec::new(),
+            first: 0,
+            entries: Vec::new(),
+            dir_done: true,
+            dir_complete: true,
+        }),
+        Step::Send(Message::ListEnd {
+            entries: 0,
+            read_errors: 0,
+        }),
+    ];
+    let greeting = vec![Step::Send(Message::Heartbeat), welcome()];
+    let server = RawServer::greeting(&certs.server_dir(), greeting, script);
+    let out = pull(&certs, &server.url(), &dest).run();
+    let _ = server.finish();
+    assert_eq!(out.output.code, Some(0), "{}", out.output.dump());
+}
+
+/// A server that cannot take the Hello says why in an `Error`: the client shows it, with
+/// the exit code of its class.
+#[test]
+fn an_error_in_answer_to_hello_is_shown() {
+    let tmp = TempDir::new().unwrap();
+    let dest = tmp.path().join("dest");
+    let certs = Certs::new();
+    let greeting = vec![Step::Send(Message::Error {
+        class: ErrorClass::Protocol,
+        message: "cannot read your Hello: unknown option bits".into(),
+    })];
+    let server = RawServer::greeting(&certs.server_dir(), greeting, Vec::new());
+    let out = pull(&certs, &server.url(), &dest).run();
+    let _ = server.finish();
+    assert_eq!(out.output.code, Some(12), "{}", out.output.dump());
+    assert!(
+        out.stderr()
+            .contains("it says: cannot read your Hello: unknown option bits"),
+        "{}",
+        out.output.dump()
+    );
+}
