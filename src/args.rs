@@ -123,8 +123,10 @@ pub struct ServeArgs {
     #[arg(long, env = "FERRY_ONCE")]
     pub once: bool,
     /// Seconds of idleness after which a heartbeat is sent, so routers and load
-    /// balancers never see an idle connection.
-    #[arg(long, default_value_t = 10, env = "FERRY_HEARTBEAT")]
+    /// balancers never see an idle connection. 1 to 60: a peer gives up on a connection
+    /// silent for 120 s.
+    #[arg(long, default_value_t = 10, env = "FERRY_HEARTBEAT",
+          value_parser = clap::value_parser!(u64).range(1..=60))]
     pub heartbeat: u64,
     /// Flush every received file to stable storage before it is put in place (renamed or
     /// linked at its name), whatever the source asks.
@@ -255,8 +257,10 @@ pub struct TransferArgs {
     #[arg(long, value_name = "RATE", env = "FERRY_BWLIMIT")]
     pub bwlimit: Option<String>,
     /// Seconds of idleness after which a heartbeat is sent, so routers and load
-    /// balancers never see an idle connection (e.g. during a long scan).
-    #[arg(long, default_value_t = 10, env = "FERRY_HEARTBEAT")]
+    /// balancers never see an idle connection (e.g. during a long scan). 1 to 60: a peer
+    /// gives up on a connection silent for 120 s.
+    #[arg(long, default_value_t = 10, env = "FERRY_HEARTBEAT",
+          value_parser = clap::value_parser!(u64).range(1..=60))]
     pub heartbeat: u64,
     #[command(flatten)]
     pub privileges: PrivilegeArgs,

@@ -44,6 +44,29 @@ fn a_flag_wins_over_the_environment() {
     assert_eq!(out.code, Some(0), "{}", out.dump());
 }
 
+/// A heartbeat interval the peer's 120 s data timeout would outlast is refused up front
+/// (exit 1, naming the range), from a flag or the environment.
+#[test]
+fn a_heartbeat_too_long_for_the_peer_is_refused() {
+    for from_env in [false, true] {
+        let mut command = ferry();
+        command.args([
+            "serve",
+            "--volume",
+            "v=/nonexistent",
+            "--tls-dir",
+            "/nonexistent",
+        ]);
+        match from_env {
+            true => command.env("FERRY_HEARTBEAT", "300"),
+            false => command.args(["--heartbeat", "300"]),
+        };
+        let out = run_guarded(&mut command, "ferry serve --heartbeat 300");
+        assert_eq!(out.code, Some(1), "{}", out.dump());
+        assert!(out.stderr.contains("1..=60"), "{}", out.dump());
+    }
+}
+
 #[test]
 fn completions_and_the_manual_page_are_generated() {
     let man = run_guarded(ferry().arg("man"), "ferry man");

@@ -46,7 +46,7 @@ impl Ticker {
                 let snapshot = progress.snapshot();
                 let (bps, eta) = rate.update(Instant::now(), &snapshot);
                 reporter.draw(&snapshot, bps, eta);
-                if ticks > 0 && ticks % EVENT_EVERY == 0 {
+                if ticks > 0 && ticks.is_multiple_of(EVENT_EVERY) {
                     reporter.progress(&snapshot, bps, eta);
                 }
                 ticks += 1;

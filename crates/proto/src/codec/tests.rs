@@ -416,3 +416,35 @@ fn a_decompression_bomb_is_refused() {
     buf.extend_from_slice(&packed);
     assert!(decode(&mut buf, &limits).is_err());
 }
+
+#[test]
+fn text_longer_than_a_receiver_takes_goes_out_cut_not_refused() {
+    let limits = Limits::default();
+    // A per-file error naming a path near PATH_MAX, in a script of 2-byte characters so
+    // the cut must find a character boundary.
+    let long = format!("{}: cannot write", "é".repeat(limits.max_path));
+    let mut out = BytesMut::new();
+    encode(
+        &Message::FileError {
+            path: b"p".to_vec(),
+            message: long.clone(),
+        },
+        &mut out,
+    );
+    match decode(&mut out, &limits) {
+        Ok(Some(Message::FileError { message, .. })) => {
+            assert!(message.len() <= limits.max_message, "{}", message.len());
+            assert!(message.ends_with('…'), "the cut is marked");
+            assert!(long.starts_with(message.trim_end_matches('…')));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Text that fits goes out as it is.
+    let mut out = BytesMut::new();
+    let short = Message::Error {
+        class: ErrorClass::FileIo,
+        message: "no space".into(),
+    };
+    encode(&short, &mut out);
+    assert_eq!(decode(&mut out, &limits).unwrap(), Some(short));
+}

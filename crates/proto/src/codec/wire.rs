@@ -13,8 +13,22 @@ pub fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {
     out.put_slice(bytes);
 }
 
+/// Human text (errors, refusals) goes out cut to what a receiver takes
+/// ([`Limits::max_message`]), at a character boundary and marked with `…`: a per-file
+/// error naming a long path must not end the session at the peer's decoder.
 pub fn put_str(out: &mut BytesMut, text: &str) {
-    put_bytes(out, text.as_bytes());
+    let max = Limits::default().max_message;
+    if text.len() <= max {
+        return put_bytes(out, text.as_bytes());
+    }
+    const MARK: &str = "…";
+    let mut end = max - MARK.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.put_u32_le((end + MARK.len()) as u32);
+    out.put_slice(&text.as_bytes()[..end]);
+    out.put_slice(MARK.as_bytes());
 }
 
 pub fn put_meta(out: &mut BytesMut, meta: &Meta) {
