@@ -40,6 +40,12 @@ impl Cancel {
         }
     }
 
+    /// The flag itself, for code below the engine that stops when it is set (a basis
+    /// read by `ferry_tree::Basis`).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+
     /// A guard that cancels when dropped.
     pub fn stop_on_drop(&self) -> StopOnDrop {
         StopOnDrop(self.clone())

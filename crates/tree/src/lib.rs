@@ -40,6 +40,6 @@ pub use source::{
     Walker,
 };
 pub use volume::{
-    is_partial_name, partial_name, Dir, Existing, ExistingKind, NotApplied, Privileges, TempFile,
-    Volume,
+    is_partial_name, partial_name, Basis, Dir, Existing, ExistingKind, NotApplied, Privileges,
+    TempFile, Volume,
 };

@@ -401,3 +401,18 @@ fn set_meta_on_directories_and_fifos_in_place() {
         assert_eq!((md.ctime(), md.ctime_nsec()), ctime);
     }
 }
+
+#[test]
+fn a_volume_root_is_created_when_missing_in_an_existing_parent() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dest = tmp.path().join("dest");
+    Volume::create(&dest, Privileges::current()).expect("created");
+    assert!(dest.is_dir());
+    std::fs::write(dest.join("kept"), b"k").unwrap();
+    Volume::create(&dest, Privileges::current()).expect("an existing root is opened");
+    assert!(dest.join("kept").exists(), "nothing in it was touched");
+    let e = Volume::create(&tmp.path().join("missing/dest"), Privileges::current())
+        .err()
+        .expect("the parent must exist");
+    assert!(e.to_string().contains("missing/dest"), "{e}");
+}

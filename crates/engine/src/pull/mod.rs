@@ -187,13 +187,10 @@ fn open_dest(dest: &Path, dry_run: bool) -> Result<Volume, EngineError> {
         ))
     };
     if !dry_run {
-        match std::fs::create_dir(dest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(unusable("create", &e)),
-        }
+        return Volume::create(dest, Privileges::current())
+            .map_err(|e| unusable("create or open", &e));
     }
-    if dry_run && !dest.exists() {
+    if !dest.exists() {
         // Nothing to compare with: plan against an empty directory that is never written.
         return Err(unusable(
             "dry-run into",

@@ -14,8 +14,8 @@
 use ferry_delta::{CheckedDelta, RunError};
 use ferry_tree::{TempFile, TreeError};
 
-use super::basis::Basis;
 use crate::cancel::Cancel;
+use ferry_tree::Basis;
 
 /// Bytes written and hashed at a time.
 const RUN: usize = 128 * 1024;

@@ -10,11 +10,11 @@ use ferry_proto::session::target::Asked;
 use ferry_proto::Message;
 use tokio::sync::mpsc;
 
-use super::basis::Basis;
 use super::plan::{Pending, Want};
 use super::receive::{Job, Resumed, RECEIVERS};
 use super::{send, Session, SIGNATURE_JOBS};
 use crate::error::EngineError;
+use ferry_tree::Basis;
 
 /// A wanted file whose ask is ready to go out (its receiver already has its `Start`).
 pub(super) enum Ready {
@@ -83,7 +83,7 @@ impl Session {
             let slot = SLOTS.acquire().await;
             let computed = tokio::task::spawn_blocking(move || {
                 cancel.check().ok()?;
-                let basis = Basis::open(file, cancel).ok()?;
+                let basis = Basis::open(file, cancel.flag()).ok()?;
                 let plan = ferry_delta::plan(basis.basis_len(), max_signature)?;
                 let signature = ferry_delta::signature_on(&basis, plan, signing_threads());
                 Some((Arc::new(basis), signature.ok()?))

@@ -20,7 +20,6 @@
 //! to send while the peer does not read: the writer's bounded channel (the session
 //! waits, it does not queue more).
 
-mod basis;
 mod budget;
 mod decide;
 mod delta_write;

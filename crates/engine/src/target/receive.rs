@@ -15,12 +15,12 @@ use ferry_proto::{Message, RelPath};
 use ferry_tree::{NotApplied, Privileges, TempFile};
 use tokio::sync::mpsc;
 
-use super::basis::Basis;
 use super::delta_write::{write_delta, DeltaWriteError};
 use super::plan::{Pending, MIN_RESUME};
 use crate::cancel::Cancel;
 use crate::error::EngineError;
 use crate::zeros::hash_zeros_until;
+use ferry_tree::Basis;
 
 pub const RECEIVERS: usize = 2;
 /// Batches of jobs queued per receiver thread (see [`Batch`]).

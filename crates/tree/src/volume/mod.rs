@@ -4,6 +4,7 @@
 //! Nothing outside the volume root can be created, written, chmod-ed, chowned,
 //! renamed or removed, whatever names the caller passes.
 
+mod basis;
 mod create;
 mod dir;
 mod existing;
@@ -14,6 +15,7 @@ mod remove;
 pub(crate) mod root;
 mod temp;
 
+pub use basis::Basis;
 pub use dir::Dir;
 pub use existing::{Existing, ExistingKind, NotApplied};
 pub use partial::{is_partial_name, partial_name};

@@ -60,6 +60,18 @@ impl Volume {
         })
     }
 
+    /// Creates the volume root directory if it is missing (its parent must exist, as for
+    /// rsync's destination), then opens it as [`Volume::open`] does. A new root is made
+    /// `0777` less the umask, as `mkdir` makes it; the session then gives it the source
+    /// root's attributes.
+    pub fn create(path: &Path, privileges: Privileges) -> Result<Volume, TreeError> {
+        match rfs::mkdir(path, Mode::from_raw_mode(0o777)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(io_err("create", path.display().to_string(), e)),
+        }
+        Volume::open(path, privileges)
+    }
+
     pub fn privileges(&self) -> Privileges {
         self.privileges
     }

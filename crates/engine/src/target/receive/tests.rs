@@ -38,7 +38,7 @@ fn a_basis_truncated_before_its_delta_makes_a_mismatch() {
         let dir = Arc::new(volume.open_dir(&RelPath::root()).unwrap());
         let cancel = Cancel::new();
         let file = std::fs::File::open(base.path().join("f")).unwrap();
-        let basis = Basis::open(file, cancel.clone()).unwrap();
+        let basis = Basis::open(file, cancel.flag()).unwrap();
         let plan = ferry_delta::plan(content.len() as u64, usize::MAX).expect("a plan");
         let signature = ferry_delta::signature(&content, plan);
         let peer = ferry_delta::PeerSignature::parse(signature, usize::MAX).unwrap();

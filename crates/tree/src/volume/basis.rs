@@ -8,25 +8,26 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use ferry_delta::BasisRead;
-
-use crate::cancel::Cancel;
 
 /// A basis file and the length it had when opened, which its signature and every
 /// check of a delta against it use.
 pub struct Basis {
     file: File,
     len: u64,
-    /// The session's stop flag: a read after the session ended fails, which stops a
-    /// signature of a large basis within one read.
-    cancel: Cancel,
+    /// The caller's stop flag (its session ended): a read after it is set fails, which
+    /// stops a signature of a large basis within one read.
+    stop: Arc<AtomicBool>,
 }
 
 impl Basis {
-    pub fn open(file: File, cancel: Cancel) -> std::io::Result<Basis> {
+    /// `file` as a basis (from [`crate::Dir::open_basis`]); reads fail once `stop` is set.
+    pub fn open(file: File, stop: Arc<AtomicBool>) -> std::io::Result<Basis> {
         let len = file.metadata()?.len();
-        Ok(Basis { file, len, cancel })
+        Ok(Basis { file, len, stop })
     }
 }
 
@@ -36,7 +37,12 @@ impl BasisRead for Basis {
     }
 
     fn read_exact_at(&self, mut offset: u64, mut buf: &mut [u8]) -> std::io::Result<()> {
-        self.cancel.check()?;
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "the session ended",
+            ));
+        }
         while !buf.is_empty() {
             match self.file.read_at(buf, offset) {
                 Ok(0) => {
@@ -68,7 +74,7 @@ mod tests {
     fn basis_of(bytes: &[u8]) -> (tempfile::NamedTempFile, Basis) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, bytes).unwrap();
-        let basis = Basis::open(f.reopen().unwrap(), Cancel::new()).unwrap();
+        let basis = Basis::open(f.reopen().unwrap(), Arc::default()).unwrap();
         (f, basis)
     }
 
@@ -98,7 +104,7 @@ mod tests {
     #[test]
     fn a_read_after_the_session_ended_fails() {
         let (_f, basis) = basis_of(b"abc");
-        basis.cancel.cancel();
+        basis.stop.store(true, Ordering::Relaxed);
         let e = basis.read_exact_at(0, &mut [0u8; 1]).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::Interrupted);
     }
