@@ -32,6 +32,18 @@ fn an_empty_tree_settles_after_its_listing_ends() {
 }
 
 #[test]
+fn the_states_follow_the_listing_then_the_files() {
+    use ferry_proto::session::target::TargetState;
+    let mut t = Target::new();
+    assert_eq!(t.core.state(), TargetState::ExpectListing);
+    t.send(list("", 0, vec![file("a", 1)], true)).unwrap();
+    t.send(list_end(1)).unwrap();
+    assert_eq!(t.core.state(), TargetState::ExpectFiles);
+    t.deliver(0);
+    assert_eq!(t.core.state(), TargetState::Settled);
+}
+
+#[test]
 fn files_are_acked_as_they_commit_and_the_session_settles() {
     let mut t = Target::new();
     t.send(root()).unwrap();

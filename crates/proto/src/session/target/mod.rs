@@ -50,6 +50,19 @@ use crate::session::SessionError;
 use dirs::DirTracker;
 use listing::Listing;
 
+/// What the target waits for ([`TargetCore::state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetState {
+    /// The listing: `Root`, `List` frames, and file frames of files already asked for,
+    /// until `ListEnd`.
+    ExpectListing,
+    /// File frames of wanted files and the local work that resolves entries, until
+    /// every entry is resolved and no failed file is still draining.
+    ExpectFiles,
+    /// Nothing more from the source: the driver deletes, finishes and says `Done`.
+    Settled,
+}
+
 /// What the core asks its driver to do.
 #[derive(Debug)]
 pub enum TargetWork {
@@ -578,10 +591,21 @@ impl TargetCore {
             .unwrap_or(self.listing.next)
     }
 
+    /// What the target waits for now.
+    pub fn state(&self) -> TargetState {
+        if !self.list_ended {
+            TargetState::ExpectListing
+        } else if !self.open.is_empty() || !self.draining.is_empty() {
+            TargetState::ExpectFiles
+        } else {
+            TargetState::Settled
+        }
+    }
+
     /// The listing ended, every entry is resolved and no failed file is still being
     /// sent: the driver deletes, finishes the remaining directories and says `Done`.
     pub fn is_settled(&self) -> bool {
-        self.list_ended && self.open.is_empty() && self.draining.is_empty()
+        self.state() == TargetState::Settled
     }
 
     /// Whether `--delete` may run: the source read every entry and directory.
