@@ -208,9 +208,12 @@ async fn run(route: &Route, hops: &mut Vec<Hop>) -> Result<(), EngineError> {
                 },
                 format!("target says: {}", ferry_proto::peer_text(&message)),
             )),
-            Message::Error { class, message } => {
-                Err(ferry_proto::SessionError::from_peer("the server", class, &message).into())
-            }
+            Message::Error { class, message } => Err(ferry_proto::SessionError::from_peer(
+                "the server could not start the session; it says",
+                class,
+                &message,
+            )
+            .into()),
             other => Err(EngineError::protocol(format!(
                 "expected Welcome, got {}",
                 other.name()

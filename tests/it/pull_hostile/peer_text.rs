@@ -60,7 +60,7 @@ fn a_servers_error_after_done_keeps_its_class() {
             })])
             .contained(code);
         assert!(
-            run.out.stderr().contains("it says: stopping"),
+            run.out.stderr().contains("source says: stopping"),
             "{}",
             run.dump()
         );

@@ -60,7 +60,7 @@ pub async fn handshake<R: AsyncRead + Unpin>(
         }
         // The server could not take the Hello (it says why): its class decides.
         Message::Error { class, message } => {
-            Err(ferry_proto::SessionError::from_peer("the server", class, &message).into())
+            Err(ferry_proto::SessionError::from_peer("the server could not start the session; it says", class, &message).into())
         }
         other => Err(EngineError::protocol(format!(
             "expected Welcome from the target, got {}",

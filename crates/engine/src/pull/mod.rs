@@ -289,7 +289,7 @@ async fn source_done<R: tokio::io::AsyncRead + Unpin>(
             // decides the exit code, as anywhere else in the session.
             Message::Error { class, message } => {
                 return Err(
-                    ferry_proto::SessionError::from_peer("the source", class, &message).into(),
+                    ferry_proto::SessionError::from_peer("source says", class, &message).into(),
                 )
             }
             other => {

@@ -41,11 +41,12 @@ impl SessionError {
         SessionError::Protocol(message.into())
     }
 
-    /// The error for a peer's `Error{class, message}`; `peer` names it ("the source").
-    pub fn from_peer(peer: &str, class: ErrorClass, message: &str) -> SessionError {
+    /// The error for a peer's `Error{class, message}`: `said` introduces the peer's
+    /// words ("target says"), which follow made safe to show.
+    pub fn from_peer(said: &str, class: ErrorClass, message: &str) -> SessionError {
         SessionError::Peer {
             class,
-            message: format!("{peer} stopped; it says: {}", peer_text(message)),
+            message: format!("{said}: {}", peer_text(message)),
         }
     }
 }

@@ -390,9 +390,11 @@ impl TargetCore {
             | Message::Delta { index, .. }
             | Message::FileEnd { index, .. }
             | Message::FileFailed { index, .. } => self.file_frame(index, message),
-            Message::Error { class, message } => {
-                Err(SessionError::from_peer("the source", class, &message))
-            }
+            Message::Error { class, message } => Err(SessionError::from_peer(
+                "the source stopped; it says",
+                class,
+                &message,
+            )),
             Message::Heartbeat => Ok(()),
             other => Err(SessionError::protocol(format!(
                 "unexpected {} from the source",
