@@ -357,7 +357,7 @@ impl<F: Clone> SourceCore<F> {
             return match message {
                 Message::Heartbeat => Ok(()),
                 Message::Error { class, message } => {
-                    Err(SessionError::from_peer("target", class, &message))
+                    Err(SessionError::from_peer("target says", class, &message))
                 }
                 other => Err(SessionError::protocol(format!(
                     "{} from the target after its Done",
@@ -393,7 +393,7 @@ impl<F: Clone> SourceCore<F> {
             }
             Message::Done { stats } => self.done(stats),
             Message::Error { class, message } => {
-                Err(SessionError::from_peer("target", class, &message))
+                Err(SessionError::from_peer("target says", class, &message))
             }
             Message::Heartbeat => Ok(()),
             other => Err(SessionError::protocol(format!(
