@@ -411,8 +411,8 @@ fn a_volume_root_is_created_when_missing_in_an_existing_parent() {
     std::fs::write(dest.join("kept"), b"k").unwrap();
     Volume::create(&dest, Privileges::current()).expect("an existing root is opened");
     assert!(dest.join("kept").exists(), "nothing in it was touched");
-    let e = Volume::create(&tmp.path().join("missing/dest"), Privileges::current())
-        .err()
-        .expect("the parent must exist");
+    let Err(e) = Volume::create(&tmp.path().join("missing/dest"), Privileges::current()) else {
+        panic!("the parent must exist");
+    };
     assert!(e.to_string().contains("missing/dest"), "{e}");
 }
