@@ -64,5 +64,5 @@ pub use pull::{pull, PullConfig};
 pub use push::{push, PushConfig};
 pub use ratelimit::parse_rate;
 pub use report::summary::Summary;
-pub use report::{Output, SCHEMA};
+pub use report::{Event, EventSink, Output, SCHEMA};
 pub use serve::{bind, serve, serve_bound, Bound, Export, ServeConfig};

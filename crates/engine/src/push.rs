@@ -56,7 +56,7 @@ pub struct PushConfig {
 /// `shutdown` resolving (a signal) stops the push with exit code 20.
 pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Summary {
     let started = Instant::now();
-    let reporter = Reporter::new(config.output, config.progress);
+    let reporter = Reporter::new(config.output.clone(), config.progress);
     let wire = WireCounter::default();
     let progress = Arc::new(Progress::new(wire.clone(), config.options.delete));
     let limit = config.bwlimit.map(|rate| Arc::new(RateLimiter::new(rate)));

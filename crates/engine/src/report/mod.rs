@@ -1,40 +1,44 @@
-//! Where a push tells the user what happens: JSON lines for controllers, text and a live
-//! line for people. Libraries never print; this is the one place the engine writes to
-//! stdout/stderr, on behalf of the command that asked for it.
+//! Where a run tells the user what happens. The engine emits [`Event`]s through a
+//! [`Reporter`]; [`EventSink`]s show them: JSON lines for controllers (`json`), text and a
+//! live line for people (`text`, `live`), log lines for a server (`log`), or a sink of the
+//! caller's own. Libraries never print; these sinks are the one place the engine writes
+//! to stdout/stderr, on behalf of the command that asked for it.
 //!
-//! Every JSON line is an object with `"event"` and `"schema": SCHEMA`; the events and
-//! their fields are documented in `docs/events.md`. The live line is redrawn in place on
-//! stderr (`\r` + clear-line) and cleared before anything else is printed, so warnings
-//! never land in the middle of it.
+//! ```text
+//! roles, commands ─▶ Reporter ─▶ Event ─▶ [LiveLine] + JsonLines | Text | Log | yours
+//!                       └─ keeps the per-file errors for the summary
+//! ```
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ferry_proto::{escape, ChangeKind, EntryKind};
-use serde_json::{json, Value};
 
 pub(crate) mod display;
+mod event;
+mod json;
+mod live;
+mod log;
 pub(crate) mod progress;
 pub(crate) mod summary;
+mod terminal;
+mod text;
 mod ticker;
 
+pub use event::{Event, EventSink};
 pub use summary::SCHEMA;
 pub(crate) use ticker::Ticker;
 
-use display::{human_bytes, human_duration, line};
 use progress::{Progress, Snapshot};
 use summary::Summary;
+use terminal::Terminal;
 
 /// Per-file errors kept for the final text report (all are counted and, with `--json`,
 /// each is an event).
 const ERRORS_KEPT: usize = 100;
 
-/// Clears the terminal line: carriage return, then ANSI "erase entire line".
-const CLEAR: &str = "\r\x1b[2K";
-
 /// How events are shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Output {
     /// Newline-delimited JSON events on stdout.
     Json,
@@ -43,122 +47,125 @@ pub enum Output {
     /// The log only (a server that is the source of a pull): errors and warnings as
     /// log lines, changes at debug level, no report.
     Log,
+    /// Every event to this sink, and nothing printed (a test, or a program that embeds
+    /// the engine and shows runs its own way).
+    Sink(Arc<dyn EventSink>),
 }
 
-#[derive(Clone, Debug)]
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Output::Json => "Json",
+            Output::Text => "Text",
+            Output::Log => "Log",
+            Output::Sink(_) => "Sink",
+        })
+    }
+}
+
+/// What a run shows, and to whom.
+#[derive(Clone)]
 pub struct Reporter {
-    output: Output,
-    /// A live progress line on stderr.
-    live: bool,
+    /// Every event goes to each, in order.
+    sinks: Arc<Vec<Arc<dyn EventSink>>>,
+    terminal: Arc<Terminal>,
     started: Instant,
-    /// Whether the live line is on screen now.
-    drawn: Arc<Mutex<bool>>,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter")
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
 impl Reporter {
+    /// The sinks for `output`, and the live line on stderr when `live` (never with a
+    /// sink of the caller's).
     pub fn new(output: Output, live: bool) -> Self {
+        let terminal = Arc::new(Terminal::default());
+        let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
+        if live && !matches!(output, Output::Sink(_)) {
+            sinks.push(Arc::new(live::LiveLine {
+                terminal: terminal.clone(),
+                final_line: matches!(output, Output::Text),
+            }));
+        }
+        sinks.push(match output {
+            Output::Sink(sink) => sink,
+            Output::Json => Arc::new(json::JsonLines {
+                terminal: terminal.clone(),
+            }),
+            Output::Text => Arc::new(text::Text {
+                terminal: terminal.clone(),
+            }),
+            Output::Log => Arc::new(log::Log),
+        });
+        Reporter::with_sinks(sinks, terminal)
+    }
+
+    fn with_sinks(sinks: Vec<Arc<dyn EventSink>>, terminal: Arc<Terminal>) -> Self {
         Reporter {
-            output,
-            live,
+            sinks: Arc::new(sinks),
+            terminal,
             started: Instant::now(),
-            drawn: Arc::new(Mutex::new(false)),
-            errors: Arc::new(Mutex::new(Vec::new())),
+            errors: Arc::default(),
         }
     }
 
-    pub fn live(&self) -> bool {
-        self.live
-    }
-
-    pub fn json(&self) -> bool {
-        self.output == Output::Json
-    }
-
-    fn line(&self, event: &str, fields: Value) {
-        let mut object = json!({"event": event, "schema": SCHEMA});
-        if let (Some(object), Value::Object(fields)) = (object.as_object_mut(), fields) {
-            object.extend(fields);
+    fn emit(&self, event: Event<'_>) {
+        for sink in self.sinks.iter() {
+            sink.event(&event);
         }
-        self.clear_line();
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{object}");
     }
 
-    /// Runs `print` with the live line off the screen; the next tick redraws it.
-    fn text(&self, print: impl FnOnce()) {
-        let mut drawn = self.drawn.lock().expect("display lock");
-        if *drawn {
-            eprint!("{CLEAR}");
-            *drawn = false;
-        }
-        print();
+    /// Whether any sink shows progress (the ticker runs only then).
+    pub fn wants_progress(&self) -> bool {
+        self.sinks.iter().any(|s| s.wants_progress())
     }
 
+    /// Takes the live line off the screen.
     pub fn clear_line(&self) {
-        self.text(|| {});
+        self.terminal.print(|| {});
     }
 
-    /// Redraws the live line.
+    /// The live state, on every tick.
     pub fn draw(&self, snapshot: &Snapshot, bps: f64, eta: Option<f64>) {
-        if !self.live {
-            return;
-        }
-        let mut drawn = self.drawn.lock().expect("display lock");
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{CLEAR}{}", line(snapshot, bps, eta));
-        let _ = err.flush();
-        *drawn = true;
+        self.emit(Event::Tick {
+            snapshot,
+            rate_bps: bps,
+            eta_s: eta,
+        });
     }
 
     pub fn start(&self, src: &str, target: &str, volume: &str, dry_run: bool) {
-        if self.json() {
-            self.line(
-                "start",
-                json!({"source": src, "target": target, "volume": volume, "dry_run": dry_run,
-                       "ferry_version": env!("CARGO_PKG_VERSION")}),
-            );
-        }
+        self.emit(Event::Start {
+            source: src,
+            target,
+            volume,
+            dry_run,
+        });
     }
 
     /// The `progress` event.
     pub fn progress(&self, snapshot: &Snapshot, bps: f64, eta: Option<f64>) {
-        if !self.json() {
-            return;
-        }
-        let mut fields = serde_json::to_value(snapshot).expect("snapshot serializes");
-        if let Some(fields) = fields.as_object_mut() {
-            fields.insert("rate_bps".into(), json!(bps.round() as u64));
-            fields.insert("eta_s".into(), json!(eta.map(|s| s.round() as u64)));
-            fields.insert(
-                "elapsed_s".into(),
-                json!(round2(self.started.elapsed().as_secs_f64())),
-            );
-        }
-        self.line("progress", fields);
+        self.emit(Event::Progress {
+            snapshot,
+            rate_bps: bps,
+            eta_s: eta,
+            elapsed_s: self.started.elapsed().as_secs_f64(),
+        });
     }
 
     pub fn change(&self, path: &[u8], kind: ChangeKind, entry: EntryKind) {
-        let change = match kind {
-            ChangeKind::Created => "created",
-            ChangeKind::Updated => "updated",
-            ChangeKind::MetaUpdated => "meta",
-            ChangeKind::Deleted => "deleted",
-        };
         let path = escape(path);
-        let kind = entry.name();
-        match self.output {
-            Output::Json => self.line(
-                "change",
-                json!({"path": path, "change": change, "kind": kind}),
-            ),
-            Output::Text => self.text(|| {
-                let mut out = std::io::stdout().lock();
-                let slash = if entry == EntryKind::Dir { "/" } else { "" };
-                let _ = writeln!(out, "{change:<8} {path}{slash}");
-            }),
-            Output::Log => tracing::debug!("{change} {path} ({kind})"),
-        }
+        self.emit(Event::Change {
+            path: &path,
+            change: kind,
+            entry,
+        });
     }
 
     pub fn file_error(&self, side: &str, path: &str, message: &str) {
@@ -168,24 +175,15 @@ impl Reporter {
                 errors.push(format!("{side}: {path}: {message}"));
             }
         }
-        match self.output {
-            Output::Json => self.line(
-                "file_error",
-                json!({"side": side, "path": path, "message": message}),
-            ),
-            Output::Text => {
-                self.text(|| eprintln!("ferry: error at the {side}: {path}: {message}"))
-            }
-            Output::Log => tracing::warn!("error at the {side}: {path}: {message}"),
-        }
+        self.emit(Event::FileError {
+            side,
+            path,
+            message,
+        });
     }
 
     pub fn warning(&self, path: &str, message: &str) {
-        match self.output {
-            Output::Json => self.line("warning", json!({"path": path, "message": message})),
-            Output::Text => self.text(|| eprintln!("ferry: warning: {path}: {message}")),
-            Output::Log => tracing::warn!("{path}: {message}"),
-        }
+        self.emit(Event::Warning { path, message });
     }
 
     /// The per-file errors kept for the report.
@@ -205,46 +203,6 @@ impl Reporter {
     }
 
     pub fn summary(&self, summary: &Summary) {
-        match self.output {
-            Output::Json => {
-                self.clear_line();
-                let mut out = std::io::stdout().lock();
-                let value = serde_json::to_value(summary).expect("summary serializes");
-                let _ = writeln!(out, "{value}");
-            }
-            Output::Text => self.text(|| {
-                if self.live {
-                    eprintln!("{}", final_line(summary));
-                }
-                if let Some(error) = &summary.error {
-                    eprintln!("ferry: {error}");
-                }
-                eprint!("{}", summary.to_text());
-            }),
-            Output::Log => {}
-        }
+        self.emit(Event::Summary(summary));
     }
-}
-
-/// The live line's last state: `done  10/10 files  4.0 MiB/4.0 MiB  avg 2.0 MiB/s  in 2s`.
-fn final_line(s: &Summary) -> String {
-    let word = if s.error.is_some() { "failed" } else { "done" };
-    let avg = if s.duration_s > 0.0 {
-        (s.bytes_transferred as f64 / s.duration_s) as u64
-    } else {
-        0
-    };
-    format!(
-        "{word:<12}  {}/{} files  {}/{}  avg {}/s  in {}",
-        s.files_total,
-        s.files_total,
-        human_bytes(s.bytes_total),
-        human_bytes(s.bytes_total),
-        human_bytes(avg),
-        human_duration(s.duration_s),
-    )
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }

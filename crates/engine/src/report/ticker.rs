@@ -29,7 +29,7 @@ pub struct Ticker {
 impl Ticker {
     /// Starts the ticker if the reporter shows a live line or emits JSON events.
     pub fn start(progress: Arc<Progress>, reporter: Reporter) -> Option<Ticker> {
-        if !reporter.live() && !reporter.json() {
+        if !reporter.wants_progress() {
             return None;
         }
         let (stop, mut stopped) = oneshot::channel();
