@@ -117,6 +117,28 @@ impl Reporter {
         }
     }
 
+    /// The `privileges` event: what this side holds and what it cannot do with it
+    /// (the same words went to stderr before the run started).
+    pub fn privileges(&self, report: &ferry_tree::PrivilegeReport) {
+        if !self.json() {
+            return;
+        }
+        let held: Vec<&str> = report.held.iter().map(|c| c.name()).collect();
+        let missing: Vec<Value> = report
+            .missing
+            .iter()
+            .map(|s| {
+                json!({"capability": s.cap.to_string(), "effect": s.effect,
+                       "message": report.line(s)})
+            })
+            .collect();
+        self.line(
+            "privileges",
+            json!({"side": report.side.name(), "uid": report.uid, "held": held,
+                   "missing": missing}),
+        );
+    }
+
     /// The `progress` event.
     pub fn progress(&self, snapshot: &Snapshot, bps: f64, eta: Option<f64>) {
         if !self.json() {

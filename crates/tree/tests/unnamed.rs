@@ -10,7 +10,7 @@ use common::{lstat, meta};
 use ferry_proto::RelPath;
 use ferry_tree::{Dir, Privileges, TempFile, Volume};
 
-const ROOT: Privileges = Privileges { root: true };
+const ROOT: Privileges = Privileges::ALL;
 
 fn volume() -> (tempfile::TempDir, Volume, Dir) {
     let base = tempfile::tempdir().unwrap();
