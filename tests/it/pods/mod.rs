@@ -5,6 +5,7 @@
 //! ferry between two hosts does, or start as uid 1001 with the groups already granted,
 //! the way kubelet starts a pod.
 
+mod capabilities;
 mod groups;
 mod manifests;
 mod not_applied;

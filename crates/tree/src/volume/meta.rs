@@ -96,11 +96,11 @@ pub(crate) fn apply(
     let foreign = |e: Errno| e == Errno::PERM && st.st_uid != rustix::process::geteuid().as_raw();
     if !is_link && chmod {
         match node.chmod(mode) {
-            // Without CAP_FSETID the kernel silently drops setgid from a file whose
+            // Without CAP_FSETID the kernel silently drops setgid from an entry whose
             // group this process is not in: look, so that it is counted, not lost.
             Ok(()) if mode & 0o2000 != 0 && !privileges.has(Cap::Fsetid) => {
                 let now = node.stat().map_err(|e| err("stat", e))?;
-                if now.st_mode & 0o2000 == 0 && kind_of(now.st_mode) != ExistingKind::Dir {
+                if now.st_mode & 0o2000 == 0 {
                     not_applied.owner = true;
                 }
             }
