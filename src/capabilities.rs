@@ -14,7 +14,7 @@
 //! Uses rustix's raw `capget`/`capset`/`prctl`; nothing here touches a volume.
 
 use anyhow::{bail, Context, Result};
-use ferry_engine::{Caps, PrivilegeReport, Side};
+use ferry_engine::{Cap, Caps, PrivilegeReport, Side};
 use rustix::io::Errno;
 use rustix::thread::{self as rthread, CapabilitySet, CapabilitySets};
 
@@ -150,6 +150,20 @@ pub fn warn_up_front(sides: &[Side], quiet: bool) {
     }
 }
 
+/// What a side needs to do what root would, as Kubernetes names them
+/// (`capabilities.add` of a `least` pod, and the image's file capabilities):
+/// the source reads everything; the target applies owners, modes, set-id bits and
+/// times, and fills directories it gave away. Device nodes (`MKNOD`), file
+/// capabilities (`SETFCAP`) and `trusted.*` xattrs (`SYS_ADMIN`) are left out: rare
+/// in application volumes, and counted as not applied when met.
+pub fn least_caps(side: Side) -> Vec<String> {
+    let caps: &[Cap] = match side {
+        Side::Source => &[Cap::DacReadSearch],
+        Side::Target => &[Cap::Chown, Cap::DacOverride, Cap::Fowner, Cap::Fsetid],
+    };
+    caps.iter().map(|c| c.k8s_name()).collect()
+}
+
 /// Every capability number the kernel may know, one bit each (those it does not know
 /// answer `EINVAL`).
 fn every_capability() -> impl Iterator<Item = CapabilitySet> {
@@ -159,7 +173,6 @@ fn every_capability() -> impl Iterator<Item = CapabilitySet> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_engine::Cap;
 
     #[test]
     fn keep_lists_are_parsed_and_unknown_names_refused_with_the_known_ones() {

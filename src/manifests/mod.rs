@@ -8,6 +8,7 @@
 
 mod plan;
 mod render;
+mod security;
 
 use std::fs;
 use std::io::Write;

@@ -3,23 +3,32 @@
 //! ```text
 //! target cluster: Secret server-tls, Pod target (ferry serve), Service, Route (passthrough),
 //!                 NetworkPolicy (ingress on 6443, egress)
-//! source cluster: Secret client-tls, Secret proxy, Pod push-SRC per PVC (ferry push),
+//! source cluster: Secret client-tls, Secret proxy, Job push-SRC per PVC (ferry push),
 //!                 NetworkPolicy (egress)
 //! ```
 //!
 //! Every transfer pod carries MTC's labels (`owner: directvolumemigration`,
-//! `app: directvolumemigration-rsync-transfer`) so existing NetworkPolicies keep working,
-//! and runs under restricted pod security: any non-root UID, no capabilities, no privilege
-//! escalation, RuntimeDefault seccomp, read-only root filesystem.
+//! `app: directvolumemigration-rsync-transfer`) so existing NetworkPolicies keep working.
+//! Its security follows the side's `privileges:` (see `security.rs`); the default is
+//! restricted pod security: any non-root UID, no capabilities, no privilege escalation,
+//! RuntimeDefault seccomp, read-only root filesystem.
 
 use serde_json::{json, Map, Value};
 
 use super::plan::{Plan, PvcPair};
+use super::security::{container_security, pod_security};
+use crate::capabilities::least_caps;
+use ferry_engine::Side;
 
 /// The port `ferry serve` listens on inside the target pod (stunnel's in MTC).
 pub const SERVE_PORT: u16 = 6443;
 const TLS_MOUNT: &str = "/etc/ferry/tls";
 const TERMINATION_LOG: &str = "/dev/termination-log";
+const PUSH_CONTAINER: &str = "ferry-push";
+/// Source pods a Job replaces after a failure its pod's own retries did not cure.
+const JOB_BACKOFF_LIMIT: u32 = 3;
+/// Exit codes no new pod can change (see `ferry_engine::ExitCode`).
+const PERMANENT_EXIT_CODES: [u8; 5] = [1, 2, 11, 12, 23];
 
 /// Which cluster an object belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,29 +191,6 @@ fn tls_secret(name: &str, namespace: &str, instance: &str, tls: &TlsFiles) -> Va
     })
 }
 
-/// Restricted pod security, pod level.
-fn pod_security(groups: &[u32]) -> Value {
-    let mut sc = json!({
-        "runAsNonRoot": true,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    });
-    if !groups.is_empty() {
-        sc["supplementalGroups"] = json!(groups);
-    }
-    sc
-}
-
-/// Restricted pod security, container level.
-fn container_security() -> Value {
-    json!({
-        "runAsNonRoot": true,
-        "allowPrivilegeEscalation": false,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": true,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    })
-}
-
 /// `FERRY_SUPPLEMENTAL_GROUPS`: ferry checks at start that it holds the groups the pod
 /// asked for, and says so plainly if the admission policy took them away.
 fn groups_env(groups: &[u32]) -> Option<Value> {
@@ -214,14 +200,26 @@ fn groups_env(groups: &[u32]) -> Option<Value> {
     })
 }
 
-fn container(
-    role: &str,
-    image: &str,
+struct Container<'a> {
+    role: &'a str,
+    image: &'a str,
     args: Vec<String>,
     env: Vec<Value>,
     mounts: Vec<Value>,
-    resources: Option<&Value>,
-) -> Map<String, Value> {
+    resources: Option<&'a Value>,
+    security: Value,
+}
+
+fn container(spec: Container<'_>) -> Map<String, Value> {
+    let Container {
+        role,
+        image,
+        args,
+        env,
+        mounts,
+        resources,
+        security,
+    } = spec;
     let mut c = Map::new();
     c.insert("name".into(), json!(role));
     c.insert("image".into(), json!(image));
@@ -231,7 +229,7 @@ fn container(
         c.insert("env".into(), json!(env));
     }
     c.insert("volumeMounts".into(), json!(mounts));
-    c.insert("securityContext".into(), container_security());
+    c.insert("securityContext".into(), security);
     c.insert("terminationMessagePath".into(), json!(TERMINATION_LOG));
     c.insert(
         "terminationMessagePolicy".into(),
@@ -265,14 +263,16 @@ fn target_pod(inputs: &Inputs<'_>, n: &Names) -> Value {
             "persistentVolumeClaim": {"claimName": pair.dst},
         }));
     }
-    let mut c = container(
-        "ferry-serve",
-        &plan.image,
+    let privileges = plan.target.privileges;
+    let mut c = container(Container {
+        role: "ferry-serve",
+        image: &plan.image,
         args,
-        groups_env(&inputs.target_groups).into_iter().collect(),
+        env: groups_env(&inputs.target_groups).into_iter().collect(),
         mounts,
-        plan.target.resources.as_ref(),
-    );
+        resources: plan.target.resources.as_ref(),
+        security: container_security(privileges, &least_caps(Side::Target)),
+    });
     c.insert(
         "ports".into(),
         json!([{"name": "ferry", "containerPort": SERVE_PORT, "protocol": "TCP"}]),
@@ -289,7 +289,7 @@ fn target_pod(inputs: &Inputs<'_>, n: &Names) -> Value {
         "metadata": metadata(&n.target, &plan.target.namespace, &plan.name, Some("target")),
         "spec": {
             "restartPolicy": "Always",
-            "securityContext": pod_security(&inputs.target_groups),
+            "securityContext": pod_security(privileges, &inputs.target_groups),
             "containers": [c],
             "volumes": volumes,
         },
@@ -312,6 +312,9 @@ fn source_pod(inputs: &Inputs<'_>, n: &Names, pair: &PvcPair) -> Value {
     if plan.cutover {
         args.push("--delete".into());
     }
+    if plan.retries > 0 {
+        args.extend(["--retries".into(), plan.retries.to_string()]);
+    }
     let mut env: Vec<Value> = groups_env(&inputs.source_groups).into_iter().collect();
     if plan.source.proxy.is_some() {
         // The credentials stay in the Secret: the pod spec only names it.
@@ -323,17 +326,19 @@ fn source_pod(inputs: &Inputs<'_>, n: &Names, pair: &PvcPair) -> Value {
     if let Some(no_proxy) = &plan.source.no_proxy {
         env.push(json!({"name": "NO_PROXY", "value": no_proxy}));
     }
-    let c = container(
-        "ferry-push",
-        &plan.image,
+    let privileges = plan.source.privileges;
+    let c = container(Container {
+        role: PUSH_CONTAINER,
+        image: &plan.image,
         args,
         env,
-        vec![
+        mounts: vec![
             json!({"name": "tls", "mountPath": TLS_MOUNT, "readOnly": true}),
             json!({"name": "pvc", "mountPath": mount, "readOnly": true}),
         ],
-        plan.source.resources.as_ref(),
-    );
+        resources: plan.source.resources.as_ref(),
+        security: container_security(privileges, &least_caps(Side::Source)),
+    });
     let mut meta = metadata(
         &n.push(&pair.src),
         &plan.source.namespace,
@@ -341,18 +346,39 @@ fn source_pod(inputs: &Inputs<'_>, n: &Names, pair: &PvcPair) -> Value {
         Some("source"),
     );
     meta["annotations"] = json!({"ferry/source-pvc": pair.src, "ferry/target-pvc": pair.dst});
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": meta,
+    let pod = json!({
+        "metadata": {"labels": meta["labels"], "annotations": meta["annotations"]},
         "spec": {
             "restartPolicy": "Never",
-            "securityContext": pod_security(&inputs.source_groups),
+            "securityContext": pod_security(privileges, &inputs.source_groups),
             "containers": [c],
             "volumes": [
                 {"name": "tls", "secret": {"secretName": n.client_tls}},
                 {"name": "pvc", "persistentVolumeClaim": {"claimName": pair.src, "readOnly": true}},
             ],
+        },
+    });
+    // A network blip is retried inside the pod (`--retries`, resuming partials); the
+    // Job replaces a pod that died anyway (node lost, evicted, retries used up) a few
+    // times, each one resuming where the last stopped. What another pod cannot fix
+    // fails the Job at once: usage (1), protocol version (2), no space or a broken
+    // volume (11), a protocol error (12), files that could not be copied (23). A
+    // refused start (5) is retried: the volume may be busy with an earlier pod's
+    // session. A pod disrupted by a drain or preemption does not count.
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": JOB_BACKOFF_LIMIT,
+            "podFailurePolicy": {"rules": [
+                {"action": "FailJob", "onExitCodes": {
+                    "containerName": PUSH_CONTAINER, "operator": "In",
+                    "values": PERMANENT_EXIT_CODES,
+                }},
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            ]},
+            "template": pod,
         },
     })
 }

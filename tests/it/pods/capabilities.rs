@@ -9,7 +9,7 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
-use super::{open_up, readable_client_tls, USER};
+use super::{open_up, readable_client_tls, SOURCE_CAPS, TARGET_CAPS, USER};
 use crate::files::{chown, mkdir, read, write};
 use crate::util::{clear_proxy_env, ferry, push, run_guarded, Certs, Fixture, Output, Server};
 
@@ -100,7 +100,7 @@ fn a_non_root_source_with_only_dac_read_search_reads_every_owners_private_tree()
     several_owners(&fx.src);
     let tls = readable_client_tls(&fx.certs, fx.tmp.path());
 
-    let out = push_as_user_with(&fx, &tls, &["dac_read_search"]);
+    let out = push_as_user_with(&fx, &tls, &[SOURCE_CAPS]);
     assert_eq!(out.code, Some(0), "{}", out.dump());
     assert!(
         !out.stderr.contains("CAP_DAC_READ_SEARCH"),
@@ -180,7 +180,7 @@ fn a_non_root_target_with_the_ownership_caps_applies_every_owner_and_set_id_bit(
     mkdir(&dst, 0o755);
     several_owners(&src);
     let certs = Certs::new();
-    let server = target_as_user(&certs, &dst, Some("chown,fowner,fsetid,dac_override"));
+    let server = target_as_user(&certs, &dst, Some(TARGET_CAPS));
 
     // Exactly those four, everywhere: CAP_CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, FSETID 4.
     let kept = 1 << 0 | 1 << 1 | 1 << 3 | 1 << 4;
@@ -206,7 +206,7 @@ fn a_non_root_target_with_the_ownership_caps_applies_every_owner_and_set_id_bit(
     write(&src.join("alice/private/key"), b"rotated\n", 0o600);
     chown(&src.join("alice/private/key"), 2001, 2001);
     chown(&dst.join("setgid"), 2002, 2002);
-    let server = target_as_user(&certs, &dst, Some("chown,fowner,fsetid,dac_override"));
+    let server = target_as_user(&certs, &dst, Some(TARGET_CAPS));
     let out = push(&certs, &src, &server.url("vol")).json().run();
     out.assert_ok();
     assert_eq!(read(&dst.join("alice/private/key")), b"rotated\n");

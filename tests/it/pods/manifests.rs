@@ -36,8 +36,12 @@ fn parse_stream(text: &str) -> Vec<Value> {
 }
 
 fn render(tmp: &TempDir, extra: &[&str]) -> crate::util::Output {
+    render_plan(tmp, PLAN, extra)
+}
+
+fn render_plan(tmp: &TempDir, text: &str, extra: &[&str]) -> crate::util::Output {
     let plan = tmp.path().join("plan.yaml");
-    fs::write(&plan, PLAN).unwrap();
+    fs::write(&plan, text).unwrap();
     let mut cmd = ferry();
     cmd.arg("manifests").arg("--plan").arg(&plan).args(extra);
     run_guarded(&mut cmd, "ferry manifests")
@@ -48,6 +52,18 @@ fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .iter()
         .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("no {kind} {name} among {objects:#?}"))
+}
+
+/// Every pod the objects run: Pods, and the pod templates of Jobs.
+fn pods(objects: &[Value]) -> Vec<&Value> {
+    objects
+        .iter()
+        .filter_map(|o| match o["kind"].as_str() {
+            Some("Pod") => Some(o),
+            Some("Job") => Some(&o["spec"]["template"]),
+            _ => None,
+        })
+        .collect()
 }
 
 fn env<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
@@ -80,7 +96,9 @@ fn manifests_describe_a_restricted_migration() {
     }
 
     // Labels MTC's NetworkPolicies select on, on every pod.
-    for pod in objects.iter().filter(|o| o["kind"] == "Pod") {
+    let pods = pods(&objects);
+    assert_eq!(pods.len(), 3);
+    for pod in pods {
         let labels = &pod["metadata"]["labels"];
         assert_eq!(labels["owner"], "directvolumemigration", "{pod}");
         assert_eq!(
@@ -154,9 +172,21 @@ fn manifests_describe_a_restricted_migration() {
     assert_eq!(route["spec"]["tls"]["termination"], "passthrough");
     assert_eq!(route["spec"]["to"]["name"], "dvm-app-target");
 
-    // Source pods: one per PVC, proxy from a Secret, summary as termination message.
-    let push = find(&objects, "Pod", "dvm-app-push-logs");
-    assert_eq!(push["metadata"]["namespace"], "shop");
+    // Source pods: one Job per PVC, proxy from a Secret, summary as termination message.
+    let job = find(&objects, "Job", "dvm-app-push-logs");
+    assert_eq!(job["metadata"]["namespace"], "shop");
+    assert_eq!(job["metadata"]["annotations"]["ferry/source-pvc"], "logs");
+    // A blip is retried in the pod (--retries, default 5); a lost pod is replaced a
+    // few times; what no new pod can fix (usage, no space, per-file errors) fails it.
+    assert_eq!(job["spec"]["backoffLimit"], 3);
+    let fail = &job["spec"]["podFailurePolicy"]["rules"][0];
+    assert_eq!(fail["action"], "FailJob");
+    assert_eq!(fail["onExitCodes"]["containerName"], "ferry-push");
+    assert_eq!(
+        fail["onExitCodes"]["values"],
+        serde_json::json!([1, 2, 11, 12, 23])
+    );
+    let push = &job["spec"]["template"];
     assert_eq!(push["spec"]["restartPolicy"], "Never");
     assert_eq!(
         push["spec"]["securityContext"]["supplementalGroups"],
@@ -181,6 +211,7 @@ fn manifests_describe_a_restricted_migration() {
         .windows(2)
         .any(|w| w == ["--summary-file", "/dev/termination-log"]));
     assert!(args.contains(&"--delete"), "cutover pushes with --delete");
+    assert!(args.windows(2).any(|w| w == ["--retries", "5"]), "{args:?}");
     assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
     assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
     let proxy = env(c, "HTTPS_PROXY").unwrap();
@@ -205,7 +236,7 @@ fn manifests_describe_a_restricted_migration() {
     assert!(src_volumes
         .iter()
         .any(|v| v["secret"]["secretName"] == "dvm-app-client-tls"));
-    find(&objects, "Pod", "dvm-app-push-data");
+    find(&objects, "Job", "dvm-app-push-data");
     // The credentials appear only inside the proxy Secret, encoded.
     assert!(!out.stdout.contains("s3cret"), "credentials in clear text");
     let secret = find(&objects, "Secret", "dvm-app-proxy");
@@ -328,4 +359,135 @@ fn a_bad_plan_is_a_usage_error_that_names_the_field() {
     );
     assert_eq!(out.code, Some(1), "{}", out.dump());
     assert!(out.stderr.contains("routHost"), "{}", out.dump());
+}
+
+/// The fields of the Kubernetes API objects a `least` or `root` pod adds, as the API
+/// defines them (core/v1 SecurityContext and PodSecurityContext, batch/v1 JobSpec): a
+/// misspelt field would be dropped by a lenient apply and refused by a strict one.
+const CONTAINER_SECURITY_FIELDS: &[&str] = &[
+    "allowPrivilegeEscalation",
+    "appArmorProfile",
+    "capabilities",
+    "privileged",
+    "procMount",
+    "readOnlyRootFilesystem",
+    "runAsGroup",
+    "runAsNonRoot",
+    "runAsUser",
+    "seLinuxOptions",
+    "seccompProfile",
+    "windowsOptions",
+];
+const POD_SECURITY_FIELDS: &[&str] = &[
+    "appArmorProfile",
+    "fsGroup",
+    "fsGroupChangePolicy",
+    "runAsGroup",
+    "runAsNonRoot",
+    "runAsUser",
+    "seLinuxOptions",
+    "seccompProfile",
+    "supplementalGroups",
+    "supplementalGroupsPolicy",
+    "sysctls",
+    "windowsOptions",
+];
+
+fn assert_fields(value: &Value, allowed: &[&str]) {
+    for key in value.as_object().expect("an object").keys() {
+        assert!(
+            allowed.contains(&key.as_str()),
+            "unknown field {key} in {value}"
+        );
+    }
+}
+
+#[test]
+fn least_pods_carry_exactly_the_capabilities_each_side_needs() {
+    let tmp = TempDir::new().unwrap();
+    let plan = PLAN
+        .replace(
+            "  namespace: shop\n",
+            "  namespace: shop\n  privileges: least\n",
+        )
+        .replace(
+            "  namespace: shop-new\n",
+            "  namespace: shop-new\n  privileges: least\n",
+        )
+        .replace("cutover: true\n", "cutover: true\nretries: 2\n");
+    let out = render_plan(&tmp, &plan, &[]);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    let objects = parse_stream(&out.stdout);
+    let upper = |caps: &str| -> Value {
+        caps.split(',')
+            .map(|c| c.to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .into()
+    };
+    let target = find(&objects, "Pod", "dvm-app-target");
+    let job = find(&objects, "Job", "dvm-app-push-data");
+    for (pod, caps) in [
+        (target, upper(super::TARGET_CAPS)),
+        (&job["spec"]["template"], upper(super::SOURCE_CAPS)),
+    ] {
+        let pod_sc = &pod["spec"]["securityContext"];
+        assert_fields(pod_sc, POD_SECURITY_FIELDS);
+        assert_eq!(pod_sc["runAsNonRoot"], true);
+        assert_eq!(pod_sc["runAsUser"], 1001);
+        let sc = &pod["spec"]["containers"][0]["securityContext"];
+        assert_fields(sc, CONTAINER_SECURITY_FIELDS);
+        assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        // Exactly what the capability tests gave ferry (pods::capabilities), sorted
+        // as the kernel numbers them.
+        let mut want: Vec<&str> = caps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let mut got: Vec<&str> = sc["capabilities"]["add"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want, "{sc}");
+        // File capabilities only count without no_new_privs.
+        assert_eq!(sc["allowPrivilegeEscalation"], true);
+        assert_eq!(sc["runAsUser"], 1001);
+        assert!(sc.get("privileged").is_none(), "{sc}");
+    }
+    let args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap();
+    assert!(
+        args.windows(2).any(|w| w[0] == "--retries" && w[1] == "2"),
+        "{args:?}"
+    );
+
+    // root: MTC's privileged shape; retries: 0 pushes without --retries.
+    let plan = PLAN
+        .replace(
+            "  namespace: shop\n",
+            "  namespace: shop\n  privileges: root\n",
+        )
+        .replace("cutover: true\n", "cutover: true\nretries: 0\n");
+    let out = render_plan(&tmp, &plan, &[]);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    let objects = parse_stream(&out.stdout);
+    let pod = &find(&objects, "Job", "dvm-app-push-data")["spec"]["template"];
+    let sc = &pod["spec"]["containers"][0]["securityContext"];
+    assert_fields(sc, CONTAINER_SECURITY_FIELDS);
+    assert_eq!(sc["privileged"], true);
+    assert_eq!(sc["runAsUser"], 0);
+    assert_eq!(pod["spec"]["securityContext"]["runAsUser"], 0);
+    let args = pod["spec"]["containers"][0]["args"].as_array().unwrap();
+    assert!(!args.iter().any(|a| a == "--retries"), "{args:?}");
+    // The other side keeps the default, restricted.
+    let target = find(&objects, "Pod", "dvm-app-target");
+    let sc = &target["spec"]["containers"][0]["securityContext"];
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert!(sc["capabilities"].get("add").is_none(), "{sc}");
 }

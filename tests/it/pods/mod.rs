@@ -20,6 +20,11 @@ use crate::util::Certs;
 pub const USER: u32 = 1001;
 pub const GROUP: u32 = 2000;
 
+/// The capabilities a non-root source and target are given in the capability tests,
+/// which `privileges: least` pods must carry exactly (as `--keep-caps` takes them).
+pub const SOURCE_CAPS: &str = "dac_read_search";
+pub const TARGET_CAPS: &str = "chown,fowner,fsetid,dac_override";
+
 /// Lets a plain user walk down to the test's directories (TempDir makes them 0700).
 pub fn open_up(dir: &Path) {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod 0755");
