@@ -313,7 +313,7 @@ pub struct PrivilegeArgs {
 #[derive(Args, Debug)]
 pub struct ManifestsArgs {
     /// The migration plan (YAML or JSON): namespaces, PVC pairs, route host, image, proxy,
-    /// supplemental groups, resources. See README.
+    /// supplemental groups, resources, privileges per side, retries. See README.
     #[arg(long)]
     pub plan: PathBuf,
     /// A `ferry certs` output directory; its server/ and client/ halves become the TLS

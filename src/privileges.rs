@@ -211,13 +211,19 @@ pub fn check_access(what: &str, path: &Path, write: bool) -> Result<()> {
         // A missing path is reported later, by the check that expects a directory.
         Ok(()) | Err(Errno::NOENT) => {}
         Err(e) => {
-            let how = if write { "writable" } else { "readable" };
+            let (how, cap) = if write {
+                ("writable", "dac_override")
+            } else {
+                ("readable", "dac_read_search")
+            };
             bail!(
                 "{what} {} is not {how} as {}: {e}; if its storage grants access by group, \
              add the group with --supplemental-groups GID[,GID...] (in a pod: \
-             securityContext.supplementalGroups)",
+             securityContext.supplementalGroups); otherwise keep CAP_{} with \
+             --keep-caps {cap}",
                 path.display(),
-                describe()
+                describe(),
+                cap.to_ascii_uppercase()
             );
         }
     }
