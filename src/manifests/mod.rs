@@ -9,6 +9,7 @@
 mod plan;
 mod render;
 mod security;
+mod source;
 
 use std::fs;
 use std::io::Write;

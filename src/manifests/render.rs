@@ -11,24 +11,20 @@
 //! `app: directvolumemigration-rsync-transfer`) so existing NetworkPolicies keep working.
 //! Its security follows the side's `privileges:` (see `security.rs`); the default is
 //! restricted pod security: any non-root UID, no capabilities, no privilege escalation,
-//! RuntimeDefault seccomp, read-only root filesystem.
+//! RuntimeDefault seccomp, read-only root filesystem. The source Jobs are in `source.rs`.
 
 use serde_json::{json, Map, Value};
 
 use super::plan::{Plan, PvcPair};
 use super::security::{container_security, pod_security};
+use super::source::source_job;
 use crate::capabilities::least_caps;
 use ferry_engine::Side;
 
 /// The port `ferry serve` listens on inside the target pod (stunnel's in MTC).
 pub const SERVE_PORT: u16 = 6443;
-const TLS_MOUNT: &str = "/etc/ferry/tls";
-const TERMINATION_LOG: &str = "/dev/termination-log";
-const PUSH_CONTAINER: &str = "ferry-push";
-/// Source pods a Job replaces after a failure its pod's own retries did not cure.
-const JOB_BACKOFF_LIMIT: u32 = 3;
-/// Exit codes no new pod can change (see `ferry_engine::ExitCode`).
-const PERMANENT_EXIT_CODES: [u8; 5] = [1, 2, 11, 12, 23];
+pub(super) const TLS_MOUNT: &str = "/etc/ferry/tls";
+pub(super) const TERMINATION_LOG: &str = "/dev/termination-log";
 
 /// Which cluster an object belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +116,7 @@ pub fn render(inputs: &Inputs<'_>) -> Vec<Object> {
         })));
     }
     for pair in &inputs.pairs {
-        out.push(source(source_pod(inputs, &n, pair)));
+        out.push(source(source_job(inputs, &n, pair)));
     }
     out.push(source(network_policy(
         &n.policy,
@@ -132,13 +128,13 @@ pub fn render(inputs: &Inputs<'_>) -> Vec<Object> {
 }
 
 /// Object names, all from the plan's `name`.
-struct Names {
-    target: String,
-    server_tls: String,
-    client_tls: String,
-    proxy: String,
-    policy: String,
-    prefix: String,
+pub(super) struct Names {
+    pub(super) target: String,
+    pub(super) server_tls: String,
+    pub(super) client_tls: String,
+    pub(super) proxy: String,
+    pub(super) policy: String,
+    pub(super) prefix: String,
 }
 
 impl Names {
@@ -153,7 +149,7 @@ impl Names {
         }
     }
 
-    fn push(&self, src: &str) -> String {
+    pub(super) fn push(&self, src: &str) -> String {
         format!("{}-push-{src}", self.prefix)
     }
 }
@@ -172,7 +168,12 @@ fn labels(instance: &str, component: Option<&str>) -> Value {
     labels
 }
 
-fn metadata(name: &str, namespace: &str, instance: &str, component: Option<&str>) -> Value {
+pub(super) fn metadata(
+    name: &str,
+    namespace: &str,
+    instance: &str,
+    component: Option<&str>,
+) -> Value {
     json!({"name": name, "namespace": namespace, "labels": labels(instance, component)})
 }
 
@@ -193,24 +194,24 @@ fn tls_secret(name: &str, namespace: &str, instance: &str, tls: &TlsFiles) -> Va
 
 /// `FERRY_SUPPLEMENTAL_GROUPS`: ferry checks at start that it holds the groups the pod
 /// asked for, and says so plainly if the admission policy took them away.
-fn groups_env(groups: &[u32]) -> Option<Value> {
+pub(super) fn groups_env(groups: &[u32]) -> Option<Value> {
     (!groups.is_empty()).then(|| {
         let list: Vec<String> = groups.iter().map(u32::to_string).collect();
         json!({"name": "FERRY_SUPPLEMENTAL_GROUPS", "value": list.join(",")})
     })
 }
 
-struct Container<'a> {
-    role: &'a str,
-    image: &'a str,
-    args: Vec<String>,
-    env: Vec<Value>,
-    mounts: Vec<Value>,
-    resources: Option<&'a Value>,
-    security: Value,
+pub(super) struct Container<'a> {
+    pub(super) role: &'a str,
+    pub(super) image: &'a str,
+    pub(super) args: Vec<String>,
+    pub(super) env: Vec<Value>,
+    pub(super) mounts: Vec<Value>,
+    pub(super) resources: Option<&'a Value>,
+    pub(super) security: Value,
 }
 
-fn container(spec: Container<'_>) -> Map<String, Value> {
+pub(super) fn container(spec: Container<'_>) -> Map<String, Value> {
     let Container {
         role,
         image,
@@ -292,93 +293,6 @@ fn target_pod(inputs: &Inputs<'_>, n: &Names) -> Value {
             "securityContext": pod_security(privileges, &inputs.target_groups),
             "containers": [c],
             "volumes": volumes,
-        },
-    })
-}
-
-fn source_pod(inputs: &Inputs<'_>, n: &Names, pair: &PvcPair) -> Value {
-    let plan = inputs.plan;
-    let mount = format!("/mnt/{}", pair.src);
-    let mut args: Vec<String> = vec![
-        "push".into(),
-        mount.clone(),
-        format!("ferry://{}:443/{}", plan.route_host, pair.dst),
-        "--tls-dir".into(),
-        TLS_MOUNT.into(),
-        "--json".into(),
-        "--summary-file".into(),
-        TERMINATION_LOG.into(),
-    ];
-    if plan.cutover {
-        args.push("--delete".into());
-    }
-    if plan.retries > 0 {
-        args.extend(["--retries".into(), plan.retries.to_string()]);
-    }
-    let mut env: Vec<Value> = groups_env(&inputs.source_groups).into_iter().collect();
-    if plan.source.proxy.is_some() {
-        // The credentials stay in the Secret: the pod spec only names it.
-        env.push(json!({
-            "name": "HTTPS_PROXY",
-            "valueFrom": {"secretKeyRef": {"name": n.proxy, "key": "HTTPS_PROXY"}},
-        }));
-    }
-    if let Some(no_proxy) = &plan.source.no_proxy {
-        env.push(json!({"name": "NO_PROXY", "value": no_proxy}));
-    }
-    let privileges = plan.source.privileges;
-    let c = container(Container {
-        role: PUSH_CONTAINER,
-        image: &plan.image,
-        args,
-        env,
-        mounts: vec![
-            json!({"name": "tls", "mountPath": TLS_MOUNT, "readOnly": true}),
-            json!({"name": "pvc", "mountPath": mount, "readOnly": true}),
-        ],
-        resources: plan.source.resources.as_ref(),
-        security: container_security(privileges, &least_caps(Side::Source)),
-    });
-    let mut meta = metadata(
-        &n.push(&pair.src),
-        &plan.source.namespace,
-        &plan.name,
-        Some("source"),
-    );
-    meta["annotations"] = json!({"ferry/source-pvc": pair.src, "ferry/target-pvc": pair.dst});
-    let pod = json!({
-        "metadata": {"labels": meta["labels"], "annotations": meta["annotations"]},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": pod_security(privileges, &inputs.source_groups),
-            "containers": [c],
-            "volumes": [
-                {"name": "tls", "secret": {"secretName": n.client_tls}},
-                {"name": "pvc", "persistentVolumeClaim": {"claimName": pair.src, "readOnly": true}},
-            ],
-        },
-    });
-    // A network blip is retried inside the pod (`--retries`, resuming partials); the
-    // Job replaces a pod that died anyway (node lost, evicted, retries used up) a few
-    // times, each one resuming where the last stopped. What another pod cannot fix
-    // fails the Job at once: usage (1), protocol version (2), no space or a broken
-    // volume (11), a protocol error (12), files that could not be copied (23). A
-    // refused start (5) is retried: the volume may be busy with an earlier pod's
-    // session. A pod disrupted by a drain or preemption does not count.
-    json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": meta,
-        "spec": {
-            "backoffLimit": JOB_BACKOFF_LIMIT,
-            "podFailurePolicy": {"rules": [
-                {"action": "FailJob", "onExitCodes": {
-                    "containerName": PUSH_CONTAINER, "operator": "In",
-                    "values": PERMANENT_EXIT_CODES,
-                }},
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-            ]},
-            "template": pod,
         },
     })
 }

@@ -8,6 +8,7 @@
 mod capabilities;
 mod groups;
 mod manifests;
+mod manifests_privileges;
 mod not_applied;
 
 use std::fs;
