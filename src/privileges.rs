@@ -3,7 +3,9 @@
 //! drop from root to a plain identity.
 //!
 //! ```text
-//! root:     read TLS, bind ─▶ setgroups(LIST) ─▶ setresgid(GID) ─▶ setresuid(UID) ─▶ verify ─▶ runtime
+//! root:     read TLS, bind ─▶ setgroups(LIST) ─▶ setresgid(GID) ─▶ [keep-caps: bounding set,
+//!           PR_SET_KEEPCAPS] ─▶ setresuid(UID) ─▶ [keep-caps: capset] ─▶ verify ─▶ runtime
+//!           (the capability steps are `capabilities`)
 //! non-root: check LIST ⊆ the groups the process holds (kubelet's supplementalGroups) ─▶ runtime
 //! ```
 //!
