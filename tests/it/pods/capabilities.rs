@@ -310,3 +310,52 @@ fn keep_caps_is_refused_without_run_as_and_with_an_unknown_name() {
         assert!(out.stderr.contains(needle), "{needle:?}: {}", out.dump());
     }
 }
+
+/// Root is not the question: a root target without `CAP_CHOWN` cannot chown, says so,
+/// counts the owners it could not apply, and does not take them for changes on the next
+/// pass (a target that asked "is root" compared owners it can never apply, and rewrote
+/// the attributes of every file on every pass).
+#[test]
+fn a_root_target_without_cap_chown_applies_no_owners_and_says_so() {
+    let tmp = TempDir::new().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    mkdir(&src, 0o755);
+    mkdir(&dst, 0o755);
+    write(&src.join("theirs"), b"theirs\n", 0o644);
+    chown(&src.join("theirs"), 2001, 2001);
+    let certs = Certs::new();
+    let start = || {
+        Server::builder(&certs)
+            .volume("vol", &dst)
+            .once()
+            .under("setpriv", &["--bounding-set=-chown"])
+            .start()
+    };
+
+    let server = start();
+    assert_eq!(
+        cap_masks(server.pid())[1] & 1,
+        0,
+        "CAP_CHOWN still effective"
+    );
+    let out = push(&certs, &src, &server.url("vol")).json().run();
+    out.assert_ok();
+    assert_eq!(out.stat("not_applied_owner"), 1, "{:?}", out.summary());
+    assert_eq!(std::fs::metadata(dst.join("theirs")).unwrap().uid(), 0);
+    let serve = server.finish();
+    assert!(
+        serve.stderr.contains(
+            "ferry: warning: target running as uid 0 without CAP_CHOWN: owners will not \
+             be applied; add it to the container's capabilities"
+        ),
+        "{}",
+        serve.dump()
+    );
+
+    let server = start();
+    let out = push(&certs, &src, &server.url("vol")).json().run();
+    out.assert_ok();
+    assert_eq!(out.stat("meta_updated"), 0, "{:?}", out.summary());
+    assert_eq!(out.stat("files_unchanged"), 1, "{:?}", out.summary());
+    drop(server);
+}
