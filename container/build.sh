@@ -9,8 +9,10 @@
 # Verification (needs root for chroot): the image's root filesystem is exported, then
 #   1. chroot ROOTFS /ferry --version
 #   2. chroot ROOTFS /ferry serve --run-as 1001:0 ... (the target, from the image)
-#      chroot ROOTFS /ferry push ... ferry://localhost:PORT/vol (the source, from the image;
-#      `localhost` is resolved by the image's glibc through its nsswitch.conf)
+#      chroot --userspec=1001:0 ROOTFS /ferry push ... ferry://localhost:PORT/vol (the
+#      source, from the image, as uid 1001 reading another user's 0700 directory through
+#      the binary's file capabilities; `localhost` is resolved by the image's glibc
+#      through its nsswitch.conf)
 #   3. the pushed tree is compared with the source.
 # Any failure exits non-zero with what the failing step printed.
 set -euo pipefail
@@ -38,6 +40,13 @@ mkdir -p "$root"/{etc,lib64,tmp,mnt,proc,sys,dev} "$root/etc/ferry/tls"
 chmod 1777 "$root/tmp"
 objcopy --strip-debug "$bin" "$root/ferry" 2>/dev/null || cp "$bin" "$root/ferry"
 chmod 0755 "$root/ferry"
+# File capabilities, permitted only (+p, not +ep): a non-root container gets none of its
+# `capabilities.add` otherwise (Kubernetes has no ambient capabilities). The kernel
+# grants them bounded by the pod's capabilities, so a restricted pod (drop ALL, no
+# privilege escalation) still gets none, and without the effective bit execve never
+# fails for a missing one; ferry raises what it was permitted at start.
+file_caps=cap_chown,cap_dac_override,cap_dac_read_search,cap_fowner,cap_fsetid,cap_mknod,cap_setfcap
+setcap "$file_caps+p" "$root/ferry"
 
 copy_lib() { # copy a library to the same path inside the image, resolving symlinks
   local lib=$1 dest="$root$1"
@@ -86,16 +95,19 @@ podman image inspect --format 'image {{.Id}} size {{.Size}} user {{.Config.User}
 rootfs=$work/rootfs
 mkdir -p "$rootfs"
 if ctr=$(podman create "$tag" 2>/dev/null); then
-  podman export "$ctr" | tar -x -C "$rootfs"
+  podman export "$ctr" | tar --xattrs --xattrs-include='security.capability' -x -C "$rootfs"
 else
   echo "   podman create failed; unpacking the saved image instead"
   podman save --format docker-archive -o "$work/image.tar" "$tag"
   mkdir -p "$work/image" && tar -x -C "$work/image" -f "$work/image.tar"
   for layer in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))[0]["Layers"]))' "$work/image/manifest.json"); do
-    tar -x -C "$rootfs" -f "$work/image/$layer"
+    tar --xattrs --xattrs-include='security.capability' -x -C "$rootfs" -f "$work/image/$layer"
   done
 fi
 [[ -x "$rootfs/ferry" ]] || { echo "build.sh: the image has no /ferry" >&2; exit 1; }
+caps=$(getcap "$rootfs/ferry")
+[[ "$caps" == *"cap_dac_read_search"*"=p"* ]] \
+  || { echo "build.sh: the image's /ferry lost its file capabilities: ${caps:-none}" >&2; exit 1; }
 
 # --- 1. the binary starts with only the image's libraries ----------------------------
 echo "== chroot rootfs /ferry --version"
@@ -111,6 +123,11 @@ ln -s sub/hello.txt "$rootfs/work/src/link"
 # The target volume belongs to group 0, as OpenShift's arbitrary UIDs expect.
 chgrp 0 "$rootfs/work/vol" && chmod 2770 "$rootfs/work/vol"
 chmod 0755 "$rootfs/work"
+# Another user's private directory: the push runs as uid 1001 and reads it through the
+# image's file capabilities (CAP_DAC_READ_SEARCH), as a `privileges: least` pod does.
+mkdir -p "$rootfs/work/src/private" && echo private >"$rootfs/work/src/private/note"
+chown -R 2001:2001 "$rootfs/work/src/private"
+chmod 0700 "$rootfs/work/src/private" && chmod 0600 "$rootfs/work/src/private/note"
 chroot "$rootfs" /ferry serve --listen 127.0.0.1:0 --tls-dir /work/certs/server \
   --volume vol=/work/vol --once --run-as 1001:0 >"$work/serve.out" 2>"$work/serve.err" &
 serve_pid=$!
@@ -124,7 +141,7 @@ if [[ -z "$addr" ]]; then
   echo "build.sh: the image's ferry serve did not start:" >&2; cat "$work/serve.err" >&2; exit 1
 fi
 port=${addr##*:}
-if ! chroot "$rootfs" /ferry push /work/src "ferry://localhost:$port/vol" \
+if ! chroot --userspec=1001:0 "$rootfs" /ferry push /work/src "ferry://localhost:$port/vol" \
     --tls-dir /work/certs/client --summary-file /work/summary.json; then
   echo "build.sh: the push through the image's binary failed; target log:" >&2
   cat "$work/serve.err" >&2; exit 1

@@ -300,12 +300,24 @@ pub struct PrivilegeArgs {
     /// plain user, UID[:GID] (GID defaults to UID), with only --supplemental-groups.
     #[arg(long, value_name = "UID[:GID]", env = "FERRY_RUN_AS")]
     pub run_as: Option<String>,
+    /// With --run-as: keep exactly these capabilities across the change, comma-separated
+    /// (dac_read_search, dac_override, chown, fowner, fsetid, mknod, setfcap, sys_admin),
+    /// e.g. dac_read_search for a source that reads every file, or
+    /// chown,fowner,fsetid,dac_override for a target that applies owners. All others are
+    /// dropped, also from the bounding set. Without it, --run-as drops every capability.
+    #[arg(
+        long,
+        value_name = "LIST",
+        env = "FERRY_KEEP_CAPS",
+        requires = "run_as"
+    )]
+    pub keep_caps: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct ManifestsArgs {
     /// The migration plan (YAML or JSON): namespaces, PVC pairs, route host, image, proxy,
-    /// supplemental groups, resources. See README.
+    /// supplemental groups, resources, privileges per side, retries. See README.
     #[arg(long)]
     pub plan: PathBuf,
     /// A `ferry certs` output directory; its server/ and client/ halves become the TLS

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ferry_engine::{Export, Output, PullConfig, PushConfig, Route, ServeConfig};
+use ferry_engine::{
+    Export, Output, PrivilegeReport, PullConfig, PushConfig, Route, ServeConfig, Side,
+};
 use ferry_proto::SessionOptions;
 
 use crate::args::{PullArgs, PushArgs, RouteArgs, ServeArgs, TransferArgs};
@@ -161,6 +163,7 @@ pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
         progress: transfer.progress,
         bwlimit: transfer.bwlimit,
         filter: transfer.filter,
+        privileges: Some(PrivilegeReport::current(Side::Source)),
     })
 }
 
@@ -181,6 +184,7 @@ pub fn pull_config(args: &PullArgs, quiet: bool) -> Result<PullConfig> {
         progress: transfer.progress,
         bwlimit: transfer.bwlimit,
         filter: transfer.filter,
+        privileges: Some(PrivilegeReport::current(Side::Target)),
     })
 }
 

@@ -72,6 +72,7 @@ async fn demo(base: &Path) -> Result<ExitCode> {
         filter: Default::default(),
         progress: false,
         bwlimit: None,
+        privileges: None,
     };
     eprintln!(
         "== first push: {} -> ferry://localhost:{}/demo",

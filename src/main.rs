@@ -1,6 +1,7 @@
 //! `ferry`: parse the command line, set up logging, call the engine, exit with its code.
 
 mod args;
+mod capabilities;
 mod config;
 mod demo;
 mod filters;
@@ -11,7 +12,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExit;
 
 use clap::FromArgMatches;
-use ferry_engine::ExitCode;
+use ferry_engine::{ExitCode, Side};
 
 use args::{Cli, Command};
 use privileges::Identity;
@@ -66,8 +67,10 @@ fn clap_exit(e: &clap::Error) -> ProcessExit {
 
 /// What must happen while the process is still one thread (credentials are per thread,
 /// see `privileges`): `serve` reads its TLS files and binds its port, which may need root;
-/// then serve, push and pull take on the asked-for groups and `--run-as` identity, and check
-/// that their volumes or source are usable as that identity. All later threads inherit it.
+/// then serve, push and pull take on the asked-for groups, `--run-as` identity and kept
+/// capabilities, raise what they were permitted (see `capabilities`), say what they cannot
+/// do with it, and check that their volumes or source are usable as that identity. All
+/// later threads inherit it.
 fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Error, ExitCode)> {
     let usage = |e: anyhow::Error| (e, ExitCode::Usage);
     match &cli.command {
@@ -79,6 +82,13 @@ fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Err
                 (anyhow::Error::new(e), code)
             })?;
             identity.apply().map_err(usage)?;
+            capabilities::raise_effective();
+            // Every volume can be pulled from; writable ones also receive pushes.
+            let mut sides = vec![Side::Source];
+            if config.volumes.iter().any(|v| !v.read_only) {
+                sides.insert(0, Side::Target);
+            }
+            capabilities::warn_up_front(&sides, cli.quiet);
             if identity.is_requested() {
                 for export in &config.volumes {
                     let label = format!("volume {}:", export.name);
@@ -91,6 +101,8 @@ fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Err
         Command::Push(args) => {
             let identity = Identity::from_args(&args.transfer.privileges).map_err(usage)?;
             identity.apply().map_err(usage)?;
+            capabilities::raise_effective();
+            capabilities::warn_up_front(&[Side::Source], cli.quiet);
             if identity.is_requested() {
                 privileges::check_access("source", &args.src, false).map_err(usage)?;
             }
@@ -99,6 +111,8 @@ fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Err
         Command::Pull(args) => {
             let identity = Identity::from_args(&args.transfer.privileges).map_err(usage)?;
             identity.apply().map_err(usage)?;
+            capabilities::raise_effective();
+            capabilities::warn_up_front(&[Side::Target], cli.quiet);
             if identity.is_requested() && args.dest.exists() {
                 privileges::check_access("destination", &args.dest, true).map_err(usage)?;
             }

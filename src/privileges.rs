@@ -3,7 +3,9 @@
 //! drop from root to a plain identity.
 //!
 //! ```text
-//! root:     read TLS, bind ─▶ setgroups(LIST) ─▶ setresgid(GID) ─▶ setresuid(UID) ─▶ verify ─▶ runtime
+//! root:     read TLS, bind ─▶ setgroups(LIST) ─▶ setresgid(GID) ─▶ [keep-caps: bounding set,
+//!           PR_SET_KEEPCAPS] ─▶ setresuid(UID) ─▶ [keep-caps: capset] ─▶ verify ─▶ runtime
+//!           (the capability steps are `capabilities`)
 //! non-root: check LIST ⊆ the groups the process holds (kubelet's supplementalGroups) ─▶ runtime
 //! ```
 //!
@@ -18,12 +20,14 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use rustix::fs::{access, Access};
+use rustix::fs::{accessat, Access, AtFlags, CWD};
 use rustix::io::Errno;
 use rustix::process::{getegid, geteuid, getgid, getgroups, getuid, Gid, Uid};
 use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
 
 use crate::args::PrivilegeArgs;
+use crate::capabilities::{self, parse_keep};
+use ferry_engine::Caps;
 
 /// The identity asked for on the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,6 +36,8 @@ pub struct Identity {
     pub groups: Vec<u32>,
     /// `--run-as UID:GID`.
     pub run_as: Option<(u32, u32)>,
+    /// `--keep-caps LIST` (only with `--run-as`): kept across the change, all others dropped.
+    pub keep: Option<Caps>,
 }
 
 impl Identity {
@@ -41,7 +47,15 @@ impl Identity {
             None => Vec::new(),
         };
         let run_as = args.run_as.as_deref().map(parse_run_as).transpose()?;
-        Ok(Identity { groups, run_as })
+        let keep = args.keep_caps.as_deref().map(parse_keep).transpose()?;
+        if keep.is_some() && run_as.is_none() {
+            bail!("--keep-caps needs --run-as UID[:GID]: it says what to keep across that change");
+        }
+        Ok(Identity {
+            groups,
+            run_as,
+            keep,
+        })
     }
 
     /// Whether anything was asked for at all.
@@ -72,8 +86,14 @@ impl Identity {
                 set_thread_groups(&groups).context("setgroups")?;
                 let gid = Gid::from_raw(gid);
                 set_thread_res_gid(gid, gid, gid).context("setresgid")?;
+                if let Some(keep) = self.keep {
+                    capabilities::prepare_keep(keep)?;
+                }
                 let uid = Uid::from_raw(uid);
                 set_thread_res_uid(uid, uid, uid).context("setresuid")?;
+                if let Some(keep) = self.keep {
+                    capabilities::finish_keep(keep)?;
+                }
             }
             // Staying root: add the groups (a root without them may still be denied by
             // root-squashing NFS, where root counts as nobody plus its groups).
@@ -117,6 +137,15 @@ impl Identity {
             if set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT).is_ok() {
                 bail!("--run-as {uid}:{gid} did not take: the process could become root again");
             }
+            match self.keep {
+                Some(keep) => capabilities::verify_kept(keep, true)?,
+                None => {
+                    let left = Caps::permitted();
+                    if !left.is_empty() {
+                        bail!("--run-as {uid}:{gid} did not drop capabilities: still permitted {left}");
+                    }
+                }
+            }
         }
         tracing::debug!(identity = %describe(), "credentials applied");
         Ok(())
@@ -134,6 +163,9 @@ impl Identity {
                      drop --run-as (in a pod, the runtime chooses the user), or start ferry as root"
                 );
             }
+        }
+        if let Some(keep) = self.keep {
+            capabilities::restrict_to(keep)?;
         }
         let held = held_groups()?;
         let missing: Vec<u32> = self
@@ -174,17 +206,26 @@ pub fn check_access(what: &str, path: &Path, write: bool) -> Result<()> {
     if write {
         mode |= Access::WRITE_OK;
     }
-    match access(path, mode) {
+    // AT_EACCESS: as the process will open it, with its effective ids and capabilities
+    // (plain access(2) clears the capabilities of a non-root real uid, and would call a
+    // 0700 directory unreadable to a source that holds CAP_DAC_READ_SEARCH).
+    match accessat(CWD, path, mode, AtFlags::EACCESS) {
         // A missing path is reported later, by the check that expects a directory.
         Ok(()) | Err(Errno::NOENT) => {}
         Err(e) => {
-            let how = if write { "writable" } else { "readable" };
+            let (how, cap) = if write {
+                ("writable", "dac_override")
+            } else {
+                ("readable", "dac_read_search")
+            };
             bail!(
                 "{what} {} is not {how} as {}: {e}; if its storage grants access by group, \
              add the group with --supplemental-groups GID[,GID...] (in a pod: \
-             securityContext.supplementalGroups)",
+             securityContext.supplementalGroups); otherwise keep CAP_{} with \
+             --keep-caps {cap}",
                 path.display(),
-                describe()
+                describe(),
+                cap.to_ascii_uppercase()
             );
         }
     }

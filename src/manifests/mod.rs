@@ -8,6 +8,8 @@
 
 mod plan;
 mod render;
+mod security;
+mod source;
 
 use std::fs;
 use std::io::Write;

@@ -7,8 +7,10 @@
 //! image: registry.example.com/ferry:0.1.0
 //! routeHost: dvm-app.apps.target.example.com
 //! cutover: false                     # true: the source pods push with --delete
+//! retries: 5                         # the push's --retries (default 5), with backoff
 //! source:
 //!   namespace: app
+//!   privileges: least                # none (default) | least | root, per side
 //!   supplementalGroups: "1000,2000"  # or [1000, 2000]
 //!   proxy: http://user:p%40ss@proxy.corp:3128
 //!   noProxy: .cluster.local,10.0.0.0/8
@@ -34,6 +36,9 @@ pub struct Plan {
     pub route_host: String,
     #[serde(default)]
     pub cutover: bool,
+    /// Sessions each source pod's push retries after a network failure (`--retries`).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
     pub source: SourceSide,
     pub target: TargetSide,
     pub pvcs: Vec<String>,
@@ -43,6 +48,8 @@ pub struct Plan {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SourceSide {
     pub namespace: String,
+    #[serde(default)]
+    pub privileges: Privileges,
     #[serde(default)]
     pub supplemental_groups: Groups,
     pub proxy: Option<String>,
@@ -55,9 +62,29 @@ pub struct SourceSide {
 pub struct TargetSide {
     pub namespace: String,
     #[serde(default)]
+    pub privileges: Privileges,
+    #[serde(default)]
     pub supplemental_groups: Groups,
     pub resources: Option<Value>,
 }
+
+/// How much a side's pod may do (`privileges:`). See README "Privileges of the pods".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Privileges {
+    /// Restricted pod security: any non-root UID, no capabilities. Reads only what that
+    /// UID (and its groups) may read; applies no owners.
+    #[default]
+    None,
+    /// A non-root UID with exactly the capabilities the side uses, raised from the
+    /// image's file capabilities (which need `allowPrivilegeEscalation: true`).
+    Least,
+    /// A privileged container running as root (MTC's shape).
+    Root,
+}
+
+/// At most this many `retries:` (each waits up to a minute before reconnecting).
+pub const MAX_RETRIES: u32 = 100;
 
 /// MTC's comma-separated string, or a YAML list of numbers.
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +117,10 @@ fn default_name() -> String {
     "ferry".to_string()
 }
 
+fn default_retries() -> u32 {
+    5
+}
+
 impl Plan {
     pub fn parse(text: &str) -> Result<Plan> {
         let plan: Plan = serde_norway::from_str(text)?;
@@ -113,6 +144,13 @@ impl Plan {
         {
             bail!(
                 "routeHost {host:?} is not a DNS name (no scheme or port), e.g. dvm-app.apps.example.com"
+            );
+        }
+        if self.retries > MAX_RETRIES {
+            bail!(
+                "retries {} is more than {MAX_RETRIES}; a source pod that cannot reconnect \
+                 after that many tries is better failed and looked at",
+                self.retries
             );
         }
         if let Some(proxy) = &self.source.proxy {
@@ -192,6 +230,10 @@ mod tests {
     fn parses_a_minimal_plan() {
         let plan = Plan::parse(MINIMAL).unwrap();
         assert_eq!(plan.name, "ferry");
+        // Today's plans stay valid and mean what they meant: restricted pods.
+        assert_eq!(plan.source.privileges, Privileges::None);
+        assert_eq!(plan.target.privileges, Privileges::None);
+        assert_eq!(plan.retries, 5);
         assert_eq!(
             plan.pairs().unwrap(),
             vec![
@@ -234,6 +276,18 @@ mod tests {
     }
 
     #[test]
+    fn privileges_and_retries_are_read_per_side() {
+        let text = MINIMAL
+            .replace("{namespace: app}", "{namespace: app, privileges: least}")
+            .replace("{namespace: app2}", "{namespace: app2, privileges: root}")
+            + "retries: 0\n";
+        let plan = Plan::parse(&text).unwrap();
+        assert_eq!(plan.source.privileges, Privileges::Least);
+        assert_eq!(plan.target.privileges, Privileges::Root);
+        assert_eq!(plan.retries, 0);
+    }
+
+    #[test]
     fn refuses_bad_plans() {
         for (from, to) in [
             (
@@ -250,6 +304,10 @@ mod tests {
             ("[data, 'logs:logs2']", "[]"),
             ("[data, 'logs:logs2']", "[data, 'x:data']"),
             ("[data, 'logs:logs2']", "['Data']"),
+            ("{namespace: app}", "{namespace: app, privileges: admin}"),
+            ("{namespace: app}", "{namespace: app, privileges: Least}"),
+            ("pvcs:", "retries: 101\npvcs:"),
+            ("pvcs:", "retries: -1\npvcs:"),
         ] {
             let text = MINIMAL.replace(from, to);
             assert_ne!(text, MINIMAL);

@@ -3,23 +3,28 @@
 //! ```text
 //! target cluster: Secret server-tls, Pod target (ferry serve), Service, Route (passthrough),
 //!                 NetworkPolicy (ingress on 6443, egress)
-//! source cluster: Secret client-tls, Secret proxy, Pod push-SRC per PVC (ferry push),
+//! source cluster: Secret client-tls, Secret proxy, Job push-SRC per PVC (ferry push),
 //!                 NetworkPolicy (egress)
 //! ```
 //!
 //! Every transfer pod carries MTC's labels (`owner: directvolumemigration`,
-//! `app: directvolumemigration-rsync-transfer`) so existing NetworkPolicies keep working,
-//! and runs under restricted pod security: any non-root UID, no capabilities, no privilege
-//! escalation, RuntimeDefault seccomp, read-only root filesystem.
+//! `app: directvolumemigration-rsync-transfer`) so existing NetworkPolicies keep working.
+//! Its security follows the side's `privileges:` (see `security.rs`); the default is
+//! restricted pod security: any non-root UID, no capabilities, no privilege escalation,
+//! RuntimeDefault seccomp, read-only root filesystem. The source Jobs are in `source.rs`.
 
 use serde_json::{json, Map, Value};
 
 use super::plan::{Plan, PvcPair};
+use super::security::{container_security, pod_security};
+use super::source::source_job;
+use crate::capabilities::least_caps;
+use ferry_engine::Side;
 
 /// The port `ferry serve` listens on inside the target pod (stunnel's in MTC).
 pub const SERVE_PORT: u16 = 6443;
-const TLS_MOUNT: &str = "/etc/ferry/tls";
-const TERMINATION_LOG: &str = "/dev/termination-log";
+pub(super) const TLS_MOUNT: &str = "/etc/ferry/tls";
+pub(super) const TERMINATION_LOG: &str = "/dev/termination-log";
 
 /// Which cluster an object belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +116,7 @@ pub fn render(inputs: &Inputs<'_>) -> Vec<Object> {
         })));
     }
     for pair in &inputs.pairs {
-        out.push(source(source_pod(inputs, &n, pair)));
+        out.push(source(source_job(inputs, &n, pair)));
     }
     out.push(source(network_policy(
         &n.policy,
@@ -123,13 +128,13 @@ pub fn render(inputs: &Inputs<'_>) -> Vec<Object> {
 }
 
 /// Object names, all from the plan's `name`.
-struct Names {
-    target: String,
-    server_tls: String,
-    client_tls: String,
-    proxy: String,
-    policy: String,
-    prefix: String,
+pub(super) struct Names {
+    pub(super) target: String,
+    pub(super) server_tls: String,
+    pub(super) client_tls: String,
+    pub(super) proxy: String,
+    pub(super) policy: String,
+    pub(super) prefix: String,
 }
 
 impl Names {
@@ -144,7 +149,7 @@ impl Names {
         }
     }
 
-    fn push(&self, src: &str) -> String {
+    pub(super) fn push(&self, src: &str) -> String {
         format!("{}-push-{src}", self.prefix)
     }
 }
@@ -163,7 +168,12 @@ fn labels(instance: &str, component: Option<&str>) -> Value {
     labels
 }
 
-fn metadata(name: &str, namespace: &str, instance: &str, component: Option<&str>) -> Value {
+pub(super) fn metadata(
+    name: &str,
+    namespace: &str,
+    instance: &str,
+    component: Option<&str>,
+) -> Value {
     json!({"name": name, "namespace": namespace, "labels": labels(instance, component)})
 }
 
@@ -182,46 +192,35 @@ fn tls_secret(name: &str, namespace: &str, instance: &str, tls: &TlsFiles) -> Va
     })
 }
 
-/// Restricted pod security, pod level.
-fn pod_security(groups: &[u32]) -> Value {
-    let mut sc = json!({
-        "runAsNonRoot": true,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    });
-    if !groups.is_empty() {
-        sc["supplementalGroups"] = json!(groups);
-    }
-    sc
-}
-
-/// Restricted pod security, container level.
-fn container_security() -> Value {
-    json!({
-        "runAsNonRoot": true,
-        "allowPrivilegeEscalation": false,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": true,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    })
-}
-
 /// `FERRY_SUPPLEMENTAL_GROUPS`: ferry checks at start that it holds the groups the pod
 /// asked for, and says so plainly if the admission policy took them away.
-fn groups_env(groups: &[u32]) -> Option<Value> {
+pub(super) fn groups_env(groups: &[u32]) -> Option<Value> {
     (!groups.is_empty()).then(|| {
         let list: Vec<String> = groups.iter().map(u32::to_string).collect();
         json!({"name": "FERRY_SUPPLEMENTAL_GROUPS", "value": list.join(",")})
     })
 }
 
-fn container(
-    role: &str,
-    image: &str,
-    args: Vec<String>,
-    env: Vec<Value>,
-    mounts: Vec<Value>,
-    resources: Option<&Value>,
-) -> Map<String, Value> {
+pub(super) struct Container<'a> {
+    pub(super) role: &'a str,
+    pub(super) image: &'a str,
+    pub(super) args: Vec<String>,
+    pub(super) env: Vec<Value>,
+    pub(super) mounts: Vec<Value>,
+    pub(super) resources: Option<&'a Value>,
+    pub(super) security: Value,
+}
+
+pub(super) fn container(spec: Container<'_>) -> Map<String, Value> {
+    let Container {
+        role,
+        image,
+        args,
+        env,
+        mounts,
+        resources,
+        security,
+    } = spec;
     let mut c = Map::new();
     c.insert("name".into(), json!(role));
     c.insert("image".into(), json!(image));
@@ -231,7 +230,7 @@ fn container(
         c.insert("env".into(), json!(env));
     }
     c.insert("volumeMounts".into(), json!(mounts));
-    c.insert("securityContext".into(), container_security());
+    c.insert("securityContext".into(), security);
     c.insert("terminationMessagePath".into(), json!(TERMINATION_LOG));
     c.insert(
         "terminationMessagePolicy".into(),
@@ -265,14 +264,16 @@ fn target_pod(inputs: &Inputs<'_>, n: &Names) -> Value {
             "persistentVolumeClaim": {"claimName": pair.dst},
         }));
     }
-    let mut c = container(
-        "ferry-serve",
-        &plan.image,
+    let privileges = plan.target.privileges;
+    let mut c = container(Container {
+        role: "ferry-serve",
+        image: &plan.image,
         args,
-        groups_env(&inputs.target_groups).into_iter().collect(),
+        env: groups_env(&inputs.target_groups).into_iter().collect(),
         mounts,
-        plan.target.resources.as_ref(),
-    );
+        resources: plan.target.resources.as_ref(),
+        security: container_security(privileges, &least_caps(Side::Target)),
+    });
     c.insert(
         "ports".into(),
         json!([{"name": "ferry", "containerPort": SERVE_PORT, "protocol": "TCP"}]),
@@ -289,70 +290,9 @@ fn target_pod(inputs: &Inputs<'_>, n: &Names) -> Value {
         "metadata": metadata(&n.target, &plan.target.namespace, &plan.name, Some("target")),
         "spec": {
             "restartPolicy": "Always",
-            "securityContext": pod_security(&inputs.target_groups),
+            "securityContext": pod_security(privileges, &inputs.target_groups),
             "containers": [c],
             "volumes": volumes,
-        },
-    })
-}
-
-fn source_pod(inputs: &Inputs<'_>, n: &Names, pair: &PvcPair) -> Value {
-    let plan = inputs.plan;
-    let mount = format!("/mnt/{}", pair.src);
-    let mut args: Vec<String> = vec![
-        "push".into(),
-        mount.clone(),
-        format!("ferry://{}:443/{}", plan.route_host, pair.dst),
-        "--tls-dir".into(),
-        TLS_MOUNT.into(),
-        "--json".into(),
-        "--summary-file".into(),
-        TERMINATION_LOG.into(),
-    ];
-    if plan.cutover {
-        args.push("--delete".into());
-    }
-    let mut env: Vec<Value> = groups_env(&inputs.source_groups).into_iter().collect();
-    if plan.source.proxy.is_some() {
-        // The credentials stay in the Secret: the pod spec only names it.
-        env.push(json!({
-            "name": "HTTPS_PROXY",
-            "valueFrom": {"secretKeyRef": {"name": n.proxy, "key": "HTTPS_PROXY"}},
-        }));
-    }
-    if let Some(no_proxy) = &plan.source.no_proxy {
-        env.push(json!({"name": "NO_PROXY", "value": no_proxy}));
-    }
-    let c = container(
-        "ferry-push",
-        &plan.image,
-        args,
-        env,
-        vec![
-            json!({"name": "tls", "mountPath": TLS_MOUNT, "readOnly": true}),
-            json!({"name": "pvc", "mountPath": mount, "readOnly": true}),
-        ],
-        plan.source.resources.as_ref(),
-    );
-    let mut meta = metadata(
-        &n.push(&pair.src),
-        &plan.source.namespace,
-        &plan.name,
-        Some("source"),
-    );
-    meta["annotations"] = json!({"ferry/source-pvc": pair.src, "ferry/target-pvc": pair.dst});
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": meta,
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": pod_security(&inputs.source_groups),
-            "containers": [c],
-            "volumes": [
-                {"name": "tls", "secret": {"secretName": n.client_tls}},
-                {"name": "pvc", "persistentVolumeClaim": {"claimName": pair.src, "readOnly": true}},
-            ],
         },
     })
 }

@@ -58,6 +58,8 @@ mod zeros;
 pub use client::connect::Route;
 pub use error::EngineError;
 pub use exit::ExitCode;
+/// Capabilities and what a side cannot do without them (the binary says so up front).
+pub use ferry_tree::{Cap, Caps, PrivilegeReport, Side};
 pub use framed::DEFAULT_HEARTBEAT;
 pub use probe::{probe, Hop, Verdict};
 pub use pull::{pull, PullConfig};

@@ -50,6 +50,9 @@ pub struct PushConfig {
     pub bwlimit: Option<u64>,
     /// Include/exclude rules (lost+found at the root excluded unless asked for).
     pub filter: Filter,
+    /// What this side can and cannot do with its capabilities: a `privileges` event
+    /// after `start` (`--json`). `None` says nothing.
+    pub privileges: Option<ferry_tree::PrivilegeReport>,
 }
 
 /// Runs a push to the end and returns its summary (which carries the exit code).
@@ -68,6 +71,9 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
         &route.volume,
         config.options.dry_run,
     );
+    if let Some(report) = &config.privileges {
+        reporter.privileges(report);
+    }
     let ticker = Ticker::start(progress.clone(), reporter.clone());
     let session = Session {
         config: &config,

@@ -97,6 +97,7 @@ async fn a_push_tells_its_own_sink_every_event_in_order() {
         progress: true,
         bwlimit: None,
         filter: Filter::default(),
+        privileges: None,
     };
     let summary = ferry_engine::push(push, std::future::pending()).await;
     assert_eq!(summary.exit_code, 0, "{:?}", summary.error);

@@ -28,13 +28,17 @@
 //!                                                           └ set_meta / set_own_meta
 //! ```
 
+mod caps;
 mod error;
 mod proc_fd;
+mod shortfall;
 pub mod source;
 pub mod volume;
 mod xattr;
 
+pub use caps::{Cap, Caps};
 pub use error::TreeError;
+pub use shortfall::{PrivilegeReport, Shortfall, Side};
 pub use source::{
     regions, regions_allocated, Listing, OpenedFile, Region, SourceEntry, SourceRoot, WalkOptions,
     Walker,

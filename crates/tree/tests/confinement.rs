@@ -31,7 +31,7 @@ fn setup() -> Setup {
     symlink(&outside, vol_path.join("inside/link")).unwrap();
     symlink("../../outside/file", vol_path.join("inside/flink")).unwrap();
     symlink(&outside, vol_path.join("rootlink")).unwrap();
-    let volume = Volume::open(&vol_path, Privileges { root: true }).unwrap();
+    let volume = Volume::open(&vol_path, Privileges::ALL).unwrap();
     Setup {
         _base: base,
         outside,
@@ -105,8 +105,7 @@ fn commit_onto_a_symlink_replaces_the_link() {
     for name in [&b"flink"[..], b"link"] {
         let mut t = dir.create_temp(name).unwrap();
         t.write_at(0, b"replaced").unwrap();
-        t.apply_meta(&hostile_meta(), Privileges { root: true })
-            .unwrap();
+        t.apply_meta(&hostile_meta(), Privileges::ALL).unwrap();
         t.commit(&dir, name).unwrap();
         let p = s
             .vol_path

@@ -8,8 +8,8 @@ use common::{lstat, meta, rel};
 use ferry_proto::{Meta, RelPath, SpecialKind, Xattr};
 use ferry_tree::{Dir, ExistingKind, NotApplied, Privileges, TreeError, Volume};
 
-const ROOT: Privileges = Privileges { root: true };
-const USER: Privileges = Privileges { root: false };
+const ROOT: Privileges = Privileges::ALL;
+const USER: Privileges = Privileges::NONE;
 
 fn volume(p: Privileges) -> (tempfile::TempDir, Volume, Dir) {
     let base = tempfile::tempdir().unwrap();
@@ -215,7 +215,7 @@ fn set_meta_syncs_xattrs_but_keeps_foreign_namespaces() {
             .map(|x| x.name)
             .collect();
         let mut want = vec![b"user.new".to_vec(), b"user.same".to_vec()];
-        if !privileges.root {
+        if !privileges.has(ferry_tree::Cap::SysAdmin) {
             want.insert(0, b"trusted.t".to_vec());
         }
         assert_eq!(names, want);

@@ -10,7 +10,7 @@ use common::{lstat, meta};
 use ferry_proto::RelPath;
 use ferry_tree::{Dir, Privileges, TempFile, Volume};
 
-const ROOT: Privileges = Privileges { root: true };
+const ROOT: Privileges = Privileges::ALL;
 
 fn volume() -> (tempfile::TempDir, Volume, Dir) {
     let base = tempfile::tempdir().unwrap();
@@ -105,7 +105,7 @@ fn dropped_or_discarded_unnamed_files_leave_nothing() {
 
 const NO_FOWNER_ENV: &str = "FERRY_TREE_NO_FOWNER_DIR";
 
-/// Root without `CAP_FOWNER` could be refused the link of a file it chowned to another
+/// A target holding `CAP_CHOWN` without `CAP_FOWNER` could be refused the link of a file it chowned to another
 /// owner (`fs.protected_hardlinks`) after writing it: it must not make unnamed files. The
 /// test re-runs itself with `CAP_FOWNER` dropped, so the kernel's view is what is checked.
 #[test]
@@ -126,7 +126,10 @@ fn without_fowner(base: &Path) {
     let mut caps = capabilities(None).unwrap();
     caps.effective.remove(CapabilitySet::FOWNER);
     set_capabilities(None, caps).unwrap();
-    let volume = Volume::open(base, ROOT).unwrap();
+    // As a target finds its privileges: from the kernel (CAP_CHOWN held, CAP_FOWNER not).
+    let privileges = Privileges::current();
+    assert!(privileges.applies_owners() && !privileges.has(ferry_tree::Cap::Fowner));
+    let volume = Volume::open(base, privileges).unwrap();
     let root = volume.open_dir(&RelPath::root()).unwrap();
     assert!(root.create_unnamed(b"f").unwrap().is_none());
     assert!(root.names().unwrap().is_empty(), "the probe left nothing");

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 use crate::util::{ferry, run_guarded, Certs};
 
-const PLAN: &str = r#"
+pub(super) const PLAN: &str = r#"
 name: dvm-app
 image: registry.example.com/ferry:0.1.0
 routeHost: dvm-app.apps.target.example.com
@@ -28,7 +28,7 @@ pvcs: [data, "logs:logs-restored"]
 "#;
 
 /// Every document of a YAML stream, as JSON values.
-fn parse_stream(text: &str) -> Vec<Value> {
+pub(super) fn parse_stream(text: &str) -> Vec<Value> {
     serde_norway::Deserializer::from_str(text)
         .map(|doc| Value::deserialize(doc).expect("a YAML document"))
         .filter(|v| !v.is_null())
@@ -36,18 +36,34 @@ fn parse_stream(text: &str) -> Vec<Value> {
 }
 
 fn render(tmp: &TempDir, extra: &[&str]) -> crate::util::Output {
+    render_plan(tmp, PLAN, extra)
+}
+
+pub(super) fn render_plan(tmp: &TempDir, text: &str, extra: &[&str]) -> crate::util::Output {
     let plan = tmp.path().join("plan.yaml");
-    fs::write(&plan, PLAN).unwrap();
+    fs::write(&plan, text).unwrap();
     let mut cmd = ferry();
     cmd.arg("manifests").arg("--plan").arg(&plan).args(extra);
     run_guarded(&mut cmd, "ferry manifests")
 }
 
-fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+pub(super) fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
     objects
         .iter()
         .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("no {kind} {name} among {objects:#?}"))
+}
+
+/// Every pod the objects run: Pods, and the pod templates of Jobs.
+fn pods(objects: &[Value]) -> Vec<&Value> {
+    objects
+        .iter()
+        .filter_map(|o| match o["kind"].as_str() {
+            Some("Pod") => Some(o),
+            Some("Job") => Some(&o["spec"]["template"]),
+            _ => None,
+        })
+        .collect()
 }
 
 fn env<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
@@ -80,7 +96,9 @@ fn manifests_describe_a_restricted_migration() {
     }
 
     // Labels MTC's NetworkPolicies select on, on every pod.
-    for pod in objects.iter().filter(|o| o["kind"] == "Pod") {
+    let pods = pods(&objects);
+    assert_eq!(pods.len(), 3);
+    for pod in pods {
         let labels = &pod["metadata"]["labels"];
         assert_eq!(labels["owner"], "directvolumemigration", "{pod}");
         assert_eq!(
@@ -154,9 +172,21 @@ fn manifests_describe_a_restricted_migration() {
     assert_eq!(route["spec"]["tls"]["termination"], "passthrough");
     assert_eq!(route["spec"]["to"]["name"], "dvm-app-target");
 
-    // Source pods: one per PVC, proxy from a Secret, summary as termination message.
-    let push = find(&objects, "Pod", "dvm-app-push-logs");
-    assert_eq!(push["metadata"]["namespace"], "shop");
+    // Source pods: one Job per PVC, proxy from a Secret, summary as termination message.
+    let job = find(&objects, "Job", "dvm-app-push-logs");
+    assert_eq!(job["metadata"]["namespace"], "shop");
+    assert_eq!(job["metadata"]["annotations"]["ferry/source-pvc"], "logs");
+    // A blip is retried in the pod (--retries, default 5); a lost pod is replaced a
+    // few times; what no new pod can fix (usage, no space, per-file errors) fails it.
+    assert_eq!(job["spec"]["backoffLimit"], 3);
+    let fail = &job["spec"]["podFailurePolicy"]["rules"][0];
+    assert_eq!(fail["action"], "FailJob");
+    assert_eq!(fail["onExitCodes"]["containerName"], "ferry-push");
+    assert_eq!(
+        fail["onExitCodes"]["values"],
+        serde_json::json!([1, 2, 11, 12, 23])
+    );
+    let push = &job["spec"]["template"];
     assert_eq!(push["spec"]["restartPolicy"], "Never");
     assert_eq!(
         push["spec"]["securityContext"]["supplementalGroups"],
@@ -181,6 +211,7 @@ fn manifests_describe_a_restricted_migration() {
         .windows(2)
         .any(|w| w == ["--summary-file", "/dev/termination-log"]));
     assert!(args.contains(&"--delete"), "cutover pushes with --delete");
+    assert!(args.windows(2).any(|w| w == ["--retries", "5"]), "{args:?}");
     assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
     assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
     let proxy = env(c, "HTTPS_PROXY").unwrap();
@@ -205,7 +236,7 @@ fn manifests_describe_a_restricted_migration() {
     assert!(src_volumes
         .iter()
         .any(|v| v["secret"]["secretName"] == "dvm-app-client-tls"));
-    find(&objects, "Pod", "dvm-app-push-data");
+    find(&objects, "Job", "dvm-app-push-data");
     // The credentials appear only inside the proxy Secret, encoded.
     assert!(!out.stdout.contains("s3cret"), "credentials in clear text");
     let secret = find(&objects, "Secret", "dvm-app-proxy");

@@ -5,8 +5,10 @@
 //! ferry between two hosts does, or start as uid 1001 with the groups already granted,
 //! the way kubelet starts a pod.
 
+mod capabilities;
 mod groups;
 mod manifests;
+mod manifests_privileges;
 mod not_applied;
 
 use std::fs;
@@ -18,6 +20,11 @@ use crate::util::Certs;
 /// The plain user the tests drop to, and the group that grants access to the storage.
 pub const USER: u32 = 1001;
 pub const GROUP: u32 = 2000;
+
+/// The capabilities a non-root source and target are given in the capability tests,
+/// which `privileges: least` pods must carry exactly (as `--keep-caps` takes them).
+pub const SOURCE_CAPS: &str = "dac_read_search";
+pub const TARGET_CAPS: &str = "chown,fowner,fsetid,dac_override";
 
 /// Lets a plain user walk down to the test's directories (TempDir makes them 0700).
 pub fn open_up(dir: &Path) {

@@ -16,6 +16,7 @@ enum Type {
     Bool,
     /// An integer or null.
     OptInt,
+    List,
 }
 
 fn has(v: &Value, t: Type) -> bool {
@@ -25,6 +26,7 @@ fn has(v: &Value, t: Type) -> bool {
         Type::Str => v.is_string(),
         Type::Bool => v.is_boolean(),
         Type::OptInt => v.is_u64() || v.is_null(),
+        Type::List => v.is_array(),
     }
 }
 
@@ -52,6 +54,12 @@ fn schema(event: &str) -> Option<Vec<(&'static str, Type)>> {
             ("retries", Int),
             ("attempt", Int),
             ("elapsed_s", Number),
+        ],
+        "privileges" => vec![
+            ("side", Str),
+            ("uid", Int),
+            ("held", List),
+            ("missing", List),
         ],
         "change" => vec![("path", Str), ("change", Str), ("kind", Str)],
         "file_error" => vec![("side", Str), ("path", Str), ("message", Str)],
@@ -155,6 +163,9 @@ fn every_json_line_follows_the_schema_through_a_retry() {
         .map(|e| e["event"].as_str().unwrap())
         .collect();
     assert_eq!(kinds.first(), Some(&"start"), "{kinds:?}");
+    // Then, once, what this side holds and cannot do (here root: all of it).
+    assert_eq!(kinds.get(1), Some(&"privileges"), "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "privileges").count(), 1);
     assert_eq!(kinds.last(), Some(&"summary"), "{kinds:?}");
     assert!(
         kinds.contains(&"warning"),
@@ -234,6 +245,9 @@ fn every_json_line_of_a_pull_follows_the_schema_through_a_retry() {
         .map(|e| e["event"].as_str().unwrap())
         .collect();
     assert_eq!(kinds.first(), Some(&"start"), "{kinds:?}");
+    // Then, once, what this side holds and cannot do (here root: all of it).
+    assert_eq!(kinds.get(1), Some(&"privileges"), "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "privileges").count(), 1);
     assert_eq!(kinds.last(), Some(&"summary"), "{kinds:?}");
     assert!(
         kinds.contains(&"warning"),

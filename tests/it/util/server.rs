@@ -24,9 +24,21 @@ pub struct ServerBuilder<'a> {
     volumes: Vec<(String, PathBuf, bool)>,
     once: bool,
     args: Vec<OsString>,
+    /// A program that starts ferry, with its arguments (e.g. `setpriv --bounding-set ...`).
+    under: Vec<OsString>,
 }
 
 impl<'a> ServerBuilder<'a> {
+    /// Starts ferry through `program args... -- ferry serve ...` (setpriv, to start it
+    /// with chosen credentials).
+    pub fn under(mut self, program: &str, args: &[&str]) -> Self {
+        self.under = std::iter::once(program)
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        self
+    }
+
     pub fn volume(mut self, name: &str, path: &Path) -> Self {
         self.volumes
             .push((name.to_string(), path.to_path_buf(), false));
@@ -53,7 +65,14 @@ impl<'a> ServerBuilder<'a> {
     }
 
     pub fn start(self) -> Server {
-        let mut cmd = ferry();
+        let mut cmd = match self.under.split_first() {
+            Some((program, args)) => {
+                let mut cmd = std::process::Command::new(program);
+                cmd.args(args).arg("--").arg(env!("CARGO_BIN_EXE_ferry"));
+                cmd
+            }
+            None => ferry(),
+        };
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .arg("--tls-dir")
@@ -122,6 +141,7 @@ impl Server {
             volumes: Vec::new(),
             once: false,
             args: Vec::new(),
+            under: Vec::new(),
         }
     }
 

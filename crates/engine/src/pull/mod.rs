@@ -59,6 +59,9 @@ pub struct PullConfig {
     /// Include/exclude rules: the server does not list what they exclude, and this
     /// side's `--delete` keeps it (unless `--delete-excluded`).
     pub filter: Filter,
+    /// What this side can and cannot do with its capabilities: a `privileges` event
+    /// after `start` (`--json`). `None` says nothing.
+    pub privileges: Option<ferry_tree::PrivilegeReport>,
 }
 
 /// What one attempt shares with the loop around it.
@@ -96,6 +99,9 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
         &route.volume,
         config.options.dry_run,
     );
+    if let Some(report) = &config.privileges {
+        reporter.privileges(report);
+    }
     let mut counts = SourceCounts::default();
     // Files committed by attempts that were then cut: the next attempt finds them in
     // place and would count them unchanged (as a push does, see `push`).

@@ -20,6 +20,9 @@ pub enum Event<'a> {
         volume: &'a str,
         dry_run: bool,
     },
+    /// What this side holds of the capabilities Ferry uses and what it cannot do without
+    /// the rest; once, right after `Start` (the same words went to stderr before).
+    Privileges(&'a ferry_tree::PrivilegeReport),
     /// The live state, 4 times a second (for a live line).
     Tick {
         snapshot: &'a Snapshot,

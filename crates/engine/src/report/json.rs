@@ -48,6 +48,22 @@ impl EventSink for JsonLines {
                 json!({"source": source, "target": target, "volume": volume, "dry_run": dry_run,
                        "ferry_version": env!("CARGO_PKG_VERSION")}),
             ),
+            Event::Privileges(report) => {
+                let held: Vec<&str> = report.held.iter().map(|c| c.name()).collect();
+                let missing: Vec<Value> = report
+                    .missing
+                    .iter()
+                    .map(|s| {
+                        json!({"capability": s.cap.to_string(), "effect": s.effect,
+                               "message": report.line(s)})
+                    })
+                    .collect();
+                self.line(
+                    "privileges",
+                    json!({"side": report.side.name(), "uid": report.uid, "held": held,
+                           "missing": missing}),
+                );
+            }
             Event::Tick { .. } => {}
             Event::Progress {
                 snapshot,

@@ -20,6 +20,7 @@ impl EventSink for Log {
             } => tracing::warn!("error at the {side}: {path}: {message}"),
             Event::Warning { path, message } => tracing::warn!("{path}: {message}"),
             Event::Start { .. }
+            | Event::Privileges(_)
             | Event::Tick { .. }
             | Event::Progress { .. }
             | Event::Summary(_) => {}

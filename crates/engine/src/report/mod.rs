@@ -149,6 +149,11 @@ impl Reporter {
         });
     }
 
+    /// What this side holds and cannot do with it (the `privileges` event).
+    pub fn privileges(&self, report: &ferry_tree::PrivilegeReport) {
+        self.emit(Event::Privileges(report));
+    }
+
     /// The `progress` event.
     pub fn progress(&self, snapshot: &Snapshot, bps: f64, eta: Option<f64>) {
         self.emit(Event::Progress {

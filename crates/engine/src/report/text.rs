@@ -41,7 +41,10 @@ impl EventSink for Text {
                 }
                 eprint!("{}", summary.to_text());
             }),
-            Event::Start { .. } | Event::Tick { .. } | Event::Progress { .. } => {}
+            Event::Start { .. }
+            | Event::Privileges(_)
+            | Event::Tick { .. }
+            | Event::Progress { .. } => {}
         }
     }
 }

@@ -25,7 +25,8 @@ pub trait Probe {
 }
 
 /// Decides for `content`/`meta` against `existing`. `root` says whether ownership is
-/// ours to apply (and so to compare); `min_basis` is the smallest file worth a delta.
+/// ours to apply (and so to compare: `CAP_CHOWN`, whatever the uid); `min_basis` is the
+/// smallest file worth a delta.
 pub fn decide(
     content: &Content,
     meta: &Meta,

@@ -213,7 +213,7 @@ impl Planner {
             Some(dir) => dir.stat(&entry.name)?,
             None => None,
         };
-        let root = self.volume.privileges().root;
+        let root = self.volume.privileges().applies_owners();
         let action = {
             let mut probe = DirProbe {
                 dir: dir.as_deref(),

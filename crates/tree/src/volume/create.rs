@@ -14,6 +14,7 @@ use super::dir::{checked, TEMP_PREFIX};
 use super::existing::{file_type_of, NotApplied};
 use super::temp::TempFile;
 use super::Dir;
+use crate::caps::Cap;
 use crate::error::TreeError;
 use crate::proc_fd;
 
@@ -47,7 +48,7 @@ impl Dir {
     pub fn create_unnamed(&self, name: &[u8]) -> Result<Option<TempFile>, TreeError> {
         checked(name)?;
         if UNNAMED_REFUSED.load(Ordering::Relaxed)
-            || (self.privileges().root && !has_fowner())
+            || (self.privileges().applies_owners() && !self.privileges().has(Cap::Fowner))
             || !unnamed_links_work(self)
         {
             return Ok(None);
@@ -121,8 +122,8 @@ impl Dir {
         Ok(())
     }
 
-    /// Creates or replaces a FIFO, socket or device node. Devices need root (and
-    /// `CAP_MKNOD`); without them nothing is created and `special` is reported.
+    /// Creates or replaces a FIFO, socket or device node. Devices need
+    /// `CAP_MKNOD`; without it nothing is created and `special` is reported.
     pub fn special(
         &self,
         name: &[u8],
@@ -132,7 +133,7 @@ impl Dir {
     ) -> Result<NotApplied, TreeError> {
         checked(name)?;
         let device = matches!(kind, SpecialKind::CharDevice | SpecialKind::BlockDevice);
-        if device && !self.privileges().root {
+        if device && !self.privileges().has(Cap::Mknod) {
             return Ok(NotApplied::special());
         }
         let rdev = if device { rdev } else { 0 };
@@ -236,16 +237,6 @@ fn unnamed_links_work(dir: &Dir) -> bool {
 
 /// `CAP_FOWNER` in the effective set: lets root link a file it chowned to someone else
 /// whatever `fs.protected_hardlinks` says.
-fn has_fowner() -> bool {
-    static FOWNER: OnceLock<bool> = OnceLock::new();
-    *FOWNER.get_or_init(|| {
-        rustix::thread::capabilities(None).is_ok_and(|caps| {
-            caps.effective
-                .contains(rustix::thread::CapabilitySet::FOWNER)
-        })
-    })
-}
-
 fn is_errno(e: &TreeError, errno: Errno) -> bool {
     matches!(e, TreeError::Io { source, .. } if source.raw_os_error() == Some(errno.raw_os_error()))
 }

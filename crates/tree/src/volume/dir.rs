@@ -15,6 +15,7 @@ use super::existing::Existing;
 use super::node::Node;
 use super::root::{dir_open_error, open_beneath, DIR_FLAGS};
 use super::Privileges;
+use crate::caps::Cap;
 use crate::error::{io_err, shown, TreeError};
 use crate::xattr;
 
@@ -210,7 +211,7 @@ impl Dir {
     /// Without privilege, a directory whose final mode lacks owner write (set by a
     /// previous pass) could not be filled; open it up until `set_own_meta` runs.
     fn make_fillable(&self, st_mode: u32) -> Result<(), TreeError> {
-        if self.privileges.root || st_mode & 0o700 == 0o700 {
+        if self.privileges.has(Cap::DacOverride) || st_mode & 0o700 == 0o700 {
             return Ok(());
         }
         let mode = Mode::from_raw_mode((st_mode & 0o7777) | 0o700);

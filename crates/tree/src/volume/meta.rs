@@ -16,6 +16,7 @@ use rustix::io::Errno;
 use super::existing::{kind_of, mtime_of, ExistingKind, NotApplied};
 use super::node::Node;
 use super::{Dir, Privileges};
+use crate::caps::Cap;
 use crate::error::{io_err, shown, TreeError};
 use crate::xattr;
 
@@ -43,7 +44,7 @@ pub(crate) fn apply(
     let is_link = kind_of(st.st_mode) == ExistingKind::Symlink;
 
     let mut chowned = false;
-    if privileges.root {
+    if privileges.applies_owners() {
         if st.st_uid != meta.uid || st.st_gid != meta.gid {
             match node.chown(Some(meta.uid), Some(meta.gid)) {
                 Ok(()) => chowned = true,
@@ -75,7 +76,7 @@ pub(crate) fn apply(
     let set_xattrs = |on: xattr::On<'_>| apply_xattrs(on, meta, privileges, fresh);
     if let Some(outcome) = node.with_xattrs(set_xattrs) {
         let mut outcome = outcome.map_err(|e| err("xattr", e))?;
-        let read_only = !privileges.root && st.st_mode & 0o200 == 0;
+        let read_only = !privileges.has(Cap::DacOverride) && st.st_mode & 0o200 == 0;
         // Our own file, but read-only for us: allow writing, retry, and let the chmod
         // below restore the final mode. (Someone else's file: the refusals stand.)
         if outcome.denied && read_only && node.chmod((st.st_mode & 0o7777) | 0o200).is_ok() {
@@ -95,6 +96,14 @@ pub(crate) fn apply(
     let foreign = |e: Errno| e == Errno::PERM && st.st_uid != rustix::process::geteuid().as_raw();
     if !is_link && chmod {
         match node.chmod(mode) {
+            // Without CAP_FSETID the kernel silently drops setgid from an entry whose
+            // group this process is not in: look, so that it is counted, not lost.
+            Ok(()) if mode & 0o2000 != 0 && !privileges.has(Cap::Fsetid) => {
+                let now = node.stat().map_err(|e| err("stat", e))?;
+                if now.st_mode & 0o2000 == 0 {
+                    not_applied.owner = true;
+                }
+            }
             Ok(()) => {}
             Err(e) if foreign(e) => not_applied.owner = true,
             Err(e) => return Err(err("chmod", e)),
@@ -113,7 +122,7 @@ pub(crate) fn apply(
 
 /// Sets the attributes that differ and removes the ones the source does not have,
 /// but only in namespaces the source could have sent: `user.*`, and `trusted.*`
-/// when root. `security.*` and `system.*` on the target belong to the target (labels,
+/// with `CAP_SYS_ADMIN` (without it a source cannot see them, nor a target set them). `security.*` and `system.*` on the target belong to the target (labels,
 /// capabilities, ACLs set by its admins) unless the source sent a value.
 fn apply_xattrs(
     on: xattr::On<'_>,
@@ -146,8 +155,8 @@ fn apply_xattrs(
         }
     }
     for c in &current {
-        let ours =
-            c.name.starts_with(b"user.") || (privileges.root && c.name.starts_with(b"trusted."));
+        let ours = c.name.starts_with(b"user.")
+            || (privileges.has(Cap::SysAdmin) && c.name.starts_with(b"trusted."));
         if !ours || meta.xattrs.iter().any(|x| x.name == c.name) {
             continue;
         }

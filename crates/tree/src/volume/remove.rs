@@ -14,6 +14,7 @@ use rustix::io::Errno;
 use super::dir::checked;
 use super::node::Node;
 use super::Dir;
+use crate::caps::Cap;
 use crate::error::TreeError;
 
 /// One directory being emptied: its fd, its name in the parent, what is left in it.
@@ -83,8 +84,8 @@ impl Dir {
                 Ok(()) => return Ok(Unlinked::Removed),
                 Err(Errno::NOENT) => return Ok(Unlinked::Missing),
                 Err(Errno::ISDIR) => return Ok(Unlinked::IsDir),
-                Err(Errno::ACCESS) if !opened_up && !self.privileges().root => {
-                    // Not root and this directory is not writable for us (a previous
+                Err(Errno::ACCESS) if !opened_up && !self.privileges().has(Cap::DacOverride) => {
+                    // Without CAP_DAC_OVERRIDE and this directory is not writable for us (a previous
                     // pass gave it its final mode): open it up and try once more.
                     opened_up = true;
                     let st = rfs::fstat(self.fd()).map_err(|e| self.err("stat", b"", e))?;
@@ -103,7 +104,7 @@ impl Dir {
         match self.open_subdir(name) {
             Err(TreeError::Io { source, .. })
                 if source.raw_os_error() == Some(Errno::ACCESS.raw_os_error())
-                    && !self.privileges().root =>
+                    && !self.privileges().has(Cap::DacOverride) =>
             {
                 let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC;
                 let fd = rfs::openat(self.fd(), name, flags, Mode::empty())

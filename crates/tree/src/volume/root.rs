@@ -11,21 +11,38 @@ use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use super::Dir;
+use crate::caps::{Cap, Caps};
 use crate::error::{io_err, shown, TreeError};
 
-/// Whether this process may apply ownership and create device nodes.
+/// What this process may do on the target beyond what its uid owns: the capabilities
+/// it holds, each asked for by the operation that needs it (a root without `CAP_CHOWN`
+/// cannot chown; a uid-1001 process with it can).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Privileges {
-    pub root: bool,
+    pub caps: Caps,
 }
 
 impl Privileges {
-    /// Root is effective uid 0. (A root without `CAP_CHOWN`/`CAP_MKNOD` still gets
-    /// `EPERM` from the kernel; those are counted as not applied, not fatal.)
+    /// Every capability Ferry uses (a root process with a full set).
+    pub const ALL: Privileges = Privileges { caps: Caps::ALL };
+    /// None (a plain user).
+    pub const NONE: Privileges = Privileges { caps: Caps::NONE };
+
+    /// The effective set of the calling thread, as the kernel will check it.
     pub fn current() -> Privileges {
         Privileges {
-            root: rustix::process::geteuid().is_root(),
+            caps: Caps::effective(),
         }
+    }
+
+    pub fn has(self, cap: Cap) -> bool {
+        self.caps.has(cap)
+    }
+
+    /// Whether numeric owners are applied (`CAP_CHOWN`): what a target compares and
+    /// counts as not applied.
+    pub fn applies_owners(self) -> bool {
+        self.has(Cap::Chown)
     }
 }
 
