@@ -255,6 +255,14 @@ pub enum NetError {
         reason: String,
         hint: String,
     },
+    #[error(
+        "cannot write {}: {source}; check that the state directory (--state-dir; as root \
+         /var/lib/ferry) is writable by this user",
+        path.display()
+    )]
+    StateWrite { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Pairing(#[from] crate::pairing::PairingError),
     #[error("CONNECT through proxy {proxy} failed: {detail}")]
     ProxyProtocol { proxy: String, detail: String },
     #[error(
@@ -337,7 +345,9 @@ impl NetError {
             | WouldOverwrite { .. }
             | Write { .. }
             | Generate { .. }
-            | Bind { .. } => NetErrorClass::Config,
+            | Bind { .. }
+            | StateWrite { .. } => NetErrorClass::Config,
+            Pairing(e) => e.class(),
             Resolve { .. }
             | NoAddress { .. }
             | Connect { .. }
