@@ -118,9 +118,21 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
             .map_err(|e| anyhow::Error::new(e).context("ferry certs")),
         Command::Serve(args) => match config::serve_config(args) {
             Ok(config) => {
-                let ready = |addr| {
+                let pair = bound
+                    .as_ref()
+                    .and_then(|bound| bound.join_code())
+                    .map(|(code, names)| (code, names.first().cloned()));
+                let volume = config.volumes.first().map(|export| export.name.clone());
+                let ready = |addr: std::net::SocketAddr| {
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "listening {addr}");
+                    if let Some((code, name)) = &pair {
+                        let _ = write!(
+                            out,
+                            "{}",
+                            pair_command(volume.as_deref(), addr, name, code, args)
+                        );
+                    }
                     let _ = out.flush();
                 };
                 match bound {
@@ -135,6 +147,9 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         },
         Command::Push(args) => match config::push_config(args, cli.quiet) {
             Ok(config) => {
+                if let Err(code) = pair_first(&config.route, cli.quiet).await {
+                    return code;
+                }
                 let summary = ferry_engine::push(config, shutdown_signal()).await;
                 if let Some(path) = &args.transfer.summary_file {
                     write_summary(path, &summary);
@@ -145,6 +160,9 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         },
         Command::Pull(args) => match config::pull_config(args, cli.quiet) {
             Ok(config) => {
+                if let Err(code) = pair_first(&config.route, cli.quiet).await {
+                    return code;
+                }
                 let summary = ferry_engine::pull(config, shutdown_signal()).await;
                 if let Some(path) = &args.transfer.summary_file {
                     write_summary(path, &summary);
@@ -156,6 +174,9 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         Command::Manifests(args) => manifests::run(args).map(|()| ExitCode::Ok),
         Command::Probe(args) => match config::route(&args.route) {
             Ok(route) => {
+                if let Err(code) = pair_first(&route, cli.quiet).await {
+                    return code;
+                }
                 let (hops, code) = ferry_engine::probe(&route).await;
                 for hop in hops {
                     println!("{hop}");
@@ -187,6 +208,58 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
             code
         }
     }
+}
+
+/// `--join CODE`: pairs with the route's server before the command runs (and exits with
+/// the failure's code if it fails). Says where the certificate went, unless `quiet`.
+async fn pair_first(route: &ferry_engine::Route, quiet: bool) -> Result<(), ExitCode> {
+    let Some(code) = &route.join else {
+        return Ok(());
+    };
+    match ferry_engine::join(route, code).await {
+        Ok(joined) => {
+            if !quiet {
+                eprintln!(
+                    "ferry: paired with {}:{}: this host's certificate ({}) is in {}; later runs to {}:{} need no --join",
+                    route.host,
+                    route.port,
+                    joined.fingerprint,
+                    joined.dir.display(),
+                    route.host,
+                    route.port
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("ferry: pairing failed: {}", e.message);
+            Err(e.exit)
+        }
+    }
+}
+
+/// What `serve --pair` prints after its `listening` line: the one command to run on the
+/// other host, with the join code (the only place the code's secret is ever shown).
+fn pair_command(
+    volume: Option<&str>,
+    addr: std::net::SocketAddr,
+    first_name: &Option<String>,
+    code: &str,
+    args: &args::ServeArgs,
+) -> String {
+    let host = match (addr.ip().is_unspecified(), first_name) {
+        (true, Some(name)) => name.clone(),
+        _ => match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        },
+    };
+    let volume = volume.unwrap_or("VOLUME");
+    format!(
+        "pairing: on the other host, run this once within {} (pull and probe take --join too):\n  ferry push SRC ferry://{host}:{}/{volume} --join {code}\n",
+        args.pair_ttl,
+        addr.port()
+    )
 }
 
 /// `--summary-file`: the `summary` event as one JSON line (a pod's termination message).

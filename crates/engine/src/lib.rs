@@ -27,6 +27,7 @@
 mod cancel;
 mod connect;
 mod display;
+mod enroll;
 mod error;
 mod exit;
 mod framed;
@@ -44,6 +45,7 @@ mod summary;
 mod zeros;
 
 pub use connect::Route;
+pub use enroll::{join, Joined};
 pub use error::EngineError;
 pub use exit::ExitCode;
 pub use framed::DEFAULT_HEARTBEAT;
@@ -52,5 +54,5 @@ pub use pull::{pull, PullConfig};
 pub use push::{push, PushConfig};
 pub use ratelimit::parse_rate;
 pub use report::{Output, SCHEMA};
-pub use serve::{bind, serve, serve_bound, Bound, Export, ServeConfig};
+pub use serve::{bind, serve, serve_bound, Bound, Export, ServeConfig, ServerIdentity};
 pub use summary::Summary;
