@@ -26,6 +26,7 @@ mod filters;
 mod hostile;
 mod hostile_target;
 mod in_place;
+mod pairing;
 mod peer_text;
 mod peer_work;
 mod pods;

@@ -76,6 +76,12 @@ pub enum TlsFailure {
     )]
     RefusedByPeer { alert: String },
     #[error(
+        "it has revoked our certificate (alert certificate_revoked): its operator forgot this \
+         peer (--revoke or --revoked-file); if that was a mistake, pair again with a new code \
+         from `ferry serve --pair`"
+    )]
+    Revoked,
+    #[error(
         "its certificate has expired ({detail}); make new certificates with `ferry certs` \
          (or check the clocks of both hosts)"
     )]

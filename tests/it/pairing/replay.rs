@@ -1,0 +1,67 @@
+//! A proof is bound to its TLS connection: the same bytes that enroll on the connection
+//! they were made for are refused on another. A raw joiner makes the proof on one
+//! connection and sends it on a second.
+
+use ferry_net::pairing::wire::{Reason, Request, Response};
+use ferry_net::pairing::{join_client_config, joiner_key, proof, JoinCode, PinnedCa};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{join_code, Hosts};
+
+type Joiner = tokio_rustls::client::TlsStream<TcpStream>;
+
+async fn connect(addr: &str, code: &JoinCode) -> Joiner {
+    let config = join_client_config(PinnedCa::new(*code.ca_sha256())).unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ferry_net::server_name("127.0.0.1").unwrap();
+    ferry_net::tls_connect(config, name, tcp).await.unwrap()
+}
+
+async fn exchange(tls: &mut Joiner, request: &Request) -> Response {
+    tls.write_all(&request.encode()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    match Response::decode(&answer) {
+        Ok(Some((response, _))) => response,
+        other => panic!("no whole response ({other:?}): {answer:?}"),
+    }
+}
+
+#[test]
+fn a_proof_replayed_on_another_connection_is_refused() {
+    let hosts = Hosts::new();
+    let server = hosts.serve_pairing(&[]);
+    let code: JoinCode = join_code(&server).parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut first = connect(&server.addr, &code).await;
+        let exporter = proof::exporter(first.get_ref().1).unwrap();
+        let (key, _) = joiner_key().unwrap();
+        let request = Request {
+            proof: proof::proof(code.secret(), &exporter, &key, b"replayer"),
+            public_key: key,
+            name: "replayer".to_owned(),
+        };
+
+        let mut second = connect(&server.addr, &code).await;
+        match exchange(&mut second, &request).await {
+            Response::Refused { reason, .. } => assert_eq!(reason, Reason::BadProof),
+            other => panic!("a replayed proof was answered with {other:?}"),
+        }
+        // The very same request on the connection it was made for: granted. So the
+        // refusal above is the binding to the connection, not a bad proof.
+        match exchange(&mut first, &request).await {
+            Response::Granted { ca_der, .. } => {
+                assert_eq!(ferry_net::pairing::digest::sha256(&ca_der), *code.ca_sha256());
+            }
+            other => panic!("the original proof was answered with {other:?}"),
+        }
+    });
+    let refused = server.wait_for_log("refused: the proof did not verify");
+    assert!(refused.contains("1 of 3"), "{refused}");
+    server.wait_for_log("enrolled a new peer");
+}
