@@ -119,24 +119,19 @@ pub struct ServeArgs {
     pub tls_dir: Option<PathBuf>,
     /// Where the server keeps its own CA and certificate when no --tls-dir is given
     /// (made on the first run, reused after). Default: $XDG_STATE_HOME/ferry or
-    /// ~/.local/state/ferry; /var/lib/ferry as root.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "FERRY_STATE_DIR",
-        conflicts_with = "tls_dir"
-    )]
+    /// ~/.local/state/ferry; /var/lib/ferry as root. Ignored with --tls-dir.
+    #[arg(long, value_name = "DIR", env = "FERRY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// A DNS name or IP address of this server for its own certificate (repeatable;
     /// without --tls-dir). Default: the names of the last run, or on the first run this
     /// host's name, localhost and its addresses. Other names make a new certificate from
-    /// the same CA, so paired peers keep working.
+    /// the same CA, so paired peers keep working. Ignored with --tls-dir (the names are
+    /// those of its tls.crt).
     #[arg(
         long = "server-name",
         value_name = "NAME",
         env = "FERRY_SERVER_NAME",
-        value_delimiter = ',',
-        conflicts_with = "tls_dir"
+        value_delimiter = ','
     )]
     pub server_names: Vec<String>,
     /// Open a pairing window: print a command with a one-time join code for the other

@@ -18,7 +18,11 @@ fn a_pairing_then_a_push_with_no_certificate_files() {
     );
     let code = join_code(&server);
 
-    let joined = hosts.push(&server, &hosts.client).arg("--join").arg(&code).run();
+    let joined = hosts
+        .push(&server, &hosts.client)
+        .arg("--join")
+        .arg(&code)
+        .run();
     joined.assert_ok();
     assert_trees_equal(&hosts.src, &hosts.dst);
     // The server logged the enrollment with the fingerprint the joiner was told.
@@ -28,16 +32,26 @@ fn a_pairing_then_a_push_with_no_certificate_files() {
     let enrolled = std::fs::read_to_string(hosts.state.join("enrolled")).unwrap();
     assert!(enrolled.contains(&fingerprint), "{enrolled}");
     // No secret in the server's log.
-    assert!(!server.log().contains(&code), "the join code reached the log");
+    assert!(
+        !server.log().contains(&code),
+        "the join code reached the log"
+    );
 
     let peer = hosts
         .client
         .join("ferry/peers")
         .join(server.addr.replace(':', "_"));
     for file in ["tls.crt", "tls.key", "ca.crt"] {
-        assert!(peer.join(file).is_file(), "{} missing", peer.join(file).display());
+        assert!(
+            peer.join(file).is_file(),
+            "{} missing",
+            peer.join(file).display()
+        );
     }
-    let mode = std::fs::metadata(peer.join("tls.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(peer.join("tls.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o077, 0, "tls.key is {mode:o}");
 
     // Later runs: no --join, no --tls-dir.
@@ -82,9 +96,17 @@ fn an_expired_code_is_refused() {
     let server = hosts.serve_pairing(&["--pair-ttl", "1s"]);
     let code = join_code(&server);
     server.wait_for_log("the join code expired");
-    let late = hosts.push(&server, &hosts.client).arg("--join").arg(&code).run();
+    let late = hosts
+        .push(&server, &hosts.client)
+        .arg("--join")
+        .arg(&code)
+        .run();
     late.assert_code(5);
-    assert!(late.stderr().contains("is not pairing now"), "{}", late.stderr());
+    assert!(
+        late.stderr().contains("is not pairing now"),
+        "{}",
+        late.stderr()
+    );
     assert!(
         std::fs::read_dir(&hosts.dst).unwrap().next().is_none(),
         "the volume changed"
@@ -96,15 +118,20 @@ fn a_mistyped_code_is_refused_before_connecting() {
     let hosts = Hosts::new();
     let server = hosts.serve_pairing(&[]);
     let code = join_code(&server);
-    let typo = if code.starts_with('a') {
-        format!("b{}", &code[1..])
-    } else {
-        format!("a{}", &code[1..])
-    };
-    let out = hosts.push(&server, &hosts.client).arg("--join").arg(&typo).run();
+    let first = if code.starts_with('a') { "b" } else { "a" };
+    let typo = format!("{first}{}", &code[1..]);
+    let out = hosts
+        .push(&server, &hosts.client)
+        .arg("--join")
+        .arg(&typo)
+        .run();
     out.assert_code(1);
     assert!(out.stderr().contains("check digits"), "{}", out.stderr());
-    assert!(!out.stderr().contains(&typo), "the code was echoed:\n{}", out.stderr());
+    assert!(
+        !out.stderr().contains(&typo),
+        "the code was echoed:\n{}",
+        out.stderr()
+    );
     // Nothing reached the server, so the real code still works.
     hosts
         .push(&server, &hosts.client)

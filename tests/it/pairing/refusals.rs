@@ -31,12 +31,16 @@ fn a_server_with_another_ca_is_refused_by_the_joiner_before_the_proof() {
         .run();
     out.assert_code(5);
     assert!(
-        out.stderr().contains("does not end at the CA the join code pins")
+        out.stderr()
+            .contains("does not end at the CA the join code pins")
             && out.stderr().contains("Nothing was sent"),
         "{}",
         out.stderr()
     );
-    assert!(!hosts.client.join("ferry/peers").exists(), "certificates stored");
+    assert!(
+        !hosts.client.join("ferry/peers").exists(),
+        "certificates stored"
+    );
     // The impostor's own joiner gets through afterwards; by then it has logged nothing
     // about an enrollment request from the refused joiner (it never got one).
     let own = hosts.tmp.path().join("impostor-client");
@@ -69,7 +73,11 @@ fn a_revoked_client_is_refused_at_the_handshake() {
     std::fs::write(&revoked, "# forgotten peers\n").unwrap();
     let server = hosts.serve_pairing(&["--revoked-file", revoked.to_str().unwrap()]);
     let code = join_code(&server);
-    let joined = hosts.push(&server, &hosts.client).arg("--join").arg(&code).run();
+    let joined = hosts
+        .push(&server, &hosts.client)
+        .arg("--join")
+        .arg(&code)
+        .run();
     joined.assert_ok();
     let fingerprint = printed_fingerprint(joined.stderr());
     let before = Snapshot::take(&hosts.dst);

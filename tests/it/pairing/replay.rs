@@ -50,15 +50,20 @@ fn a_proof_replayed_on_another_connection_is_refused() {
         let mut second = connect(&server.addr, &code).await;
         match exchange(&mut second, &request).await {
             Response::Refused { reason, .. } => assert_eq!(reason, Reason::BadProof),
-            other => panic!("a replayed proof was answered with {other:?}"),
+            Response::Granted { .. } => panic!("a replayed proof was granted a certificate"),
         }
         // The very same request on the connection it was made for: granted. So the
         // refusal above is the binding to the connection, not a bad proof.
         match exchange(&mut first, &request).await {
             Response::Granted { ca_der, .. } => {
-                assert_eq!(ferry_net::pairing::digest::sha256(&ca_der), *code.ca_sha256());
+                assert_eq!(
+                    ferry_net::pairing::digest::sha256(&ca_der),
+                    *code.ca_sha256()
+                );
             }
-            other => panic!("the original proof was answered with {other:?}"),
+            Response::Refused { reason, message } => {
+                panic!("the original proof was refused ({reason:?}): {message}")
+            }
         }
     });
     let refused = server.wait_for_log("refused: the proof did not verify");

@@ -39,7 +39,10 @@ pub fn push_paired(src: &Path, url: &str, config_home: &Path) -> Push {
         operands: [src.as_os_str().to_os_string(), url.into()],
         tls_dir: None,
         args: Vec::new(),
-        envs: vec![("XDG_CONFIG_HOME".into(), config_home.as_os_str().to_os_string())],
+        envs: vec![(
+            "XDG_CONFIG_HOME".into(),
+            config_home.as_os_str().to_os_string(),
+        )],
         json: false,
     }
 }

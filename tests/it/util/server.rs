@@ -36,7 +36,9 @@ impl Seen {
             .more
             .wait_timeout_while(text, HANG_GUARD, |text| !text.contains(needle))
             .expect("seen lock");
-        text.lines().find(|line| line.contains(needle)).map(str::to_owned)
+        text.lines()
+            .find(|line| line.contains(needle))
+            .map(str::to_owned)
     }
 
     fn push(&self, line: &str) {
@@ -106,7 +108,11 @@ impl<'a> ServerBuilder<'a> {
             .expect("spawn ferry serve");
         let seen_stderr = Arc::new(Seen::default());
         let seen_stdout = Arc::new(Seen::default());
-        let stderr = lines(child.stderr.take().expect("stderr"), seen_stderr.clone(), None);
+        let stderr = lines(
+            child.stderr.take().expect("stderr"),
+            seen_stderr.clone(),
+            None,
+        );
         let (tx, rx) = mpsc::channel();
         let stdout = lines(
             child.stdout.take().expect("stdout"),

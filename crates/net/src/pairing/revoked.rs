@@ -36,8 +36,10 @@ pub struct Revocation {
 #[derive(Debug, Default)]
 struct Loaded {
     /// (inode, size, mtime) of the file when read; `None` when it did not exist.
-    stamp: Option<(u64, u64, i64, i64)>,
+    stamp: Option<Stamp>,
     set: HashSet<[u8; 32]>,
+    /// The last read failed (and was logged).
+    failing: bool,
 }
 
 impl Revocation {
@@ -50,19 +52,21 @@ impl Revocation {
     ) -> Result<Revocation, NetError> {
         let mut loaded = Loaded::default();
         if let Some(path) = &file {
+            let error = |detail: String| -> NetError {
+                PairingError::RevokedFile {
+                    path: path.clone(),
+                    detail,
+                }
+                .into()
+            };
             match stamp(path) {
-                Some(s) => {
+                Ok(Some(s)) => {
                     loaded.set = read(path)?;
                     loaded.stamp = Some(s);
                 }
-                None if required => {
-                    return Err(PairingError::RevokedFile {
-                        path: path.clone(),
-                        detail: "it does not exist or cannot be read".to_owned(),
-                    }
-                    .into())
-                }
-                None => {}
+                Ok(None) if required => return Err(error("it does not exist".to_owned())),
+                Ok(None) => {}
+                Err(e) => return Err(error(e.to_string())),
             }
         }
         Ok(Revocation {
@@ -82,25 +86,58 @@ impl Revocation {
             return false;
         };
         let mut loaded = self.loaded.lock().expect("revoked lock");
-        let now = stamp(path);
-        if now != loaded.stamp {
-            match now.map_or_else(|| Ok(HashSet::new()), |_| read(path)) {
-                Ok(set) => {
-                    tracing::info!(file = %path.display(), revoked = set.len(), "read the revoked fingerprints");
-                    loaded.set = set;
-                    loaded.stamp = now;
+        // Removed: nothing is revoked by it any more. Unreadable (permissions after
+        // dropping privileges, an I/O error) or invalid: the previous list stays, so a
+        // revocation is never lost to an error.
+        let reread = match stamp(path) {
+            Ok(now) if now == loaded.stamp => None,
+            Ok(None) => Some((None, Ok(HashSet::new()))),
+            Ok(Some(now)) => Some((Some(now), read(path))),
+            Err(e) => Some((
+                loaded.stamp,
+                Err(PairingError::RevokedFile {
+                    path: path.clone(),
+                    detail: e.to_string(),
                 }
-                Err(e) => tracing::error!("{e}; keeping the previous list"),
+                .into()),
+            )),
+        };
+        match reread {
+            None => {}
+            Some((now, Ok(set))) => {
+                tracing::info!(file = %path.display(), revoked = set.len(), "read the revoked fingerprints");
+                loaded.set = set;
+                loaded.stamp = now;
+                loaded.failing = false;
+            }
+            Some((now, Err(e))) => {
+                // Logged once per change of the file, not at every handshake.
+                loaded.stamp = now;
+                if !loaded.failing {
+                    tracing::error!("{e}; keeping the previous list");
+                }
+                loaded.failing = true;
             }
         }
         loaded.set.contains(&fingerprint)
     }
 }
 
-fn stamp(path: &Path) -> Option<(u64, u64, i64, i64)> {
+type Stamp = (u64, u64, i64, i64);
+
+/// (inode, size, mtime) of the file; `None` when it does not exist.
+fn stamp(path: &Path) -> std::io::Result<Option<Stamp>> {
     use std::os::unix::fs::MetadataExt;
-    let meta = fs::metadata(path).ok()?;
-    Some((meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec()))
+    match fs::metadata(path) {
+        Ok(meta) => Ok(Some((
+            meta.ino(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn read(path: &Path) -> Result<HashSet<[u8; 32]>, NetError> {
@@ -205,6 +242,11 @@ mod tests {
         .unwrap();
         assert!(r.is_revoked(b));
         assert!(!r.is_revoked(a));
+        // A broken edit keeps the list it had; removing the file forgets it.
+        fs::write(&path, "sha256:oops\n").unwrap();
+        assert!(r.is_revoked(b));
+        fs::remove_file(&path).unwrap();
+        assert!(!r.is_revoked(b));
     }
 
     #[test]
