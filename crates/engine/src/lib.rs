@@ -2,7 +2,8 @@
 //! source of pulls) and a pull (target).
 //!
 //! Owns: sessions, the streams between the walker, the sender and receiver threads and
-//! the connection, the window that keeps memory flat, and the summary and exit code.
+//! the connection, the window that keeps memory flat, the summary and exit code, and
+//! the enrollment exchange of pairing (`enroll`: `--join` and `serve --pair`).
 //! Does not own: the wire format (`ferry-proto`), filesystem access (`ferry-tree`),
 //! signatures and deltas (`ferry-delta`), or sockets and TLS (`ferry-net`).
 //!
