@@ -202,7 +202,9 @@ pub struct RouteArgs {
     pub tls_dir: Option<PathBuf>,
     /// Pair with the server first, with the code `ferry serve --pair` printed there: the
     /// server is accepted only if its CA is the one the code names, and its client
-    /// certificate is stored for later runs to this HOST:PORT. Not with --tls-dir.
+    /// certificate is stored for later runs to this HOST:PORT. Not with --tls-dir. The
+    /// code works once and expires, but until then anyone who sees it (`ps` shows command
+    /// lines to every user) can pair in its place: FERRY_JOIN keeps it off the command line.
     #[arg(
         long,
         value_name = "CODE",

@@ -163,7 +163,8 @@ pub fn default_state_dir(is_root: bool, env: impl Fn(&str) -> Option<String>) ->
 
 /// Writes `path` whole or not at all: a temporary file beside it, renamed over it.
 pub(crate) fn replace(path: &Path, contents: &str, secret: bool) -> Result<(), NetError> {
-    let tmp = path.with_extension("tmp");
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
     let _ = fs::remove_file(&tmp);
     let mut options = OpenOptions::new();
     options
