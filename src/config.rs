@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use ferry_engine::{Export, Output, PullConfig, PushConfig, Route, ServeConfig, ServerIdentity};
 use ferry_net::pairing::digest::parse_fingerprint;
-use ferry_net::pairing::{peers, state, JoinCode};
+use ferry_net::pairing::state;
 use ferry_proto::SessionOptions;
 
 use crate::args::{PullArgs, PushArgs, RouteArgs, ServeArgs, TransferArgs};
@@ -88,7 +88,7 @@ pub fn route(args: &RouteArgs) -> Result<Route> {
         target.port,
         |key| std::env::var(key).ok(),
     )?;
-    let (tls_dir, join) = credentials(args, &target)?;
+    let (tls_dir, join) = crate::pairing::credentials(args, &target)?;
     Ok(Route {
         server_name: args
             .server_name
@@ -102,56 +102,6 @@ pub fn route(args: &RouteArgs) -> Result<Route> {
         join,
         connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
     })
-}
-
-/// Which client certificates to use: `--tls-dir`, or the peer directory of HOST:PORT,
-/// filled by `--join CODE` first when given.
-fn credentials(args: &RouteArgs, target: &TargetUrl) -> Result<(PathBuf, Option<JoinCode>)> {
-    if let Some(dir) = &args.tls_dir {
-        return Ok((dir.clone(), None));
-    }
-    let root = peers::peers_root(|key| std::env::var(key).ok()).context(
-        "neither HOME nor XDG_CONFIG_HOME is set, so there is no place for paired certificates: set one, or give --tls-dir",
-    )?;
-    let dir = root.join(peers::peer_dir_name(&target.host, target.port));
-    if let Some(code) = &args.join {
-        let code = code
-            .expose()
-            .parse::<JoinCode>()
-            .map_err(|e| anyhow::anyhow!("--join: this is not a join code: {e}"))?;
-        return Ok((dir, Some(code)));
-    }
-    if !peers::is_paired(&dir) {
-        bail!(
-            "no certificates for {}:{} (looked in {}): pair with it once (run `ferry serve --pair` there, then give the --join CODE it prints here), or give --tls-dir with tls.crt, tls.key and ca.crt",
-            target.host,
-            target.port,
-            dir.display()
-        );
-    }
-    Ok((dir, None))
-}
-
-/// `--pair-ttl`: a number with `s`, `m` or `h` (a bare number is seconds).
-fn duration(text: &str) -> Result<Duration> {
-    let usage =
-        || format!("--pair-ttl {text:?} is not a duration; give a number with s, m or h, e.g. 15m");
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let number: u64 = number.parse().ok().with_context(usage)?;
-    let seconds = match unit {
-        "s" => number,
-        "m" => number.checked_mul(60).with_context(usage)?,
-        "h" => number.checked_mul(3600).with_context(usage)?,
-        _ => bail!(usage()),
-    };
-    if seconds == 0 {
-        bail!("--pair-ttl must be at least 1s");
-    }
-    Ok(Duration::from_secs(seconds))
 }
 
 /// `--proxy-file FILE`: the proxy URL, the file's one line with surrounding whitespace
@@ -332,7 +282,7 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig> {
         listen,
         identity,
         pair_ttl: if args.pair {
-            Some(duration(&args.pair_ttl)?)
+            Some(crate::pairing::duration(&args.pair_ttl)?)
         } else {
             None
         },
@@ -380,17 +330,6 @@ mod tests {
             "ferry://h:0/v",
         ] {
             assert!(parse_target(bad).is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
-    fn parses_pairing_durations() {
-        assert_eq!(duration("15m").unwrap(), Duration::from_secs(900));
-        assert_eq!(duration("2h").unwrap(), Duration::from_secs(7200));
-        assert_eq!(duration("1s").unwrap(), Duration::from_secs(1));
-        assert_eq!(duration("30").unwrap(), Duration::from_secs(30));
-        for bad in ["", "0s", "m", "5d", "-1m", "1.5m", "99999999999999999999h"] {
-            assert!(duration(bad).is_err(), "{bad} accepted");
         }
     }
 

@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod filters;
 mod manifests;
+mod pairing;
 mod privileges;
 
 use std::io::{IsTerminal, Write};
@@ -130,7 +131,7 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
                         let _ = write!(
                             out,
                             "{}",
-                            pair_command(volume.as_deref(), addr, name, code, args)
+                            pairing::pair_command(volume.as_deref(), addr, name, code, args)
                         );
                     }
                     let _ = out.flush();
@@ -147,7 +148,7 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         },
         Command::Push(args) => match config::push_config(args, cli.quiet) {
             Ok(config) => {
-                if let Err(code) = pair_first(&config.route, cli.quiet).await {
+                if let Err(code) = pairing::pair_first(&config.route, cli.quiet).await {
                     return code;
                 }
                 let summary = ferry_engine::push(config, shutdown_signal()).await;
@@ -160,7 +161,7 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         },
         Command::Pull(args) => match config::pull_config(args, cli.quiet) {
             Ok(config) => {
-                if let Err(code) = pair_first(&config.route, cli.quiet).await {
+                if let Err(code) = pairing::pair_first(&config.route, cli.quiet).await {
                     return code;
                 }
                 let summary = ferry_engine::pull(config, shutdown_signal()).await;
@@ -174,7 +175,7 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         Command::Manifests(args) => manifests::run(args).map(|()| ExitCode::Ok),
         Command::Probe(args) => match config::route(&args.route) {
             Ok(route) => {
-                if let Err(code) = pair_first(&route, cli.quiet).await {
+                if let Err(code) = pairing::pair_first(&route, cli.quiet).await {
                     return code;
                 }
                 let (hops, code) = ferry_engine::probe(&route).await;
@@ -208,58 +209,6 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
             code
         }
     }
-}
-
-/// `--join CODE`: pairs with the route's server before the command runs (and exits with
-/// the failure's code if it fails). Says where the certificate went, unless `quiet`.
-async fn pair_first(route: &ferry_engine::Route, quiet: bool) -> Result<(), ExitCode> {
-    let Some(code) = &route.join else {
-        return Ok(());
-    };
-    match ferry_engine::join(route, code).await {
-        Ok(joined) => {
-            if !quiet {
-                eprintln!(
-                    "ferry: paired with {}:{}: this host's certificate ({}) is in {}; later runs to {}:{} need no --join",
-                    route.host,
-                    route.port,
-                    joined.fingerprint,
-                    joined.dir.display(),
-                    route.host,
-                    route.port
-                );
-            }
-            Ok(())
-        }
-        Err(e) => {
-            eprintln!("ferry: pairing failed: {}", e.message);
-            Err(e.exit)
-        }
-    }
-}
-
-/// What `serve --pair` prints after its `listening` line: the one command to run on the
-/// other host, with the join code (the only place the code's secret is ever shown).
-fn pair_command(
-    volume: Option<&str>,
-    addr: std::net::SocketAddr,
-    first_name: &Option<String>,
-    code: &str,
-    args: &args::ServeArgs,
-) -> String {
-    let host = match (addr.ip().is_unspecified(), first_name) {
-        (true, Some(name)) => name.clone(),
-        _ => match addr.ip() {
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        },
-    };
-    let volume = volume.unwrap_or("VOLUME");
-    format!(
-        "pairing: on the other host, run this once within {} (pull and probe take --join too):\n  ferry push SRC ferry://{host}:{}/{volume} --join {code}\n",
-        args.pair_ttl,
-        addr.port()
-    )
 }
 
 /// `--summary-file`: the `summary` event as one JSON line (a pod's termination message).
