@@ -4,9 +4,9 @@
 //! code, a server with another CA (before the proof is sent), a proof replayed on
 //! another connection, a revoked client. Through the proxy and router: `route::pairing`.
 
+mod exchange;
 mod flow;
 mod refusals;
-mod replay;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
-//! A proof is bound to its TLS connection: the same bytes that enroll on the connection
-//! they were made for are refused on another. A raw joiner makes the proof on one
-//! connection and sends it on a second.
+//! The enrollment exchange driven by a raw joiner: a proof is bound to its TLS
+//! connection (the same bytes that enroll on the connection they were made for are
+//! refused on another), and an enrollment connection carries nothing but the exchange.
 
 use ferry_net::pairing::wire::{Reason, Request, Response};
 use ferry_net::pairing::{join_client_config, joiner_key, proof, JoinCode, PinnedCa};
@@ -69,4 +69,47 @@ fn a_proof_replayed_on_another_connection_is_refused() {
     let refused = server.wait_for_log("refused: the proof did not verify");
     assert!(refused.contains("1 of 3"), "{refused}");
     server.wait_for_log("enrolled a new peer");
+}
+
+/// An enrollment connection has no client certificate, so it must never carry a session:
+/// a session's Hello sent on it is a malformed request, answered as such, and the
+/// connection is closed without a session (the volume is not even looked at).
+#[test]
+fn an_enrollment_connection_cannot_start_a_session() {
+    use ferry_proto::{encode, Message, SessionOptions, PROTOCOL_VERSION};
+
+    let hosts = Hosts::new();
+    let server = hosts.serve_pairing(&[]);
+    let code: JoinCode = join_code(&server).parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answer = runtime.block_on(async {
+        let mut tls = connect(&server.addr, &code).await;
+        let mut hello = bytes::BytesMut::new();
+        encode(
+            &Message::Hello {
+                version: PROTOCOL_VERSION,
+                volume: b"vol".to_vec(),
+                options: SessionOptions::default(),
+                filter: Default::default(),
+            },
+            &mut hello,
+        );
+        tls.write_all(&hello).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tls.read_to_end(&mut answer).await;
+        answer
+    });
+    match Response::decode(&answer) {
+        Ok(Some((Response::Refused { reason, .. }, _))) => assert_eq!(reason, Reason::Malformed),
+        other => panic!("a Hello on an enrollment connection got {other:?}"),
+    }
+    server.wait_for_log("refused: malformed request");
+    assert!(
+        !server.log().contains("session started"),
+        "a session ran:\n{}",
+        server.log()
+    );
 }
