@@ -112,9 +112,56 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:6443 (port 0 picks a free port).
     #[arg(long, env = "FERRY_LISTEN")]
     pub listen: String,
-    /// Directory with tls.crt, tls.key and ca.crt (the server/ half of `ferry certs`).
+    /// Directory with tls.crt, tls.key and ca.crt (the server/ half of `ferry certs`;
+    /// Kubernetes mounts it from a Secret). Without it, the server keeps its own CA and
+    /// certificate in --state-dir, and peers pair with it (--pair).
     #[arg(long, env = "FERRY_TLS_DIR")]
-    pub tls_dir: PathBuf,
+    pub tls_dir: Option<PathBuf>,
+    /// Where the server keeps its own CA and certificate when no --tls-dir is given
+    /// (made on the first run, reused after). Default: $XDG_STATE_HOME/ferry or
+    /// ~/.local/state/ferry; /var/lib/ferry as root. Ignored with --tls-dir.
+    #[arg(long, value_name = "DIR", env = "FERRY_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// A DNS name or IP address of this server for its own certificate (repeatable;
+    /// without --tls-dir). Default: the names of the last run, or on the first run this
+    /// host's name, localhost and its addresses. Other names make a new certificate from
+    /// the same CA, so paired peers keep working. Ignored with --tls-dir (the names are
+    /// those of its tls.crt).
+    #[arg(
+        long = "server-name",
+        value_name = "NAME",
+        env = "FERRY_SERVER_NAME",
+        value_delimiter = ','
+    )]
+    pub server_names: Vec<String>,
+    /// Open a pairing window: print a command with a one-time join code for the other
+    /// host (`--join CODE` on push, pull or probe), which then gets a client certificate
+    /// from this server's CA. The code works once and expires after --pair-ttl; the window
+    /// also closes after 3 failed proofs. Not with --tls-dir.
+    #[arg(long, env = "FERRY_PAIR", conflicts_with = "tls_dir")]
+    pub pair: bool,
+    /// How long the join code of --pair stays valid: a number with s, m or h, e.g. 15m.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "15m",
+        env = "FERRY_PAIR_TTL"
+    )]
+    pub pair_ttl: String,
+    /// Refuse the client certificate with this SHA-256 fingerprint at the handshake (as
+    /// logged at its enrollment, or `openssl x509 -fingerprint -sha256`). Repeatable.
+    #[arg(
+        long,
+        value_name = "FINGERPRINT",
+        env = "FERRY_REVOKE",
+        value_delimiter = ','
+    )]
+    pub revoke: Vec<String>,
+    /// Refuse the client certificates whose fingerprints FILE lists (one per line, `#`
+    /// comments; lines of the state directory's `enrolled` log work as they are). Read
+    /// again when it changes. Default with the state directory: STATE_DIR/revoked, if present.
+    #[arg(long, value_name = "FILE", env = "FERRY_REVOKED_FILE")]
+    pub revoked_file: Option<PathBuf>,
     /// A volume to serve, NAME=PATH, or NAME=PATH:ro to export it read-only (it can be
     /// pulled from, a push to it is refused). Repeatable.
     #[arg(long = "volume", required = true, env = "FERRY_VOLUME")]
@@ -151,8 +198,22 @@ pub struct RouteArgs {
     #[arg(value_name = "URL")]
     pub target: String,
     /// Directory with tls.crt, tls.key and ca.crt (the client/ half of `ferry certs`).
+    /// Default: the certificates from pairing with this HOST:PORT
+    /// ($XDG_CONFIG_HOME/ferry/peers/HOST_PORT or ~/.config/ferry/peers/HOST_PORT).
     #[arg(long, env = "FERRY_TLS_DIR")]
-    pub tls_dir: PathBuf,
+    pub tls_dir: Option<PathBuf>,
+    /// Pair with the server first, with the code `ferry serve --pair` printed there: the
+    /// server is accepted only if its CA is the one the code names, and its client
+    /// certificate is stored for later runs to this HOST:PORT. Not with --tls-dir. The
+    /// code works once and expires, but until then anyone who sees it (`ps` shows command
+    /// lines to every user) can pair in its place: FERRY_JOIN keeps it off the command line.
+    #[arg(
+        long,
+        value_name = "CODE",
+        env = "FERRY_JOIN",
+        conflicts_with = "tls_dir"
+    )]
+    pub join: Option<Secret>,
     /// Name to verify in the server certificate and send as SNI (default: HOST).
     #[arg(long, env = "FERRY_SERVER_NAME")]
     pub server_name: Option<String>,

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ferry_engine::{
-    Export, Output, PrivilegeReport, PullConfig, PushConfig, Route, ServeConfig, Side,
+    Export, Output, PrivilegeReport, PullConfig, PushConfig, Route, ServeConfig, ServerIdentity,
+    Side,
 };
+use ferry_net::pairing::digest::parse_fingerprint;
+use ferry_net::pairing::state;
 use ferry_proto::SessionOptions;
 
 use crate::args::{PullArgs, PushArgs, RouteArgs, ServeArgs, TransferArgs};
@@ -88,6 +91,7 @@ pub fn route(args: &RouteArgs) -> Result<Route> {
         target.port,
         |key| std::env::var(key).ok(),
     )?;
+    let (tls_dir, join) = crate::pairing::credentials(args, &target)?;
     Ok(Route {
         server_name: args
             .server_name
@@ -97,7 +101,8 @@ pub fn route(args: &RouteArgs) -> Result<Route> {
         port: target.port,
         volume: target.volume,
         proxy,
-        tls_dir: args.tls_dir.clone(),
+        tls_dir,
+        join,
         connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
     })
 }
@@ -254,9 +259,40 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig> {
         .iter()
         .map(|spec| export(spec))
         .collect::<Result<Vec<_>>>()?;
+    let identity = match &args.tls_dir {
+        Some(dir) => ServerIdentity::Dir(dir.clone()),
+        None => {
+            let is_root = rustix::process::geteuid().is_root();
+            let dir = match &args.state_dir {
+                Some(dir) => dir.clone(),
+                None => state::default_state_dir(is_root, |key| std::env::var(key).ok())
+                    .context("no --tls-dir, and neither HOME nor XDG_STATE_HOME is set for the state directory: give --state-dir DIR (or --tls-dir)")?,
+            };
+            ServerIdentity::State {
+                dir,
+                names: args.server_names.clone(),
+            }
+        }
+    };
+    let revoke = args
+        .revoke
+        .iter()
+        .map(|text| {
+            parse_fingerprint(text).with_context(|| {
+                format!("--revoke {text:?} is not a SHA-256 fingerprint: give the 64 hex digits logged at enrollment (sha256:...)")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(ServeConfig {
         listen,
-        tls_dir: args.tls_dir.clone(),
+        identity,
+        pair_ttl: if args.pair {
+            Some(crate::pairing::duration(&args.pair_ttl)?)
+        } else {
+            None
+        },
+        revoke,
+        revoked_file: args.revoked_file.clone(),
         volumes,
         once: args.once,
         heartbeat: Duration::from_secs(args.heartbeat.max(1)),

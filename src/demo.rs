@@ -34,7 +34,10 @@ async fn demo(base: &Path) -> Result<ExitCode> {
     let server = tokio::spawn(ferry_engine::serve(
         ServeConfig {
             listen: "127.0.0.1:0".parse().expect("literal address"),
-            tls_dir: certs.join("server"),
+            identity: ferry_engine::ServerIdentity::Dir(certs.join("server")),
+            pair_ttl: None,
+            revoke: Vec::new(),
+            revoked_file: None,
             volumes: vec![ferry_engine::Export {
                 name: "demo".into(),
                 path: dst.clone(),
@@ -63,6 +66,7 @@ async fn demo(base: &Path) -> Result<ExitCode> {
             server_name: "localhost".into(),
             proxy: None,
             tls_dir: certs.join("client"),
+            join: None,
             connect_timeout: std::time::Duration::from_secs(10),
         },
         options,

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod filters;
 mod manifests;
+mod pairing;
 mod privileges;
 
 use std::io::{IsTerminal, Write};
@@ -132,9 +133,21 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
             .map_err(|e| anyhow::Error::new(e).context("ferry certs")),
         Command::Serve(args) => match config::serve_config(args) {
             Ok(config) => {
-                let ready = |addr| {
+                let pair = bound
+                    .as_ref()
+                    .and_then(|bound| bound.join_code())
+                    .map(|(code, names)| (code, names.first().cloned()));
+                let volume = config.volumes.first().map(|export| export.name.clone());
+                let ready = |addr: std::net::SocketAddr| {
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "listening {addr}");
+                    if let Some((code, name)) = &pair {
+                        let _ = write!(
+                            out,
+                            "{}",
+                            pairing::pair_command(volume.as_deref(), addr, name, code, args)
+                        );
+                    }
                     let _ = out.flush();
                 };
                 match bound {
@@ -149,6 +162,9 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         },
         Command::Push(args) => match config::push_config(args, cli.quiet) {
             Ok(config) => {
+                if let Err(code) = pairing::pair_first(&config.route, cli.quiet).await {
+                    return code;
+                }
                 let summary = ferry_engine::push(config, shutdown_signal()).await;
                 if let Some(path) = &args.transfer.summary_file {
                     write_summary(path, &summary);
@@ -159,6 +175,9 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         },
         Command::Pull(args) => match config::pull_config(args, cli.quiet) {
             Ok(config) => {
+                if let Err(code) = pairing::pair_first(&config.route, cli.quiet).await {
+                    return code;
+                }
                 let summary = ferry_engine::pull(config, shutdown_signal()).await;
                 if let Some(path) = &args.transfer.summary_file {
                     write_summary(path, &summary);
@@ -170,6 +189,9 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
         Command::Manifests(args) => manifests::run(args).map(|()| ExitCode::Ok),
         Command::Probe(args) => match config::route(&args.route) {
             Ok(route) => {
+                if let Err(code) = pairing::pair_first(&route, cli.quiet).await {
+                    return code;
+                }
                 let (hops, code) = ferry_engine::probe(&route).await;
                 for hop in hops {
                     println!("{hop}");

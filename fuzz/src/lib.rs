@@ -6,5 +6,6 @@
 pub mod delta_checks;
 pub mod filter_checks;
 pub mod net_checks;
+pub mod pairing_checks;
 pub mod proto_checks;
 pub mod session_checks;

@@ -27,6 +27,7 @@ mod handshake;
 mod hostile;
 mod hostile_target;
 mod in_place;
+mod pairing;
 mod peer_text;
 mod peer_work;
 mod pods;

@@ -2,7 +2,8 @@
 //! that connect or accept and hand a connection to a role.
 //!
 //! Owns: sessions, the streams between the walker, the sender and receiver threads and
-//! the connection, the window that keeps memory flat, and the summary and exit code.
+//! the connection, the window that keeps memory flat, the summary and exit code, and
+//! the enrollment exchange of pairing (`enroll`: `--join` and `serve --pair`).
 //! Does not own: the wire format (`ferry-proto`), filesystem access (`ferry-tree`),
 //! signatures and deltas (`ferry-delta`), or sockets and TLS (`ferry-net`).
 //!
@@ -39,6 +40,7 @@
 
 mod cancel;
 mod client;
+mod enroll;
 mod error;
 mod exit;
 mod framed;
@@ -56,6 +58,7 @@ mod target;
 mod zeros;
 
 pub use client::connect::Route;
+pub use enroll::{join, Joined};
 pub use error::EngineError;
 pub use exit::ExitCode;
 /// Capabilities and what a side cannot do without them (the binary says so up front).
@@ -67,4 +70,4 @@ pub use push::{push, PushConfig};
 pub use ratelimit::parse_rate;
 pub use report::summary::Summary;
 pub use report::{Event, EventSink, Output, SCHEMA};
-pub use serve::{bind, serve, serve_bound, Bound, Export, ServeConfig};
+pub use serve::{bind, serve, serve_bound, Bound, Export, ServeConfig, ServerIdentity};

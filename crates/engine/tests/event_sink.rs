@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_engine::{Event, EventSink, Export, Output, PushConfig, Route, ServeConfig};
+use ferry_engine::{
+    Event, EventSink, Export, Output, PushConfig, Route, ServeConfig, ServerIdentity,
+};
 use ferry_proto::{ChangeKind, EntryKind, Filter, SessionOptions};
 
 /// Keeps each event as a line of text.
@@ -53,7 +55,10 @@ async fn a_push_tells_its_own_sink_every_event_in_order() {
 
     let serve = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        tls_dir: certs.join("server"),
+        identity: ServerIdentity::Dir(certs.join("server")),
+        pair_ttl: None,
+        revoke: Vec::new(),
+        revoked_file: None,
         volumes: vec![Export {
             name: "v".into(),
             path: vol.clone(),
@@ -85,6 +90,7 @@ async fn a_push_tells_its_own_sink_every_event_in_order() {
             server_name: "localhost".into(),
             proxy: None,
             tls_dir: certs.join("client"),
+            join: None,
             connect_timeout: Duration::from_secs(20),
         },
         options: SessionOptions {

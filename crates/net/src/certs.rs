@@ -20,7 +20,7 @@ use crate::error::NetError;
 use crate::tls::{server_name, CA_FILE, CERT_FILE, KEY_FILE};
 
 /// Covers clock skew between the machine that ran `ferry certs` and the pods.
-const BACKDATE: Duration = Duration::from_secs(60 * 60);
+pub(crate) const BACKDATE: Duration = Duration::from_secs(60 * 60);
 const LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Creates a fresh CA and writes `out/server/{tls.crt,tls.key,ca.crt}` and
@@ -102,7 +102,7 @@ pub fn generate(out: &Path, server_names: &[String]) -> Result<(), NetError> {
 }
 
 /// Validates every name the same way the client will when it verifies the server.
-fn parse_names(names: &[String]) -> Result<Vec<SanType>, NetError> {
+pub(crate) fn parse_names(names: &[String]) -> Result<Vec<SanType>, NetError> {
     if names.is_empty() {
         return Err(NetError::NoServerNames);
     }
@@ -125,14 +125,14 @@ fn parse_names(names: &[String]) -> Result<Vec<SanType>, NetError> {
         .collect()
 }
 
-fn new_key(what: &'static str) -> Result<KeyPair, NetError> {
+pub(crate) fn new_key(what: &'static str) -> Result<KeyPair, NetError> {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(|source| NetError::Generate { what, source })
 }
 
 /// Sets the validity window around `now` (time since the Unix epoch). `rcgen` wants `time`
 /// values; counting from its epoch date spares this crate a dependency on `time`.
-fn set_validity(params: &mut CertificateParams, now: Duration) {
+pub(crate) fn set_validity(params: &mut CertificateParams, now: Duration) {
     let epoch = rcgen::date_time_ymd(1970, 1, 1);
     params.not_before = epoch + now.saturating_sub(BACKDATE);
     params.not_after = epoch + now + LIFETIME;
@@ -163,7 +163,7 @@ fn write_dir(dir: &Path, cert: &str, key: &str, ca: &str) -> Result<(), NetError
     write_file(&dir.join(CA_FILE), ca, false)
 }
 
-fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), NetError> {
+pub(crate) fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), NetError> {
     let mut options = OpenOptions::new();
     options.write(true);
     if secret {

@@ -23,6 +23,7 @@ pub(crate) fn failure(error: &Error) -> TlsFailure {
         Error::AlertReceived(AlertDescription::CertificateExpired) => {
             TlsFailure::RefusedAsOutOfDate
         }
+        Error::AlertReceived(AlertDescription::CertificateRevoked) => TlsFailure::Revoked,
         Error::AlertReceived(alert) if refuses_certificate(*alert) => TlsFailure::RefusedByPeer {
             alert: alert_name(*alert),
         },

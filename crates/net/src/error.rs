@@ -76,6 +76,12 @@ pub enum TlsFailure {
     )]
     RefusedByPeer { alert: String },
     #[error(
+        "it has revoked our certificate (alert certificate_revoked): its operator forgot this \
+         peer (--revoke or --revoked-file); if that was a mistake, pair again with a new code \
+         from `ferry serve --pair`"
+    )]
+    Revoked,
+    #[error(
         "its certificate has expired ({detail}); make new certificates with `ferry certs` \
          (or check the clocks of both hosts)"
     )]
@@ -255,6 +261,14 @@ pub enum NetError {
         reason: String,
         hint: String,
     },
+    #[error(
+        "cannot write {}: {source}; check that the state directory (--state-dir; as root \
+         /var/lib/ferry) is writable by this user",
+        path.display()
+    )]
+    StateWrite { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Pairing(#[from] crate::pairing::PairingError),
     #[error("CONNECT through proxy {proxy} failed: {detail}")]
     ProxyProtocol { proxy: String, detail: String },
     #[error(
@@ -337,7 +351,9 @@ impl NetError {
             | WouldOverwrite { .. }
             | Write { .. }
             | Generate { .. }
-            | Bind { .. } => NetErrorClass::Config,
+            | Bind { .. }
+            | StateWrite { .. } => NetErrorClass::Config,
+            Pairing(e) => e.class(),
             Resolve { .. }
             | NoAddress { .. }
             | Connect { .. }

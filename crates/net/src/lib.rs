@@ -3,7 +3,8 @@
 //! Owns: TCP listen/connect with socket tuning ([`tcp`]), the HTTP CONNECT tunnel through a
 //! proxy and the choice of proxy ([`proxy`], [`no_proxy`]), mutual-TLS configurations loaded
 //! from a directory shaped like a Kubernetes TLS secret ([`tls`]), the certificates that
-//! fill such directories ([`certs`]), and a byte-counting stream wrapper ([`counting`]).
+//! fill such directories ([`certs`]), a byte-counting stream wrapper ([`counting`]), and
+//! pairing two hosts with a join code instead of copied directories ([`pairing`]).
 //!
 //! Does not own: the protocol, files, retries or timeouts of whole transfers (the engine
 //! decides those from [`NetErrorClass`]).
@@ -31,6 +32,7 @@ mod classify;
 pub mod counting;
 pub mod error;
 pub mod no_proxy;
+pub mod pairing;
 pub mod proxy;
 pub mod tcp;
 pub mod tls;
@@ -43,3 +45,4 @@ pub use proxy::{choose_proxy, connect_proxy, connect_tunnel, ProxyUrl};
 pub use tcp::{connect, listen, listen_std, tune};
 pub use tls::{accept as tls_accept, connect as tls_connect};
 pub use tls::{client_config, server_config, server_name, stream_error, TlsDir, ALPN};
+pub use tls::{enroll_server_config, server_config_revoking};

@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::classify::{failure, io_error};
 use crate::error::{NetError, TlsFailure, TlsPeer};
+use crate::pairing::{Revocation, RevokingVerifier, ENROLL_ALPN};
 
 /// The ALPN protocol both ends insist on; bump it when the wire protocol breaks.
 pub const ALPN: &[u8] = b"ferry/1";
@@ -53,11 +54,23 @@ impl TlsDir {
 ///
 /// Reads the files synchronously: call it once at startup, not per connection.
 pub fn server_config(dir: &TlsDir) -> Result<Arc<ServerConfig>, NetError> {
+    server_config_revoking(dir, Arc::default())
+}
+
+/// [`server_config`], refusing client certificates that `revoked` lists.
+pub fn server_config_revoking(
+    dir: &TlsDir,
+    revoked: Arc<Revocation>,
+) -> Result<Arc<ServerConfig>, NetError> {
     let provider = provider();
     let roots = load_roots(&dir.ca)?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| setup(&e))?;
+    let verifier = Arc::new(RevokingVerifier {
+        inner: webpki,
+        revoked,
+    });
     let (certs, key) = load_identity(dir)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -66,6 +79,21 @@ pub fn server_config(dir: &TlsDir) -> Result<Arc<ServerConfig>, NetError> {
         .with_single_cert(certs, key)
         .map_err(|source| credentials(dir, source))?;
     config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The enrollment side of a pairing server: the same certificate (whose `tls.crt` holds
+/// the CA certificate after it, so a joiner can match its pin), no client certificate
+/// asked, ALPN `ferry-enroll/1` only. Used only while a pairing window is open.
+pub fn enroll_server_config(dir: &TlsDir) -> Result<Arc<ServerConfig>, NetError> {
+    let (certs, key) = load_identity(dir)?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| setup(&e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|source| credentials(dir, source))?;
+    config.alpn_protocols = vec![ENROLL_ALPN.to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -102,12 +130,13 @@ pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
 ) -> Result<tokio_rustls::client::TlsStream<S>, NetError> {
     let peer = TlsPeer::Server(name.to_str().into_owned());
+    let expected = config.alpn_protocols.first().cloned().unwrap_or_default();
     let connector = tokio_rustls::TlsConnector::from(config);
     let tls = connector
         .connect(name, stream)
         .await
         .map_err(|e| handshake_error(peer.clone(), e))?;
-    check_alpn(peer, tls.get_ref().1.alpn_protocol())?;
+    check_alpn(peer, &expected, tls.get_ref().1.alpn_protocol())?;
     Ok(tls)
 }
 
@@ -121,7 +150,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         .accept(stream)
         .await
         .map_err(|e| handshake_error(TlsPeer::Client, e))?;
-    check_alpn(TlsPeer::Client, tls.get_ref().1.alpn_protocol())?;
+    check_alpn(TlsPeer::Client, ALPN, tls.get_ref().1.alpn_protocol())?;
     Ok(tls)
 }
 
@@ -138,7 +167,7 @@ pub fn stream_error(peer: TlsPeer, error: io::Error) -> NetError {
     }
 }
 
-fn handshake_error(peer: TlsPeer, error: io::Error) -> NetError {
+pub(crate) fn handshake_error(peer: TlsPeer, error: io::Error) -> NetError {
     match io_error(&error) {
         Some(rustls_error) => tls_error(peer, rustls_error),
         None => NetError::HandshakeIo {
@@ -159,10 +188,11 @@ fn tls_error(peer: TlsPeer, error: &rustls::Error) -> NetError {
     NetError::Tls { peer, failure }
 }
 
-/// Both our configs offer only `ferry/1`, so rustls already refuses a peer offering
-/// something else; this catches a peer that offers no ALPN at all.
-fn check_alpn(peer: TlsPeer, got: Option<&[u8]>) -> Result<(), NetError> {
-    if got == Some(ALPN) {
+/// Each of our configs offers one protocol (`ferry/1`, or `ferry-enroll/1` for pairing),
+/// so rustls already refuses a peer offering something else; this catches a peer that
+/// offers no ALPN at all.
+fn check_alpn(peer: TlsPeer, expected: &[u8], got: Option<&[u8]>) -> Result<(), NetError> {
+    if got == Some(expected) {
         return Ok(());
     }
     let got = got.map_or_else(

@@ -19,6 +19,7 @@ mod topology;
 mod env_proxy;
 mod idle;
 mod no_proxy;
+mod pairing;
 mod probe;
 mod proxy_errors;
 mod secrets;

@@ -8,7 +8,7 @@ mod push;
 mod server;
 mod tmpfs;
 
-pub use push::{clear_proxy_env, pull, push, Push, PushOutcome};
+pub use push::{clear_proxy_env, pull, push, push_paired, Push, PushOutcome};
 pub use server::Server;
 pub use tmpfs::Tmpfs;
 

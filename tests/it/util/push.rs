@@ -13,7 +13,8 @@ pub struct Push {
     command: &'static str,
     /// The two operands in command-line order.
     operands: [OsString; 2],
-    tls_dir: PathBuf,
+    /// `None`: no --tls-dir, so the certificates from pairing (see [`push_paired`]).
+    tls_dir: Option<PathBuf>,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     json: bool,
@@ -23,9 +24,25 @@ pub fn push(certs: &Certs, src: &Path, url: &str) -> Push {
     Push {
         command: "push",
         operands: [src.as_os_str().to_os_string(), url.into()],
-        tls_dir: certs.client_dir(),
+        tls_dir: Some(certs.client_dir()),
         args: Vec::new(),
         envs: Vec::new(),
+        json: false,
+    }
+}
+
+/// `ferry push SRC URL [flags]` with no --tls-dir: the certificates are the ones pairing
+/// stored under `config_home` (its `XDG_CONFIG_HOME`); add `--join CODE` to pair first.
+pub fn push_paired(src: &Path, url: &str, config_home: &Path) -> Push {
+    Push {
+        command: "push",
+        operands: [src.as_os_str().to_os_string(), url.into()],
+        tls_dir: None,
+        args: Vec::new(),
+        envs: vec![(
+            "XDG_CONFIG_HOME".into(),
+            config_home.as_os_str().to_os_string(),
+        )],
         json: false,
     }
 }
@@ -35,7 +52,7 @@ pub fn pull(certs: &Certs, url: &str, dest: &Path) -> Push {
     Push {
         command: "pull",
         operands: [url.into(), dest.as_os_str().to_os_string()],
-        tls_dir: certs.client_dir(),
+        tls_dir: Some(certs.client_dir()),
         args: Vec::new(),
         envs: Vec::new(),
         json: false,
@@ -77,17 +94,17 @@ impl Push {
     }
 
     pub fn tls_dir(mut self, dir: &Path) -> Self {
-        self.tls_dir = dir.to_path_buf();
+        self.tls_dir = Some(dir.to_path_buf());
         self
     }
 
     pub fn run(self) -> PushOutcome {
         let mut cmd = ferry();
-        cmd.arg(self.command)
-            .args(&self.operands)
-            .arg("--tls-dir")
-            .arg(&self.tls_dir)
-            .args(&self.args);
+        cmd.arg(self.command).args(&self.operands);
+        if let Some(dir) = &self.tls_dir {
+            cmd.arg("--tls-dir").arg(dir);
+        }
+        cmd.args(&self.args);
         clear_proxy_env(&mut cmd);
         cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
         let output = run_guarded(&mut cmd, &format!("ferry {}", self.command));

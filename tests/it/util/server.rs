@@ -3,11 +3,11 @@
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Stdio};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 
-use super::{drain, ferry, wait_guarded, Certs, Output, HANG_GUARD};
+use super::{ferry, wait_guarded, Certs, Output, HANG_GUARD};
 
 /// A `ferry serve` child on an ephemeral loopback port; killed on drop.
 pub struct Server {
@@ -16,10 +16,40 @@ pub struct Server {
     pub addr: String,
     stdout: Option<JoinHandle<String>>,
     stderr: Option<JoinHandle<String>>,
+    /// Everything printed so far, to wait on (see [`Server::wait_for_stdout`]).
+    seen_stdout: Arc<Seen>,
+    seen_stderr: Arc<Seen>,
+}
+
+/// Output of a child as it arrives.
+#[derive(Default)]
+struct Seen {
+    text: Mutex<String>,
+    more: Condvar,
+}
+
+impl Seen {
+    /// Waits (hang-guarded) until the text holds `needle`; returns the line holding it.
+    fn wait_for(&self, needle: &str) -> Option<String> {
+        let text = self.text.lock().expect("seen lock");
+        let (text, _) = self
+            .more
+            .wait_timeout_while(text, HANG_GUARD, |text| !text.contains(needle))
+            .expect("seen lock");
+        text.lines()
+            .find(|line| line.contains(needle))
+            .map(str::to_owned)
+    }
+
+    fn push(&self, line: &str) {
+        self.text.lock().expect("seen lock").push_str(line);
+        self.more.notify_all();
+    }
 }
 
 pub struct ServerBuilder<'a> {
-    certs: &'a Certs,
+    /// `None`: no --tls-dir (the server's own CA in --state-dir).
+    certs: Option<&'a Certs>,
     /// (name, path, read-only)
     volumes: Vec<(String, PathBuf, bool)>,
     once: bool,
@@ -73,10 +103,10 @@ impl<'a> ServerBuilder<'a> {
             }
             None => ferry(),
         };
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--tls-dir")
-            .arg(self.certs.server_dir());
+        cmd.arg("serve").args(["--listen", "127.0.0.1:0"]);
+        if let Some(certs) = self.certs {
+            cmd.arg("--tls-dir").arg(certs.server_dir());
+        }
         for (name, path, read_only) in &self.volumes {
             let mut spec = OsString::from(format!("{name}="));
             spec.push(path);
@@ -95,14 +125,26 @@ impl<'a> ServerBuilder<'a> {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn ferry serve");
-        let stderr = drain(child.stderr.take().expect("stderr"));
+        let seen_stderr = Arc::new(Seen::default());
+        let seen_stdout = Arc::new(Seen::default());
+        let stderr = lines(
+            child.stderr.take().expect("stderr"),
+            seen_stderr.clone(),
+            None,
+        );
         let (tx, rx) = mpsc::channel();
-        let stdout = first_line_then_drain(child.stdout.take().expect("stdout"), tx);
+        let stdout = lines(
+            child.stdout.take().expect("stdout"),
+            seen_stdout.clone(),
+            Some(tx),
+        );
         let mut server = Server {
             child: Some(child),
             addr: String::new(),
             stdout: Some(stdout),
             stderr: Some(stderr),
+            seen_stdout,
+            seen_stderr,
         };
         let line = match rx.recv_timeout(HANG_GUARD) {
             Ok(line) => line,
@@ -135,9 +177,42 @@ impl<'a> ServerBuilder<'a> {
 }
 
 impl Server {
+    /// A server without --tls-dir: its own CA in `state` (--state-dir), with names
+    /// `127.0.0.1` unless more `--server-name`s are given.
+    pub fn builder_with_state(state: &Path) -> ServerBuilder<'static> {
+        ServerBuilder {
+            certs: None,
+            volumes: Vec::new(),
+            once: false,
+            args: vec!["--state-dir".into(), state.as_os_str().to_os_string()],
+            under: Vec::new(),
+        }
+    }
+
+    /// Waits (hang-guarded) for a line of stdout holding `needle`, and returns it.
+    #[track_caller]
+    pub fn wait_for_stdout(&self, needle: &str) -> String {
+        self.seen_stdout
+            .wait_for(needle)
+            .unwrap_or_else(|| panic!("ferry serve printed no {needle:?} on stdout"))
+    }
+
+    /// Waits (hang-guarded) for a line of stderr (the log) holding `needle`.
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        self.seen_stderr
+            .wait_for(needle)
+            .unwrap_or_else(|| panic!("ferry serve logged no {needle:?}"))
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        self.seen_stderr.text.lock().expect("seen lock").clone()
+    }
+
     pub fn builder(certs: &Certs) -> ServerBuilder<'_> {
         ServerBuilder {
-            certs,
+            certs: Some(certs),
             volumes: Vec::new(),
             once: false,
             args: Vec::new(),
@@ -185,14 +260,32 @@ impl Drop for Server {
     }
 }
 
-fn first_line_then_drain(stdout: ChildStdout, tx: mpsc::Sender<String>) -> JoinHandle<String> {
+/// Reads `stream` line by line into `seen`, sending the first line to `first`; returns
+/// everything read.
+fn lines<R: Read + Send + 'static>(
+    stream: R,
+    seen: Arc<Seen>,
+    first: Option<mpsc::Sender<String>>,
+) -> JoinHandle<String> {
     thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = r.read_line(&mut line);
-        let _ = tx.send(line.clone());
-        let mut rest = String::new();
-        let _ = r.read_to_string(&mut rest);
-        line + &rest
+        let mut r = BufReader::new(stream);
+        let mut all = String::new();
+        let mut first = first;
+        loop {
+            let mut line = String::new();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if let Some(tx) = first.take() {
+                let _ = tx.send(line.clone());
+            }
+            seen.push(&line);
+            all.push_str(&line);
+        }
+        if let Some(tx) = first.take() {
+            let _ = tx.send(String::new());
+        }
+        all
     })
 }

@@ -25,6 +25,8 @@ pub struct Route {
     /// The HTTP proxy to tunnel through, if any (already filtered by no-proxy rules).
     pub proxy: Option<ProxyUrl>,
     pub tls_dir: PathBuf,
+    /// `--join CODE`: pair first (see [`crate::join`]), storing into `tls_dir`.
+    pub join: Option<ferry_net::pairing::JoinCode>,
     /// One deadline for TCP connect, proxy, TLS and session start.
     pub connect_timeout: Duration,
 }

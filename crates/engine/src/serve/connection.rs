@@ -18,16 +18,17 @@ use std::sync::atomic::Ordering::{self, Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferry_net::pairing::{Accepted, ServerTls};
 use ferry_proto::{escape, ErrorClass, Limits, Message, RefuseReason, PROTOCOL_VERSION};
 use ferry_tree::{Privileges, Volume};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
 
 use super::metrics::{FailureLog, HandshakeFailure, Metrics};
 use super::preauth::{PreAuth, Ticket};
 use super::{pull_source, Export};
+use crate::enroll::Pairing;
 use crate::exit::ExitCode;
 use crate::framed::{spawn_compressing_writer, Compression, FrameReader, FrameSender};
 use crate::ratelimit::RateLimiter;
@@ -35,7 +36,10 @@ use crate::target;
 
 /// What every connection of a target shares.
 pub struct Shared {
-    pub acceptor: TlsAcceptor,
+    /// The session TLS config, and the enrollment one while a pairing window is open.
+    pub acceptor: ServerTls,
+    /// `serve --pair`: the window, the CA and the log an enrollment uses.
+    pub pairing: Option<Arc<Pairing>>,
     pub volumes: HashMap<String, Export>,
     pub busy: Mutex<HashSet<String>>,
     pub privileges: Privileges,
@@ -71,7 +75,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Shared {
     pub fn new(
-        acceptor: TlsAcceptor,
+        acceptor: ServerTls,
         volumes: HashMap<String, Export>,
         privileges: Privileges,
     ) -> Shared {
@@ -81,6 +85,7 @@ impl Shared {
             read_limit: None,
             write_limit: None,
             acceptor,
+            pairing: None,
             volumes,
             busy: Mutex::new(HashSet::new()),
             privileges,
@@ -121,10 +126,7 @@ pub async fn connection(
 ) -> Option<ExitCode> {
     let _ = ferry_net::tune(&stream);
     let failed = |why, detail: String| shared.failures.failed(&shared.metrics, why, || detail);
-    let handshake = tokio::time::timeout(
-        TLS_TIMEOUT,
-        ferry_net::tls_accept(&shared.acceptor, ticket.watch(stream)),
-    );
+    let handshake = tokio::time::timeout(TLS_TIMEOUT, shared.acceptor.accept(ticket.watch(stream)));
     let tls = tokio::select! {
         () = ticket.evicted() => {
             failed(
@@ -147,6 +149,23 @@ pub async fn connection(
                 return None;
             }
         },
+    };
+    let tls = match tls {
+        Accepted::Session(tls) => tls,
+        // Not authenticated: it keeps its pre-authentication slot (and can be evicted
+        // from it) for the one exchange it may run, then it is closed.
+        Accepted::Enroll(tls) => {
+            if let Some(pairing) = &shared.pairing {
+                tokio::select! {
+                    () = ticket.evicted() => failed(
+                        HandshakeFailure::Overload,
+                        format!("{MAX_HANDSHAKES} connections were unauthenticated; closed the enrollment from {peer} to make room for a newer one"),
+                    ),
+                    () = crate::enroll::grant(pairing, tls, peer) => {}
+                }
+            }
+            return None;
+        }
     };
     // Authenticated: the slot goes to others, and the Hello has its own deadline.
     drop(ticket);

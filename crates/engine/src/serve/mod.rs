@@ -3,7 +3,7 @@
 //! (`SessionOptions::pull`, see `pull_source`).
 //!
 //! ```text
-//! listener ─▶ TLS accept ─▶ Hello ─▶ volume lock ─▶ Welcome ─┬▶ session::run    (push)
+//! listener ─▶ TLS accept ─▶ Hello ─▶ volume lock ─▶ Welcome ─┬▶ target::run     (push)
 //!                              │                             └▶ pull_source::run (pull)
 //!                              └──▶ Refused (version, unknown, busy or read-only volume)
 //! metrics listener ─▶ GET /metrics ─▶ Arc<Metrics> (counted by all of the above)
@@ -11,6 +11,7 @@
 
 mod connection;
 mod http;
+mod identity;
 mod metrics;
 mod preauth;
 mod pull_source;
@@ -24,11 +25,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_net::TlsDir;
+use ferry_net::pairing::JoinCode;
 use ferry_tree::Privileges;
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
 
+use crate::enroll::Pairing;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::ratelimit::RateLimiter;
@@ -51,11 +52,27 @@ pub struct Export {
     pub read_only: bool,
 }
 
+/// Where a server's certificates come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerIdentity {
+    /// `--tls-dir`: tls.crt, tls.key and ca.crt as `ferry certs` writes them.
+    Dir(PathBuf),
+    /// Its own CA in a state directory (`--state-dir`), made on the first run for
+    /// `names` (empty: the stored names, or this host's names and addresses).
+    State { dir: PathBuf, names: Vec<String> },
+}
+
 /// Everything `ferry serve` needs, validated.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
-    pub tls_dir: PathBuf,
+    pub identity: ServerIdentity,
+    /// `--pair`: open a pairing window this long (needs [`ServerIdentity::State`]).
+    pub pair_ttl: Option<Duration>,
+    /// `--revoke`: client certificate fingerprints refused.
+    pub revoke: Vec<[u8; 32]>,
+    /// `--revoked-file`: more of them, read again when it changes.
+    pub revoked_file: Option<PathBuf>,
     pub volumes: Vec<Export>,
     /// Exit after the first admitted session ends, with its exit code.
     pub once: bool,
@@ -74,9 +91,22 @@ pub struct ServeConfig {
 /// port bound. Needs no runtime, so a process can prepare, drop to another identity while
 /// it is still single-threaded, and then start the runtime and [`serve_bound`].
 pub struct Bound {
-    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    tls: ferry_net::pairing::ServerTls,
+    pairing: Option<Arc<Pairing>>,
+    /// The join code and the server certificate's names, with `--pair`.
+    join: Option<(JoinCode, Vec<String>)>,
     listener: std::net::TcpListener,
     metrics: Option<std::net::TcpListener>,
+}
+
+impl Bound {
+    /// With `--pair`: the join code as the user types it (it holds the secret: print it
+    /// once, never log it) and the server certificate's names.
+    pub fn join_code(&self) -> Option<(String, &[String])> {
+        self.join
+            .as_ref()
+            .map(|(code, names)| (code.reveal(), names.as_slice()))
+    }
 }
 
 impl std::fmt::Debug for Bound {
@@ -89,7 +119,7 @@ impl std::fmt::Debug for Bound {
 
 /// Reads the TLS files and binds the listening port of `config`.
 pub fn bind(config: &ServeConfig) -> Result<Bound, EngineError> {
-    let tls = ferry_net::server_config(&TlsDir::new(&config.tls_dir))?;
+    let (tls, pairing, join) = identity::prepare(config)?;
     let listener = ferry_net::listen_std(config.listen)?;
     let metrics = match config.metrics_listen {
         Some(addr) => Some(ferry_net::listen_std(addr)?),
@@ -97,6 +127,8 @@ pub fn bind(config: &ServeConfig) -> Result<Bound, EngineError> {
     };
     Ok(Bound {
         tls,
+        pairing,
+        join,
         listener,
         metrics,
     })
@@ -122,6 +154,8 @@ pub async fn serve_bound(
 ) -> Result<ExitCode, EngineError> {
     let Bound {
         tls,
+        pairing,
+        join: _,
         listener,
         metrics,
     } = bound;
@@ -143,7 +177,13 @@ pub async fn serve_bound(
     let local = listener
         .local_addr()
         .map_err(|e| EngineError::usage(format!("cannot read the bound address: {e}")))?;
-    let mut shared = Shared::new(TlsAcceptor::from(tls), volumes, Privileges::current());
+    let _expiry = pairing.as_ref().map(|pairing| {
+        AbortOnDrop(tokio::spawn(crate::enroll::watch_expiry(
+            pairing.window.clone(),
+        )))
+    });
+    let mut shared = Shared::new(tls, volumes, Privileges::current());
+    shared.pairing = pairing;
     shared.fsync = config.fsync;
     if let Some(rate) = config.bwlimit {
         shared.read_limit = Some(Arc::new(RateLimiter::new(rate)));
