@@ -1,5 +1,5 @@
 //! The enrollment exchange over a connection (the formats and checks are
-//! `ferry_net::pairing`'s; the specification is docs/enrollment.md).
+//! `ferry_net::pairing`'s; the specification is docs/protocol.md, "Enrollment (pairing)").
 //!
 //! ```text
 //! join (push/pull/probe --join):  tcp ─▶ [proxy tunnel] ─▶ TLS (ALPN ferry-enroll/1, CA pinned)

@@ -8,7 +8,7 @@
 //! (an exporter value), and gets a client certificate back ([`wire`]). It stores the
 //! result per server ([`peers`]). The server's [`gate`] lets an unauthenticated
 //! connection through TLS only for that exchange and only while the window is open; a
-//! [`revoked`] list forgets peers. The exchange is specified in docs/enrollment.md.
+//! [`revoked`] list forgets peers. The exchange is specified in docs/protocol.md ("Enrollment (pairing)").
 //!
 //! ```text
 //! joiner                                               server (serve --pair)

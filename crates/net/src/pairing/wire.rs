@@ -1,4 +1,4 @@
-//! The two messages of the enrollment exchange, as bytes (specified in docs/enrollment.md).
+//! The two messages of the enrollment exchange, as bytes (specified in docs/protocol.md, "Enrollment (pairing)").
 //!
 //! ```text
 //! Request  (joiner -> server): "FEN1" | u16 key_len | key | u8 name_len | name | proof[32]
