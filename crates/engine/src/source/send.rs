@@ -9,6 +9,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 
 use bytes::Bytes;
 use ferry_delta::{diff_segment, literal_fraction, segment_len, DeltaStats, PeerSignature};
+use ferry_proto::session::source::Ask;
 use ferry_proto::{FileFailure, Limits, Message, RelPath, Timestamp};
 use ferry_tree::{regions_allocated, Region, SourceRoot};
 
@@ -17,16 +18,13 @@ use crate::framed::FrameSender;
 use crate::report::progress::Progress;
 use crate::zeros::hash_zeros;
 
-/// What the push needs to remember about a listed file until the target resolves it.
+/// What a sender needs of a listed regular file to read it, and the driver to count it
+/// once the target resolves it (the source core keeps it per unresolved file).
 #[derive(Clone, Debug)]
 pub struct FileInfo {
     pub path: RelPath,
     pub size: u64,
     pub mtime: Timestamp,
-    /// The target asked for its content (else it was in place).
-    pub wanted: bool,
-    /// How many times it asked: once, and once more after a content mismatch.
-    pub asks: u8,
 }
 
 /// How one file went.
@@ -37,15 +35,6 @@ pub struct Sent {
     /// Bytes not sent because the target's partial prefix matched ours.
     pub resumed: u64,
     pub failure: Option<FileFailure>,
-}
-
-/// What the target asked for a file.
-pub enum Ask {
-    Whole,
-    /// A delta against the target's basis, whose signature this is.
-    Delta(Vec<u8>),
-    /// The rest after a prefix the target holds: (length, BLAKE3 of it).
-    Resume(u64, [u8; 32]),
 }
 
 /// Segments whose delta is at least this literal are not worth searching.
@@ -115,8 +104,8 @@ pub fn send_file(
                 &send,
             )
         }
-        Ask::Whole | Ask::Resume(..) => {
-            if let Ask::Resume(offset, hash) = ask {
+        Ask::Whole | Ask::Resume { .. } => {
+            if let Ask::Resume { offset, hash } = ask {
                 match prefix_matches(&file, offset.min(info.size), &hash, &mut hasher) {
                     Ok(true) => {
                         resumed = offset.min(info.size);

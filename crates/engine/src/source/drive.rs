@@ -1,0 +1,208 @@
+//! The source's driver: one task that owns the source core and does what it asks. It
+//! waits on four things at once (a sender's answer, room in the writer's queue, the
+//! walker's next listing, the target's next frame), hands each to the core, then drains
+//! the core: messages to the writer, work to the senders, events to the counts and the
+//! report. The rules are the core's; this module holds no protocol state of its own.
+//!
+//! It never waits on the writer while the target may be waiting on it: messages wait in
+//! `outgoing` until the writer's queue has room, and the target's frames are read
+//! meanwhile, so the two directions cannot deadlock. What `outgoing` holds is bounded by
+//! the core's listing window.
+
+use std::collections::VecDeque;
+use std::sync::mpsc as std_mpsc;
+
+use ferry_proto::session::source::{SourceCore, SourceEvent, Work};
+use ferry_proto::{FileFailure, Limits, Message, TargetStats};
+use ferry_tree::Listing;
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+
+use super::list::{frames, Frame};
+use super::report::report_from_target;
+use super::send::FileInfo;
+use super::senders::Answer;
+use super::Shared;
+use crate::error::EngineError;
+use crate::framed::{FrameReader, FrameSender};
+use crate::report::Reporter;
+
+/// The task that runs one session's source core.
+pub(super) struct Driver<'a> {
+    pub core: SourceCore<FileInfo>,
+    pub shared: &'a Shared,
+    pub reporter: &'a Reporter,
+    pub limits: &'a Limits,
+    pub dry_run: bool,
+    /// Where the work goes: the sender threads' queue.
+    pub work: std_mpsc::Sender<Work<FileInfo>>,
+    /// The walker thread, until its listings ended.
+    pub walk: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the driver holds between two turns of its loop.
+#[derive(Default)]
+struct Queues {
+    /// Frames of the listing taken from the walker, waiting for room in the window.
+    pending: VecDeque<Frame>,
+    /// Messages the core queued, waiting for room in the writer's queue.
+    outgoing: VecDeque<Message>,
+    list_ended: bool,
+}
+
+impl Driver<'_> {
+    /// Runs the session to the target's `Done`.
+    pub async fn run<R: AsyncRead + Unpin>(
+        mut self,
+        reader: &mut FrameReader<R>,
+        tx: &FrameSender,
+        mut listings: mpsc::Receiver<Listing>,
+        mut answers: mpsc::UnboundedReceiver<Answer>,
+    ) -> Result<TargetStats, EngineError> {
+        let mut queues = Queues::default();
+        // One read outlives the turns of the loop (its silence timer with it).
+        let mut next = Box::pin(read(reader));
+        loop {
+            if let Some(stats) = self.pump(&mut queues)? {
+                return Ok(stats);
+            }
+            let walking = self.walk.is_some();
+            tokio::select! {
+                biased;
+                Some(answer) = answers.recv() => self.answered(answer)?,
+                permit = tx.reserve(), if !queues.outgoing.is_empty() => {
+                    let permit = permit.map_err(|_| EngineError::socket("the connection closed"))?;
+                    permit.send(queues.outgoing.pop_front().expect("not empty"));
+                }
+                listing = listings.recv(), if walking && queues.pending.is_empty() => {
+                    match listing {
+                        Some(listing) => self.take(listing, &mut queues)?,
+                        None => {
+                            if let Some(walk) = self.walk.take() {
+                                let _ = walk.join();
+                            }
+                        }
+                    }
+                }
+                (reader, message) = &mut next => {
+                    // A sender's queued error is the cause: the target may have hung up
+                    // on the Error it led to.
+                    let message = message.map_err(|e| sender_error(&mut answers).unwrap_or(e))?;
+                    next = Box::pin(read(reader));
+                    self.core.handle_message(message)?;
+                }
+            }
+        }
+    }
+
+    /// Lists what the window allows, ends the listing once the walk is over, and drains
+    /// the core; returns the target's account once it said `Done`.
+    fn pump(&mut self, queues: &mut Queues) -> Result<Option<TargetStats>, EngineError> {
+        while let Some(frame) = queues.pending.front() {
+            if frame.entries.len() as u64 > self.core.list_room() {
+                break;
+            }
+            let frame = queues.pending.pop_front().expect("just seen");
+            self.count_listed(&frame);
+            let dir = frame.dir.as_bytes().to_vec();
+            self.core
+                .list(dir, frame.entries, frame.dir_done, frame.dir_complete);
+        }
+        if self.walk.is_none() && queues.pending.is_empty() && !queues.list_ended {
+            queues.list_ended = true;
+            self.shared.live.scan_done();
+            let read_errors = self.shared.counts.lock().expect("counts lock").read_errors;
+            self.core.list_end(read_errors);
+        }
+        queues
+            .outgoing
+            .extend(std::iter::from_fn(|| self.core.poll_transmit()));
+        while let Some(work) = self.core.poll_work() {
+            self.shared.delivering(&work.file);
+            self.work
+                .send(work)
+                .map_err(|_| EngineError::file_io("the sender threads stopped"))?;
+        }
+        let mut done = None;
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                SourceEvent::Resolved(resolved) => self.shared.resolved(&resolved),
+                SourceEvent::Report(message) => report_from_target(
+                    &message,
+                    &self.shared.counts,
+                    self.reporter,
+                    self.dry_run,
+                    true,
+                ),
+                SourceEvent::Done(stats) => done = Some(stats),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Takes one directory's listing from the walker: its read errors are counted and
+    /// shown, its entries cut into frames that wait for the window.
+    fn take(&mut self, listing: Listing, queues: &mut Queues) -> Result<(), EngineError> {
+        for error in &listing.errors {
+            self.reporter
+                .warning(&listing.dir.to_string(), &error.to_string());
+        }
+        let errors =
+            listing.errors.len() as u64 + u64::from(!listing.complete && listing.errors.is_empty());
+        self.shared.counts.lock().expect("counts lock").read_errors += errors;
+        queues
+            .pending
+            .extend(frames(listing, self.core.listed(), self.limits)?);
+        Ok(())
+    }
+
+    fn count_listed(&self, frame: &Frame) {
+        let mut counts = self.shared.counts.lock().expect("counts lock");
+        counts.entries_total += frame.entries.len() as u64;
+        for (entry, _) in &frame.entries {
+            match entry.content {
+                ferry_proto::Content::File { size, .. } => {
+                    counts.files_total += 1;
+                    counts.bytes_total += size;
+                    self.shared.live.listed(size);
+                }
+                ferry_proto::Content::HardLink { .. } => {
+                    counts.files_total += 1;
+                    self.shared.live.listed(0);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A sender is done with a piece of work: its signature is released and what it
+    /// sent is counted; its fatal error ends the session.
+    fn answered(&mut self, answer: Answer) -> Result<(), EngineError> {
+        self.core.handle_answered(answer.id);
+        let sent = answer.sent?;
+        let mut counts = self.shared.counts.lock().expect("counts lock");
+        counts.bytes_literal += sent.stats.literal;
+        counts.bytes_matched += sent.stats.copied;
+        counts.files_delta += u64::from(sent.as_delta);
+        counts.bytes_resumed += sent.resumed;
+        match sent.failure {
+            Some(FileFailure::Vanished | FileFailure::Changed) => counts.vanished += 1,
+            Some(FileFailure::ReadError) => counts.read_errors += 1,
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// Reads the target's next message, handing the reader back with it.
+async fn read<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+) -> (&mut FrameReader<R>, Result<Message, EngineError>) {
+    let message = reader.expect("the target's replies").await;
+    (reader, message)
+}
+
+/// A fatal error a sender has queued, if any.
+fn sender_error(answers: &mut mpsc::UnboundedReceiver<Answer>) -> Option<EngineError> {
+    std::iter::from_fn(|| answers.try_recv().ok()).find_map(|answer| answer.sent.err())
+}
