@@ -162,21 +162,3 @@ pub fn io_error(what: &str, e: std::io::Error) -> EngineError {
         _ => EngineError::socket(format!("{what}: {e}")),
     }
 }
-
-impl From<SessionError> for EngineError {
-    /// A broken rule is a protocol error (exit 12; the caller tells the peer); a peer's
-    /// own fatal `Error` keeps its class.
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Protocol(message) => EngineError::protocol(message),
-            SessionError::Peer { class, message } => {
-                let exit = match class {
-                    ErrorClass::Protocol => ExitCode::Protocol,
-                    ErrorClass::FileIo => ExitCode::FileIo,
-                    ErrorClass::Interrupted => ExitCode::Interrupted,
-                };
-                EngineError::new(exit, message)
-            }
-        }
-    }
-}
