@@ -20,7 +20,7 @@ use ferry_net::WireCounter;
 use ferry_proto::{Filter, Limits, SessionOptions, TargetStats};
 use ferry_tree::{WalkOptions, Walker};
 
-use crate::client::attempt::{backoff, connect_timeout, interrupted};
+use crate::client::attempt::{connect_timeout, Attempts};
 use crate::client::connect::{self, Route};
 use crate::client::handshake::handshake;
 use crate::error::EngineError;
@@ -84,6 +84,7 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     };
 
     tokio::pin!(shutdown);
+    let mut attempts = Attempts::new(config.retries, &reporter, &progress, &target, shutdown);
     let mut counts = SourceCounts::default();
     // Files the target committed in sessions that were then cut: those it resolved
     // before the cut, and whole files sent that the next attempt finds unchanged.
@@ -92,18 +93,13 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     // unchanged and counts them so, while they were in fact transferred.
     let mut resolved_by_cut_attempts = 0u64;
     let delivered = Arc::new(Mutex::new(HashMap::new()));
-    let mut retries = 0u64;
     let result = loop {
         let shared = Arc::new(Shared {
             live: progress.clone(),
             delivered: delivered.clone(),
             ..Shared::default()
         });
-        progress.start_attempt();
-        let attempt = tokio::select! {
-            result = run(&session, &shared) => result,
-            () = &mut shutdown => Err(interrupted()),
-        };
+        let attempt = attempts.run(run(&session, &shared)).await;
         {
             let mut attempt_counts = shared.counts.lock().expect("counts lock");
             attempt_counts.bytes_before_compression = shared.compression.raw.load(Relaxed);
@@ -115,30 +111,19 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
         carried.bytes_written += bytes;
         match attempt {
             Ok(stats) => break Ok(stats),
-            Err(e) if e.is_retryable() && retries < u64::from(config.retries) => {
+            Err(e) if attempts.will_retry(&e) => {
                 let (files, bytes) = *shared.resolved_wanted.lock().expect("resolved lock");
                 carried.files_transferred += files;
                 carried.bytes_written += bytes;
                 resolved_by_cut_attempts += files;
-                retries += 1;
-                progress.retrying();
-                let delay = backoff(retries);
-                reporter.warning(
-                    &target,
-                    &format!(
-                        "{e}; retry {retries} of {} in {:.1} s",
-                        config.retries,
-                        delay.as_secs_f64()
-                    ),
-                );
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = &mut shutdown => break Err(interrupted()),
+                if let Err(e) = attempts.wait(&e).await {
+                    break Err(e);
                 }
             }
             Err(e) => break Err(e),
         }
     };
+    let retries = attempts.retries;
     let (mut stats, exit, error) = outcome(result, &counts);
     stats.files_transferred += carried.files_transferred;
     stats.bytes_written += carried.bytes_written;

@@ -25,7 +25,7 @@ use ferry_proto::{Filter, Limits, Message, SessionOptions, SourceStats, TargetSt
 use ferry_tree::{Privileges, Volume};
 use tokio::sync::mpsc;
 
-use crate::client::attempt::{backoff, connect_timeout, interrupted};
+use crate::client::attempt::{connect_timeout, Attempts};
 use crate::client::connect::{self, Route};
 use crate::client::handshake::handshake;
 use crate::error::EngineError;
@@ -121,41 +121,28 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
                 limit: limit.as_ref(),
             };
             tokio::pin!(shutdown);
+            let mut attempts =
+                Attempts::new(config.retries, &reporter, &progress, &source, shutdown);
             let result = loop {
-                progress.start_attempt();
                 let counted = AttemptCounts {
                     counts: Arc::default(),
                     tracker: Arc::new(Tracker::new(progress.clone())),
                 };
-                let outcome = tokio::select! {
-                    outcome = run(&attempt, &counted) => outcome,
-                    () = &mut shutdown => Err(interrupted()),
-                };
+                let outcome = attempts.run(run(&attempt, &counted)).await;
                 counts.absorb(&counted.counts.lock().expect("counts lock"));
                 match outcome {
-                    Err(e) if e.is_retryable() && retries < u64::from(config.retries) => {
+                    Err(e) if attempts.will_retry(&e) => {
                         let (files, bytes) = counted.tracker.resolved_wanted();
                         carried.0 += files;
                         carried.1 += bytes;
-                        retries += 1;
-                        progress.retrying();
-                        let delay = backoff(retries);
-                        reporter.warning(
-                            &source,
-                            &format!(
-                                "{e}; retry {retries} of {} in {:.1} s",
-                                config.retries,
-                                delay.as_secs_f64()
-                            ),
-                        );
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            () = &mut shutdown => break Err(interrupted()),
+                        if let Err(e) = attempts.wait(&e).await {
+                            break Err(e);
                         }
                     }
                     outcome => break outcome,
                 }
             };
+            retries = attempts.retries;
             progress.finished();
             if let Some(ticker) = ticker {
                 ticker.stop().await;
