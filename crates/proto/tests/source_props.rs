@@ -69,6 +69,8 @@ enum Plan {
 /// The honest target, and the wire and the senders between it and the core.
 struct Model {
     core: SourceCore<u64>,
+    /// The listing window both sides were given.
+    window: u64,
     rng: Rng,
     tree: Vec<bool>,
     walked: usize,
@@ -95,9 +97,11 @@ struct Model {
 }
 
 impl Model {
-    fn new(tree: Vec<bool>, seed: u64) -> Model {
+    fn new(tree: Vec<bool>, seed: u64, window: u64) -> Model {
+        let limits = Limits { window, ..limits() };
         Model {
-            core: SourceCore::new(limits(), SENDERS, Meta::default()),
+            window,
+            core: SourceCore::new(limits, SENDERS, Meta::default()),
             rng: Rng(seed | 1),
             tree,
             walked: 0,
@@ -255,6 +259,13 @@ impl Model {
         match m {
             Message::List { first, entries, .. } => {
                 assert_eq!(first, self.seen, "frames out of order");
+                let end = first + entries.len() as u64;
+                assert!(
+                    end <= self.acked + self.window,
+                    "listed through {end}, past the window of {} after the Ack through {}",
+                    self.window,
+                    self.acked
+                );
                 for (k, e) in entries.iter().enumerate() {
                     let index = first + k as u64;
                     if matches!(e.content, Content::File { .. }) && self.rng.chance(60) {
@@ -330,8 +341,9 @@ proptest! {
     fn an_honest_target_in_any_order_never_fails_and_ends_done(
         tree in proptest::collection::vec(proptest::bool::weighted(0.7), 0..40),
         seed in any::<u64>(),
+        window in 1u64..8,
     ) {
-        let mut model = Model::new(tree.clone(), seed);
+        let mut model = Model::new(tree.clone(), seed, window);
         model.drain();
         let mut steps = 0;
         while !model.core.is_done() {

@@ -85,8 +85,8 @@ impl Driver<'_> {
                     }
                 }
                 (reader, message) = &mut next => {
-                    // A sender's queued error is the cause: the target may have hung up
-                    // on the Error it led to.
+                    // A sender's queued error comes first: it met the cause (a dead
+                    // connection, a hostile signature) before this read did.
                     let message = message.map_err(|e| sender_error(&mut answers).unwrap_or(e))?;
                     next = Box::pin(read(reader));
                     self.core.handle_message(message)?;

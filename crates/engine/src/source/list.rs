@@ -150,3 +150,71 @@ fn encoded_size(entry: &Entry) -> usize {
     };
     4 + entry.name.len() + 28 + xattrs + 1 + content
 }
+
+#[cfg(test)]
+mod tests {
+    use ferry_proto::{Meta, Timestamp};
+    use ferry_tree::SourceEntry;
+
+    use super::*;
+
+    fn listing(dir: &[u8], first: u64, files: u64) -> Listing {
+        let entries = (0..files)
+            .map(|k| SourceEntry {
+                index: first + k,
+                entry: Entry {
+                    name: format!("f{k}").into_bytes(),
+                    meta: Meta {
+                        mtime: Timestamp { sec: 5, nsec: 6 },
+                        ..Meta::default()
+                    },
+                    content: Content::File {
+                        size: k,
+                        checksum: None,
+                    },
+                },
+            })
+            .collect();
+        Listing {
+            dir: RelPath::new(dir.to_vec(), &Limits::default()).unwrap(),
+            entries,
+            complete: true,
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_listing_is_cut_at_the_frame_limit_and_its_last_frame_ends_the_dir() {
+        let limits = Limits {
+            max_entries_per_frame: 2,
+            ..Limits::default()
+        };
+        let frames = frames(listing(b"d", 7, 5), 7, &limits).unwrap();
+        let shape: Vec<(usize, bool)> = frames
+            .iter()
+            .map(|f| (f.entries.len(), f.dir_done))
+            .collect();
+        assert_eq!(shape, [(2, false), (2, false), (1, true)]);
+        let info = frames[1].entries[1].1.as_ref().unwrap();
+        assert_eq!(info.path.as_bytes(), b"d/f3");
+        assert_eq!((info.size, info.mtime), (3, Timestamp { sec: 5, nsec: 6 }));
+    }
+
+    #[test]
+    fn an_empty_directory_is_one_empty_frame() {
+        let frames = frames(listing(b"e", 3, 0), 3, &Limits::default()).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].entries.is_empty() && frames[0].dir_done);
+    }
+
+    #[test]
+    fn walker_indices_that_skip_are_an_internal_error() {
+        let Err(e) = frames(listing(b"d", 4, 2), 3, &Limits::default()) else {
+            panic!("a gap was taken");
+        };
+        assert!(
+            e.message.contains("walker indices out of order at d"),
+            "{e}"
+        );
+    }
+}
