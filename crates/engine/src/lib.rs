@@ -53,6 +53,9 @@ mod report;
 mod serve;
 mod source;
 mod target;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 mod zeros;
 
 pub use client::connect::Route;

@@ -11,6 +11,8 @@
 
 mod connection;
 mod http;
+#[cfg(feature = "testing")]
+pub(crate) mod in_process;
 mod metrics;
 mod preauth;
 mod pull_source;
