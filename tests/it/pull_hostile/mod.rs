@@ -20,8 +20,7 @@
 mod content;
 mod names;
 mod real;
-
-use std::path::PathBuf;
+mod scene;
 
 use bytes::Bytes;
 use ferry_engine::testing::Ended;
@@ -31,10 +30,11 @@ use ferry_proto::{
 };
 use tempfile::TempDir;
 
-use crate::files::{own_meta, random_bytes, symlink, write};
+use crate::files::{own_meta, random_bytes};
 use crate::in_process::InProcess;
 use crate::raw_server::{End, Step};
-use crate::snapshot::{assert_untouched, show, Snapshot};
+use crate::snapshot::Snapshot;
+use scene::{assert_contained, assert_own_entries_untouched, scene, Place};
 
 /// The content of every file entry (`size` 5); the fake server sends it for every `Want`
 /// unless a case says otherwise.
@@ -139,21 +139,6 @@ fn whole(index: u64) -> Vec<Step> {
         data(index, 0, FILE_DATA),
         file_end(index, FILE_DATA.len() as u64, hash),
     ]
-}
-
-/// Where a case runs: `TMP/dest` (DEST) next to `TMP/sentinel`, and a name no other
-/// test or run uses, for absolute paths that must not come to exist.
-struct Place {
-    tmp: PathBuf,
-    uniq: String,
-}
-
-impl Place {
-    /// `pattern` with `TMP` and `UNIQ` filled in.
-    fn path(&self, pattern: &str) -> PathBuf {
-        let tmp = self.tmp.to_str().expect("temp dir is UTF-8");
-        PathBuf::from(pattern.replace("TMP", tmp).replace("UNIQ", &self.uniq))
-    }
 }
 
 type Script = Box<dyn FnOnce(&Place) -> Vec<Step>>;
@@ -326,35 +311,6 @@ fn play(client: &mut InProcess, steps: Vec<Step>) {
     }
 }
 
-/// `TMP/dest` (DEST, with files of its own and symlinks to the sentinel) next to
-/// `TMP/sentinel`, and how they were.
-fn scene() -> (TempDir, Place, Snapshot) {
-    let tmp = TempDir::new().unwrap();
-    let place = Place {
-        tmp: tmp.path().to_path_buf(),
-        uniq: tmp
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned(),
-    };
-    let dest = place.tmp.join("dest");
-    write(&dest.join("pre.txt"), b"pre-existing\n", 0o644);
-    write(&dest.join("predir/inner.txt"), b"inner\n", 0o600);
-    symlink(b"pre.txt", &dest.join("prelink"));
-    symlink(b"../sentinel/s.txt", &dest.join("out-link"));
-    symlink(b"../sentinel/sub", &dest.join("out-dir"));
-    write(&place.tmp.join("sentinel/s.txt"), b"sentinel\n", 0o644);
-    write(
-        &place.tmp.join("sentinel/sub/t.txt"),
-        b"sentinel t\n",
-        0o600,
-    );
-    let before = Snapshot::take(&place.tmp);
-    (tmp, place, before)
-}
-
 impl Run {
     fn dump(&self) -> String {
         format!(
@@ -366,69 +322,5 @@ impl Run {
     fn wants(&self, index: u64) -> usize {
         let want = |m: &&Message| matches!(m, Message::Want { index: i, .. } if *i == index);
         self.transcript.received.iter().filter(want).count()
-    }
-}
-
-/// Asserts nothing outside DEST changed, nothing exists at the `absent` paths, and no
-/// file in DEST is half-written.
-fn assert_contained(place: &Place, before: &Snapshot, absent: &[&str], dump: &str) {
-    let after = Snapshot::take(&place.tmp);
-    assert_untouched(
-        &before.clone().without(b"dest"),
-        &after.clone().without(b"dest"),
-    );
-    for pattern in absent {
-        let path = place.path(pattern);
-        assert!(
-            std::fs::symlink_metadata(&path).is_err(),
-            "{path:?} was created by the pull\n{dump}"
-        );
-    }
-    assert_no_half_written(before, &after, dump);
-}
-
-/// Asserts DEST's own entries, and its root's mode and owner, are as they were.
-fn assert_own_entries_untouched(place: &Place, before: &Snapshot) {
-    let after = Snapshot::take(&place.tmp);
-    let own = |s: &Snapshot| {
-        let mut s = s.clone();
-        s.nodes
-            .retain(|k, _| k.starts_with(b"dest/") && before.nodes.contains_key(k));
-        s
-    };
-    assert_untouched(&own(before), &own(&after));
-    let (b, a) = (before.get(b"dest"), after.get(b"dest"));
-    assert_eq!(
-        (b.mode, b.uid, b.gid),
-        (a.mode, a.uid, a.gid),
-        "DEST's mode or owner changed"
-    );
-}
-
-/// Every regular file in DEST that was not there before (or was replaced) holds all of
-/// [`FILE_DATA`] under a final name: nothing cut short, nothing past the declared size,
-/// no partial left behind.
-fn assert_no_half_written(before: &Snapshot, after: &Snapshot, dump: &str) {
-    let whole = *blake3::hash(FILE_DATA).as_bytes();
-    for (rel, node) in &after.nodes {
-        let Some(name) = rel.strip_prefix(b"dest/") else {
-            continue;
-        };
-        if node.kind != "file" || before.nodes.get(rel) == Some(node) {
-            continue;
-        }
-        let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
-        assert!(
-            !(base.starts_with(b".ferry.") && base.ends_with(b".partial")),
-            "a partial file was left in DEST: {}\n{dump}",
-            show(rel)
-        );
-        assert_eq!(
-            node.content,
-            Some(whole),
-            "{} holds {} bytes that are not what the server sent and hashed\n{dump}",
-            show(rel),
-            node.size
-        );
     }
 }
