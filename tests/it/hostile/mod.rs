@@ -260,12 +260,15 @@ fn assert_says_why(run: &Run) {
     }
 }
 
+/// Sends `msgs` in one write, as frames sent back to back arrive over a socket: the
+/// target reads them together. (Sent one by one in-process, the target could finish
+/// between two of them, and a frame after a file's last would come after its `Done`.)
 fn send_ignoring_hangup(client: &mut InProcess, msgs: &[Message]) {
+    let mut frames = bytes::BytesMut::new();
     for m in msgs {
-        if client.send(m).is_err() {
-            return;
-        }
+        ferry_proto::encode(m, &mut frames);
     }
+    let _ = client.send_raw(&frames);
 }
 
 /// One List of the root with these entries, then ListEnd (so that a target that lets the

@@ -295,19 +295,23 @@ impl Hostile {
     }
 }
 
-/// Does `steps`; write errors are ignored, since a puller that hung up is seen by the
-/// next read.
+/// Does `steps`, the bytes of each run of them in one write, as back-to-back frames
+/// arrive over a socket (one by one in-process, the puller could finish between two of
+/// them). Write errors are ignored, since a puller that hung up is seen by the next read.
 fn play(client: &mut InProcess, steps: Vec<Step>) {
+    let mut bytes = bytes::BytesMut::new();
     for step in steps {
         match step {
-            Step::Send(message) => {
-                let _ = client.send(&message);
+            Step::Send(message) => encode(&message, &mut bytes),
+            Step::Raw(raw) => bytes.extend_from_slice(&raw),
+            Step::CloseWrite => {
+                let _ = client.send_raw(&bytes.split());
+                client.close_write();
             }
-            Step::Raw(bytes) => {
-                let _ = client.send_raw(&bytes);
-            }
-            Step::CloseWrite => client.close_write(),
         }
+    }
+    if !bytes.is_empty() {
+        let _ = client.send_raw(&bytes);
     }
 }
 
