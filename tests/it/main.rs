@@ -1,12 +1,15 @@
-//! End-to-end tests: every test drives the real `ferry` binary (`ferry certs`, `ferry serve`,
-//! `ferry push`) or talks to `ferry serve` with a raw protocol client, and then looks at the
-//! files on disk.
+//! End-to-end tests: most tests drive the real `ferry` binary (`ferry certs`, `ferry serve`,
+//! `ferry push`) or talk to `ferry serve` with a raw protocol client, and then look at the
+//! files on disk. The hostile-peer cases (`hostile`, `pull_hostile`) play a source by hand
+//! against the engine's target role in-process (`in_process`), each with a few cases
+//! against the real binary (their `real` modules).
 //!
 //! Harness modules come first; the topic modules after them hold the tests.
 
 // Harness.
 mod fidelity;
 mod files;
+mod in_process;
 mod raw;
 mod raw_server;
 mod relay;

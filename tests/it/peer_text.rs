@@ -1,6 +1,6 @@
 //! Text from a peer never writes to the user's terminal or forges a line of Ferry's own:
 //! a hostile target's `Error`, `Refused` and `FileError` words and `Change` paths (this
-//! file), a hostile server's words to a puller (`pull_hostile/peer_text.rs`), and a hostile
+//! file), a hostile server's words to a puller (`pull_hostile/real.rs`), and a hostile
 //! client's words in serve's log. Shown text has no ESC, no raw `\r`, no new line, no C1
 //! control, no bidi override, and no line starting with `done` but Ferry's own summary.
 

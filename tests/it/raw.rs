@@ -5,7 +5,7 @@
 //! client certificate or send bytes no well-behaved client would.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,13 +120,6 @@ impl RawClient {
         self.tls.flush()
     }
 
-    /// TLS close_notify, then half-close the TCP stream: the target sees end of stream.
-    pub fn close_write(&mut self) {
-        self.tls.conn.send_close_notify();
-        let _ = self.tls.conn.complete_io(&mut self.tls.sock);
-        let _ = self.tls.sock.shutdown(Shutdown::Write);
-    }
-
     /// The next message; panics (hang guard) if the target neither answers nor closes.
     pub fn recv(&mut self) -> Recv {
         let mut chunk = vec![0u8; 64 * 1024];
@@ -161,36 +154,45 @@ impl RawClient {
 
     /// Like [`RawClient::recv_until_end`], calling `on_msg` for every message on the way
     /// (to answer a `Want`, say).
-    pub fn recv_until_end_with(
-        &mut self,
-        mut on_msg: impl FnMut(&mut Self, &Message),
-    ) -> Vec<Recv> {
-        let start = std::time::Instant::now();
-        let mut seen = Vec::new();
-        loop {
-            if start.elapsed() > IO_GUARD {
-                panic!("raw client: the target did not end the session within {IO_GUARD:?}; it sent: {seen:?}");
-            }
-            let r = self.recv();
-            let end = !matches!(
-                r,
-                Recv::Msg(
-                    Message::Want { .. }
-                        | Message::Ack { .. }
-                        | Message::Signature { .. }
-                        | Message::Change { .. }
-                        | Message::FileError { .. }
-                        | Message::Heartbeat
-                        | Message::Welcome { .. }
-                )
-            );
-            if let Recv::Msg(m) = &r {
-                on_msg(self, m);
-            }
-            seen.push(r);
-            if end {
-                return seen;
-            }
+    pub fn recv_until_end_with(&mut self, on_msg: impl FnMut(&mut Self, &Message)) -> Vec<Recv> {
+        until_end(self, RawClient::recv, on_msg)
+    }
+}
+
+/// Reads from `peer` with `recv` until the target ends the session: an `Error`, `Done`,
+/// `Refused`, end of stream or a failed connection; calls `on_msg` for every message on
+/// the way. Returns everything the target sent, the ending last. Heartbeats do not
+/// extend the hang guard: after [`IO_GUARD`] in all, it panics.
+pub fn until_end<P>(
+    peer: &mut P,
+    mut recv: impl FnMut(&mut P) -> Recv,
+    mut on_msg: impl FnMut(&mut P, &Message),
+) -> Vec<Recv> {
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        if start.elapsed() > IO_GUARD {
+            panic!("the target did not end the session within {IO_GUARD:?}; it sent: {seen:?}");
+        }
+        let r = recv(peer);
+        let end = !matches!(
+            r,
+            Recv::Msg(
+                Message::Want { .. }
+                    | Message::Ack { .. }
+                    | Message::Signature { .. }
+                    | Message::Change { .. }
+                    | Message::FileError { .. }
+                    | Message::Heartbeat
+                    | Message::Welcome { .. }
+            )
+        );
+        if let Recv::Msg(m) = &r {
+            on_msg(peer, m);
+        }
+        seen.push(r);
+        if end {
+            return seen;
         }
     }
 }

@@ -55,6 +55,9 @@ mod report;
 mod serve;
 mod source;
 mod target;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 mod zeros;
 
 pub use client::connect::Route;

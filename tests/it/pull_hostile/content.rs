@@ -31,7 +31,7 @@ fn hard_link_leader_path_to_a_dest_symlink_is_refused() {
 #[test]
 fn hard_link_to_an_excluded_dest_file_is_refused() {
     hostile_server(|_| listing(vec![file(b"a"), hard_link(b"b", 0, b"pre.txt")]))
-        .pulling_with(&["--exclude", "pre.txt"])
+        .excluding("pre.txt")
         .absent(&["TMP/dest/b"])
         .refused();
 }
@@ -158,6 +158,7 @@ fn frame_length_over_the_limit_is_refused_before_its_body_arrives() {
     hostile_server(move |_| vec![Step::Raw(head)]).refused();
 }
 
+/// (`real` has this case over TLS, where the end is a TLS close.)
 #[test]
 fn truncated_frame_then_end_of_stream_is_refused() {
     let mut frame = bytes::BytesMut::new();
@@ -218,4 +219,21 @@ fn list_repeating_indices_is_refused() {
 #[test]
 fn list_end_with_a_wrong_entry_count_is_refused() {
     hostile_server(|_| sends([list(b"", 0, vec![file(b"a")], true), list_end(7)])).refused();
+}
+
+/// A server that stops after the puller's `Done` (interrupted by a signal, say) gives the
+/// exit code of its `Error`'s class, not a protocol error: 20 for an interrupted one.
+#[test]
+fn a_servers_error_after_done_keeps_its_class() {
+    use ferry_proto::ErrorClass;
+    for (class, code) in [(ErrorClass::Interrupted, 20), (ErrorClass::FileIo, 11)] {
+        let run = hostile_server(|_| listing(vec![]))
+            .answering_done(vec![Step::Send(Message::Error {
+                class,
+                message: "stopping".into(),
+            })])
+            .contained(code);
+        let error = run.ended.error.as_deref().unwrap_or_default();
+        assert!(error.contains("source says: stopping"), "{}", run.dump());
+    }
 }

@@ -1,30 +1,40 @@
-//! A hostile server: `ferry pull` against a fake server ([`crate::raw_server`]) that, after
-//! a proper Welcome and Root, sends what a real source never would. The puller is the
-//! target here, so it is the one that must keep every write inside DEST.
+//! A hostile server: the target role of `ferry pull`, in-process ([`crate::in_process`]),
+//! played by a source that, after the handshake and a proper Root, sends what a real
+//! source never would. The puller is the target here, so it is the one that must keep
+//! every write inside DEST.
 //!
 //! DEST starts with files of its own and symlinks that point at a sentinel directory next
 //! to it. In every case nothing outside DEST changes, nothing comes to exist at the paths
 //! the hostile names point to, and no file in DEST is half-written: a file the pull wrote
 //! holds the whole content it was sent, under its final name, and no partial is left.
-//! A *refused* case also exits 12 (protocol) and leaves DEST's own entries as they were
-//! (valid entries listed before the bad one may appear). The other cases look valid to
-//! the target, or cost only one file (exit 23): it may replace its own entries, and each
-//! asserts the exact exit code ferry gives and why.
+//! A *refused* case also exits 12 (protocol) with an error that says what was wrong, and
+//! leaves DEST's own entries as they were (valid entries listed before the bad one may
+//! appear). The other cases look valid to the target, or cost only one file (exit 23):
+//! it may replace its own entries, and each asserts the exact exit code ferry gives and
+//! why.
+//!
+//! The cases under `real` run the real `ferry pull` against a fake server over TLS
+//! ([`crate::raw_server`]), for what only the process shows: its exit status, its output
+//! (a hostile server's words and names reach the terminal escaped) and TLS.
 
 mod content;
 mod names;
-mod peer_text;
-
-use std::path::PathBuf;
+mod real;
+mod scene;
 
 use bytes::Bytes;
-use ferry_proto::{encode, Content, Entry, Limits, Message, Meta, Timestamp, PROTOCOL_VERSION};
+use ferry_engine::testing::Ended;
+use ferry_proto::{
+    encode, Content, Entry, Filter, Limits, Message, Meta, Rule, RuleKind, SessionOptions,
+    Timestamp, PROTOCOL_VERSION,
+};
 use tempfile::TempDir;
 
-use crate::files::{own_meta, random_bytes, symlink, write};
-use crate::raw_server::{RawServer, Step, Transcript, VOLUME};
-use crate::snapshot::{assert_untouched, show, Snapshot};
-use crate::util::{pull, Certs, PushOutcome};
+use crate::files::{own_meta, random_bytes};
+use crate::in_process::InProcess;
+use crate::raw_server::{End, Step};
+use crate::snapshot::Snapshot;
+use scene::{assert_contained, assert_own_entries_untouched, scene, Place};
 
 /// The content of every file entry (`size` 5); the fake server sends it for every `Want`
 /// unless a case says otherwise.
@@ -131,30 +141,17 @@ fn whole(index: u64) -> Vec<Step> {
     ]
 }
 
-/// Where a case runs: `TMP/dest` (DEST) next to `TMP/sentinel`, and a name no other
-/// test or run uses, for absolute paths that must not come to exist.
-struct Place {
-    tmp: PathBuf,
-    uniq: String,
-}
-
-impl Place {
-    /// `pattern` with `TMP` and `UNIQ` filled in.
-    fn path(&self, pattern: &str) -> PathBuf {
-        let tmp = self.tmp.to_str().expect("temp dir is UTF-8");
-        PathBuf::from(pattern.replace("TMP", tmp).replace("UNIQ", &self.uniq))
-    }
-}
-
 type Script = Box<dyn FnOnce(&Place) -> Vec<Step>>;
 
 /// A hostile case, built up and then run by [`Hostile::refused`] or
-/// [`Hostile::contained`].
+/// [`Hostile::contained`] (in-process), or by their `real` twins.
 struct Hostile {
     script: Script,
     answer: Box<dyn FnMut(u64) -> Vec<Step> + Send>,
     absent: Vec<&'static str>,
-    /// Extra `ferry pull` flags.
+    /// `--exclude` patterns of the pull.
+    excludes: Vec<&'static str>,
+    /// Other `ferry pull` flags (real pulls only).
     args: Vec<&'static str>,
     /// What the server sends when the puller says `Done`.
     on_done: Vec<Step>,
@@ -168,16 +165,26 @@ fn hostile_server(script: impl FnOnce(&Place) -> Vec<Step> + 'static) -> Hostile
         script: Box::new(script),
         answer: Box::new(whole),
         absent: Vec::new(),
+        excludes: Vec::new(),
         args: Vec::new(),
         on_done: crate::raw_server::source_done(),
     }
+}
+
+/// What the in-process puller sent after its handshake, and how its stream ended.
+#[derive(Debug)]
+struct Transcript {
+    received: Vec<Message>,
+    #[allow(dead_code)] // Shown in failures.
+    end: End,
 }
 
 /// What one hostile session left behind.
 struct Run {
     place: Place,
     before: Snapshot,
-    out: PushOutcome,
+    /// How `ferry pull` would have exited, and the error it would have printed.
+    ended: Ended,
     transcript: Transcript,
     _tmp: TempDir,
 }
@@ -195,9 +202,9 @@ impl Hostile {
         self
     }
 
-    /// Runs the pull with these extra flags.
-    fn pulling_with(mut self, args: &[&'static str]) -> Self {
-        self.args.extend_from_slice(args);
+    /// Pulls with `--exclude pattern`.
+    fn excluding(mut self, pattern: &'static str) -> Self {
+        self.excludes.push(pattern);
         self
     }
 
@@ -207,24 +214,18 @@ impl Hostile {
         self
     }
 
-    /// Runs the pull and asserts it exits 12, with everything [`Hostile::contained`]
-    /// asserts, and that DEST's own entries and its root's mode and owner are unchanged.
+    /// Runs the pull and asserts it exits 12 with an error that says why, with
+    /// everything [`Hostile::contained`] asserts, and that DEST's own entries and its
+    /// root's mode and owner are unchanged.
     fn refused(self) -> Run {
         let run = self.contained(12);
-        let after = Snapshot::take(&run.place.tmp);
-        let own = |s: &Snapshot| {
-            let mut s = s.clone();
-            s.nodes
-                .retain(|k, _| k.starts_with(b"dest/") && run.before.nodes.contains_key(k));
-            s
-        };
-        assert_untouched(&own(&run.before), &own(&after));
-        let (b, a) = (run.before.get(b"dest"), after.get(b"dest"));
-        assert_eq!(
-            (b.mode, b.uid, b.gid),
-            (a.mode, a.uid, a.gid),
-            "DEST's mode or owner changed"
+        let error = run.ended.error.as_deref().unwrap_or_default();
+        assert!(
+            !error.trim().is_empty(),
+            "the pull was refused without saying why\n{}",
+            run.dump()
         );
+        assert_own_entries_untouched(&run.place, &run.before);
         run
     }
 
@@ -234,129 +235,96 @@ impl Hostile {
         let absent = self.absent.clone();
         let run = self.run();
         assert_eq!(
-            run.out.output.code,
-            Some(code),
+            run.ended.code,
+            code,
             "ferry pull: unexpected exit code\n{}",
             run.dump()
         );
-        let after = Snapshot::take(&run.place.tmp);
-        assert_untouched(
-            &run.before.clone().without(b"dest"),
-            &after.clone().without(b"dest"),
-        );
-        for pattern in absent {
-            let path = run.place.path(pattern);
-            assert!(
-                std::fs::symlink_metadata(&path).is_err(),
-                "{path:?} was created by the pull\n{}",
-                run.dump()
-            );
-        }
-        assert_no_half_written(&run, &after);
+        assert_contained(&run.place, &run.before, &absent, &run.dump());
         run
     }
 
-    fn run(self) -> Run {
-        let tmp = TempDir::new().unwrap();
-        let place = Place {
-            tmp: tmp.path().to_path_buf(),
-            uniq: tmp
-                .path()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned(),
-        };
-        let dest = place.tmp.join("dest");
-        write(&dest.join("pre.txt"), b"pre-existing\n", 0o644);
-        write(&dest.join("predir/inner.txt"), b"inner\n", 0o600);
-        symlink(b"pre.txt", &dest.join("prelink"));
-        symlink(b"../sentinel/s.txt", &dest.join("out-link"));
-        symlink(b"../sentinel/sub", &dest.join("out-dir"));
-        write(&place.tmp.join("sentinel/s.txt"), b"sentinel\n", 0o644);
-        write(
-            &place.tmp.join("sentinel/sub/t.txt"),
-            b"sentinel t\n",
-            0o600,
-        );
-        let before = Snapshot::take(&place.tmp);
+    /// The pull's filter, as `ferry pull` builds it from these `--exclude` flags.
+    fn filter(&self) -> Filter {
+        let mut rules = vec![Rule::new(RuleKind::Exclude, b"/lost+found/").unwrap()];
+        for pattern in &self.excludes {
+            rules.push(Rule::new(RuleKind::Exclude, pattern.as_bytes()).unwrap());
+        }
+        Filter::checked(rules).expect("within the limits")
+    }
 
+    fn run(mut self) -> Run {
+        assert!(
+            self.args.is_empty(),
+            "flags {:?} need a real pull (`real`)",
+            self.args
+        );
+        let filter = self.filter();
+        let (tmp, place, before) = scene();
+        let dest = place.tmp.join("dest");
         let root = own_meta(&dest);
         let mut script = vec![Step::Send(Message::Root { meta: root })];
         script.extend((self.script)(&place));
-        let certs = Certs::new();
-        let server =
-            RawServer::answering_done(&certs.server_dir(), script, self.answer, self.on_done);
-        let mut command = pull(&certs, &server.url(), &dest);
-        for arg in &self.args {
-            command = command.arg(arg);
-        }
-        let out = command.run();
-        let transcript = server.finish();
-        let run = Run {
+        let mut client = InProcess::pull(&dest, SessionOptions::default(), filter);
+        play(&mut client, script);
+        let mut on_done = Some(self.on_done);
+        let mut received = Vec::new();
+        let end = loop {
+            let message = match client.next() {
+                Ok(Some(message)) => message,
+                Ok(None) => break End::Eof,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break End::Stalled,
+                Err(e) => break End::Failed(e.to_string()),
+            };
+            let reply = match message {
+                Message::Want { index, .. } | Message::Resume { index, .. } => (self.answer)(index),
+                Message::Done { .. } => on_done.take().unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            received.push(message);
+            play(&mut client, reply);
+        };
+        let ended = client.finish();
+        Run {
             place,
             before,
-            out,
-            transcript,
+            ended,
+            transcript: Transcript { received, end },
             _tmp: tmp,
-        };
-        match &run.transcript.hello {
-            Some(Message::Hello {
-                version: PROTOCOL_VERSION,
-                volume,
-                options,
-                ..
-            }) if volume == VOLUME.as_bytes() && options.pull => {}
-            _ => panic!(
-                "the fake server did not get a pull's Hello for {VOLUME:?}\n{}",
-                run.dump()
-            ),
         }
-        run
+    }
+}
+
+/// Does `steps`, the bytes of each run of them in one write, as back-to-back frames
+/// arrive over a socket (one by one in-process, the puller could finish between two of
+/// them). Write errors are ignored, since a puller that hung up is seen by the next read.
+fn play(client: &mut InProcess, steps: Vec<Step>) {
+    let mut bytes = bytes::BytesMut::new();
+    for step in steps {
+        match step {
+            Step::Send(message) => encode(&message, &mut bytes),
+            Step::Raw(raw) => bytes.extend_from_slice(&raw),
+            Step::CloseWrite => {
+                let _ = client.send_raw(&bytes.split());
+                client.close_write();
+            }
+        }
+    }
+    if !bytes.is_empty() {
+        let _ = client.send_raw(&bytes);
     }
 }
 
 impl Run {
     fn dump(&self) -> String {
         format!(
-            "{}\n--- the fake server got ---\n{:?}",
-            self.out.output.dump(),
-            self.transcript
+            "{:?}\n--- the fake server got ---\n{:?}",
+            self.ended, self.transcript
         )
     }
 
     fn wants(&self, index: u64) -> usize {
         let want = |m: &&Message| matches!(m, Message::Want { index: i, .. } if *i == index);
         self.transcript.received.iter().filter(want).count()
-    }
-}
-
-/// Every regular file in DEST that was not there before (or was replaced) holds all of
-/// [`FILE_DATA`] under a final name: nothing cut short, nothing past the declared size,
-/// no partial left behind.
-fn assert_no_half_written(run: &Run, after: &Snapshot) {
-    let whole = *blake3::hash(FILE_DATA).as_bytes();
-    for (rel, node) in &after.nodes {
-        let Some(name) = rel.strip_prefix(b"dest/") else {
-            continue;
-        };
-        if node.kind != "file" || run.before.nodes.get(rel) == Some(node) {
-            continue;
-        }
-        let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
-        assert!(
-            !(base.starts_with(b".ferry.") && base.ends_with(b".partial")),
-            "a partial file was left in DEST: {}\n{}",
-            show(rel),
-            run.dump()
-        );
-        assert_eq!(
-            node.content,
-            Some(whole),
-            "{} holds {} bytes that are not what the server sent and hashed\n{}",
-            show(rel),
-            node.size,
-            run.dump()
-        );
     }
 }

@@ -146,6 +146,6 @@ fn a_file_over_a_dest_symlink_does_not_write_through_it() {
 #[test]
 fn an_entry_the_puller_excludes_is_refused() {
     hostile_server(|_| listing(vec![file(b"pre.txt")]))
-        .pulling_with(&["--exclude", "pre.txt"])
+        .excluding("pre.txt")
         .refused();
 }

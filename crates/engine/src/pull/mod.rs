@@ -12,6 +12,8 @@
 //! The summary is a push's: the target's counts come from the local session, the
 //! source's from the server's `SourceDone`.
 
+#[cfg(feature = "testing")]
+pub(crate) mod in_process;
 mod track;
 
 use std::future::Future;
@@ -201,11 +203,10 @@ async fn run(
 ) -> Result<(TargetStats, SourceStats), EngineError> {
     let Attempt {
         config,
-        volume,
         wire,
-        reporter,
         progress,
         limit,
+        ..
     } = *attempt;
     let AttemptCounts { counts, tracker } = counted;
     let route = &config.route;
@@ -228,6 +229,32 @@ async fn run(
         .await
         .map_err(|_| connect_timeout(route))??;
     progress.connected();
+    let outcome = session(attempt, counted, &mut reader, tx, writer).await;
+    {
+        let mut counts = counts.lock().expect("counts lock");
+        counts.bytes_before_compression += inflated.raw.load(Relaxed);
+        counts.bytes_after_compression += inflated.sent.load(Relaxed);
+    }
+    outcome
+}
+
+/// The session on a connection whose handshake is done: the local target on DEST, then
+/// the source's `SourceDone`; ends once `writer` has sent everything.
+async fn session<R: tokio::io::AsyncRead + Unpin>(
+    attempt: &Attempt<'_>,
+    counted: &AttemptCounts,
+    reader: &mut FrameReader<R>,
+    tx: FrameSender,
+    writer: tokio::task::JoinHandle<Result<(), EngineError>>,
+) -> Result<(TargetStats, SourceStats), EngineError> {
+    let Attempt {
+        config,
+        volume,
+        reporter,
+        ..
+    } = *attempt;
+    let AttemptCounts { counts, tracker } = counted;
+    let limits = Limits::default();
     let tee = Tee {
         reporter: reporter.clone(),
         counts: counts.clone(),
@@ -240,14 +267,14 @@ async fn run(
         config.options,
         config.filter.clone(),
         limits,
-        &mut reader,
+        reader,
         session_tx,
         Arc::default(),
     )
     .await;
     let _ = tee.await;
     let outcome = match session {
-        Ok(stats) => source_done(&mut reader).await.map(|source| (stats, source)),
+        Ok(stats) => source_done(reader).await.map(|source| (stats, source)),
         Err(e) => {
             if let Some(error) = e.to_peer() {
                 let _ = tx.try_send(error);
@@ -257,11 +284,6 @@ async fn run(
     };
     drop(tx);
     let written = writer.await;
-    {
-        let mut counts = counts.lock().expect("counts lock");
-        counts.bytes_before_compression += inflated.raw.load(Relaxed);
-        counts.bytes_after_compression += inflated.sent.load(Relaxed);
-    }
     let outcome = outcome?;
     match written {
         Ok(Ok(())) => Ok(outcome),

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_net::pairing::{Accepted, ServerTls};
-use ferry_proto::{escape, ErrorClass, Limits, Message, RefuseReason, PROTOCOL_VERSION};
+use ferry_proto::{
+    escape, ErrorClass, Limits, Message, RefuseReason, TargetStats, PROTOCOL_VERSION,
+};
 use ferry_tree::{Privileges, Volume};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -29,6 +31,7 @@ use super::metrics::{FailureLog, HandshakeFailure, Metrics};
 use super::preauth::{PreAuth, Ticket};
 use super::{pull_source, Export};
 use crate::enroll::Pairing;
+use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{spawn_compressing_writer, Compression, FrameReader, FrameSender};
 use crate::ratelimit::RateLimiter;
@@ -237,16 +240,12 @@ pub async fn connection(
             drop(lock);
             // Each arm counts the outcome before the session stops counting as active, so
             // a scrape that sees it gone also sees how it ended.
-            let code = match result {
+            let code = session_exit(&result);
+            match result {
                 Ok(stats) => {
                     tracing::info!(?stats, "session done");
                     counts.file_errors.fetch_add(stats.file_errors, Relaxed);
                     metrics.sessions_active.fetch_sub(1, Relaxed);
-                    if stats.file_errors > 0 {
-                        ExitCode::Partial
-                    } else {
-                        ExitCode::Ok
-                    }
                 }
                 Err(e) => {
                     tracing::error!("session failed: {e}");
@@ -255,15 +254,24 @@ pub async fn connection(
                     if let Some(error) = e.to_peer() {
                         let _ = tx.send(error).await;
                     }
-                    e.exit
                 }
-            };
+            }
             Some(code)
         }
     };
     drop(tx);
     let _ = writer.await;
     code
+}
+
+/// The exit code of a session `serve --once` exits with: its error's class, else 23
+/// (partial) if a file failed, else 0.
+pub(super) fn session_exit(result: &Result<TargetStats, EngineError>) -> ExitCode {
+    match result {
+        Ok(stats) if stats.file_errors > 0 => ExitCode::Partial,
+        Ok(_) => ExitCode::Ok,
+        Err(e) => e.exit,
+    }
 }
 
 /// A session admitted: what it runs on, and the lock and slot it holds until it ends.

@@ -12,6 +12,8 @@
 mod connection;
 mod http;
 mod identity;
+#[cfg(feature = "testing")]
+pub(crate) mod in_process;
 mod metrics;
 mod preauth;
 mod pull_source;

@@ -1,5 +1,7 @@
 //! A source whose filter is the costliest the limits allow, then a listing of long paths:
-//! the target matches every entry against every rule, and must still finish quickly.
+//! the target matches every entry against every rule, and must still finish quickly (the
+//! CPU time of the `serve` process); and a Hello over the filter budget, refused before
+//! any session (the in-process target starts after the Hello).
 
 use super::*;
 
