@@ -45,7 +45,7 @@ chmod 0755 "$root/ferry"
 # grants them bounded by the pod's capabilities, so a restricted pod (drop ALL, no
 # privilege escalation) still gets none, and without the effective bit execve never
 # fails for a missing one; ferry raises what it was permitted at start.
-file_caps=cap_chown,cap_dac_override,cap_dac_read_search,cap_fowner,cap_fsetid,cap_mknod,cap_setfcap
+file_caps=cap_chown,cap_dac_override,cap_dac_read_search,cap_fowner,cap_fsetid
 setcap "$file_caps+p" "$root/ferry"
 
 copy_lib() { # copy a library to the same path inside the image, resolving symlinks

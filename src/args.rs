@@ -140,7 +140,8 @@ pub struct ServeArgs {
     /// also closes after 3 failed proofs. Not with --tls-dir.
     #[arg(long, env = "FERRY_PAIR", conflicts_with = "tls_dir")]
     pub pair: bool,
-    /// How long the join code of --pair stays valid: a number with s, m or h, e.g. 15m.
+    /// How long the join code of --pair stays valid: a number with s, m or h, e.g. 15m
+    /// (at most 24h).
     #[arg(
         long,
         value_name = "DURATION",

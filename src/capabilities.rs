@@ -115,23 +115,40 @@ pub fn restrict_to(keep: Caps) -> Result<()> {
     verify_kept(keep, false)
 }
 
-/// Raises into the effective set every capability Ferry uses that the process is
-/// permitted but does not have effective: a binary with file capabilities `+p` (not
-/// `+ep`, so that `execve` never fails when the pod grants fewer) starts with them
-/// permitted only. A failure leaves the sets as they were; what is then missing is
-/// said by the up-front report.
-pub fn raise_effective() {
+/// Raises into the effective set what `sides` use of what the process is permitted but
+/// does not have effective: a binary with file capabilities `+p` (not `+ep`, so that
+/// `execve` never fails when the pod grants fewer) starts with them permitted only.
+/// A non-root process also gives up every other capability it is permitted (a push, a
+/// source, keeps DAC_READ_SEARCH and nothing that writes): file capabilities are the
+/// binary's, whoever runs it. Root keeps what it has, as before. A failure leaves the
+/// sets as they were; what is then missing is said by the up-front report.
+pub fn raise_effective(sides: &[Side]) {
     let Ok(sets) = rthread::capabilities(None) else {
         return;
     };
-    let wanted = Caps::from_set(sets.permitted).to_set();
-    if sets.effective.contains(wanted) {
+    let needed = sides
+        .iter()
+        .flat_map(|side| side_caps(*side).iter().copied())
+        .collect::<Caps>()
+        .to_set();
+    let wanted = sets.permitted & needed;
+    let root = rustix::process::geteuid().is_root();
+    let narrowed = if root {
+        CapabilitySets {
+            effective: sets.effective | wanted,
+            ..sets
+        }
+    } else {
+        CapabilitySets {
+            effective: wanted,
+            permitted: wanted,
+            inheritable: CapabilitySet::empty(),
+        }
+    };
+    if narrowed == sets {
         return;
     }
-    let raised = CapabilitySets {
-        effective: sets.effective | wanted,
-        ..sets
-    };
+    let raised = narrowed;
     if let Err(e) = rthread::set_capabilities(None, raised) {
         tracing::debug!("cannot raise permitted capabilities to effective: {e}");
     }
@@ -157,11 +174,16 @@ pub fn warn_up_front(sides: &[Side], quiet: bool) {
 /// capabilities (`SETFCAP`) and `trusted.*` xattrs (`SYS_ADMIN`) are left out: rare
 /// in application volumes, and counted as not applied when met.
 pub fn least_caps(side: Side) -> Vec<String> {
-    let caps: &[Cap] = match side {
+    side_caps(side).iter().map(|c| c.k8s_name()).collect()
+}
+
+/// What each side uses: the source reads every file, the target applies owners,
+/// modes and set-id bits.
+fn side_caps(side: Side) -> &'static [Cap] {
+    match side {
         Side::Source => &[Cap::DacReadSearch],
         Side::Target => &[Cap::Chown, Cap::DacOverride, Cap::Fowner, Cap::Fsetid],
-    };
-    caps.iter().map(|c| c.k8s_name()).collect()
+    }
 }
 
 /// Every capability number the kernel may know, one bit each (those it does not know

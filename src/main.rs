@@ -83,12 +83,12 @@ fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Err
                 (anyhow::Error::new(e), code)
             })?;
             identity.apply().map_err(usage)?;
-            capabilities::raise_effective();
             // Every volume can be pulled from; writable ones also receive pushes.
             let mut sides = vec![Side::Source];
             if config.volumes.iter().any(|v| !v.read_only) {
                 sides.insert(0, Side::Target);
             }
+            capabilities::raise_effective(&sides);
             capabilities::warn_up_front(&sides, cli.quiet);
             if identity.is_requested() {
                 for export in &config.volumes {
@@ -102,7 +102,7 @@ fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Err
         Command::Push(args) => {
             let identity = Identity::from_args(&args.transfer.privileges).map_err(usage)?;
             identity.apply().map_err(usage)?;
-            capabilities::raise_effective();
+            capabilities::raise_effective(&[Side::Source]);
             capabilities::warn_up_front(&[Side::Source], cli.quiet);
             if identity.is_requested() {
                 privileges::check_access("source", &args.src, false).map_err(usage)?;
@@ -112,7 +112,7 @@ fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Err
         Command::Pull(args) => {
             let identity = Identity::from_args(&args.transfer.privileges).map_err(usage)?;
             identity.apply().map_err(usage)?;
-            capabilities::raise_effective();
+            capabilities::raise_effective(&[Side::Target]);
             capabilities::warn_up_front(&[Side::Target], cli.quiet);
             if identity.is_requested() && args.dest.exists() {
                 privileges::check_access("destination", &args.dest, true).map_err(usage)?;

@@ -42,7 +42,10 @@ pub fn credentials(args: &RouteArgs, target: &TargetUrl) -> Result<(PathBuf, Opt
     Ok((dir, None))
 }
 
-/// `--pair-ttl`: a number with `s`, `m` or `h` (a bare number is seconds).
+/// The longest pairing window.
+const MAX_PAIR_TTL_S: u64 = 24 * 3600;
+
+/// `--pair-ttl`: a number with `s`, `m` or `h` (a bare number is seconds), at most 24h.
 pub fn duration(text: &str) -> Result<Duration> {
     let usage =
         || format!("--pair-ttl {text:?} is not a duration; give a number with s, m or h, e.g. 15m");
@@ -60,6 +63,10 @@ pub fn duration(text: &str) -> Result<Duration> {
     };
     if seconds == 0 {
         bail!("--pair-ttl must be at least 1s");
+    }
+    // A join code is a secret on a screen: it should not stay good for days.
+    if seconds > MAX_PAIR_TTL_S {
+        bail!("--pair-ttl {text} is longer than 24h; pair within a day (run `serve --pair` again for a new code)");
     }
     Ok(Duration::from_secs(seconds))
 }
@@ -126,7 +133,18 @@ mod tests {
         assert_eq!(duration("2h").unwrap(), Duration::from_secs(7200));
         assert_eq!(duration("1s").unwrap(), Duration::from_secs(1));
         assert_eq!(duration("30").unwrap(), Duration::from_secs(30));
-        for bad in ["", "0s", "m", "5d", "-1m", "1.5m", "99999999999999999999h"] {
+        assert_eq!(duration("24h").unwrap(), Duration::from_secs(86400));
+        for bad in [
+            "",
+            "0s",
+            "m",
+            "5d",
+            "-1m",
+            "1.5m",
+            "99999999999999999999h",
+            "25h",
+            "18446744073709551615s",
+        ] {
             assert!(duration(bad).is_err(), "{bad} accepted");
         }
     }

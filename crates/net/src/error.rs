@@ -267,6 +267,12 @@ pub enum NetError {
         path.display()
     )]
     StateWrite { path: PathBuf, source: io::Error },
+    #[error(
+        "the state directory {} {problem}: another user could read or replace its CA key; \
+         give a directory only this user owns and can write (mode 0700), or remove this one",
+        path.display()
+    )]
+    StateUnsafe { path: PathBuf, problem: String },
     #[error(transparent)]
     Pairing(#[from] crate::pairing::PairingError),
     #[error("CONNECT through proxy {proxy} failed: {detail}")]
@@ -352,7 +358,8 @@ impl NetError {
             | Write { .. }
             | Generate { .. }
             | Bind { .. }
-            | StateWrite { .. } => NetErrorClass::Config,
+            | StateWrite { .. }
+            | StateUnsafe { .. } => NetErrorClass::Config,
             Pairing(e) => e.class(),
             Resolve { .. }
             | NoAddress { .. }

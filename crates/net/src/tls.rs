@@ -79,7 +79,17 @@ pub fn server_config_revoking(
         .with_single_cert(certs, key)
         .map_err(|source| credentials(dir, source))?;
     config.alpn_protocols = vec![ALPN.to_vec()];
+    no_resumption(&mut config);
     Ok(Arc::new(config))
+}
+
+/// Every connection makes a full handshake: a resumed TLS 1.3 session carries the client
+/// certificate of its first handshake without asking the verifier again, so a revoked
+/// (or since expired) certificate would keep getting in on a saved ticket. Ferry's own
+/// clients never resume; a session is long, so a handshake per connection costs nothing.
+fn no_resumption(config: &mut ServerConfig) {
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
 }
 
 /// The enrollment side of a pairing server: the same certificate (whose `tls.crt` holds
@@ -94,6 +104,7 @@ pub fn enroll_server_config(dir: &TlsDir) -> Result<Arc<ServerConfig>, NetError>
         .with_single_cert(certs, key)
         .map_err(|source| credentials(dir, source))?;
     config.alpn_protocols = vec![ENROLL_ALPN.to_vec()];
+    no_resumption(&mut config);
     Ok(Arc::new(config))
 }
 

@@ -359,3 +359,33 @@ fn a_root_target_without_cap_chown_applies_no_owners_and_says_so() {
     assert_eq!(out.stat("files_unchanged"), 1, "{:?}", out.summary());
     drop(server);
 }
+
+/// A non-root Ferry keeps only what its side uses of the capabilities it is given (as
+/// the image's file capabilities give every one of them to whoever runs the binary): a
+/// server of read-only volumes is a source only, and keeps DAC_READ_SEARCH, not the
+/// capabilities that write or chown.
+#[test]
+fn a_non_root_source_gives_up_the_capabilities_that_write() {
+    let tmp = TempDir::new().unwrap();
+    open_up(tmp.path());
+    let vol = tmp.path().join("vol");
+    mkdir(&vol, 0o755);
+    let certs = Certs::new();
+    let caps = "+dac_read_search,+chown,+fowner,+dac_override";
+    let (uid, gid) = (format!("--reuid={USER}"), format!("--regid={USER}"));
+    let (inh, amb) = (
+        format!("--inh-caps={caps}"),
+        format!("--ambient-caps={caps}"),
+    );
+    let server = Server::builder(&certs)
+        .read_only_volume("vol", &vol)
+        .under("setpriv", &[&uid, &gid, "--clear-groups", &inh, &amb])
+        .start();
+    // CAP_DAC_READ_SEARCH is bit 2.
+    let [permitted, effective, inheritable, ambient, _] = cap_masks(server.pid());
+    assert_eq!(
+        (permitted, effective, inheritable, ambient),
+        (1 << 2, 1 << 2, 0, 0),
+        "a source keeps only dac_read_search"
+    );
+}

@@ -48,6 +48,40 @@ pub struct StateDir {
     pub names: Vec<String>,
 }
 
+/// Refuses a state directory that another user owns or can write, or a symlink (as ssh's
+/// StrictModes does): its CA key decides who may connect, so a directory planted by
+/// another local user would let that user mint client certificates.
+fn check_owned(path: &Path) -> Result<(), NetError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::symlink_metadata(path).map_err(|source| NetError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let euid = rustix::process::geteuid().as_raw();
+    let problem = if !meta.is_dir() {
+        Some("is not a directory (a symlink?)".to_string())
+    } else if meta.uid() != euid {
+        Some(format!(
+            "is owned by uid {}, not this user (uid {euid})",
+            meta.uid()
+        ))
+    } else if meta.permissions().mode() & 0o022 != 0 {
+        Some(format!(
+            "can be written by others (mode {:o})",
+            meta.permissions().mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(NetError::StateUnsafe {
+            path: path.to_path_buf(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
 impl StateDir {
     /// Opens `path`, creating the directory, the CA and the server certificate as needed.
     /// `names` (from `--server-name`) are the server certificate's names; empty keeps the
@@ -58,6 +92,7 @@ impl StateDir {
             .mode(0o700)
             .create(path)
             .map_err(|source| write_error(path, source))?;
+        check_owned(path)?;
         let key_path = path.join(CA_KEY);
         let cert_path = path.join(CA_CERT);
         let authority = match fs::read_to_string(&key_path) {
@@ -191,6 +226,26 @@ fn write_error(path: &Path, source: std::io::Error) -> NetError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_directory_others_can_write_or_another_user_owns_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = StateDir::prepare(&dir, &[]).unwrap_err().to_string();
+        assert!(e.contains("can be written by others (mode 777)"), "{e}");
+        assert!(!dir.join(CA_KEY).exists(), "nothing was written into it");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+        let e = StateDir::prepare(&dir, &[]).unwrap_err().to_string();
+        assert!(e.contains("is owned by uid 65534"), "{e}");
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let e = StateDir::prepare(&link, &[]).unwrap_err().to_string();
+        assert!(e.contains("is not a directory"), "{e}");
+    }
 
     #[test]
     fn the_second_run_reuses_the_ca_and_names_and_new_names_keep_the_ca() {
