@@ -91,6 +91,7 @@ fn before_runtime(cli: &Cli) -> Result<Option<ferry_engine::Bound>, (anyhow::Err
             capabilities::raise_effective(&sides);
             capabilities::warn_up_front(&sides, cli.quiet);
             if identity.is_requested() {
+                privileges::check_revocations(&config).map_err(usage)?;
                 for export in &config.volumes {
                     let label = format!("volume {}:", export.name);
                     privileges::check_access(&label, &export.path, !export.read_only)

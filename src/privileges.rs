@@ -201,6 +201,36 @@ impl Identity {
 /// Fails with a message that names the identity and the groups when `path` (a volume
 /// or the source directory) cannot be used after the identity changed: the usual
 /// cause is a missing group.
+/// After `--run-as`, a server's revoked-fingerprints file (`--revoked-file`, or
+/// `STATE/revoked`, read again whenever it changes) must stay readable as the new user,
+/// its directory searchable: else a peer revoked while serving would still get in (the
+/// server keeps the list it read as root). Refuses to start then.
+pub fn check_revocations(config: &ferry_engine::ServeConfig) -> Result<()> {
+    let path = match (&config.revoked_file, &config.identity) {
+        (Some(file), _) => file.clone(),
+        (None, ferry_engine::ServerIdentity::State { dir, .. }) => {
+            dir.join(ferry_net::pairing::state::REVOKED)
+        }
+        (None, ferry_engine::ServerIdentity::Dir(_)) => return Ok(()),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let readable = accessat(CWD, dir, Access::EXEC_OK, AtFlags::EACCESS).is_ok()
+        && match accessat(CWD, &path, Access::READ_OK, AtFlags::EACCESS) {
+            Ok(()) | Err(Errno::NOENT) => true,
+            Err(_) => false,
+        };
+    if !readable {
+        bail!(
+            "the revoked-fingerprints file {} cannot be read as {}: peers revoked while \
+             serving would still get in; make it and its directory readable by that user \
+             (or give --revoked-file in a directory it can read, or --state-dir one it owns)",
+            path.display(),
+            describe()
+        );
+    }
+    Ok(())
+}
+
 pub fn check_access(what: &str, path: &Path, write: bool) -> Result<()> {
     let mut mode = Access::READ_OK | Access::EXEC_OK;
     if write {

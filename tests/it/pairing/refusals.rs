@@ -115,3 +115,32 @@ fn a_revoked_client_is_refused_at_the_handshake() {
         .assert_ok();
     assert_trees_equal(&hosts.src, &hosts.dst);
 }
+
+/// A root server that drops to another user cannot read its own 0700 state directory
+/// any more, so a peer revoked while it serves would still get in: it refuses to start,
+/// saying so (exit 1).
+#[test]
+fn a_server_that_could_not_read_its_revocations_after_run_as_refuses_to_start() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let (state, vol) = (tmp.path().join("state"), tmp.path().join("vol"));
+    std::fs::create_dir(&vol).unwrap();
+    let mut cmd = crate::util::ferry();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--run-as",
+        "65534:65534",
+    ])
+    .arg("--state-dir")
+    .arg(&state)
+    .arg("--volume")
+    .arg(format!("v={}", vol.display()));
+    let out = crate::util::run_guarded(&mut cmd, "ferry serve --state-dir --run-as");
+    assert_eq!(out.code, Some(1), "{}", out.dump());
+    assert!(
+        out.stderr.contains("revoked-fingerprints file") && out.stderr.contains("cannot be read"),
+        "{}",
+        out.dump()
+    );
+}

@@ -71,7 +71,8 @@ impl Daemon {
         panic!("{what} did not start in {ATTEMPTS} attempts:\n{failures}");
     }
 
-    /// True once the port accepts; false if the daemon exited first (e.g. port taken).
+    /// True once the port accepts and the daemon still runs; false if it exited (e.g. the
+    /// port was taken).
     fn wait_ready(&mut self) -> bool {
         let start = Instant::now();
         loop {
@@ -79,7 +80,11 @@ impl Daemon {
                 return false;
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
+                // Another process may have taken the port between `free_port` and the
+                // daemon's bind (tests run in parallel): then it is that one that accepted,
+                // and the daemon exits on its failed bind. Ready only if it is still up.
+                thread::sleep(Duration::from_millis(50));
+                return self.child.try_wait().expect("try_wait").is_none();
             }
             if start.elapsed() > READY_GUARD {
                 let _ = self.child.kill();
