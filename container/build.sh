@@ -141,8 +141,10 @@ if [[ -z "$addr" ]]; then
   echo "build.sh: the image's ferry serve did not start:" >&2; cat "$work/serve.err" >&2; exit 1
 fi
 port=${addr##*:}
+# The summary goes to /tmp: a push keeps only CAP_DAC_READ_SEARCH, it cannot write
+# into root's /work.
 if ! chroot --userspec=1001:0 "$rootfs" /ferry push /work/src "ferry://localhost:$port/vol" \
-    --tls-dir /work/certs/client --summary-file /work/summary.json; then
+    --tls-dir /work/certs/client --summary-file /tmp/summary.json; then
   echo "build.sh: the push through the image's binary failed; target log:" >&2
   cat "$work/serve.err" >&2; exit 1
 fi
@@ -153,6 +155,6 @@ serve_pid=
 diff -r --no-dereference "$rootfs/work/src" "$rootfs/work/vol"
 owner=$(stat -c %u "$rootfs/work/vol/big.bin")
 [[ "$owner" == 1001 ]] || { echo "build.sh: target files owned by $owner, not 1001" >&2; exit 1; }
-grep -q '"exit_code":0' "$rootfs/work/summary.json" \
-  || { echo "build.sh: unexpected summary: $(cat "$rootfs/work/summary.json")" >&2; exit 1; }
-echo "ok: image $tag runs ferry serve and ferry push ($(cat "$rootfs/work/summary.json" | head -c 120)...)"
+grep -q '"exit_code":0' "$rootfs/tmp/summary.json" \
+  || { echo "build.sh: unexpected summary: $(cat "$rootfs/tmp/summary.json")" >&2; exit 1; }
+echo "ok: image $tag runs ferry serve and ferry push ($(cat "$rootfs/tmp/summary.json" | head -c 120)...)"
