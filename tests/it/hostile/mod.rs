@@ -187,6 +187,22 @@ struct Run {
     ended: Ended,
 }
 
+/// The honest answer to a `Want` for entry `index`: all of [`FILE_DATA`] and its end.
+fn whole_file(index: u64) -> [Message; 2] {
+    [
+        Message::Data {
+            index,
+            offset: 0,
+            bytes: FILE_DATA.to_vec().into(),
+        },
+        Message::FileEnd {
+            index,
+            size: FILE_DATA.len() as u64,
+            hash: *blake3::hash(FILE_DATA).as_bytes(),
+        },
+    ]
+}
+
 /// A fresh [`Scene`] and an in-process target session on its volume, with Root sent;
 /// then `attack` (given a unique name) and the target's answers until it ends the
 /// session. Every `Want` is served with the 5 bytes [`FILE_DATA`]; write errors (the
@@ -203,21 +219,7 @@ fn run_session(attack: impl FnOnce(&mut InProcess, &str)) -> Run {
     attack(&mut client, &scene.uniq);
     let seen = client.recv_until_end_with(|client, msg| {
         if let Message::Want { index, .. } = *msg {
-            send_ignoring_hangup(
-                client,
-                &[
-                    Message::Data {
-                        index,
-                        offset: 0,
-                        bytes: FILE_DATA.to_vec().into(),
-                    },
-                    Message::FileEnd {
-                        index,
-                        size: FILE_DATA.len() as u64,
-                        hash: *blake3::hash(FILE_DATA).as_bytes(),
-                    },
-                ],
-            );
+            send_ignoring_hangup(client, &whole_file(index));
         }
     });
     let ended = client.finish();

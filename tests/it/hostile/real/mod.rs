@@ -64,21 +64,7 @@ fn run_session(attack: impl FnOnce(&mut RawClient, &str)) -> RealRun {
     attack(&mut client, &scene.uniq);
     let seen = client.recv_until_end_with(|client, msg| {
         if let Message::Want { index, .. } = *msg {
-            send_ignoring_hangup(
-                client,
-                &[
-                    Message::Data {
-                        index,
-                        offset: 0,
-                        bytes: FILE_DATA.to_vec().into(),
-                    },
-                    Message::FileEnd {
-                        index,
-                        size: FILE_DATA.len() as u64,
-                        hash: *blake3::hash(FILE_DATA).as_bytes(),
-                    },
-                ],
-            );
+            send_ignoring_hangup(client, &whole_file(index));
         }
     });
     drop(client);
