@@ -1,10 +1,11 @@
-//! Live counts of a push, kept in atomics: the lister, the senders and the reader of the
-//! target's replies add to them, the display ([`crate::report::display`]) reads a [`Snapshot`].
+//! Live counts of a run, kept in atomics: the source's driver (as it lists, and as the
+//! target's acks resolve entries) and its senders add to them, the display
+//! ([`crate::report::display`]) reads a [`Snapshot`].
 //!
 //! ```text
-//! lister ── listed(size) ──┐
-//! senders ── sent(n) ──────┼─▶ Progress ── snapshot() ─▶ terminal line / `progress` event
-//! replies ── resolved(..) ─┘
+//! driver ── listed(size) ───┐
+//! senders ── sent(n) ───────┼─▶ Progress ── snapshot() ─▶ terminal line / `progress` event
+//! driver ── resolved(..) ───┘
 //! ```
 //!
 //! "Done" counts are the current attempt's: each attempt lists the whole tree again and
@@ -128,7 +129,7 @@ impl Progress {
         self.stage.store(DONE, Relaxed);
     }
 
-    /// The lister listed a regular file name (`bytes` is 0 for a hard link).
+    /// A regular file name was listed (`bytes` is 0 for a hard link).
     pub fn listed(&self, bytes: u64) {
         self.files_total.fetch_add(1, Relaxed);
         self.bytes_total.fetch_add(bytes, Relaxed);
