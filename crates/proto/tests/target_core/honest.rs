@@ -2,22 +2,9 @@
 //! Acks, links after their leader, directories after their contents, re-sends.
 
 use ferry_proto::session::target::{FileOutcome, Verdict};
-use ferry_proto::{Limits, Message, Meta};
+use ferry_proto::Message;
 
 use super::*;
-
-fn root() -> Message {
-    Message::Root {
-        meta: Meta::default(),
-    }
-}
-
-fn list_end(entries: u64) -> Message {
-    Message::ListEnd {
-        entries,
-        read_errors: 0,
-    }
-}
 
 #[test]
 fn an_empty_tree_settles_after_its_listing_ends() {
@@ -78,11 +65,7 @@ fn acks_only_move_forward() {
 
 #[test]
 fn the_window_opens_as_entries_resolve() {
-    let limits = Limits {
-        window: 2,
-        ..Limits::default()
-    };
-    let mut t = Target::with(limits, Filter::default());
+    let mut t = Target::windowed(2);
     t.send(list("", 0, vec![file("a", 1), file("b", 1)], false))
         .unwrap();
     t.deliver(0);

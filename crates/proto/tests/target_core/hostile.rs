@@ -3,15 +3,9 @@
 //! cases in `tests/it/hostile/` (named in each test's comment).
 
 use ferry_proto::session::target::FileOutcome;
-use ferry_proto::{ErrorClass, Limits, Message, Meta, Rule, RuleKind};
+use ferry_proto::{ErrorClass, Limits, Message, Rule, RuleKind};
 
 use super::*;
-
-fn root() -> Message {
-    Message::Root {
-        meta: Meta::default(),
-    }
-}
 
 #[test]
 fn a_listing_that_skips_entries_is_refused() {
@@ -32,11 +26,7 @@ fn a_listing_that_repeats_entries_is_refused() {
 #[test]
 fn a_listing_past_the_window_is_refused() {
     // it: hostile::window
-    let limits = Limits {
-        window: 2,
-        ..Limits::default()
-    };
-    let mut t = Target::with(limits, Filter::default());
+    let mut t = Target::windowed(2);
     let e = refused(t.send(list(
         "",
         0,
@@ -48,11 +38,7 @@ fn a_listing_past_the_window_is_refused() {
 
 #[test]
 fn listing_on_before_an_ack_is_refused() {
-    let limits = Limits {
-        window: 2,
-        ..Limits::default()
-    };
-    let mut t = Target::with(limits, Filter::default());
+    let mut t = Target::windowed(2);
     t.send(list("", 0, vec![file("a", 1), file("b", 1)], false))
         .unwrap();
     let e = refused(t.send(list("", 2, vec![file("c", 1)], true)));

@@ -64,6 +64,19 @@ pub fn list(dir: &str, first: u64, entries: Vec<Entry>, dir_done: bool) -> Messa
     }
 }
 
+pub fn root() -> Message {
+    Message::Root {
+        meta: Meta::default(),
+    }
+}
+
+pub fn list_end(entries: u64) -> Message {
+    Message::ListEnd {
+        entries,
+        read_errors: 0,
+    }
+}
+
 pub fn data(index: u64) -> Message {
     data_at(index, 0, 1)
 }
@@ -119,6 +132,15 @@ impl Default for Target {
 impl Target {
     pub fn new() -> Target {
         Target::default()
+    }
+
+    /// A target whose listing window is `window` entries.
+    pub fn windowed(window: u64) -> Target {
+        let limits = Limits {
+            window,
+            ..Limits::default()
+        };
+        Target::with(limits, Filter::default())
     }
 
     pub fn with(limits: Limits, filter: Filter) -> Target {
