@@ -30,6 +30,24 @@ const LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// SAN, anything else a DNS SAN) and has CN = the first name; the client certificate has CN
 /// `ferry-client`. Keys are ECDSA P-256, valid from an hour ago to a year ahead, written
 /// with mode 0600. Refuses to overwrite an existing `tls.key`.
+/// What every leaf certificate Ferry issues is: one name, one purpose (`eku`: server or
+/// client, never both), a signature key only, naming its issuer's key. Validity and
+/// serial are the caller's.
+pub(crate) fn leaf_profile(
+    cn: &str,
+    sans: Vec<SanType>,
+    eku: ExtendedKeyUsagePurpose,
+) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.subject_alt_names = sans;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![eku];
+    params.use_authority_key_identifier_extension = true;
+    params
+}
+
 pub fn generate(out: &Path, server_names: &[String]) -> Result<(), NetError> {
     let sans = parse_names(server_names)?;
     let server_dir = out.join("server");
@@ -68,13 +86,7 @@ pub fn generate(out: &Path, server_names: &[String]) -> Result<(), NetError> {
 
     let leaf = |cn: &str, sans: Vec<SanType>, eku, what| {
         let key = new_key(what)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.subject_alt_names = sans;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![eku];
-        params.use_authority_key_identifier_extension = true;
+        let mut params = leaf_profile(cn, sans, eku);
         set_validity(&mut params, now);
         let cert = params
             .signed_by(&key, &issuer)

@@ -16,7 +16,7 @@ use rcgen::{
 };
 
 use super::digest::{random, sha256};
-use crate::certs::{new_key, parse_names, BACKDATE};
+use crate::certs::{leaf_profile, new_key, parse_names, BACKDATE};
 use crate::error::NetError;
 
 /// How long the CA is valid: pairings outlive many server restarts.
@@ -197,13 +197,7 @@ fn leaf_params(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let mut params = CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.subject_alt_names = sans;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![eku];
-    params.use_authority_key_identifier_extension = true;
+    let mut params = leaf_profile(cn, sans, eku);
     let epoch = rcgen::date_time_ymd(1970, 1, 1);
     params.not_before = epoch + now.saturating_sub(BACKDATE);
     params.not_after = epoch + now + LEAF_LIFETIME;
