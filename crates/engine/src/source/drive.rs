@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
 
 use ferry_proto::session::source::{SourceCore, SourceEvent, Work};
-use ferry_proto::{FileFailure, Limits, Message, TargetStats};
+use ferry_proto::{Limits, Message, TargetStats};
 use ferry_tree::Listing;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
@@ -175,22 +175,15 @@ impl Driver<'_> {
         }
     }
 
-    /// A sender is done with a piece of work: its signature is released and what it
-    /// sent is counted; its fatal error ends the session.
+    /// A sender answered: a signature is released, or its fatal error ends the session.
     fn answered(&mut self, answer: Answer) -> Result<(), EngineError> {
-        self.core.handle_answered(answer.id);
-        let sent = answer.sent?;
-        let mut counts = self.shared.counts.lock().expect("counts lock");
-        counts.bytes_literal += sent.stats.literal;
-        counts.bytes_matched += sent.stats.copied;
-        counts.files_delta += u64::from(sent.as_delta);
-        counts.bytes_resumed += sent.resumed;
-        match sent.failure {
-            Some(FileFailure::Vanished | FileFailure::Changed) => counts.vanished += 1,
-            Some(FileFailure::ReadError) => counts.read_errors += 1,
-            None => {}
+        match answer {
+            Answer::Released(id) => {
+                self.core.handle_answered(id);
+                Ok(())
+            }
+            Answer::Failed(e) => Err(e),
         }
-        Ok(())
     }
 }
 
@@ -204,5 +197,8 @@ async fn read<R: AsyncRead + Unpin>(
 
 /// A fatal error a sender has queued, if any.
 fn sender_error(answers: &mut mpsc::UnboundedReceiver<Answer>) -> Option<EngineError> {
-    std::iter::from_fn(|| answers.try_recv().ok()).find_map(|answer| answer.sent.err())
+    std::iter::from_fn(|| answers.try_recv().ok()).find_map(|answer| match answer {
+        Answer::Failed(e) => Some(e),
+        Answer::Released(_) => None,
+    })
 }

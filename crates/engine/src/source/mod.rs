@@ -71,7 +71,7 @@ pub(crate) async fn source_session<R: AsyncRead + Unpin>(
     } = source;
     let (listings, walk) = list::spawn_walker(walker)?;
     let (answers_tx, answers) = tokio::sync::mpsc::unbounded_channel();
-    let (work, senders) = senders::spawn(SENDERS, &root, limits, &tx, &shared.live, answers_tx);
+    let (work, senders) = senders::spawn(SENDERS, &root, limits, &tx, shared, answers_tx);
     let driver = Driver {
         core: SourceCore::new(limits.clone(), SENDERS, root_meta),
         shared,

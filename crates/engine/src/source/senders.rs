@@ -17,16 +17,18 @@ use ferry_proto::Limits;
 use ferry_tree::SourceRoot;
 use tokio::sync::mpsc;
 
-use super::send::{send_file, FileInfo, Sent};
+use super::send::{send_file, FileInfo};
+use super::Shared;
 use crate::error::EngineError;
 use crate::framed::FrameSender;
-use crate::report::progress::Progress;
 
-/// How one piece of work went: the file was sent (or reported failed to the target),
-/// or the sender hit a fatal error (a hostile signature, a dead connection) and stopped.
-pub struct Answer {
-    pub id: WorkId,
-    pub sent: Result<Sent, EngineError>,
+/// What a sender tells the driver.
+pub enum Answer {
+    /// Work that held a signature is done (sent, or reported failed to the target): the
+    /// core may release the signature.
+    Released(WorkId),
+    /// The sender hit a fatal error (a hostile signature, a dead connection) and stopped.
+    Failed(EngineError),
 }
 
 /// Starts `count` sender threads. They end when the work queue is closed, or after
@@ -36,7 +38,7 @@ pub fn spawn(
     root: &SourceRoot,
     limits: &Limits,
     tx: &FrameSender,
-    progress: &Arc<Progress>,
+    shared: &Arc<Shared>,
     answers: mpsc::UnboundedSender<Answer>,
 ) -> (
     std_mpsc::Sender<Work<FileInfo>>,
@@ -51,7 +53,7 @@ pub fn spawn(
             let tx = tx.clone();
             let answers = answers.clone();
             let root = root.clone();
-            let progress = progress.clone();
+            let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("ferry-send-{i}"))
                 .spawn(move || loop {
@@ -59,11 +61,28 @@ pub fn spawn(
                         Ok(work) => work,
                         Err(_) => return,
                     };
+                    let (id, releases) = (work.id, work.holds_signature());
                     let sent = send_file(
-                        &root, work.index, &work.file, work.ask, &limits, &tx, &progress,
+                        &root,
+                        work.index,
+                        &work.file,
+                        work.ask,
+                        &limits,
+                        &tx,
+                        &shared.live,
                     );
-                    let fatal = sent.is_err();
-                    if answers.send(Answer { id: work.id, sent }).is_err() || fatal {
+                    let answer = match sent {
+                        Ok(sent) => {
+                            shared.sent(&sent);
+                            if !releases {
+                                continue;
+                            }
+                            Answer::Released(id)
+                        }
+                        Err(e) => Answer::Failed(e),
+                    };
+                    let fatal = matches!(answer, Answer::Failed(_));
+                    if answers.send(answer).is_err() || fatal {
                         return;
                     }
                 })

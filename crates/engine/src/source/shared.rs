@@ -1,5 +1,5 @@
-//! What the source's session shares beyond its driver: with the sender threads (the live
-//! progress they add sent bytes to, the writer's compression counts) and with the push
+//! What the source's session shares beyond its driver: with the sender threads (the counts
+//! and live progress they add what they sent to, the writer's compression counts) and with the push
 //! that runs it (counts and files committed, read after an attempt is cut, and the files
 //! delivered by earlier attempts). The session's rules and its per-file state are the
 //! source core's, owned by the driver alone.
@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use ferry_proto::session::source::Resolved;
 
-use super::send::FileInfo;
+use ferry_proto::FileFailure;
+
+use super::send::{FileInfo, Sent};
 use crate::report::progress::Progress;
 use crate::report::summary::SourceCounts;
 
@@ -40,6 +42,20 @@ impl Shared {
             .lock()
             .expect("delivered lock")
             .insert(file.path.as_bytes().to_vec(), file.size);
+    }
+
+    /// Counts what a sender sent of one file.
+    pub fn sent(&self, sent: &Sent) {
+        let mut counts = self.counts.lock().expect("counts lock");
+        counts.bytes_literal += sent.stats.literal;
+        counts.bytes_matched += sent.stats.copied;
+        counts.files_delta += u64::from(sent.as_delta);
+        counts.bytes_resumed += sent.resumed;
+        match sent.failure {
+            Some(FileFailure::Vanished | FileFailure::Changed) => counts.vanished += 1,
+            Some(FileFailure::ReadError) => counts.read_errors += 1,
+            None => {}
+        }
     }
 
     /// Counts what an `Ack` resolved: files the target had (unchanged, or committed by

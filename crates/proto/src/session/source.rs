@@ -61,6 +61,14 @@ pub struct Work<F> {
     pub file: F,
 }
 
+impl<F> Work<F> {
+    /// Whether this work holds a signature the core counts against its memory bound
+    /// until [`SourceCore::handle_answered`] releases it.
+    pub fn holds_signature(&self) -> bool {
+        matches!(self.ask, Ask::Delta(_))
+    }
+}
+
 /// What the driver reports.
 #[derive(Debug, PartialEq)]
 pub enum SourceEvent<F> {
@@ -316,7 +324,9 @@ impl<F: Clone> SourceCore<F> {
     }
 
     /// A sender has answered work `id` (sent its `FileEnd` or `FileFailed`, or given up):
-    /// the signature it held is released.
+    /// the signature it held is released. Only work that holds a signature
+    /// ([`Work::holds_signature`]) needs answering; for other work this does nothing, so a
+    /// driver may skip the round trip.
     pub fn handle_answered(&mut self, id: WorkId) {
         self.signatures.answered(id);
     }
