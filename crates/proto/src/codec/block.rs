@@ -60,7 +60,7 @@ pub fn decode(tag: u8, r: &mut Reader<'_>, limits: &Limits) -> Result<Message, C
         BLOCK_SUMS => {
             let offset = r.u64("offset")?;
             let hashes = r.bytes("hashes", SEGMENT_BLOCKS * HASH_LEN)?;
-            if hashes.len() % HASH_LEN != 0 || hashes.is_empty() {
+            if !hashes.len().is_multiple_of(HASH_LEN) || hashes.is_empty() {
                 return Err(r.bad("hashes", hashes.len() as u64));
             }
             Message::BlockSums { offset, hashes }

@@ -303,7 +303,7 @@ impl Round {
         if len == 0 {
             return Err(refuse("an empty range".into()));
         }
-        if offset % BLOCK != 0 {
+        if !offset.is_multiple_of(BLOCK) {
             return Err(refuse(format!("not aligned to a {BLOCK}-byte block")));
         }
         if offset < self.cursor.max(segment) || end > segment_end {
@@ -312,7 +312,7 @@ impl Round {
                 self.cursor.max(segment)
             )));
         }
-        if len % BLOCK != 0 && end != size {
+        if !len.is_multiple_of(BLOCK) && end != size {
             return Err(refuse(format!(
                 "not whole {BLOCK}-byte blocks (only the content's last block may be short)"
             )));
