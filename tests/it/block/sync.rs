@@ -164,3 +164,33 @@ fn a_directory_and_a_block_volume_do_not_mix() {
         out.stderr()
     );
 }
+
+#[test]
+fn a_cut_re_sync_resumes_without_sending_again_what_already_matches() {
+    let fx = BlockFixture::new(16 * MIB, false, |_| {});
+    let content = disk("cut");
+    let image = fx.image("disk.img", &content);
+    let server: std::net::SocketAddr = fx
+        .url()
+        .trim_start_matches("ferry://")
+        .trim_end_matches("/blk")
+        .parse()
+        .unwrap();
+    let relay = crate::relay::Relay::start(server, 7 * MIB);
+    let url = format!("ferry://127.0.0.1:{}/blk", relay.addr.port());
+    let out = push(&fx.certs, &image, &url)
+        .arg("--retries")
+        .arg("3")
+        .json()
+        .run();
+    out.assert_ok();
+    assert!(relay.connections() >= 2, "the relay never cut the connection");
+    assert!(out.stat("retries") >= 1, "{}", out.stdout());
+    assert!(fx.target.content() == content, "the target differs after the retry");
+    // The counts are the last attempt's: what the cut one wrote was found in place.
+    let literal = out.stat("bytes_literal");
+    assert!(
+        literal <= 12 * MIB - 4 * MIB,
+        "the retry sent {literal} literal bytes of 12 MiB: the cut attempt's blocks were sent again"
+    );
+}
