@@ -4,6 +4,7 @@
 //!
 //! Each loop device is detached by a Drop guard, also when a test fails.
 
+mod hostile;
 mod sync;
 
 use std::fs::{self, File, OpenOptions};

@@ -184,9 +184,15 @@ fn a_cut_re_sync_resumes_without_sending_again_what_already_matches() {
         .json()
         .run();
     out.assert_ok();
-    assert!(relay.connections() >= 2, "the relay never cut the connection");
+    assert!(
+        relay.connections() >= 2,
+        "the relay never cut the connection"
+    );
     assert!(out.stat("retries") >= 1, "{}", out.stdout());
-    assert!(fx.target.content() == content, "the target differs after the retry");
+    assert!(
+        fx.target.content() == content,
+        "the target differs after the retry"
+    );
     // The counts are the last attempt's: what the cut one wrote was found in place.
     let literal = out.stat("bytes_literal");
     assert!(
