@@ -43,6 +43,7 @@ pub async fn push_block(config: PushConfig, shutdown: impl Future<Output = ()>) 
         client,
         Source {
             path: config.src.clone(),
+            dry_run: config.options.dry_run,
         },
         shutdown,
     )
@@ -51,6 +52,7 @@ pub async fn push_block(config: PushConfig, shutdown: impl Future<Output = ()>) 
 
 struct Source {
     path: PathBuf,
+    dry_run: bool,
 }
 
 impl BlockSide for Source {
@@ -63,6 +65,14 @@ impl BlockSide for Source {
         let device = Device::open_read(&self.path)
             .map_err(|e| EngineError::usage(format!("cannot read the source: {e}")))?;
         let limits = ferry_proto::Limits::default();
-        block::source::run(Arc::new(device), &limits, reader, tx, Some(progress)).await
+        block::source::run(
+            Arc::new(device),
+            &limits,
+            reader,
+            tx,
+            Some(progress),
+            self.dry_run,
+        )
+        .await
     }
 }

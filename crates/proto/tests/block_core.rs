@@ -449,3 +449,41 @@ proptest! {
         prop_assert_eq!(stats.device_size, size + tail);
     }
 }
+
+#[test]
+fn a_dry_run_target_takes_no_content_resizes_nothing_and_verifies_nothing() {
+    let mut target = BlockTarget::image(10).dry_run();
+    target
+        .handle_message(Message::BlockBegin { size: SEGMENT })
+        .unwrap();
+    assert_eq!(target.poll_work(), None, "a dry run resized the image");
+    let (offset, len) = target.wants_sums().unwrap();
+    target.handle_sums(offset, sums(&vec![0; len as usize], 0, len));
+    assert!(protocol(target.handle_message(Message::BlockZero {
+        offset: 0,
+        len: 4096
+    }))
+    .contains("dry run"));
+
+    let mut target = BlockTarget::new(SEGMENT).dry_run();
+    target
+        .handle_message(Message::BlockBegin { size: SEGMENT })
+        .unwrap();
+    target.handle_sums(0, sums(&vec![0; SEGMENT as usize], 0, SEGMENT));
+    let _ = target.poll_transmit();
+    target
+        .handle_message(Message::BlockSegmentEnd { offset: 0 })
+        .unwrap();
+    target
+        .handle_message(Message::BlockEnd {
+            size: SEGMENT,
+            hash: [3; 32],
+        })
+        .unwrap();
+    assert_eq!(target.poll_work(), None);
+    assert!(matches!(
+        target.poll_transmit(),
+        Some(Message::BlockDone { .. })
+    ));
+    assert!(target.is_done());
+}

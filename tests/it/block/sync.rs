@@ -200,3 +200,30 @@ fn a_cut_re_sync_resumes_without_sending_again_what_already_matches() {
         "the retry sent {literal} literal bytes of 12 MiB: the cut attempt's blocks were sent again"
     );
 }
+
+#[test]
+fn a_dry_run_push_says_what_it_would_send_and_changes_nothing() {
+    let before = disk("dry run target");
+    let fx = BlockFixture::new(16 * MIB, false, |t| t.write_at(&before, 0));
+    let mut content = before.clone();
+    content[..(MIB as usize)].fill(0x11);
+    let image = fx.image("disk.img", &content);
+    let out = push(&fx.certs, &image, &fx.url()).dry_run().json().run();
+    out.assert_ok();
+    assert_eq!(out.stat("bytes_literal"), MIB);
+    assert_eq!(out.stat("files_transferred"), 0);
+    assert!(
+        out.stat("bytes_on_wire") < MIB / 2,
+        "a dry run sent content"
+    );
+    assert!(
+        fx.target.content() == before,
+        "a dry run changed the target"
+    );
+
+    let pulled = fx.image("pulled.img", b"");
+    pull(&fx.certs, &fx.url(), &pulled)
+        .dry_run()
+        .run()
+        .assert_code(1);
+}

@@ -2,8 +2,8 @@
 //! each segment the target hashed, it reads the same range of its device (one segment,
 //! 1 MiB, at a time: memory does not grow with the device), compares block by block,
 //! and sends the blocks that differ (contiguous ones together, in frames of at most
-//! `data_chunk`) and zero runs as a length. The whole content's BLAKE3 is hashed over
-//! the same reads.
+//! `data_chunk`) and zero runs as a length (in a dry run it only counts them). The whole
+//! content's BLAKE3 is hashed over the same reads.
 
 use std::sync::Arc;
 
@@ -26,6 +26,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     tx: FrameSender,
     progress: Option<&Progress>,
+    dry_run: bool,
 ) -> Result<BlockOutcome, EngineError> {
     let size = device.size();
     let mut core = BlockSource::new(size);
@@ -75,7 +76,8 @@ pub async fn run<R: AsyncRead + Unpin>(
                     progress.sent(answer.literal);
                     progress.resolved(0, len - answer.literal);
                 }
-                for message in answer.messages {
+                // A dry run counts what it would send, and sends only the segment's end.
+                for message in answer.messages.into_iter().filter(|_| !dry_run) {
                     tx.send(message).await.map_err(|_| closed())?;
                 }
                 core.handle_segment_sent(offset);

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use ferry_proto::session::block::{BlockTarget, TargetWork, BLOCK};
+use ferry_proto::session::block::{segment_len, BlockTarget, TargetWork, BLOCK};
 use ferry_proto::Message;
 use ferry_tree::{Device, DeviceKind};
 use tokio::io::AsyncRead;
@@ -18,20 +18,29 @@ use super::hash::{block_hash, is_zero, zero_block_hash};
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
 use crate::report::block::BlockOutcome;
+use crate::report::progress::Progress;
 
-/// Runs the target's part of a block session on `device` to its `BlockDone`.
+/// Runs the target's part of a block session on `device` to its `BlockDone`, feeding
+/// `progress` (a puller's live line) if given.
 pub async fn run<R: AsyncRead + Unpin>(
     device: Device,
     reader: &mut FrameReader<R>,
     tx: FrameSender,
+    progress: Option<&Progress>,
+    dry_run: bool,
 ) -> Result<BlockOutcome, EngineError> {
     let mut core = match device.kind() {
         DeviceKind::Block => BlockTarget::new(device.size()),
         DeviceKind::Image => BlockTarget::image(device.size()),
     };
+    if dry_run {
+        core = core.dry_run();
+    }
     let mut device = Arc::new(device);
     let mut hashing: Option<JoinHandle<Result<(u64, Bytes), EngineError>>> = None;
     let mut outcome = BlockOutcome::default();
+    // Content bytes received in the segment being answered (for the progress).
+    let mut segment_literal = 0;
     let closed = || EngineError::socket("the connection closed");
     loop {
         while let Some(work) = core.poll_work() {
@@ -61,6 +70,9 @@ pub async fn run<R: AsyncRead + Unpin>(
             tx.send(message).await.map_err(|_| closed())?;
         }
         if core.is_done() {
+            if let Some(progress) = progress {
+                progress.resolved(1, 0);
+            }
             outcome.size = core.size();
             outcome.target = core.stats().clone();
             return Ok(outcome);
@@ -82,15 +94,50 @@ pub async fn run<R: AsyncRead + Unpin>(
             }
             message = reader.expect("the source's blocks") => {
                 let message = message?;
-                match &message {
-                    Message::BlockData { bytes, .. } => outcome.literal += bytes.len() as u64,
-                    Message::BlockZero { len, .. } => outcome.zeros += len,
-                    _ => {}
-                }
+                let counted = match &message {
+                    Message::BlockData { bytes, .. } => Count::Literal(bytes.len() as u64),
+                    Message::BlockZero { len, .. } => Count::Zeros(*len),
+                    Message::BlockSegmentEnd { offset } => Count::SegmentEnd(*offset),
+                    Message::BlockBegin { size } => Count::Begin(*size),
+                    _ => Count::Nothing,
+                };
                 core.handle_message(message)?;
+                match counted {
+                    Count::Literal(n) => {
+                        outcome.literal += n;
+                        segment_literal += n;
+                        if let Some(progress) = progress {
+                            progress.sent(n);
+                        }
+                    }
+                    Count::Zeros(n) => outcome.zeros += n,
+                    Count::SegmentEnd(offset) => {
+                        if let Some(progress) = progress {
+                            let len = segment_len(core.size(), offset);
+                            progress.resolved(0, len.saturating_sub(segment_literal));
+                        }
+                        segment_literal = 0;
+                    }
+                    Count::Begin(size) => {
+                        if let Some(progress) = progress {
+                            progress.listed(size);
+                            progress.scan_done();
+                        }
+                    }
+                    Count::Nothing => {}
+                }
             }
         }
     }
+}
+
+/// What a frame from the source counts for, once the core has accepted it.
+enum Count {
+    Literal(u64),
+    Zeros(u64),
+    SegmentEnd(u64),
+    Begin(u64),
+    Nothing,
 }
 
 async fn blocking<T: Send + 'static>(

@@ -79,9 +79,9 @@ pub(crate) async fn run_block(
     let compression = Arc::new(Compression::default());
     tokio::pin!(shutdown);
     let mut attempts = Attempts::new(client.retries, &reporter, &progress, &label, shutdown);
-    let result = if client.options.dry_run {
+    let result = if client.options.dry_run && client.options.pull {
         Err(EngineError::usage(
-            "--dry-run is not supported for a device or disk image yet; run without it (only changed blocks are written)",
+            "--dry-run is not supported for a pull into a device or disk image yet (only a push can say what it would send); run without it: only changed blocks are written",
         ))
     } else {
         loop {
@@ -110,7 +110,14 @@ pub(crate) async fn run_block(
     let mut counts = block.as_ref().map(BlockOutcome::counts).unwrap_or_default();
     counts.bytes_before_compression = compression.raw.load(Relaxed);
     counts.bytes_after_compression = compression.sent.load(Relaxed);
-    let (stats, exit, error) = outcome(result.map(|b| b.target_stats()), &counts);
+    if client.options.dry_run {
+        // What would change, as a tree's dry run says it: nothing was transferred.
+        counts.files_would_change = u64::from(counts.bytes_literal + block_zeros(&block) > 0);
+    }
+    let (mut stats, exit, error) = outcome(result.map(|b| b.target_stats()), &counts);
+    if client.options.dry_run {
+        stats.files_transferred = 0;
+    }
     progress.finished();
     if let Some(ticker) = ticker {
         ticker.stop().await;
@@ -126,6 +133,10 @@ pub(crate) async fn run_block(
     );
     summary.block = block.map(|b| b.summary());
     reporter.finish(&progress, summary)
+}
+
+fn block_zeros(block: &Option<BlockOutcome>) -> u64 {
+    block.as_ref().map_or(0, |b| b.zeros)
 }
 
 /// One session. What a failed one had sent shows only in `bytes_on_wire`: the counts

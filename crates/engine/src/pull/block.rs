@@ -42,12 +42,14 @@ pub async fn pull_block(config: PullConfig, shutdown: impl Future<Output = ()>) 
     };
     let target = Target {
         path: config.dest.clone(),
+        dry_run: config.options.dry_run,
     };
     run_block(client, target, shutdown).await
 }
 
 struct Target {
     path: PathBuf,
+    dry_run: bool,
 }
 
 impl BlockSide for Target {
@@ -55,13 +57,13 @@ impl BlockSide for Target {
         &self,
         reader: &mut FrameReader<ReadHalf<SessionStream>>,
         tx: FrameSender,
-        _progress: &Progress,
+        progress: &Progress,
     ) -> Result<BlockOutcome, EngineError> {
         let device = Device::open_write(&self.path, false).map_err(|e| {
             EngineError::usage(format!(
                 "cannot open the destination to write it in place: {e}"
             ))
         })?;
-        block::target::run(device, reader, tx).await
+        block::target::run(device, reader, tx, Some(progress), self.dry_run).await
     }
 }

@@ -25,9 +25,9 @@ pub(super) async fn run<R: AsyncRead + Unpin>(
 ) -> Result<TargetStats, EngineError> {
     let outcome = if options.pull {
         compression.on.store(options.compress, Relaxed);
-        block::source::run(Arc::new(device), limits, reader, tx, None).await?
+        block::source::run(Arc::new(device), limits, reader, tx, None, options.dry_run).await?
     } else {
-        block::target::run(device, reader, tx).await?
+        block::target::run(device, reader, tx, None, options.dry_run).await?
     };
     tracing::info!(
         size = outcome.size,

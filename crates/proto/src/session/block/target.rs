@@ -74,6 +74,8 @@ pub struct BlockTarget {
     device_size: u64,
     /// An image, which takes the source's size, rather than a device of fixed size.
     resizable: bool,
+    /// Nothing is written: the source sends no content, the target verifies nothing.
+    dry_run: bool,
     /// The source's size, once it said it.
     size: u64,
     state: State,
@@ -89,6 +91,7 @@ impl BlockTarget {
         BlockTarget {
             device_size,
             resizable: false,
+            dry_run: false,
             size: 0,
             state: State::ExpectBegin,
             transmit: VecDeque::new(),
@@ -106,6 +109,14 @@ impl BlockTarget {
             resizable: true,
             ..BlockTarget::new(len)
         }
+    }
+
+    /// A dry run: the source only says which segments it would change, so any content
+    /// from it is refused, nothing is resized, and `BlockEnd` ends the session without a
+    /// verification.
+    pub fn dry_run(mut self) -> BlockTarget {
+        self.dry_run = true;
+        self
     }
 
     /// The source's size (0 before its `BlockBegin`).
@@ -142,7 +153,9 @@ impl BlockTarget {
             }
             (State::ExpectBegin, Message::BlockBegin { size }) => {
                 if self.resizable && size != self.device_size {
-                    self.work.push_back(TargetWork::Resize { size });
+                    if !self.dry_run {
+                        self.work.push_back(TargetWork::Resize { size });
+                    }
                     self.device_size = size;
                     self.stats.device_size = size;
                 }
@@ -155,6 +168,14 @@ impl BlockTarget {
                 self.size = size;
                 self.state = State::Syncing(Round::new(1));
                 Ok(())
+            }
+            (State::Syncing(_), Message::BlockData { .. } | Message::BlockZero { .. })
+                if self.dry_run =>
+            {
+                Err(SessionError::protocol(
+                    "the source sent content in a dry run, where nothing may be written",
+                )
+                .into())
             }
             (State::Syncing(round), Message::BlockData { offset, bytes }) => {
                 let len = bytes.len() as u64;
@@ -195,6 +216,13 @@ impl BlockTarget {
                         describe(round.outstanding.front().or(Some(&round.next_sums)))
                     ))
                     .into());
+                }
+                if self.dry_run {
+                    self.state = State::Done;
+                    self.transmit.push_back(Message::BlockDone {
+                        stats: self.stats.clone(),
+                    });
+                    return Ok(());
                 }
                 self.work.push_back(TargetWork::Verify { size, hash });
                 self.state = State::ExpectVerified {
