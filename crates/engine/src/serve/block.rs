@@ -12,9 +12,10 @@ use tokio::io::AsyncRead;
 use crate::block;
 use crate::error::EngineError;
 use crate::framed::{Compression, FrameReader, FrameSender};
+use crate::target::VolumeMetrics;
 
 /// Runs an admitted block session on `device` (opened to write for a push, to read for
-/// a pull).
+/// a pull), and counts a push's content in the volume's metrics at its end.
 pub(super) async fn run<R: AsyncRead + Unpin>(
     device: Device,
     options: SessionOptions,
@@ -22,12 +23,20 @@ pub(super) async fn run<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     tx: FrameSender,
     compression: &Compression,
+    metrics: &VolumeMetrics,
 ) -> Result<TargetStats, EngineError> {
     let outcome = if options.pull {
         compression.on.store(options.compress, Relaxed);
         block::source::run(Arc::new(device), limits, reader, tx, None, options.dry_run).await?
     } else {
-        block::target::run(device, reader, tx, None, options.dry_run).await?
+        let outcome = block::target::run(device, reader, tx, None, options.dry_run).await?;
+        metrics.received_bytes.fetch_add(outcome.literal, Relaxed);
+        metrics
+            .written_bytes
+            .fetch_add(outcome.target.bytes_written, Relaxed);
+        let changed = outcome.target.bytes_written + outcome.target.bytes_zeroed > 0;
+        metrics.files_written.fetch_add(u64::from(changed), Relaxed);
+        outcome
     };
     tracing::info!(
         size = outcome.size,

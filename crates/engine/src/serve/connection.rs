@@ -222,6 +222,7 @@ pub async fn connection(
                         &mut reader,
                         tx.clone(),
                         &compression,
+                        &counts,
                     )
                     .await
                 }
