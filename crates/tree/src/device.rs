@@ -60,10 +60,10 @@ impl Device {
         Device::new(file, path)
     }
 
-    /// Opens `path` to write it in place. A block device is opened exclusively
-    /// (`O_EXCL`: the kernel refuses it while it is mounted or held by another
-    /// exclusive user). An image that does not exist is created when `create` is set.
-    pub fn open_write(path: &Path, create: bool) -> Result<Device, TreeError> {
+    /// Opens `path`, an existing device or image, to write it in place. A block device
+    /// is opened exclusively (`O_EXCL`: the kernel refuses it while it is mounted or held
+    /// by another exclusive user).
+    pub fn open_write(path: &Path) -> Result<Device, TreeError> {
         let mut options = OpenOptions::new();
         options.read(true).write(true);
         match DeviceKind::of(path) {
@@ -71,9 +71,6 @@ impl Device {
                 options.custom_flags(rustix::fs::OFlags::EXCL.bits() as i32);
             }
             Some(DeviceKind::Image) => {}
-            None if create && !path.exists() => {
-                options.create_new(true);
-            }
             None => {
                 return Err(io(
                     "open",
@@ -204,5 +201,50 @@ fn io(op: &'static str, path: &Path, source: std::io::Error) -> TreeError {
         op,
         path: path.display().to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_is_read_written_zeroed_and_fenced_at_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.img");
+        std::fs::write(&path, vec![7u8; 3 * 4096]).unwrap();
+        assert_eq!(DeviceKind::of(&path), Some(DeviceKind::Image));
+        assert_eq!(DeviceKind::of(dir.path()), None);
+        let mut image = Device::open_write(&path).unwrap();
+        assert_eq!((image.kind(), image.size()), (DeviceKind::Image, 3 * 4096));
+
+        image.write_at(b"abc", 4096).unwrap();
+        image.zero(0, 4096).unwrap();
+        let mut buf = vec![1u8; 3 * 4096];
+        assert_eq!(image.read_at(&mut buf, 0).unwrap(), 3 * 4096);
+        assert!(buf[..4096].iter().all(|&b| b == 0));
+        assert_eq!(&buf[4096..4099], b"abc");
+        assert_eq!(buf[4099], 7);
+
+        // Nothing lands past the size it has, however the range is given.
+        assert!(image.write_at(b"x", 3 * 4096).is_err());
+        assert!(image.zero(u64::MAX - 1, 4096).is_err());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * 4096);
+
+        image.resize(5 * 4096).unwrap();
+        assert_eq!(image.size(), 5 * 4096);
+        image.write_at(b"y", 5 * 4096 - 1).unwrap();
+        assert_eq!(
+            image.read_at(&mut buf, 4 * 4096).unwrap(),
+            4096,
+            "short at the end"
+        );
+    }
+
+    #[test]
+    fn only_an_existing_device_or_image_is_opened_to_write() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Device::open_write(&dir.path().join("missing.img")).is_err());
+        assert!(Device::open_write(dir.path()).is_err());
     }
 }

@@ -398,6 +398,9 @@ fn a_block_mode_pvc_is_a_device_in_both_pods_and_the_push_sends_the_device() {
     );
     // The filesystem-mode PVC beside it is still mounted.
     let mounts = serve["volumeMounts"].as_array().unwrap();
-    assert!(mounts.iter().any(|m| m["mountPath"] == "/mnt/data"), "{serve}");
+    assert!(
+        mounts.iter().any(|m| m["mountPath"] == "/mnt/data"),
+        "{serve}"
+    );
     assert!(mounts.iter().all(|m| m["name"] != "pvc-1"), "{serve}");
 }

@@ -59,7 +59,7 @@ impl BlockSide for Target {
         tx: FrameSender,
         progress: &Progress,
     ) -> Result<BlockOutcome, EngineError> {
-        let device = Device::open_write(&self.path, false).map_err(|e| {
+        let device = Device::open_write(&self.path).map_err(|e| {
             EngineError::usage(format!(
                 "cannot open the destination to write it in place: {e}"
             ))

@@ -72,6 +72,6 @@ pub(super) fn open(path: &std::path::Path, pull: bool) -> Result<Device, ferry_t
     if pull {
         Device::open_read(path)
     } else {
-        Device::open_write(path, false)
+        Device::open_write(path)
     }
 }
