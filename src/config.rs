@@ -151,9 +151,9 @@ fn bwlimit(rate: Option<&str>) -> Result<Option<u64>> {
 /// `quiet`: `-q` was given, so no live line unless `--progress` asks for it.
 pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
     let route = route(&args.route)?;
-    if !args.src.is_dir() {
+    if !args.src.is_dir() && !is_device_or_image(&args.src) {
         bail!(
-            "source {} is not a directory; give the directory whose contents the volume should hold",
+            "source {} is not a directory, a block device or a disk image file; give the directory whose contents the volume should hold, or the device or image to sync onto a block volume",
             args.src.display()
         );
     }
@@ -170,6 +170,14 @@ pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
         filter: transfer.filter,
         privileges: Some(PrivilegeReport::current(Side::Source)),
     })
+}
+
+/// A block device or a regular file (a disk image): pushed block by block.
+fn is_device_or_image(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path)
+        .map(|m| m.file_type().is_block_device() || m.is_file())
+        .unwrap_or(false)
 }
 
 /// `quiet` as for [`push_config`].
@@ -215,6 +223,7 @@ fn transfer(args: &TransferArgs, command: &str, quiet: bool) -> Result<Transfer>
             delete_excluded: args.delete_excluded,
             compress: args.compress,
             pull: false,
+            block: false,
         },
         output: if args.json {
             Output::Json

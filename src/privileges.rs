@@ -232,7 +232,12 @@ pub fn check_revocations(config: &ferry_engine::ServeConfig) -> Result<()> {
 }
 
 pub fn check_access(what: &str, path: &Path, write: bool) -> Result<()> {
-    let mut mode = Access::READ_OK | Access::EXEC_OK;
+    // Search permission only for a directory: a device or disk image (a block volume)
+    // is opened, never searched, and has no execute bit.
+    let mut mode = Access::READ_OK;
+    if path.is_dir() {
+        mode |= Access::EXEC_OK;
+    }
     if write {
         mode |= Access::WRITE_OK;
     }

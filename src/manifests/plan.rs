@@ -19,6 +19,7 @@
 //!   namespace: app
 //!   supplementalGroups: [2000]
 //! pvcs: [data, "logs:logs-restored"] # SRC[:DST]
+//! # or, for a block-mode PVC (a VM disk): {src: vm-disk, dst: vm-disk-new, volumeMode: Block}
 //! ```
 
 use anyhow::{bail, Context, Result};
@@ -41,7 +42,34 @@ pub struct Plan {
     pub retries: u32,
     pub source: SourceSide,
     pub target: TargetSide,
-    pub pvcs: Vec<String>,
+    pub pvcs: Vec<PvcSpec>,
+}
+
+/// One `pvcs` entry: `"SRC[:DST]"` (filesystem mode), or the long form with a volume mode.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PvcSpec {
+    Text(String),
+    Long(PvcEntry),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PvcEntry {
+    pub src: String,
+    /// Default: the same name as `src`.
+    pub dst: Option<String>,
+    #[serde(default)]
+    pub volume_mode: VolumeMode,
+}
+
+/// A PVC's `volumeMode`, as Kubernetes spells it: both PVCs of a pair must have it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum VolumeMode {
+    #[default]
+    Filesystem,
+    /// A raw block device in the pods (`volumeDevices`), moved as a block volume.
+    Block,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +139,8 @@ impl Groups {
 pub struct PvcPair {
     pub src: String,
     pub dst: String,
+    /// `volumeMode: Block`: a device in both pods, synced block by block.
+    pub block: bool,
 }
 
 fn default_name() -> String {
@@ -175,9 +205,19 @@ impl Plan {
     pub fn pairs(&self) -> Result<Vec<PvcPair>> {
         let mut pairs: Vec<PvcPair> = Vec::new();
         for spec in &self.pvcs {
-            let (src, dst) = spec.split_once(':').unwrap_or((spec, spec));
+            let (src, dst, block) = match spec {
+                PvcSpec::Text(spec) => {
+                    let (src, dst) = spec.split_once(':').unwrap_or((spec, spec));
+                    (src, dst, false)
+                }
+                PvcSpec::Long(entry) => (
+                    entry.src.as_str(),
+                    entry.dst.as_deref().unwrap_or(&entry.src),
+                    entry.volume_mode == VolumeMode::Block,
+                ),
+            };
             for name in [src, dst] {
-                dns_subdomain(&format!("pvcs entry {spec:?}"), name)?;
+                dns_subdomain(&format!("pvcs entry {src:?}"), name)?;
             }
             if pairs.iter().any(|p| p.dst == dst) {
                 bail!("pvcs: destination {dst:?} appears twice");
@@ -185,6 +225,7 @@ impl Plan {
             pairs.push(PvcPair {
                 src: src.to_string(),
                 dst: dst.to_string(),
+                block,
             });
         }
         Ok(pairs)
@@ -239,14 +280,42 @@ mod tests {
             vec![
                 PvcPair {
                     src: "data".into(),
-                    dst: "data".into()
+                    dst: "data".into(),
+                    block: false,
                 },
                 PvcPair {
                     src: "logs".into(),
-                    dst: "logs2".into()
+                    dst: "logs2".into(),
+                    block: false,
                 }
             ]
         );
+    }
+
+    #[test]
+    fn a_pvc_may_be_block_mode_in_the_long_form() {
+        let text = MINIMAL.replace(
+            "pvcs: [data, 'logs:logs2']",
+            "pvcs: [data, {src: disk, dst: disk2, volumeMode: Block}, {src: root}]",
+        );
+        let pairs = Plan::parse(&text).unwrap().pairs().unwrap();
+        let modes: Vec<_> = pairs
+            .iter()
+            .map(|p| (p.src.as_str(), p.dst.as_str(), p.block))
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                ("data", "data", false),
+                ("disk", "disk2", true),
+                ("root", "root", false)
+            ]
+        );
+        let typo = MINIMAL.replace(
+            "pvcs: [data, 'logs:logs2']",
+            "pvcs: [{src: d, mode: Block}]",
+        );
+        assert!(Plan::parse(&typo).is_err());
     }
 
     #[test]

@@ -24,6 +24,8 @@ use ferry_engine::Side;
 /// The port `ferry serve` listens on inside the target pod (stunnel's in MTC).
 pub const SERVE_PORT: u16 = 6443;
 pub(super) const TLS_MOUNT: &str = "/etc/ferry/tls";
+/// Where a block-mode PVC appears in a pod (`volumeDevices`), one device per PVC name.
+pub(super) const BLOCK_DEVICES: &str = "/dev/ferry";
 pub(super) const TERMINATION_LOG: &str = "/dev/termination-log";
 
 /// Which cluster an object belongs to.
@@ -254,11 +256,20 @@ fn target_pod(inputs: &Inputs<'_>, n: &Names) -> Value {
     .map(String::from)
     .to_vec();
     let mut mounts = vec![json!({"name": "tls", "mountPath": TLS_MOUNT, "readOnly": true})];
+    let mut devices = Vec::new();
     let mut volumes = vec![json!({"name": "tls", "secret": {"secretName": n.server_tls}})];
     for (i, pair) in inputs.pairs.iter().enumerate() {
-        let mount = format!("/mnt/{}", pair.dst);
+        let name = format!("pvc-{i}");
+        let mount = if pair.block {
+            let path = format!("{BLOCK_DEVICES}/{}", pair.dst);
+            devices.push(json!({"name": name, "devicePath": path}));
+            path
+        } else {
+            let path = format!("/mnt/{}", pair.dst);
+            mounts.push(json!({"name": name, "mountPath": path}));
+            path
+        };
         args.extend(["--volume".to_string(), format!("{}={mount}", pair.dst)]);
-        mounts.push(json!({"name": format!("pvc-{i}"), "mountPath": mount}));
         volumes.push(json!({
             "name": format!("pvc-{i}"),
             "persistentVolumeClaim": {"claimName": pair.dst},
@@ -274,6 +285,9 @@ fn target_pod(inputs: &Inputs<'_>, n: &Names) -> Value {
         resources: plan.target.resources.as_ref(),
         security: container_security(privileges, &least_caps(Side::Target)),
     });
+    if !devices.is_empty() {
+        c.insert("volumeDevices".into(), json!(devices));
+    }
     c.insert(
         "ports".into(),
         json!([{"name": "ferry", "containerPort": SERVE_PORT, "protocol": "TCP"}]),

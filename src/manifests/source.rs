@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use super::plan::PvcPair;
 use super::render::{
-    container, groups_env, metadata, Container, Inputs, Names, TERMINATION_LOG, TLS_MOUNT,
+    container, groups_env, metadata, Container, Inputs, Names, BLOCK_DEVICES, TERMINATION_LOG,
+    TLS_MOUNT,
 };
 use super::security::{container_security, pod_security};
 use crate::capabilities::least_caps;
@@ -26,7 +27,11 @@ const PERMANENT_EXIT_CODES: [u8; 5] = [1, 2, 11, 12, 23];
 
 pub(super) fn source_job(inputs: &Inputs<'_>, n: &Names, pair: &PvcPair) -> Value {
     let plan = inputs.plan;
-    let mount = format!("/mnt/{}", pair.src);
+    // A block-mode PVC is a device in the pod, pushed block by block.
+    let mount = match pair.block {
+        true => format!("{BLOCK_DEVICES}/{}", pair.src),
+        false => format!("/mnt/{}", pair.src),
+    };
     let mut args: Vec<String> = vec![
         "push".into(),
         mount.clone(),
@@ -55,18 +60,27 @@ pub(super) fn source_job(inputs: &Inputs<'_>, n: &Names, pair: &PvcPair) -> Valu
         env.push(json!({"name": "NO_PROXY", "value": no_proxy}));
     }
     let privileges = plan.source.privileges;
-    let c = container(Container {
+    let mut c = container(Container {
         role: PUSH_CONTAINER,
         image: &plan.image,
         args,
         env,
-        mounts: vec![
-            json!({"name": "tls", "mountPath": TLS_MOUNT, "readOnly": true}),
-            json!({"name": "pvc", "mountPath": mount, "readOnly": true}),
-        ],
+        mounts: [
+            Some(json!({"name": "tls", "mountPath": TLS_MOUNT, "readOnly": true})),
+            (!pair.block).then(|| json!({"name": "pvc", "mountPath": mount, "readOnly": true})),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         resources: plan.source.resources.as_ref(),
         security: container_security(privileges, &least_caps(Side::Source)),
     });
+    if pair.block {
+        c.insert(
+            "volumeDevices".into(),
+            json!([{"name": "pvc", "devicePath": mount}]),
+        );
+    }
     let mut meta = metadata(
         &n.push(&pair.src),
         &plan.source.namespace,

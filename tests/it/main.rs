@@ -17,6 +17,7 @@ mod snapshot;
 mod util;
 
 // Tests.
+mod block;
 mod comparator;
 mod compress;
 mod config_env;

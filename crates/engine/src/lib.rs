@@ -38,6 +38,7 @@
 //!   is never committed torn, and the next pass sends it.
 //! * Exit codes: the worst class wins; fatal beats per-file beats vanished.
 
+mod block;
 mod cancel;
 mod client;
 mod enroll;
@@ -50,6 +51,7 @@ pub mod fuzzing;
 mod probe;
 mod pull;
 mod push;
+mod push_block;
 mod ratelimit;
 mod report;
 mod serve;

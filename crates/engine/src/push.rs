@@ -58,6 +58,9 @@ pub struct PushConfig {
 /// Runs a push to the end and returns its summary (which carries the exit code).
 /// `shutdown` resolving (a signal) stops the push with exit code 20.
 pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Summary {
+    if ferry_tree::DeviceKind::of(&config.src).is_some() {
+        return crate::push_block::push_block(config, shutdown).await;
+    }
     let started = Instant::now();
     let reporter = Reporter::new(config.output.clone(), config.progress);
     let wire = WireCounter::default();

@@ -11,6 +11,7 @@ use crate::limits::Limits;
 use crate::message::*;
 use crate::path::{check_name, PathError, RelPath};
 
+mod block;
 mod compress;
 mod stats;
 mod tags;
@@ -211,6 +212,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.itemize {
                 flags |= OPT_ITEMIZE;
             }
+            if options.block {
+                flags |= OPT_BLOCK;
+            }
             out.put_u32_le(flags);
             out.put_u32_le(filter.rules().len() as u32);
             for rule in filter.rules() {
@@ -368,6 +372,7 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             put_str(out, message);
         }
         Message::Heartbeat => out.put_u8(HEARTBEAT),
+        block => block::encode(block, out),
     }
 }
 
@@ -388,7 +393,8 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 | OPT_ITEMIZE
                 | OPT_DELETE_EXCLUDED
                 | OPT_COMPRESS
-                | OPT_PULL;
+                | OPT_PULL
+                | OPT_BLOCK;
             if flags & !known != 0 {
                 return Err(CodecError::UnknownOptions {
                     bits: flags & !known,
@@ -431,6 +437,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     delete_excluded: flags & OPT_DELETE_EXCLUDED != 0,
                     compress: flags & OPT_COMPRESS != 0,
                     pull: flags & OPT_PULL != 0,
+                    block: flags & OPT_BLOCK != 0,
                 },
                 filter: crate::filter::Filter::new(rules),
             }
@@ -581,6 +588,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
         }
         HEARTBEAT => Message::Heartbeat,
         COMPRESSED => return Err(r.bad("nested", u64::from(COMPRESSED))),
+        BLOCK_BEGIN..=BLOCK_DONE => block::decode(tag, &mut r, limits)?,
         _ => unreachable!("tag_name accepted tag {tag}"),
     };
     r.finish()?;

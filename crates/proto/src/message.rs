@@ -37,7 +37,9 @@ use crate::model::{Entry, EntryKind, Meta};
 /// * 3: pull (the client asks the server to be the source) and `SourceDone`.
 /// * 4: block signatures hash blocks with XXH3-128 instead of BLAKE3 (files are still
 ///   verified with BLAKE3).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// * 5: block sessions (`SessionOptions::block`, the `Block*` messages): a disk image or
+///   device synced block by block onto a block volume, or pulled from one.
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// What the source asks of this session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,6 +65,10 @@ pub struct SessionOptions {
     pub itemize: bool,
     /// `ferry pull`: the server is the source and the client the target.
     pub pull: bool,
+    /// A block session: the content is one device or disk image, synced block by block
+    /// (the `Block*` messages, see [`crate::session::block`]) instead of a listed tree.
+    /// The volume must be a block volume.
+    pub block: bool,
 }
 
 /// Why the target would not start a session.
@@ -288,6 +294,53 @@ pub enum Message {
     },
     /// Keeps an idle connection alive through routers and load balancers.
     Heartbeat,
+    /// Block session, source → target, first: the source's content is `size` bytes.
+    BlockBegin {
+        size: u64,
+    },
+    /// Block session, target → source: the hashes of the target's current blocks of the
+    /// segment at `offset`, [`crate::session::block::HASH_LEN`] bytes per block.
+    BlockSums {
+        offset: u64,
+        hashes: Bytes,
+    },
+    /// Block session, source → target: content for `offset..offset + len(bytes)`.
+    BlockData {
+        offset: u64,
+        bytes: Bytes,
+    },
+    /// Block session, source → target: `len` bytes of zeros at `offset`.
+    BlockZero {
+        offset: u64,
+        len: u64,
+    },
+    /// Block session, source → target: everything the segment at `offset` needs was sent.
+    BlockSegmentEnd {
+        offset: u64,
+    },
+    /// Block session, source → target: every segment of this round was sent; the
+    /// source's whole content is `size` bytes whose BLAKE3 is `hash`.
+    BlockEnd {
+        size: u64,
+        hash: [u8; 32],
+    },
+    /// Block session, target → source: the content verified; the session is over.
+    BlockDone {
+        stats: BlockStats,
+    },
+}
+
+/// The target's account of a block session, sent in `BlockDone`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    /// The target's size: bytes past the source's size are its tail, left as they were.
+    pub device_size: u64,
+    /// Bytes of content written.
+    pub bytes_written: u64,
+    /// Bytes zeroed (holes punched or zeros written) where the target did not read zeros.
+    pub bytes_zeroed: u64,
+    /// Rounds after the first: sent again because the content did not verify.
+    pub resent_rounds: u64,
 }
 
 impl Message {
@@ -316,6 +369,13 @@ impl Message {
             Message::SourceDone { .. } => "SourceDone",
             Message::Error { .. } => "Error",
             Message::Heartbeat => "Heartbeat",
+            Message::BlockBegin { .. } => "BlockBegin",
+            Message::BlockSums { .. } => "BlockSums",
+            Message::BlockData { .. } => "BlockData",
+            Message::BlockZero { .. } => "BlockZero",
+            Message::BlockSegmentEnd { .. } => "BlockSegmentEnd",
+            Message::BlockEnd { .. } => "BlockEnd",
+            Message::BlockDone { .. } => "BlockDone",
         }
     }
 }

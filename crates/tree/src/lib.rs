@@ -29,6 +29,7 @@
 //! ```
 
 mod caps;
+mod device;
 mod error;
 mod proc_fd;
 mod shortfall;
@@ -37,6 +38,7 @@ pub mod volume;
 mod xattr;
 
 pub use caps::{Cap, Caps};
+pub use device::{Device, DeviceKind};
 pub use error::TreeError;
 pub use shortfall::{PrivilegeReport, Shortfall, Side};
 pub use source::{

@@ -360,3 +360,47 @@ fn a_bad_plan_is_a_usage_error_that_names_the_field() {
     assert_eq!(out.code, Some(1), "{}", out.dump());
     assert!(out.stderr.contains("routHost"), "{}", out.dump());
 }
+
+#[test]
+fn a_block_mode_pvc_is_a_device_in_both_pods_and_the_push_sends_the_device() {
+    let tmp = TempDir::new().unwrap();
+    let plan = PLAN.replace(
+        r#"pvcs: [data, "logs:logs-restored"]"#,
+        "pvcs: [data, {src: disk, dst: disk-new, volumeMode: Block}]",
+    );
+    let out = render_plan(&tmp, &plan, &[]);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    let objects = parse_stream(&out.stdout);
+
+    let job = find(&objects, "Job", "dvm-app-push-disk");
+    let push = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(push["args"][1], "/dev/ferry/disk", "{push}");
+    assert_eq!(
+        push["volumeDevices"],
+        serde_json::json!([{"name": "pvc", "devicePath": "/dev/ferry/disk"}])
+    );
+    let mounts = push["volumeMounts"].as_array().unwrap();
+    assert!(mounts.iter().all(|m| m["name"] != "pvc"), "{push}");
+
+    let target = find(&objects, "Pod", "dvm-app-target");
+    let serve = &target["spec"]["containers"][0];
+    let args: Vec<&str> = serve["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"disk-new=/dev/ferry/disk-new"), "{args:?}");
+    assert!(args.contains(&"data=/mnt/data"), "{args:?}");
+    assert_eq!(
+        serve["volumeDevices"],
+        serde_json::json!([{"name": "pvc-1", "devicePath": "/dev/ferry/disk-new"}])
+    );
+    // The filesystem-mode PVC beside it is still mounted.
+    let mounts = serve["volumeMounts"].as_array().unwrap();
+    assert!(
+        mounts.iter().any(|m| m["mountPath"] == "/mnt/data"),
+        "{serve}"
+    );
+    assert!(mounts.iter().all(|m| m["name"] != "pvc-1"), "{serve}");
+}

@@ -4,5 +4,6 @@
 //! Must not import a command (`push`, `pull`, `serve`) or a role (`source`, `target`).
 
 pub(crate) mod attempt;
+pub(crate) mod block;
 pub(crate) mod connect;
 pub(crate) mod handshake;

@@ -12,6 +12,7 @@
 //! The summary is a push's: the target's counts come from the local session, the
 //! source's from the server's `SourceDone`.
 
+mod block;
 #[cfg(feature = "testing")]
 pub(crate) mod in_process;
 mod track;
@@ -86,6 +87,9 @@ struct AttemptCounts {
 /// Runs a pull to the end and returns its summary (which carries the exit code).
 /// `shutdown` resolving (a signal) stops it with exit code 20.
 pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) -> Summary {
+    if ferry_tree::DeviceKind::of(&config.dest).is_some() {
+        return block::pull_block(config, shutdown).await;
+    }
     config.options.pull = true;
     config.options.probe = false;
     let started = Instant::now();

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use ferry_proto::{escape, ChangeKind, EntryKind};
 
+pub(crate) mod block;
 pub(crate) mod display;
 mod event;
 mod json;

@@ -162,6 +162,20 @@ pub struct Summary {
     /// (4096 bytes); `--json` has a `file_error` event for each.
     #[serde(skip)]
     pub errors: Vec<String>,
+    /// A block session's device (absent for a file tree).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<BlockSummary>,
+}
+
+/// What a block session did to the target device, beyond the counts of a tree.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct BlockSummary {
+    /// The target's size.
+    pub device_size: u64,
+    /// Bytes zeroed (holes punched or zeros written) where the target did not read zeros.
+    pub bytes_zeroed: u64,
+    /// Bytes of the target past the source's size, left as they were.
+    pub tail_kept: u64,
 }
 
 /// A finished run's target stats, exit code and fatal error: the worst class wins
@@ -234,6 +248,7 @@ impl Summary {
             exit,
             error,
             errors: Vec::new(),
+            block: None,
         }
     }
 
@@ -296,6 +311,12 @@ impl Summary {
             out.push_str(&format!(
                 "compression: {} frame bytes sent as {}\n",
                 self.bytes_before_compression, self.bytes_after_compression
+            ));
+        }
+        if let Some(block) = &self.block {
+            out.push_str(&format!(
+                "device: {} bytes, {} zeroed, {} bytes past the source's end kept as they were\n",
+                block.device_size, block.bytes_zeroed, block.tail_kept
             ));
         }
         if self.delete_skipped {

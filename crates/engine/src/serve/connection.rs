@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use super::metrics::{FailureLog, HandshakeFailure, Metrics};
 use super::preauth::{PreAuth, Ticket};
-use super::{pull_source, Export};
+use super::{block, pull_source, Export};
 use crate::enroll::Pairing;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
@@ -200,6 +200,7 @@ pub async fn connection(
             let Admitted {
                 export,
                 volume,
+                device,
                 mut options,
                 filter,
                 lock,
@@ -212,8 +213,20 @@ pub async fn connection(
             metrics.sessions_total.fetch_add(1, Relaxed);
             metrics.sessions_active.fetch_add(1, Relaxed);
             counts.sessions.fetch_add(1, Relaxed);
-            let result = match volume {
-                Some(volume) => {
+            let result = match (device, volume) {
+                (Some(device), _) => {
+                    block::run(
+                        device,
+                        options,
+                        &limits,
+                        &mut reader,
+                        tx.clone(),
+                        &compression,
+                        &counts,
+                    )
+                    .await
+                }
+                (None, Some(volume)) => {
                     target::run(
                         volume,
                         options,
@@ -225,7 +238,7 @@ pub async fn connection(
                     )
                     .await
                 }
-                None => {
+                (None, None) => {
                     compression.on.store(options.compress, Ordering::Relaxed);
                     let source = pull_source::Pulled {
                         path: &export.path,
@@ -279,6 +292,8 @@ struct Admitted<'a> {
     export: Export,
     /// The opened volume for a push; `None` for a pull (the source walks `export.path`).
     volume: Option<Arc<Volume>>,
+    /// The opened device or image of a block session.
+    device: Option<ferry_tree::Device>,
     options: ferry_proto::SessionOptions,
     filter: ferry_proto::Filter,
     lock: VolumeLock<'a>,
@@ -392,8 +407,16 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         )
         .await;
     }
+    let block_volume = ferry_tree::DeviceKind::of(path).is_some();
+    if let Some(message) = block::mismatch(&name, block_volume, &options).filter(|_| !options.probe)
+    {
+        return refuse(RefuseReason::VolumeUnavailable, message).await;
+    }
     if options.probe {
-        let verdict = Volume::open(path, shared.privileges).and_then(|v| v.check_writable());
+        let verdict = match block_volume {
+            true => block::open(path, false).map(drop),
+            false => Volume::open(path, shared.privileges).and_then(|v| v.check_writable()),
+        };
         return match verdict {
             Ok(()) => {
                 let _ = tx
@@ -435,7 +458,20 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         )
         .await;
     };
-    let volume = if options.pull {
+    let device = match options.block {
+        true => match block::open(path, options.pull) {
+            Ok(device) => Some(device),
+            Err(e) => {
+                return refuse(
+                    RefuseReason::VolumeUnavailable,
+                    format!("volume {name} cannot be opened at the server: {e}"),
+                )
+                .await
+            }
+        },
+        false => None,
+    };
+    let volume = if options.pull || options.block {
         None
     } else {
         match Volume::open(path, shared.privileges) {
@@ -461,6 +497,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
     Admission::Admitted(Box::new(Admitted {
         export: export.clone(),
         volume,
+        device,
         options,
         filter,
         lock,

@@ -9,6 +9,7 @@
 //! metrics listener ─▶ GET /metrics ─▶ Arc<Metrics> (counted by all of the above)
 //! ```
 
+mod block;
 mod connection;
 mod http;
 mod identity;
@@ -164,9 +165,9 @@ pub async fn serve_bound(
     let mut volumes = HashMap::new();
     for export in &config.volumes {
         let name = &export.name;
-        if !export.path.is_dir() {
+        if !export.path.is_dir() && ferry_tree::DeviceKind::of(&export.path).is_none() {
             return Err(EngineError::usage(format!(
-                "volume {name}: {} is not a directory; give --volume NAME=PATH with an existing directory",
+                "volume {name}: {} is not a directory, a block device or a disk image file; give --volume NAME=PATH with an existing one",
                 export.path.display()
             )));
         }

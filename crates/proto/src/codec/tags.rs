@@ -27,6 +27,13 @@ pub const RESUME: u8 = 20;
 pub const NOT_APPLIED: u8 = 21;
 pub const COMPRESSED: u8 = 22;
 pub const SOURCE_DONE: u8 = 23;
+pub const BLOCK_BEGIN: u8 = 24;
+pub const BLOCK_SUMS: u8 = 25;
+pub const BLOCK_DATA: u8 = 26;
+pub const BLOCK_ZERO: u8 = 27;
+pub const BLOCK_SEGMENT_END: u8 = 28;
+pub const BLOCK_END: u8 = 29;
+pub const BLOCK_DONE: u8 = 30;
 
 pub const OPT_DELETE: u32 = 1;
 pub const OPT_DRY_RUN: u32 = 2;
@@ -37,6 +44,7 @@ pub const OPT_ITEMIZE: u32 = 32;
 pub const OPT_DELETE_EXCLUDED: u32 = 64;
 pub const OPT_COMPRESS: u32 = 128;
 pub const OPT_PULL: u32 = 256;
+pub const OPT_BLOCK: u32 = 512;
 
 pub const CONTENT_FILE: u8 = 1;
 pub const CONTENT_FILE_SUM: u8 = 2;
@@ -70,6 +78,13 @@ pub fn tag_name(tag: u8) -> Option<&'static str> {
         NOT_APPLIED => "NotApplied",
         COMPRESSED => "Compressed",
         SOURCE_DONE => "SourceDone",
+        BLOCK_BEGIN => "BlockBegin",
+        BLOCK_SUMS => "BlockSums",
+        BLOCK_DATA => "BlockData",
+        BLOCK_ZERO => "BlockZero",
+        BLOCK_SEGMENT_END => "BlockSegmentEnd",
+        BLOCK_END => "BlockEnd",
+        BLOCK_DONE => "BlockDone",
         _ => return None,
     })
 }

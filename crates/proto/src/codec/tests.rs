@@ -78,7 +78,7 @@ fn message() -> impl Strategy<Value = Message> {
         (
             any::<u32>(),
             name(),
-            any::<[bool; 9]>(),
+            any::<[bool; 10]>(),
             proptest::collection::vec((any::<bool>(), name()), 0..4)
         )
             .prop_map(|(version, volume, o, rules)| {
@@ -95,6 +95,7 @@ fn message() -> impl Strategy<Value = Message> {
                         delete_excluded: o[6],
                         compress: o[7],
                         pull: o[8],
+                        block: o[9],
                     },
                     filter: Filter::new(
                         rules
@@ -210,7 +211,69 @@ fn message() -> impl Strategy<Value = Message> {
             message
         }),
         Just(Message::Heartbeat),
+        any::<u64>().prop_map(|size| Message::BlockBegin { size }),
+        (any::<u64>(), 1usize..=256).prop_map(|(offset, n)| Message::BlockSums {
+            offset,
+            hashes: Bytes::from(vec![7u8; n * crate::session::block::HASH_LEN]),
+        }),
+        (
+            any::<u64>(),
+            bytes(4096).prop_filter("not empty", |b| !b.is_empty())
+        )
+            .prop_map(|(offset, bytes)| Message::BlockData { offset, bytes }),
+        (any::<u64>(), 1..=crate::session::block::SEGMENT)
+            .prop_map(|(offset, len)| Message::BlockZero { offset, len }),
+        any::<u64>().prop_map(|offset| Message::BlockSegmentEnd { offset }),
+        (any::<u64>(), any::<[u8; 32]>()).prop_map(|(size, hash)| Message::BlockEnd { size, hash }),
+        any::<[u64; 4]>().prop_map(|f| Message::BlockDone {
+            stats: BlockStats {
+                device_size: f[0],
+                bytes_written: f[1],
+                bytes_zeroed: f[2],
+                resent_rounds: f[3],
+            }
+        }),
     ]
+}
+
+#[test]
+fn block_frames_over_their_bounds_are_refused() {
+    let limits = Limits::default();
+    let refused = |message: &Message| {
+        let mut buf = BytesMut::new();
+        encode(message, &mut buf);
+        decode(&mut buf, &limits).unwrap_err()
+    };
+    let hashes = crate::session::block::SEGMENT_BLOCKS * crate::session::block::HASH_LEN;
+    for message in [
+        Message::BlockSums {
+            offset: 0,
+            hashes: Bytes::from(vec![0u8; hashes + 16]),
+        },
+        Message::BlockSums {
+            offset: 0,
+            hashes: Bytes::from(vec![0u8; 17]),
+        },
+        Message::BlockSums {
+            offset: 0,
+            hashes: Bytes::new(),
+        },
+        Message::BlockData {
+            offset: 0,
+            bytes: Bytes::from(vec![0u8; limits.data_chunk + 1]),
+        },
+        Message::BlockData {
+            offset: 0,
+            bytes: Bytes::new(),
+        },
+        Message::BlockZero {
+            offset: 0,
+            len: crate::session::block::SEGMENT + 1,
+        },
+        Message::BlockZero { offset: 0, len: 0 },
+    ] {
+        refused(&message);
+    }
 }
 
 proptest! {

@@ -17,6 +17,7 @@
 //!
 //! Must not import: tokio, std::fs, std::net, or any crate that does I/O.
 
+pub mod block;
 pub mod source;
 pub mod target;
 
