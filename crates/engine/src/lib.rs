@@ -51,7 +51,6 @@ pub mod fuzzing;
 mod probe;
 mod pull;
 mod push;
-mod push_block;
 mod ratelimit;
 mod report;
 mod serve;

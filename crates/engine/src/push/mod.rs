@@ -9,6 +9,8 @@
 //!   └──────────── retry (backoff) after a network failure ◀─────┘
 //! ```
 
+mod block;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -59,7 +61,7 @@ pub struct PushConfig {
 /// `shutdown` resolving (a signal) stops the push with exit code 20.
 pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Summary {
     if ferry_tree::DeviceKind::of(&config.src).is_some() {
-        return crate::push_block::push_block(config, shutdown).await;
+        return block::push_block(config, shutdown).await;
     }
     let started = Instant::now();
     let reporter = Reporter::new(config.output.clone(), config.progress);

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use ferry_tree::Device;
 use tokio::io::ReadHalf;
 
+use super::PushConfig;
 use crate::block;
 use crate::client::block::{run_block, BlockClient, BlockSide};
 use crate::client::connect::SessionStream;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
-use crate::push::PushConfig;
 use crate::report::block::BlockOutcome;
 use crate::report::progress::Progress;
 use crate::report::summary::Summary;
