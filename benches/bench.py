@@ -33,6 +33,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import block  # noqa: E402  (benches/block.py: the block set)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CLK = os.sysconf("SC_CLK_TCK")
@@ -812,13 +815,17 @@ backend be_ferry
                     comp_in=summary.get("bytes_before_compression"), comp_out=summary.get("bytes_after_compression"),
                     exit=rc)
 
-    def run_rsync(self, src, tgt, delete, port):
+    def run_rsync(self, src, tgt, delete, port, block=None):
+        """One rsync through stunnel into module `tgt`. block: (options, name) to sync the one file
+        or device `src` onto `name` in the module with those options (the `block` set)."""
         W, p = self.work, self.ports
         open(f"{W}/rsyncd.conf", "w").write(
             f"use chroot = no\nnumeric ids = yes\nlog file = {W}/rsyncd.log\n"
             f"[vol]\npath = {tgt}\nread only = false\nuid = root\ngid = root\n"
             # without chroot rsyncd munges symlinks by default; a volume copy wants them verbatim
-            "munge symlinks = no\n")
+            "munge symlinks = no\n"
+            # rsyncd refuses --write-devices unless a module allows it
+            + ("refuse options = !write-devices\n" if block else ""))
         rsyncd = self.start("rsyncd", ["rsync", "--daemon", "--no-detach", f"--config={W}/rsyncd.conf",
                                        f"--port={p['rsyncd']}", "--address=127.0.0.1"])
         open(f"{W}/stunnel-server.conf", "w").write(
@@ -838,6 +845,9 @@ backend be_ferry
         wait_listen(p["stunnel_cli"], st_cli.proc)
         argv = ["rsync", "-aH", "--partial", "--numeric-ids", "--stats"] + (["--delete"] if delete else []) + \
                [src.rstrip("/") + "/", f"rsync://127.0.0.1:{p['stunnel_cli']}/vol/"]
+        if block:
+            options, name = block
+            argv = ["rsync"] + options + [src, f"rsync://127.0.0.1:{p['stunnel_cli']}/vol/{name}"]
         subprocess.run(["sync"])
         for d in (rsyncd, st_srv, st_cli):
             d.mark()
@@ -1077,6 +1087,8 @@ backend be_ferry
             b = max(b, self.a.bwlimit_mb * MiB * 1.02)
         if "compress" in self.a.sets:
             b = max(b, self.a.large_mb * MiB * 1.02, self.a.compress_mb * MiB * 1.02)
+        if "block" in self.a.sets:  # the image case: Ferry's and rsync's disk.img at once
+            b = max(b, self.a.block_mb * MiB * 2.2)
         return b
 
     def dataset_files(self):
@@ -1149,6 +1161,8 @@ backend be_ferry
             self.run_bwlimit()
         if "compress" in a.sets:
             self.run_compress()
+        if "block" in a.sets:
+            block.BlockSet(self, log).run()
 
 
 # ---------------------------------------------------------------- report
@@ -1348,12 +1362,18 @@ def report(results, args, bench):
         lines += ["Ferry without and with `--compress` through the proxy and router (`compress` set; on/off = "
                   "with/without per pair; the no-slowdown verdict is reported, never a failure):", "",
                   compress_table(sets["compress"]), ""]
+    block_rows = []
+    if "block" in sets:
+        text, block_rows = block.table(sets["block"])
+        lines += ["A block device and a disk image, Ferry (a block volume) and rsync+stunnel (`--copy-devices "
+                  "--write-devices --inplace --no-whole-file --ignore-times`) through the proxy and router (`block` set; benches/block.py):",
+                  "", text, ""]
     bound = bound_walls(sets["bound"]) if "bound" in sets else None
-    lines.append(targets(summary, args.wan_mbit, bound))
+    lines.append(targets(summary, args.wan_mbit, bound, block_rows))
     return "\n".join(lines), summary
 
 
-def targets(s, wan_mbit, bound=None):
+def targets(s, wan_mbit, bound=None, more=()):
     out = ["| target | measured | verdict |", "|---|---|---|"]
 
     def get(ds, phase, tool):
@@ -1408,6 +1428,8 @@ def targets(s, wan_mbit, bound=None):
                         f"{rs['src_rss'] / 1024:.1f}/{rs['tgt_rss'] / 1024:.1f} MiB" for n, v, rs in sc if rs)
         row(f"scale: peak RSS flat ({hi[0]} within 1.2× of {lo[0]}) and ≤ rsync+stunnel (src/tgt)",
             f"{flat:.2f}×; {pts}", (len(sc) > 1 and flat <= 1.2 and bool(below)) if len(sc) > 1 else None)
+    for name, measured, ok in more:
+        row(name, measured, ok)
     return "\n".join(out)
 
 
@@ -1420,8 +1442,8 @@ def main():
     p.add_argument("--work", help="work dir (kept; default /var/tmp/ferry-bench.PID, removed unless --keep)")
     p.add_argument("--keep", action="store_true", help="keep the work dir (datasets are reused with --work)")
     p.add_argument("--pairs", type=int, default=3, help="alternating Ferry/rsync pairs per phase (default 3)")
-    p.add_argument("--sets", default="large,small,mixed,wan,scale,direct,bound,bwlimit,compress",
-                   help="comma list of large,small,mixed,wan,scale,direct,bound,bwlimit,compress (default all)")
+    p.add_argument("--sets", default="large,small,mixed,wan,scale,direct,bound,bwlimit,compress,block",
+                   help="comma list of large,small,mixed,wan,scale,direct,bound,bwlimit,compress,block (default all)")
     p.add_argument("--phases", default="initial,nochange,delta,cutover")
     p.add_argument("--large-mb", type=int, default=2048)
     p.add_argument("--large-files", type=int, default=8)
@@ -1437,6 +1459,7 @@ def main():
     p.add_argument("--bwlimit-rate", default="20M", help="its --bwlimit, Ferry's syntax (default 20M = 20 MiB/s)")
     p.add_argument("--compress-mb", type=int, default=64,
                    help="size of the compress set's log-like text, in 4 files (default 64)")
+    p.add_argument("--block-mb", type=int, default=1024, help="size of the block set's device and image (default 1024)")
     p.add_argument("--no-verify", dest="verify", action="store_false")
     p.add_argument("--no-loop", action="store_true", help="do not loop-mount an ext4 image for the target")
     p.add_argument("--no-install", action="store_true", help="never apt-get install missing tools")
@@ -1448,8 +1471,10 @@ def main():
         a.wan_mbit = 400
         a.bwlimit_mb, a.bwlimit_rate = 6, "3M"
         a.compress_mb = 8
+        a.block_mb = 16
     if a.quick:
-        a.pairs, a.large_mb, a.small_files, a.sets = 1, 256, 5000, "large,small,mixed,direct,bound,bwlimit,compress"
+        a.pairs, a.large_mb, a.small_files, a.sets = 1, 256, 5000, "large,small,mixed,direct,bound,bwlimit,compress,block"
+        a.block_mb = 256
     try:
         parse_rate(a.bwlimit_rate)
     except ValueError as e:
