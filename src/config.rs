@@ -215,6 +215,7 @@ fn transfer(args: &TransferArgs, command: &str, quiet: bool) -> Result<Transfer>
             delete_excluded: args.delete_excluded,
             compress: args.compress,
             pull: false,
+            no_space_check: args.no_space_check,
         },
         output: if args.json {
             Output::Json

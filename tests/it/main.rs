@@ -41,4 +41,5 @@ mod push;
 mod route;
 mod security;
 mod serve;
+mod space;
 mod temp_names;

@@ -208,6 +208,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.pull {
                 flags |= OPT_PULL;
             }
+            if options.no_space_check {
+                flags |= OPT_NO_SPACE_CHECK;
+            }
             if options.itemize {
                 flags |= OPT_ITEMIZE;
             }
@@ -388,7 +391,8 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 | OPT_ITEMIZE
                 | OPT_DELETE_EXCLUDED
                 | OPT_COMPRESS
-                | OPT_PULL;
+                | OPT_PULL
+                | OPT_NO_SPACE_CHECK;
             if flags & !known != 0 {
                 return Err(CodecError::UnknownOptions {
                     bits: flags & !known,
@@ -431,6 +435,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     delete_excluded: flags & OPT_DELETE_EXCLUDED != 0,
                     compress: flags & OPT_COMPRESS != 0,
                     pull: flags & OPT_PULL != 0,
+                    no_space_check: flags & OPT_NO_SPACE_CHECK != 0,
                 },
                 filter: crate::filter::Filter::new(rules),
             }

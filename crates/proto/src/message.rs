@@ -37,7 +37,9 @@ use crate::model::{Entry, EntryKind, Meta};
 /// * 3: pull (the client asks the server to be the source) and `SourceDone`.
 /// * 4: block signatures hash blocks with XXH3-128 instead of BLAKE3 (files are still
 ///   verified with BLAKE3).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// * 5: the pre-flight space check: the `no_space_check` option, and `Done` carries the
+///   target volume's free space and what the session needed of it.
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// What the source asks of this session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,6 +65,9 @@ pub struct SessionOptions {
     pub itemize: bool,
     /// `ferry pull`: the server is the source and the client the target.
     pub pull: bool,
+    /// `--no-space-check`: the target does not stop a session whose writes exceed its
+    /// volume's free space before they fill it, nor deletes early to make room.
+    pub no_space_check: bool,
 }
 
 /// Why the target would not start a session.
@@ -131,6 +136,19 @@ pub struct TargetStats {
     pub not_applied_xattrs: u64,
     /// Device nodes, FIFOs and sockets that could not be created (target not root).
     pub not_applied_special: u64,
+    /// The target volume's free bytes when the session started (what unprivileged
+    /// writers may use), 0 if the target could not read them.
+    pub space_free: u64,
+    /// Bytes more the filesystem reserves for root, not counted as free.
+    pub space_reserved: u64,
+    /// The target volume's free inodes, 0 if unknown (some filesystems do not count them).
+    pub inodes_free: u64,
+    /// The most the session's writes needed of the free bytes at any point (each file
+    /// rounded up to whole blocks, counting what replaced files and `--delete` free).
+    /// In a dry run, what the real run would need.
+    pub space_needed: u64,
+    /// The same for inodes.
+    pub inodes_needed: u64,
 }
 
 /// The source's account of a pulled session, sent in `SourceDone`: what only the

@@ -37,6 +37,7 @@ pub const OPT_ITEMIZE: u32 = 32;
 pub const OPT_DELETE_EXCLUDED: u32 = 64;
 pub const OPT_COMPRESS: u32 = 128;
 pub const OPT_PULL: u32 = 256;
+pub const OPT_NO_SPACE_CHECK: u32 = 512;
 
 pub const CONTENT_FILE: u8 = 1;
 pub const CONTENT_FILE_SUM: u8 = 2;

@@ -78,7 +78,7 @@ fn message() -> impl Strategy<Value = Message> {
         (
             any::<u32>(),
             name(),
-            any::<[bool; 9]>(),
+            any::<[bool; 10]>(),
             proptest::collection::vec((any::<bool>(), name()), 0..4)
         )
             .prop_map(|(version, volume, o, rules)| {
@@ -95,6 +95,7 @@ fn message() -> impl Strategy<Value = Message> {
                         delete_excluded: o[6],
                         compress: o[7],
                         pull: o[8],
+                        no_space_check: o[9],
                     },
                     filter: Filter::new(
                         rules
@@ -187,7 +188,7 @@ fn message() -> impl Strategy<Value = Message> {
                 special
             }
         ),
-        (any::<[u64; 10]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
+        (any::<[u64; 15]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
             stats: TargetStats {
                 files_transferred: f[0],
                 bytes_written: f[1],
@@ -200,6 +201,11 @@ fn message() -> impl Strategy<Value = Message> {
                 not_applied_owner: f[7],
                 not_applied_xattrs: f[8],
                 not_applied_special: f[9],
+                space_free: f[10],
+                space_reserved: f[11],
+                inodes_free: f[12],
+                space_needed: f[13],
+                inodes_needed: f[14],
             }
         }),
         any::<[u64; 10]>().prop_map(|f| Message::SourceDone {
