@@ -45,7 +45,7 @@ impl std::fmt::Debug for Secret {
 
 /// `ferry --version`: the release and the wire protocol it speaks (both sides of a
 /// migration must speak the same one).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 4)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 5)");
 
 #[derive(Parser, Debug)]
 #[command(
@@ -245,7 +245,7 @@ pub struct ProbeArgs {
     /// Also check that the volume has room for this directory (the `space` hop): a dry
     /// run of `push DIR` that transfers and changes nothing; the target counts what the
     /// push would write, against its free space.
-    #[arg(long, value_name = "DIR", env = "FERRY_PROBE_SOURCE")]
+    #[arg(long, value_name = "DIR", env = "FERRY_SOURCE")]
     pub source: Option<PathBuf>,
     /// With --source: count what `push --delete` would free.
     #[arg(long, requires = "source", env = "FERRY_DELETE")]
