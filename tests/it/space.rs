@@ -92,6 +92,14 @@ fn a_dry_run_that_would_not_fit_warns_and_exits_0() {
         .json()
         .run();
     out.assert_ok();
+    // The target said what it had when it admitted the push.
+    let told = out
+        .events()
+        .iter()
+        .find(|e| e["event"] == "target_space")
+        .unwrap_or_else(|| panic!("no target_space event:\n{}", out.stdout()));
+    let free = told["free_bytes"].as_u64().unwrap();
+    assert!(free > 7 * MIB as u64 && free <= 8 * MIB as u64, "{told}");
     let summary = out.summary();
     assert_eq!(summary["space_short"], true, "{summary}");
     assert!(out.stat("space_needed") >= 18 * MIB as u64, "{summary}");

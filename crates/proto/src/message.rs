@@ -111,6 +111,20 @@ pub enum ChangeKind {
     Deleted,
 }
 
+/// A target volume's free space, as its `Welcome` tells the client (`statvfs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VolumeSpace {
+    /// Bytes any writer may still use (`f_bavail × f_frsize`).
+    pub free_bytes: u64,
+    /// Bytes the filesystem reserves for root besides (`(f_bfree − f_bavail) × f_frsize`).
+    pub reserved_bytes: u64,
+    /// Inodes any writer may still use (`f_favail`); 0 when the filesystem does not count
+    /// them.
+    pub free_inodes: u64,
+    /// The fundamental block size (`f_frsize`).
+    pub block_size: u64,
+}
+
 /// The target's account of a session, sent in `Done`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetStats {
@@ -189,15 +203,17 @@ pub enum Message {
     },
     Welcome {
         version: u32,
+        /// The free space of the volume a push (or probe) will write to, as the target
+        /// read it at admission (`None` when the server is the source of a pull, or could
+        /// not read it).
+        space: Option<VolumeSpace>,
     },
     Refused {
         reason: RefuseReason,
         message: String,
     },
     /// The attributes of the source directory itself (applied to the volume root).
-    Root {
-        meta: Meta,
-    },
+    Root { meta: Meta },
     /// Children of directory `dir` (a relative path, empty for the root), indices from
     /// `first`. A directory's children may span several frames; `dir_done` marks the last.
     /// `dir_complete` is false if the source could not read all of the directory.
@@ -210,21 +226,13 @@ pub enum Message {
     },
     /// No more listing: `entries` were listed in all; `read_errors` entries or
     /// directories could not be read at the source.
-    ListEnd {
-        entries: u64,
-        read_errors: u64,
-    },
+    ListEnd { entries: u64, read_errors: u64 },
     /// Every entry with an index below `through` is resolved (in place, unchanged or
     /// failed).
-    Ack {
-        through: u64,
-    },
+    Ack { through: u64 },
     /// Send file `index`. With `delta`, `Signature` frames for the target's basis follow
     /// and the source may answer with `Delta` frames.
-    Want {
-        index: u64,
-        delta: bool,
-    },
+    Want { index: u64, delta: bool },
     /// Send file `index` from `offset` on: the target holds its first `offset` bytes
     /// (a partial from an interrupted session) whose BLAKE3 is `hash`. The source checks
     /// its own prefix and sends from `offset` if it matches, else from 0.
@@ -246,11 +254,7 @@ pub enum Message {
         bytes: Bytes,
     },
     /// `len` bytes of zeros at `offset` that the source stores as a hole.
-    Hole {
-        index: u64,
-        offset: u64,
-        len: u64,
-    },
+    Hole { index: u64, offset: u64, len: u64 },
     /// A delta against the basis that produces `len` bytes of content at `offset`.
     Delta {
         index: u64,
@@ -287,23 +291,13 @@ pub enum Message {
         special: bool,
     },
     /// A per-file error at the target; the session goes on.
-    FileError {
-        path: Vec<u8>,
-        message: String,
-    },
+    FileError { path: Vec<u8>, message: String },
     /// The target has finished everything.
-    Done {
-        stats: TargetStats,
-    },
+    Done { stats: TargetStats },
     /// Pull only: the source's counts, its last message after the target's `Done`.
-    SourceDone {
-        stats: SourceStats,
-    },
+    SourceDone { stats: SourceStats },
     /// A fatal error; the sender closes the session after it.
-    Error {
-        class: ErrorClass,
-        message: String,
-    },
+    Error { class: ErrorClass, message: String },
     /// Keeps an idle connection alive through routers and load balancers.
     Heartbeat,
 }
