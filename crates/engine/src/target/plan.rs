@@ -481,11 +481,12 @@ fn space_taken(content: &Content, action: Action, existing: Option<&Existing>) -
     let inode = existing.is_none();
     Some(match content {
         Content::File { size, .. } => {
-            // Written beside the old file, which is free again after the rename.
+            // Written beside the old file, which is free again after the rename (unless
+            // another name still holds it).
             let old = existing.filter(|e| e.kind == ExistingKind::File);
             Write {
                 size: *size,
-                replaces: old.map_or(0, |e| e.allocated),
+                replaces: old.filter(|e| e.nlink == 1).map_or(0, |e| e.allocated),
                 inode: old.is_none(),
             }
         }
