@@ -247,8 +247,9 @@ pub struct ProbeArgs {
     /// push would write, against its free space.
     #[arg(long, value_name = "DIR", env = "FERRY_SOURCE")]
     pub source: Option<PathBuf>,
-    /// With --source: count what `push --delete` would free.
-    #[arg(long, requires = "source", env = "FERRY_DELETE")]
+    /// With --source: count what `push --delete` would free (nothing without --source,
+    /// so that a FERRY_DELETE meant for push does not break a probe).
+    #[arg(long, env = "FERRY_DELETE")]
     pub delete: bool,
 }
 
