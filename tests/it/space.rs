@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::files::{random_bytes, write};
+use crate::relay::Relay;
 use crate::util::{ferry, pull, push, run_guarded, Certs, Server, Tmpfs};
 
 const MIB: usize = 1 << 20;
@@ -233,6 +234,39 @@ fn a_pull_into_a_directory_too_small_stops_before_writing() {
         used(&small.dir) < MIB as u64,
         "{} bytes written",
         used(&small.dir)
+    );
+    drop(server);
+}
+
+/// A retry after a network cut resumes a 10 MiB file from the partial the cut session
+/// left on a 12 MiB volume: the partial's bytes are on the volume already, so only the
+/// rest is counted (the whole file would not fit beside it).
+#[test]
+fn a_resumed_partial_counts_only_what_is_still_to_come() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    write(&src.join("big.bin"), &random_bytes("big", 10 * MIB), 0o644);
+    let volume = Tmpfs::mount(&tmp.path().join("dst"), "12m");
+    let certs = Certs::new();
+    let server = Server::builder(&certs).volume("vol", &volume.dir).start();
+    let relay = Relay::start(server.addr.parse().unwrap(), 6 << 20);
+    let url = format!("ferry://127.0.0.1:{}/vol", relay.addr.port());
+
+    let out = push(&certs, &src, &url)
+        .arg("--retries")
+        .arg("3")
+        .json()
+        .run();
+    out.assert_ok();
+    assert!(out.stat("retries") >= 1, "{}", out.summary());
+    assert!(
+        out.stat("bytes_resumed") >= 2 * MIB as u64,
+        "{}",
+        out.summary()
+    );
+    assert_eq!(
+        std::fs::read(volume.dir.join("big.bin")).unwrap(),
+        random_bytes("big", 10 * MIB)
     );
     drop(server);
 }

@@ -327,6 +327,13 @@ impl Planner {
                         .filter(|(_, len)| *len >= MIN_RESUME && len <= size),
                     false => None,
                 };
+                if let (Some((_, len)), Some(write)) = (&partial, planned.space.writes.last_mut()) {
+                    // What an interrupted run received is on the volume already, in the
+                    // inode that becomes the file: only the rest is new (this entry's
+                    // write is the last one counted).
+                    write.size = size.saturating_sub(*len);
+                    write.inode = false;
+                }
                 let basis = match action {
                     Action::Update { basis: true } if partial.is_none() => dir.open_basis(name)?,
                     _ => None,
