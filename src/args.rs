@@ -45,7 +45,7 @@ impl std::fmt::Debug for Secret {
 
 /// `ferry --version`: the release and the wire protocol it speaks (both sides of a
 /// migration must speak the same one).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 4)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 5)");
 
 #[derive(Parser, Debug)]
 #[command(
@@ -242,6 +242,15 @@ pub struct RouteArgs {
 pub struct ProbeArgs {
     #[command(flatten)]
     pub route: RouteArgs,
+    /// Also check that the volume has room for this directory (the `space` hop): a dry
+    /// run of `push DIR` that transfers and changes nothing; the target counts what the
+    /// push would write, against its free space.
+    #[arg(long, value_name = "DIR", env = "FERRY_SOURCE")]
+    pub source: Option<PathBuf>,
+    /// With --source: count what `push --delete` would free (nothing without --source,
+    /// so that a FERRY_DELETE meant for push does not break a probe).
+    #[arg(long, env = "FERRY_DELETE")]
+    pub delete: bool,
 }
 
 #[derive(Args, Debug)]
@@ -340,6 +349,11 @@ pub struct TransferArgs {
     /// (slower; survives a power loss of the target node).
     #[arg(long, env = "FERRY_FSYNC")]
     pub fsync: bool,
+    /// Do not stop a transfer whose writes would exceed the target volume's free space
+    /// before it fills the volume (the pre-flight space check), nor delete early to make
+    /// room; the transfer then fails with exit 11 when the volume is full.
+    #[arg(long, env = "FERRY_NO_SPACE_CHECK")]
+    pub no_space_check: bool,
 }
 
 #[derive(Args, Debug)]

@@ -3,9 +3,10 @@
 //! into its effective set, and saying once, up front, what a side cannot do.
 //!
 //! ```text
-//! root + --run-as U --keep-caps L:
-//!   drop ∁L from the bounding set ─▶ PR_SET_KEEPCAPS ─▶ setresuid(U) ─▶ capset(P = E = L, I = ∅)
-//!   ─▶ keepcaps off, ambient cleared ─▶ verify (E = P = L, I = A = ∅, bounding ⊆ L)
+//! root + --run-as U [--keep-caps L] (L = ∅ without --keep-caps):
+//!   drop ∁L from the bounding set ─▶ [PR_SET_KEEPCAPS] ─▶ setresuid(U) ─▶ capset(P = E = L, I = ∅)
+//!   ─▶ keepcaps off, ambient cleared ─▶ PR_SET_NO_NEW_PRIVS
+//!   ─▶ verify (E = P = L, I = A = ∅, bounding ⊆ L, no new privileges)
 //! any uid, at start: E |= P ∩ {the capabilities Ferry uses}
 //! ```
 //!
@@ -25,9 +26,10 @@ pub fn parse_keep(list: &str) -> Result<Caps> {
 }
 
 /// As root, before `setresuid`: take every capability not in `keep` out of the
-/// bounding set (needs `CAP_SETPCAP`, which root still has), and ask the kernel to
-/// keep the permitted set across the uid change.
-pub fn prepare_keep(keep: Caps) -> Result<()> {
+/// bounding set (needs `CAP_SETPCAP`, which root still has), so that nothing the process
+/// later runs can gain one back, and, when `keep` was asked for (`across`), ask the
+/// kernel to keep the permitted set across the uid change.
+pub fn prepare_keep(keep: Caps, across: bool) -> Result<()> {
     let keep = keep.to_set();
     for cap in every_capability() {
         if keep.contains(cap) {
@@ -41,7 +43,25 @@ pub fn prepare_keep(keep: Caps) -> Result<()> {
             }
         }
     }
+    if !across {
+        return Ok(());
+    }
     rthread::set_keep_capabilities(true).context("prctl(PR_SET_KEEPCAPS) for --keep-caps")
+}
+
+/// After `--run-as`, last: no `execve` can grant privileges again (set-id bits and file
+/// capabilities of whatever the process might run are ignored), for good.
+pub fn no_new_privs() -> Result<()> {
+    rthread::set_no_new_privs(true).context("prctl(PR_SET_NO_NEW_PRIVS)")
+}
+
+/// Checks [`no_new_privs`] took.
+pub fn verify_no_new_privs() -> Result<()> {
+    match rthread::no_new_privs() {
+        Ok(true) => Ok(()),
+        Ok(false) => bail!("--run-as did not take: PR_SET_NO_NEW_PRIVS is not set"),
+        Err(e) => Err(e).context("prctl(PR_GET_NO_NEW_PRIVS)"),
+    }
 }
 
 /// After `setresuid`: exactly `keep` permitted and effective, nothing inheritable or

@@ -13,6 +13,13 @@ use crate::args::{Cli, TransferArgs};
 /// mkfs) is not the application's data, so it is neither copied nor deleted.
 const LOST_FOUND: &str = "/lost+found/";
 
+/// The rules of a transfer given no filter flags: `lost+found` at the root left out.
+pub fn default_filter() -> Filter {
+    Filter::new(vec![
+        Rule::new(RuleKind::Exclude, LOST_FOUND.as_bytes()).expect("valid rule")
+    ])
+}
+
 /// `command` is the subcommand (`push` or `pull`) whose flags these are.
 pub fn build(args: &TransferArgs, command: &str) -> Result<Filter> {
     let mut ordered: Vec<(usize, RuleKind, String)> = Vec::new();

@@ -8,6 +8,7 @@ mod filters;
 mod manifests;
 mod pairing;
 mod privileges;
+mod probe_space;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExit;
@@ -193,7 +194,19 @@ async fn run(cli: Cli, bound: Option<ferry_engine::Bound>) -> ExitCode {
                 if let Err(code) = pairing::pair_first(&route, cli.quiet).await {
                     return code;
                 }
-                let (hops, code) = ferry_engine::probe(&route).await;
+                let (mut hops, mut code) = ferry_engine::probe(&route).await;
+                if let Some(src) = &args.source {
+                    let hop = match code {
+                        ExitCode::Ok => {
+                            let (hop, space) =
+                                probe_space::space_hop(route, src, args.delete).await;
+                            code = space;
+                            hop
+                        }
+                        _ => probe_space::not_reached(),
+                    };
+                    hops.push(hop);
+                }
                 for hop in hops {
                     println!("{hop}");
                 }

@@ -3,9 +3,9 @@
 //! drop from root to a plain identity.
 //!
 //! ```text
-//! root:     read TLS, bind ─▶ setgroups(LIST) ─▶ setresgid(GID) ─▶ [keep-caps: bounding set,
-//!           PR_SET_KEEPCAPS] ─▶ setresuid(UID) ─▶ [keep-caps: capset] ─▶ verify ─▶ runtime
-//!           (the capability steps are `capabilities`)
+//! root:     read TLS, bind ─▶ setgroups(LIST) ─▶ setresgid(GID) ─▶ bounding set ⊆ kept
+//!           [keep-caps: PR_SET_KEEPCAPS] ─▶ setresuid(UID) ─▶ capset (I = ∅) ─▶
+//!           PR_SET_NO_NEW_PRIVS ─▶ verify ─▶ runtime (the capability steps are `capabilities`)
 //! non-root: check LIST ⊆ the groups the process holds (kubelet's supplementalGroups) ─▶ runtime
 //! ```
 //!
@@ -86,14 +86,14 @@ impl Identity {
                 set_thread_groups(&groups).context("setgroups")?;
                 let gid = Gid::from_raw(gid);
                 set_thread_res_gid(gid, gid, gid).context("setresgid")?;
-                if let Some(keep) = self.keep {
-                    capabilities::prepare_keep(keep)?;
-                }
+                // Without --keep-caps nothing is kept: the bounding and inheritable sets
+                // are emptied all the same.
+                let keep = self.keep.unwrap_or(Caps::NONE);
+                capabilities::prepare_keep(keep, self.keep.is_some())?;
                 let uid = Uid::from_raw(uid);
                 set_thread_res_uid(uid, uid, uid).context("setresuid")?;
-                if let Some(keep) = self.keep {
-                    capabilities::finish_keep(keep)?;
-                }
+                capabilities::finish_keep(keep)?;
+                capabilities::no_new_privs()?;
             }
             // Staying root: add the groups (a root without them may still be denied by
             // root-squashing NFS, where root counts as nobody plus its groups).
@@ -137,15 +137,10 @@ impl Identity {
             if set_thread_res_uid(Uid::ROOT, Uid::ROOT, Uid::ROOT).is_ok() {
                 bail!("--run-as {uid}:{gid} did not take: the process could become root again");
             }
-            match self.keep {
-                Some(keep) => capabilities::verify_kept(keep, true)?,
-                None => {
-                    let left = Caps::permitted();
-                    if !left.is_empty() {
-                        bail!("--run-as {uid}:{gid} did not drop capabilities: still permitted {left}");
-                    }
-                }
-            }
+            let keep = self.keep.unwrap_or(Caps::NONE);
+            capabilities::verify_kept(keep, true)
+                .with_context(|| format!("--run-as {uid}:{gid} did not drop capabilities"))?;
+            capabilities::verify_no_new_privs()?;
         }
         tracing::debug!(identity = %describe(), "credentials applied");
         Ok(())
@@ -166,6 +161,9 @@ impl Identity {
         }
         if let Some(keep) = self.keep {
             capabilities::restrict_to(keep)?;
+        }
+        if self.run_as.is_some() {
+            capabilities::no_new_privs()?;
         }
         let held = held_groups()?;
         let missing: Vec<u32> = self

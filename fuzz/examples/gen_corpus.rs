@@ -274,6 +274,7 @@ fn messages() -> Vec<Message> {
         },
         Message::Welcome {
             version: PROTOCOL_VERSION,
+            space: None,
         },
         Message::Refused {
             reason: RefuseReason::UnknownVolume,

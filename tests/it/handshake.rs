@@ -11,6 +11,7 @@ use crate::util::{pull, Certs};
 fn welcome() -> Step {
     Step::Send(Message::Welcome {
         version: PROTOCOL_VERSION,
+        space: None,
     })
 }
 

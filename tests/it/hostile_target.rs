@@ -21,6 +21,7 @@ fn hostile_target(
 ) -> (String, std::thread::JoinHandle<Vec<Message>>) {
     let welcome = Message::Welcome {
         version: PROTOCOL_VERSION,
+        space: None,
     };
     hostile_target_answering(certs, welcome, attack)
 }

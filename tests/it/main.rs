@@ -42,4 +42,5 @@ mod push;
 mod route;
 mod security;
 mod serve;
+mod space;
 mod temp_names;

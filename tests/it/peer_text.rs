@@ -81,6 +81,7 @@ fn a_hostile_targets_words_reach_the_terminal_escaped() {
         let certs = Certs::new();
         let welcome = Message::Welcome {
             version: ferry_proto::PROTOCOL_VERSION,
+            space: None,
         };
         let (url, server) = hostile_target_answering(&certs, welcome, attack());
         let mut run = push(&certs, &tmp.path().join("src"), &url).arg("--itemize-changes");

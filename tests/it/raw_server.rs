@@ -123,6 +123,7 @@ impl RawServer {
     ) -> RawServer {
         let welcome = vec![Step::Send(Message::Welcome {
             version: PROTOCOL_VERSION,
+            space: None,
         })];
         RawServer::serve(server_dir, welcome, script, answer, on_done)
     }

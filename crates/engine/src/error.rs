@@ -25,6 +25,7 @@ impl From<SessionError> for EngineError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::Protocol(message) => EngineError::protocol(message),
+            SessionError::NoSpace(message) => EngineError::file_io(message),
             SessionError::Peer { class, message } => EngineError::new(
                 match class {
                     ErrorClass::Protocol => ExitCode::Protocol,

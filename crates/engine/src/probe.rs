@@ -197,9 +197,19 @@ async fn run(route: &Route, hops: &mut Vec<Hop>) -> Result<(), EngineError> {
     .await?;
     hop(hops, route, "volume", async {
         match answer {
-            Message::Welcome { .. } => Ok((
+            Message::Welcome { space, .. } => Ok((
                 (),
-                format!("volume {} is present and writable", route.volume),
+                format!(
+                    "volume {} is present and writable{}",
+                    route.volume,
+                    match space {
+                        Some(s) => format!(
+                            "; {} bytes free ({} more reserved for root), {} inodes",
+                            s.free_bytes, s.reserved_bytes, s.free_inodes
+                        ),
+                        None => String::new(),
+                    }
+                ),
             )),
             Message::Refused { reason, message } => Err(EngineError::new(
                 match reason {

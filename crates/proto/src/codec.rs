@@ -209,6 +209,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.pull {
                 flags |= OPT_PULL;
             }
+            if options.no_space_check {
+                flags |= OPT_NO_SPACE_CHECK;
+            }
             if options.itemize {
                 flags |= OPT_ITEMIZE;
             }
@@ -225,9 +228,21 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
                 put_bytes(out, &rule.pattern);
             }
         }
-        Message::Welcome { version } => {
+        Message::Welcome { version, space } => {
             out.put_u8(WELCOME);
             out.put_u32_le(*version);
+            // Another version's Welcome (a test's) is its version alone, as version 4's.
+            if *version != PROTOCOL_VERSION {
+                debug_assert!(space.is_none(), "space in a Welcome of version {version}");
+                return;
+            }
+            out.put_u8(u8::from(space.is_some()));
+            if let Some(space) = space {
+                out.put_u64_le(space.free_bytes);
+                out.put_u64_le(space.reserved_bytes);
+                out.put_u64_le(space.free_inodes);
+                out.put_u64_le(space.block_size);
+            }
         }
         Message::Refused { reason, message } => {
             out.put_u8(REFUSED);
@@ -394,7 +409,8 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 | OPT_DELETE_EXCLUDED
                 | OPT_COMPRESS
                 | OPT_PULL
-                | OPT_BLOCK;
+                | OPT_BLOCK
+                | OPT_NO_SPACE_CHECK;
             if flags & !known != 0 {
                 return Err(CodecError::UnknownOptions {
                     bits: flags & !known,
@@ -438,13 +454,29 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     compress: flags & OPT_COMPRESS != 0,
                     pull: flags & OPT_PULL != 0,
                     block: flags & OPT_BLOCK != 0,
+                    no_space_check: flags & OPT_NO_SPACE_CHECK != 0,
                 },
                 filter: crate::filter::Filter::new(rules),
             }
         }
-        WELCOME => Message::Welcome {
-            version: r.u32("version")?,
-        },
+        WELCOME => {
+            let version = r.u32("version")?;
+            if version != PROTOCOL_VERSION {
+                // Another version's Welcome may carry other fields: the client only needs
+                // its version, to refuse it (exit 2) rather than fail on its layout.
+                r.skip_rest();
+            }
+            let space = match version == PROTOCOL_VERSION && r.flag("space")? {
+                false => None,
+                true => Some(VolumeSpace {
+                    free_bytes: r.u64("free_bytes")?,
+                    reserved_bytes: r.u64("reserved_bytes")?,
+                    free_inodes: r.u64("free_inodes")?,
+                    block_size: r.u64("block_size")?,
+                }),
+            };
+            Message::Welcome { version, space }
+        }
         REFUSED => {
             let code = r.u8("reason")?;
             Message::Refused {

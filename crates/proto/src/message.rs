@@ -38,7 +38,9 @@ use crate::model::{Entry, EntryKind, Meta};
 /// * 4: block signatures hash blocks with XXH3-128 instead of BLAKE3 (files are still
 ///   verified with BLAKE3).
 /// * 5: block sessions (`SessionOptions::block`, the `Block*` messages): a disk image or
-///   device synced block by block onto a block volume, or pulled from one.
+///   device synced block by block onto a block volume, or pulled from one; and the
+///   pre-flight space check: the `no_space_check` option, `Welcome` carries the target
+///   volume's free space, and `Done` what the session needed of it.
 pub const PROTOCOL_VERSION: u32 = 5;
 
 /// What the source asks of this session.
@@ -69,6 +71,9 @@ pub struct SessionOptions {
     /// (the `Block*` messages, see [`crate::session::block`]) instead of a listed tree.
     /// The volume must be a block volume.
     pub block: bool,
+    /// `--no-space-check`: the target does not stop a session whose writes exceed its
+    /// volume's free space before they fill it, nor deletes early to make room.
+    pub no_space_check: bool,
 }
 
 /// Why the target would not start a session.
@@ -112,6 +117,20 @@ pub enum ChangeKind {
     Deleted,
 }
 
+/// A target volume's free space, as its `Welcome` tells the client (`statvfs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VolumeSpace {
+    /// Bytes any writer may still use (`f_bavail × f_frsize`).
+    pub free_bytes: u64,
+    /// Bytes the filesystem reserves for root besides (`(f_bfree − f_bavail) × f_frsize`).
+    pub reserved_bytes: u64,
+    /// Inodes any writer may still use (`f_favail`); 0 when the filesystem does not count
+    /// them.
+    pub free_inodes: u64,
+    /// The fundamental block size (`f_frsize`).
+    pub block_size: u64,
+}
+
 /// The target's account of a session, sent in `Done`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetStats {
@@ -137,6 +156,19 @@ pub struct TargetStats {
     pub not_applied_xattrs: u64,
     /// Device nodes, FIFOs and sockets that could not be created (target not root).
     pub not_applied_special: u64,
+    /// The target volume's free bytes when the session started (what unprivileged
+    /// writers may use), 0 if the target could not read them.
+    pub space_free: u64,
+    /// Bytes more the filesystem reserves for root, not counted as free.
+    pub space_reserved: u64,
+    /// The target volume's free inodes, 0 if unknown (some filesystems do not count them).
+    pub inodes_free: u64,
+    /// The most the session's writes needed of the free bytes at any point (each file
+    /// rounded up to whole blocks, counting what replaced files and `--delete` free).
+    /// In a dry run, what the real run would need.
+    pub space_needed: u64,
+    /// The same for inodes.
+    pub inodes_needed: u64,
 }
 
 /// The source's account of a pulled session, sent in `SourceDone`: what only the
@@ -177,15 +209,17 @@ pub enum Message {
     },
     Welcome {
         version: u32,
+        /// The free space of the volume a push (or probe) will write to, as the target
+        /// read it at admission (`None` when the server is the source of a pull, or could
+        /// not read it).
+        space: Option<VolumeSpace>,
     },
     Refused {
         reason: RefuseReason,
         message: String,
     },
     /// The attributes of the source directory itself (applied to the volume root).
-    Root {
-        meta: Meta,
-    },
+    Root { meta: Meta },
     /// Children of directory `dir` (a relative path, empty for the root), indices from
     /// `first`. A directory's children may span several frames; `dir_done` marks the last.
     /// `dir_complete` is false if the source could not read all of the directory.
@@ -198,21 +232,13 @@ pub enum Message {
     },
     /// No more listing: `entries` were listed in all; `read_errors` entries or
     /// directories could not be read at the source.
-    ListEnd {
-        entries: u64,
-        read_errors: u64,
-    },
+    ListEnd { entries: u64, read_errors: u64 },
     /// Every entry with an index below `through` is resolved (in place, unchanged or
     /// failed).
-    Ack {
-        through: u64,
-    },
+    Ack { through: u64 },
     /// Send file `index`. With `delta`, `Signature` frames for the target's basis follow
     /// and the source may answer with `Delta` frames.
-    Want {
-        index: u64,
-        delta: bool,
-    },
+    Want { index: u64, delta: bool },
     /// Send file `index` from `offset` on: the target holds its first `offset` bytes
     /// (a partial from an interrupted session) whose BLAKE3 is `hash`. The source checks
     /// its own prefix and sends from `offset` if it matches, else from 0.
@@ -234,11 +260,7 @@ pub enum Message {
         bytes: Bytes,
     },
     /// `len` bytes of zeros at `offset` that the source stores as a hole.
-    Hole {
-        index: u64,
-        offset: u64,
-        len: u64,
-    },
+    Hole { index: u64, offset: u64, len: u64 },
     /// A delta against the basis that produces `len` bytes of content at `offset`.
     Delta {
         index: u64,
@@ -275,23 +297,13 @@ pub enum Message {
         special: bool,
     },
     /// A per-file error at the target; the session goes on.
-    FileError {
-        path: Vec<u8>,
-        message: String,
-    },
+    FileError { path: Vec<u8>, message: String },
     /// The target has finished everything.
-    Done {
-        stats: TargetStats,
-    },
+    Done { stats: TargetStats },
     /// Pull only: the source's counts, its last message after the target's `Done`.
-    SourceDone {
-        stats: SourceStats,
-    },
+    SourceDone { stats: SourceStats },
     /// A fatal error; the sender closes the session after it.
-    Error {
-        class: ErrorClass,
-        message: String,
-    },
+    Error { class: ErrorClass, message: String },
     /// Keeps an idle connection alive through routers and load balancers.
     Heartbeat,
     /// Block session, source → target, first: the source's content is `size` bytes.

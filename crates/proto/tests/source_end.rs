@@ -249,7 +249,10 @@ fn a_handshake_message_mid_session_is_refused() {
     let mut core = six();
     refused(
         &mut core,
-        Message::Welcome { version: 4 },
+        Message::Welcome {
+            version: 4,
+            space: None,
+        },
         "unexpected Welcome from the target",
     );
 }

@@ -171,6 +171,40 @@ fn cap_masks(pid: u32) -> [u64; 5] {
     })
 }
 
+/// `NoNewPrivs` of a process: whether no `execve` can grant it privileges again.
+fn no_new_privs(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NoNewPrivs:"))
+        .unwrap_or_else(|| panic!("no NoNewPrivs in {status}"));
+    value.trim() == "1"
+}
+
+/// After `--run-as`, a server keeps no way back to a capability it did not keep: not in
+/// its bounding or inheritable set, and no set-id or file-capability program it might run
+/// grants one (`PR_SET_NO_NEW_PRIVS`).
+#[test]
+fn run_as_leaves_no_capability_to_regain_with_or_without_keep_caps() {
+    let tmp = TempDir::new().unwrap();
+    open_up(tmp.path());
+    let dst = tmp.path().join("dst");
+    mkdir(&dst, 0o755);
+    let certs = Certs::new();
+
+    let server = target_as_user(&certs, &dst, None);
+    // Permitted, effective, inheritable, ambient, bounding: all empty.
+    assert_eq!(cap_masks(server.pid()), [0; 5]);
+    assert!(no_new_privs(server.pid()), "NoNewPrivs is not set");
+    drop(server);
+
+    let server = target_as_user(&certs, &dst, Some(TARGET_CAPS));
+    let kept = 1 << 0 | 1 << 1 | 1 << 3 | 1 << 4;
+    assert_eq!(cap_masks(server.pid()), [kept, kept, 0, 0, kept]);
+    assert!(no_new_privs(server.pid()), "NoNewPrivs is not set");
+    drop(server);
+}
+
 #[test]
 fn a_non_root_target_with_the_ownership_caps_applies_every_owner_and_set_id_bit() {
     let tmp = TempDir::new().unwrap();

@@ -61,6 +61,12 @@ fn schema(event: &str) -> Option<Vec<(&'static str, Type)>> {
             ("held", List),
             ("missing", List),
         ],
+        "target_space" => vec![
+            ("free_bytes", Int),
+            ("reserved_bytes", Int),
+            ("free_inodes", Int),
+            ("block_size", Int),
+        ],
         "change" => vec![("path", Str), ("change", Str), ("kind", Str)],
         "file_error" => vec![("side", Str), ("path", Str), ("message", Str)],
         "warning" => vec![("path", Str), ("message", Str)],

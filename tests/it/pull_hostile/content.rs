@@ -179,6 +179,7 @@ fn random_garbage_is_refused() {
 fn a_second_welcome_is_refused() {
     let welcome = Message::Welcome {
         version: PROTOCOL_VERSION,
+        space: None,
     };
     hostile_server(move |_| sends([welcome])).refused();
 }

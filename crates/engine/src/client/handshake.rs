@@ -1,7 +1,7 @@
 //! The client's half of the handshake: `Hello` with the session's options and filter,
 //! and the server's answer (`Welcome`, or `Refused` with its reason mapped to an exit code).
 
-use ferry_proto::{Filter, Message, SessionOptions, PROTOCOL_VERSION};
+use ferry_proto::{Filter, Message, SessionOptions, VolumeSpace, PROTOCOL_VERSION};
 use tokio::io::AsyncRead;
 
 use super::connect::Route;
@@ -9,14 +9,15 @@ use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{FrameReader, FrameSender};
 
-/// Sends Hello and reads the target's answer.
+/// Sends Hello and reads the target's answer: with `Welcome`, what the target says of its
+/// volume's free space (a push's; `None` from the server of a pull).
 pub async fn handshake<R: AsyncRead + Unpin>(
     route: &Route,
     options: SessionOptions,
     filter: &Filter,
     reader: &mut FrameReader<R>,
     tx: &FrameSender,
-) -> Result<(), EngineError> {
+) -> Result<Option<VolumeSpace>, EngineError> {
     tx.send(Message::Hello {
         version: PROTOCOL_VERSION,
         volume: route.volume.as_bytes().to_vec(),
@@ -34,8 +35,8 @@ pub async fn handshake<R: AsyncRead + Unpin>(
         }
     };
     match answer {
-        Message::Welcome { version } if version == PROTOCOL_VERSION => Ok(()),
-        Message::Welcome { version } => Err(EngineError::new(
+        Message::Welcome { version, space } if version == PROTOCOL_VERSION => Ok(space),
+        Message::Welcome { version, .. } => Err(EngineError::new(
             ExitCode::ProtocolVersion,
             format!("target speaks protocol {version}, this ferry speaks {PROTOCOL_VERSION}; run the same ferry version on both sides"),
         )),

@@ -202,7 +202,10 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
             limit.cloned(),
             Some(shared.compression.clone()),
         );
-        handshake(route, config.options, &config.filter, &mut reader, &tx).await?;
+        let space = handshake(route, config.options, &config.filter, &mut reader, &tx).await?;
+        if let Some(space) = &space {
+            reporter.target_space(space);
+        }
         // The target took the options with its Welcome: from here on, frames that pay go
         // compressed.
         shared

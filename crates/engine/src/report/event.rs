@@ -23,6 +23,9 @@ pub enum Event<'a> {
     /// What this side holds of the capabilities Ferry uses and what it cannot do without
     /// the rest; once, right after `Start` (the same words went to stderr before).
     Privileges(&'a ferry_tree::PrivilegeReport),
+    /// What the target said of its volume's free space when it admitted the session (a
+    /// push; each attempt).
+    TargetSpace(&'a ferry_proto::VolumeSpace),
     /// The live state, 4 times a second (for a live line).
     Tick {
         snapshot: &'a Snapshot,

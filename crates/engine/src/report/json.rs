@@ -48,6 +48,11 @@ impl EventSink for JsonLines {
                 json!({"source": source, "target": target, "volume": volume, "dry_run": dry_run,
                        "ferry_version": env!("CARGO_PKG_VERSION")}),
             ),
+            Event::TargetSpace(space) => self.line(
+                "target_space",
+                json!({"free_bytes": space.free_bytes, "reserved_bytes": space.reserved_bytes,
+                       "free_inodes": space.free_inodes, "block_size": space.block_size}),
+            ),
             Event::Privileges(report) => {
                 let held: Vec<&str> = report.held.iter().map(|c| c.name()).collect();
                 let missing: Vec<Value> = report

@@ -21,6 +21,7 @@ impl EventSink for Log {
             Event::Warning { path, message } => tracing::warn!("{path}: {message}"),
             Event::Start { .. }
             | Event::Privileges(_)
+            | Event::TargetSpace(_)
             | Event::Tick { .. }
             | Event::Progress { .. }
             | Event::Summary(_) => {}

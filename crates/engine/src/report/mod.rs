@@ -155,6 +155,11 @@ impl Reporter {
         self.emit(Event::Privileges(report));
     }
 
+    /// The `target_space` event.
+    pub fn target_space(&self, space: &ferry_proto::VolumeSpace) {
+        self.emit(Event::TargetSpace(space));
+    }
+
     /// The `progress` event.
     pub fn progress(&self, snapshot: &Snapshot, bps: f64, eta: Option<f64>) {
         self.emit(Event::Progress {

@@ -149,6 +149,18 @@ pub struct Summary {
     /// them (incompressible frames are sent as they are and count the same on both).
     pub bytes_before_compression: u64,
     pub bytes_after_compression: u64,
+    /// The target volume's free bytes when the session began (unprivileged writers'
+    /// share), the bytes it reserves for root besides, and its free inodes; 0 if unknown.
+    pub space_free: u64,
+    pub space_reserved: u64,
+    pub inodes_free: u64,
+    /// The most the writes needed of the free space at any point (the pre-flight space
+    /// check's count; in a dry run, what the real run would need).
+    pub space_needed: u64,
+    pub inodes_needed: u64,
+    /// The writes need more than is free: in a dry run, the real run would stop with
+    /// exit 11 (or, with `--no-space-check`, fill the volume).
+    pub space_short: bool,
     pub duration_s: f64,
     pub exit_code: u8,
     /// The same, typed.
@@ -243,6 +255,12 @@ impl Summary {
             not_applied_examples: source.not_applied_examples.clone(),
             bytes_before_compression: source.bytes_before_compression,
             bytes_after_compression: source.bytes_after_compression,
+            space_free: target.space_free,
+            space_reserved: target.space_reserved,
+            inodes_free: target.inodes_free,
+            space_needed: target.space_needed,
+            inodes_needed: target.inodes_needed,
+            space_short: space_short(target),
             duration_s: duration.as_secs_f64(),
             exit_code: exit.code(),
             exit,
@@ -322,12 +340,36 @@ impl Summary {
         if self.delete_skipped {
             out.push_str("deletions skipped because the source had read errors\n");
         }
+        if self.space_free > 0 {
+            out.push_str(&format!(
+                "target space: {} bytes needed of {} free ({} reserved for root), {} inodes of {} free\n",
+                self.space_needed,
+                self.space_free,
+                self.space_reserved,
+                self.inodes_needed,
+                self.inodes_free
+            ));
+        }
+        if self.space_short {
+            out.push_str(
+                "warning: the target volume is too small for this transfer: the real run would \
+                 stop with exit 11 before filling it; free space there or grow it (the PVC)\n",
+            );
+        }
         out.push_str(&format!(
             "done in {:.2} s, exit code {}\n",
             self.duration_s, self.exit_code
         ));
         out
     }
+}
+
+/// Whether the writes need more than the target had free (known only when it said what
+/// it had: 0 free bytes reads as unknown).
+fn space_short(target: &TargetStats) -> bool {
+    target.space_free > 0
+        && (target.space_needed > target.space_free
+            || (target.inodes_free > 0 && target.inodes_needed > target.inodes_free))
 }
 
 fn speedup(total: u64, wire: u64) -> f64 {

@@ -43,6 +43,7 @@ impl EventSink for Text {
             }),
             Event::Start { .. }
             | Event::Privileges(_)
+            | Event::TargetSpace(_)
             | Event::Tick { .. }
             | Event::Progress { .. } => {}
         }

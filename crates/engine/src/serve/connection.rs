@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use ferry_net::pairing::{Accepted, ServerTls};
 use ferry_proto::{
-    escape, ErrorClass, Limits, Message, RefuseReason, TargetStats, PROTOCOL_VERSION,
+    escape, ErrorClass, Limits, Message, RefuseReason, TargetStats, VolumeSpace, PROTOCOL_VERSION,
 };
 use ferry_tree::{Privileges, Volume};
 use tokio::net::TcpStream;
@@ -414,14 +414,16 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
     }
     if options.probe {
         let verdict = match block_volume {
-            true => block::open(path, false).map(drop),
-            false => Volume::open(path, shared.privileges).and_then(|v| v.check_writable()),
+            true => block::open(path, false).map(|_| None),
+            false => Volume::open(path, shared.privileges)
+                .and_then(|v| v.check_writable().map(|()| welcome_space(&v))),
         };
         return match verdict {
-            Ok(()) => {
+            Ok(space) => {
                 let _ = tx
                     .send(Message::Welcome {
                         version: PROTOCOL_VERSION,
+                        space,
                     })
                     .await;
                 tracing::info!(volume = %name, "probe: volume present and writable");
@@ -488,6 +490,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
     if tx
         .send(Message::Welcome {
             version: PROTOCOL_VERSION,
+            space: volume.as_deref().and_then(welcome_space),
         })
         .await
         .is_err()
@@ -503,4 +506,16 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         lock,
         slot,
     }))
+}
+
+/// What a push's (or probe's) `Welcome` says of the volume's free space; `None` if it
+/// cannot be read (the session's own check then warns).
+fn welcome_space(volume: &Volume) -> Option<VolumeSpace> {
+    let free = volume.space().ok()?;
+    Some(VolumeSpace {
+        free_bytes: free.bytes,
+        reserved_bytes: free.reserved,
+        free_inodes: free.inodes.unwrap_or(0),
+        block_size: free.block,
+    })
 }

@@ -168,6 +168,7 @@ mod tests {
             ino: 2,
             nlink: 1,
             rdev: 0,
+            allocated: size,
         }
     }
 

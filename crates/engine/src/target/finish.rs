@@ -1,9 +1,10 @@
 //! The end of a session: hard links, deletions, then directory attributes (after their
 //! contents, deepest first, so that writing inside a directory never disturbs its
-//! mtime and a read-only mode never blocks its own filling).
+//! mtime and a read-only mode never blocks its own filling). Deletions come earlier only
+//! when the space check needs their room ([`delete_early`]).
 
 use ferry_proto::{ChangeKind, EntryKind, Message, Meta, RelPath};
-use ferry_tree::{ExistingKind, TreeError, Volume};
+use ferry_tree::{Dir, ExistingKind, TreeError, Volume};
 
 use super::plan::{entry_kind, LinkRequest, Planner};
 use super::tally::Tally;
@@ -26,28 +27,55 @@ pub fn finish(
 ) -> Result<(Tally, Deletions, Vec<Message>), EngineError> {
     let dry_run = planner.dry_run();
     let mut tally = planner.tally;
-    let mut deletions = Deletions::default();
+    let mut deletions = planner.deleted;
     if dry_run {
         return Ok((tally, deletions, Vec::new()));
     }
     if delete_ok {
         for (dir_path, name) in &planner.extras {
-            let dir = volume.open_dir(dir_path)?;
-            let entry = dir.stat(name)?.map(|e| entry_kind(e.kind));
-            let removed = dir.remove(name)?;
-            if removed > 0 {
-                deletions.count += removed;
-                let path = dir_path
-                    .join(name, &ferry_proto::Limits::default())
-                    .map_err(|e| EngineError::file_io(e.to_string()))?;
-                deletions
-                    .paths
-                    .push((path.into_bytes(), entry.unwrap_or(EntryKind::File)));
-            }
+            delete(volume, dir_path, name, &mut deletions)?;
         }
     }
     let errors = finish_dirs(volume, &remaining, &mut tally)?;
     Ok((tally, deletions, errors))
+}
+
+/// Deletes the extras collected so far, now rather than at the end: the space check
+/// found the session fits only with their room (`SpaceVerdict::DeleteFirst`). Temp and
+/// partial files of earlier runs stay for the end: this session's own files may be
+/// among those names until every file is in place.
+pub fn delete_early(volume: &Volume, planner: &mut Planner) -> Result<(), EngineError> {
+    let extras = std::mem::take(&mut planner.extras);
+    for (dir_path, name) in extras {
+        if Dir::is_temp_name(&name) || ferry_tree::is_partial_name(&name) {
+            planner.extras.push((dir_path, name));
+            continue;
+        }
+        delete(volume, &dir_path, &name, &mut planner.deleted)?;
+    }
+    Ok(())
+}
+
+/// Removes one extra and records it.
+fn delete(
+    volume: &Volume,
+    dir_path: &RelPath,
+    name: &[u8],
+    deletions: &mut Deletions,
+) -> Result<(), EngineError> {
+    let dir = volume.open_dir(dir_path)?;
+    let entry = dir.stat(name)?.map(|e| entry_kind(e.kind));
+    let removed = dir.remove(name)?;
+    if removed > 0 {
+        deletions.count += removed;
+        let path = dir_path
+            .join(name, &ferry_proto::Limits::default())
+            .map_err(|e| EngineError::file_io(e.to_string()))?;
+        deletions
+            .paths
+            .push((path.into_bytes(), entry.unwrap_or(EntryKind::File)));
+    }
+    Ok(())
 }
 
 /// Applies each directory's own attributes (mtime last, on its fd). Per-directory

@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use ferry_proto::session::target::{PlanOutcome, TargetCore, TargetWork};
+use ferry_proto::session::target::{PlanOutcome, SpaceCheck, SpaceVerdict, TargetCore, TargetWork};
 use ferry_proto::{ChangeKind, Limits, Message, SessionOptions, TargetStats};
 use ferry_tree::Volume;
 use tokio::io::AsyncRead;
@@ -110,6 +110,20 @@ pub async fn run<R: AsyncRead + Unpin>(
         cancel.clone(),
     );
     let signature_budget = SignatureBudget::new(limits.signature_window);
+    let free = match volume.space() {
+        Ok(free) => Some(free),
+        Err(e) => {
+            tracing::warn!("cannot read the target volume's free space ({e}); it is not checked");
+            None
+        }
+    };
+    let space_check = if options.no_space_check {
+        SpaceCheck::Off
+    } else if options.dry_run {
+        SpaceCheck::Estimate
+    } else {
+        SpaceCheck::Enforce
+    };
     let mut s = Session {
         planner: Some(Planner::new(
             volume.clone(),
@@ -117,7 +131,8 @@ pub async fn run<R: AsyncRead + Unpin>(
             filter.clone(),
             limits.clone(),
         )),
-        core: TargetCore::new(filter, limits.clone(), std::hash::RandomState::new()),
+        core: TargetCore::new(filter, limits.clone(), std::hash::RandomState::new())
+            .with_space(free, space_check),
         links: HashMap::new(),
         volume,
         limits,
@@ -140,6 +155,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         &mut ready,
         &ready_tx,
         options,
+        free,
     )
     .await;
     // Signature tasks still waiting for room stop.
@@ -171,6 +187,7 @@ async fn drive<R: AsyncRead + Unpin>(
     ready: &mut mpsc::UnboundedReceiver<Ready>,
     ready_tx: &ReadySender,
     options: SessionOptions,
+    free: Option<ferry_proto::session::target::FreeSpace>,
 ) -> Result<TargetStats, EngineError> {
     // A file still draining is still being sent: the source must finish it before the
     // target says Done and closes, or its last frames meet a closed connection.
@@ -234,6 +251,12 @@ async fn drive<R: AsyncRead + Unpin>(
         .await?;
     }
     stats.deleted += deletions.count;
+    let (free, needed) = (free.unwrap_or_default(), s.core.space_needed());
+    stats.space_free = free.bytes;
+    stats.space_reserved = free.reserved;
+    stats.inodes_free = free.inodes.unwrap_or(0);
+    stats.space_needed = needed.bytes;
+    stats.inodes_needed = needed.inodes;
     send(
         &tx,
         Message::Done {
@@ -346,6 +369,20 @@ impl Session {
     /// Acts on what planning a frame produced; the core resolves everything not wanted
     /// or linked.
     async fn planned(&mut self, planned: Planned, ready: &ReadySender) -> Result<(), EngineError> {
+        // Before any of the frame's files is asked for: do they fit?
+        let verdict = self.core.handle_space(&planned.space)?;
+        if verdict == SpaceVerdict::DeleteFirst && !self.dry_run {
+            let mut planner = self.planner.take().expect("planner is home between frames");
+            let volume = self.volume.clone();
+            let (planner, deleted) = tokio::task::spawn_blocking(move || {
+                let deleted = finish::delete_early(&volume, &mut planner);
+                (planner, deleted)
+            })
+            .await
+            .map_err(|e| EngineError::file_io(format!("deleting failed: {e}")))?;
+            self.planner = Some(planner);
+            deleted?;
+        }
         // Planner file errors are in its tally, counted at the end.
         for message in planned.messages {
             send(&self.tx, message).await?;

@@ -11,13 +11,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use ferry_delta::MIN_DELTA_BASIS;
-use ferry_proto::session::target::{ListedEntry, ListedFrame};
+use ferry_proto::session::target::{FrameSpace, ListedEntry, ListedFrame, Write};
 use ferry_proto::{
     ChangeKind, Content, Entry, EntryKind, Filter, Limits, Message, Meta, RelPath, SessionOptions,
 };
 use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TempFile, TreeError, Volume};
 
 use super::decide::{decide, Action, Probe};
+use super::finish::Deletions;
 use super::tally::Tally;
 use crate::error::EngineError;
 
@@ -74,6 +75,8 @@ pub struct Planned {
     /// Files refused before anything was asked for (reported in `messages`): hard
     /// links to them fail too.
     pub refused: Vec<u64>,
+    /// What the frame's writes take of the volume, and its directory's extras hold.
+    pub space: FrameSpace,
 }
 
 /// The directory whose listing is in progress.
@@ -98,8 +101,11 @@ pub struct Planner {
     /// A dry run changes nothing, so what is at their paths is not them: they are never
     /// opened, and everything in them is new.
     dry_new_dirs: HashSet<RelPath>,
-    /// Target entries the source does not have: removed at the end with `--delete`.
+    /// Target entries the source does not have: removed at the end with `--delete`
+    /// (or early, when the space check needs their room: see `finish::delete_early`).
     pub extras: Vec<(RelPath, Vec<u8>)>,
+    /// Extras already removed early, reported with the rest at the end.
+    pub deleted: Deletions,
     pub tally: Tally,
     /// The target filesystem's size: a file declared larger cannot be written, and is
     /// refused before a byte of it is hashed or written (see [`Planner::too_large`]).
@@ -128,6 +134,7 @@ impl Planner {
             current: None,
             dry_new_dirs: HashSet::new(),
             extras: Vec::new(),
+            deleted: Deletions::default(),
             tally: Tally::default(),
         }
     }
@@ -233,6 +240,10 @@ impl Planner {
                 self.dry_new_dirs.insert(path.clone());
             }
         }
+        planned
+            .space
+            .writes
+            .extend(space_taken(&entry.content, action, existing.as_ref()));
         let change = match action {
             Action::Keep => return Ok(()),
             Action::FixMeta => ChangeKind::MetaUpdated,
@@ -316,6 +327,13 @@ impl Planner {
                         .filter(|(_, len)| *len >= MIN_RESUME && len <= size),
                     false => None,
                 };
+                if let (Some((_, len)), Some(write)) = (&partial, planned.space.writes.last_mut()) {
+                    // What an interrupted run received is on the volume already, in the
+                    // inode that becomes the file: only the rest is new (this entry's
+                    // write is the last one counted).
+                    write.size = size.saturating_sub(*len);
+                    write.inode = false;
+                }
                 let basis = match action {
                     Action::Update { basis: true } if partial.is_none() => dir.open_basis(name)?,
                     _ => None,
@@ -420,6 +438,14 @@ impl Planner {
             if debris && self.options.dry_run {
                 continue;
             }
+            // What deleting it frees, for the space check (debris goes at the very end,
+            // so it frees nothing the writes could use).
+            if !debris && !self.options.no_space_check {
+                planned
+                    .space
+                    .extras
+                    .add(dir.usage(&name).unwrap_or_default());
+            }
             if self.options.dry_run {
                 let kind = match dir.stat(&name) {
                     Ok(Some(e)) => entry_kind(e.kind),
@@ -450,6 +476,49 @@ impl Planner {
 pub fn partial_allowed(name: &[u8], listed: &HashSet<Vec<u8>>) -> bool {
     let partial = ferry_tree::partial_name(name);
     partial.as_slice() < name && !listed.contains(&partial)
+}
+
+/// What writing `content` as `action` decided takes of the volume (see
+/// `ferry_proto::session::target::FrameSpace`): nothing for an unchanged entry, an
+/// attribute fix or a hard link.
+fn space_taken(content: &Content, action: Action, existing: Option<&Existing>) -> Option<Write> {
+    if matches!(action, Action::Keep | Action::FixMeta) {
+        return None;
+    }
+    let inode = existing.is_none();
+    Some(match content {
+        Content::File { size, .. } => {
+            // Written beside the old file, which is free again after the rename (unless
+            // another name still holds it).
+            let old = existing.filter(|e| e.kind == ExistingKind::File);
+            Write {
+                size: *size,
+                replaces: old.filter(|e| e.nlink == 1).map_or(0, |e| e.allocated),
+                inode: old.is_none(),
+            }
+        }
+        // One block for a new directory; a symlink of up to 60 bytes lives in its inode.
+        Content::Dir => Write {
+            size: 1,
+            replaces: 0,
+            inode,
+        },
+        Content::Symlink { target } => Write {
+            size: if target.len() > 60 {
+                target.len() as u64
+            } else {
+                0
+            },
+            replaces: 0,
+            inode,
+        },
+        Content::Special { .. } => Write {
+            size: 0,
+            replaces: 0,
+            inode,
+        },
+        Content::HardLink { .. } => return None,
+    })
 }
 
 /// How a report names what is on the target.

@@ -3,7 +3,7 @@
 
 use crate::message::{SourceStats, TargetStats};
 
-pub(super) const STATS_FIELDS: usize = 11;
+pub(super) const STATS_FIELDS: usize = 16;
 
 pub(super) fn stats_fields(s: &TargetStats) -> [u64; STATS_FIELDS] {
     [
@@ -18,6 +18,11 @@ pub(super) fn stats_fields(s: &TargetStats) -> [u64; STATS_FIELDS] {
         s.not_applied_owner,
         s.not_applied_xattrs,
         s.not_applied_special,
+        s.space_free,
+        s.space_reserved,
+        s.inodes_free,
+        s.space_needed,
+        s.inodes_needed,
     ]
 }
 
@@ -38,6 +43,11 @@ pub(super) fn stats_from(f: [u64; STATS_FIELDS]) -> Option<TargetStats> {
         not_applied_owner: f[8],
         not_applied_xattrs: f[9],
         not_applied_special: f[10],
+        space_free: f[11],
+        space_reserved: f[12],
+        inodes_free: f[13],
+        space_needed: f[14],
+        inodes_needed: f[15],
     })
 }
 

@@ -78,7 +78,7 @@ fn message() -> impl Strategy<Value = Message> {
         (
             any::<u32>(),
             name(),
-            any::<[bool; 10]>(),
+            any::<[bool; 11]>(),
             proptest::collection::vec((any::<bool>(), name()), 0..4)
         )
             .prop_map(|(version, volume, o, rules)| {
@@ -96,6 +96,7 @@ fn message() -> impl Strategy<Value = Message> {
                         compress: o[7],
                         pull: o[8],
                         block: o[9],
+                        no_space_check: o[10],
                     },
                     filter: Filter::new(
                         rules
@@ -112,7 +113,21 @@ fn message() -> impl Strategy<Value = Message> {
                     ),
                 }
             }),
-        any::<u32>().prop_map(|version| Message::Welcome { version }),
+        (any::<bool>(), any::<[u64; 4]>()).prop_map(|(known, f)| Message::Welcome {
+            version: PROTOCOL_VERSION,
+            space: known.then_some(VolumeSpace {
+                free_bytes: f[0],
+                reserved_bytes: f[1],
+                free_inodes: f[2],
+                block_size: f[3],
+            }),
+        }),
+        any::<u32>()
+            .prop_filter("another version", |v| *v != PROTOCOL_VERSION)
+            .prop_map(|version| Message::Welcome {
+                version,
+                space: None
+            }),
         (0u8..5, text()).prop_map(|(r, message)| Message::Refused {
             reason: tags::refuse_from(r + 1).unwrap(),
             message
@@ -188,7 +203,7 @@ fn message() -> impl Strategy<Value = Message> {
                 special
             }
         ),
-        (any::<[u64; 10]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
+        (any::<[u64; 15]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
             stats: TargetStats {
                 files_transferred: f[0],
                 bytes_written: f[1],
@@ -201,6 +216,11 @@ fn message() -> impl Strategy<Value = Message> {
                 not_applied_owner: f[7],
                 not_applied_xattrs: f[8],
                 not_applied_special: f[9],
+                space_free: f[10],
+                space_reserved: f[11],
+                inodes_free: f[12],
+                space_needed: f[13],
+                inodes_needed: f[14],
             }
         }),
         any::<[u64; 10]>().prop_map(|f| Message::SourceDone {
@@ -332,6 +352,35 @@ proptest! {
         full.truncate(full.len() - 1);
         prop_assert!(decode(&mut full, &limits).is_err());
     }
+}
+
+/// A client must read the version of any server's Welcome to refuse it with exit 2, also
+/// of a version whose Welcome carries other fields (4 has none, a later one may have
+/// more): only its own version's layout is checked.
+#[test]
+fn a_welcome_of_another_version_decodes_to_its_version() {
+    let limits = Limits::default();
+    for (version, rest) in [(4u32, &[][..]), (6, &[1, 2, 3, 4, 5][..])] {
+        let mut frame = BytesMut::new();
+        frame.put_u32_le(5 + rest.len() as u32);
+        frame.put_u8(tags::WELCOME);
+        frame.put_u32_le(version);
+        frame.extend_from_slice(rest);
+        assert_eq!(
+            decode(&mut frame, &limits).unwrap(),
+            Some(Message::Welcome {
+                version,
+                space: None
+            })
+        );
+    }
+    // Its own version's Welcome is checked like any frame: the space flag is a flag.
+    let mut frame = BytesMut::new();
+    frame.put_u32_le(6);
+    frame.put_u8(tags::WELCOME);
+    frame.put_u32_le(PROTOCOL_VERSION);
+    frame.put_u8(2);
+    assert!(decode(&mut frame, &limits).is_err());
 }
 
 #[test]

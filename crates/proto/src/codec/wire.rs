@@ -293,6 +293,12 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Drops the rest of the body unread: only for the fields of another protocol
+    /// version, whose layout this one does not know (a `Welcome` of another version).
+    pub fn skip_rest(&mut self) {
+        self.buf.advance(self.buf.remaining());
+    }
+
     /// The frame must be consumed exactly.
     pub fn finish(self) -> Result<(), CodecError> {
         if self.buf.has_remaining() {

@@ -35,6 +35,11 @@ pub enum SessionError {
     /// text made safe to show ([`peer_text`]).
     #[error("{message}")]
     Peer { class: ErrorClass, message: String },
+    /// This side's volume has no room for what the session must write (the target's
+    /// pre-flight space check): a file I/O failure (exit 11), told to the peer as
+    /// `Error{class: FileIo}`. The message names both numbers and what to do.
+    #[error("{0}")]
+    NoSpace(String),
 }
 
 impl SessionError {

@@ -207,6 +207,7 @@ impl Pair {
         handled.map(|()| true).map_err(|e| match e {
             SessionError::Protocol(message) => End::Protocol(message),
             SessionError::Peer { message, .. } => End::Protocol(message),
+            SessionError::NoSpace(_) => unreachable!("the pair's target checks no space"),
         })
     }
 

@@ -306,7 +306,10 @@ fn messages_only_a_target_sends_are_refused() {
             delta: false,
         },
         Message::Ack { through: 0 },
-        Message::Welcome { version: 4 },
+        Message::Welcome {
+            version: 4,
+            space: None,
+        },
     ] {
         let name = message.name();
         let mut t = Target::new();

@@ -6,6 +6,7 @@ mod content;
 mod honest;
 mod hostile;
 mod property;
+mod space;
 
 use std::collections::{HashMap, VecDeque};
 

@@ -18,6 +18,8 @@ pub struct Existing {
     pub ino: u64,
     pub nlink: u64,
     pub rdev: u64,
+    /// Bytes allocated to it (`st_blocks × 512`): what removing or replacing it frees.
+    pub allocated: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +66,7 @@ impl Existing {
             ino: st.st_ino,
             nlink: st.st_nlink as u64,
             rdev: st.st_rdev,
+            allocated: (st.st_blocks as u64).saturating_mul(512),
         }
     }
 }

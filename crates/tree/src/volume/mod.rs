@@ -13,6 +13,7 @@ mod node;
 mod partial;
 mod remove;
 pub(crate) mod root;
+mod space;
 mod temp;
 
 pub use basis::Basis;

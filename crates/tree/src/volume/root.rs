@@ -49,7 +49,7 @@ impl Privileges {
 /// The receiving volume: a held fd on its root directory.
 #[derive(Debug)]
 pub struct Volume {
-    root: Arc<OwnedFd>,
+    pub(super) root: Arc<OwnedFd>,
     privileges: Privileges,
 }
 

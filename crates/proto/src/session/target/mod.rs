@@ -14,6 +14,8 @@
 //! ```text
 //! loop {
 //!     core.handle_message(message)?            // each frame from the source
+//!     core.handle_space(frame_space)?          // after a Plan: its writes fit? (may
+//!                                              //   ask to delete extras first)
 //!     core.handle_planned(outcome)             // after a Plan, what planning found
 //!     core.handle_asked(index, asked)          // before sending a file's Want or Resume
 //!     core.handle_file(index, outcome)         // a receiver committed or failed a file
@@ -37,8 +39,10 @@ mod dirs;
 mod file;
 mod leaders;
 mod listing;
+mod space;
 
 pub use listing::{ListedEntry, ListedFrame};
+pub use space::{FrameSpace, FreeSpace, SpaceCheck, SpaceVerdict, Usage, Write};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -51,6 +55,7 @@ use crate::session::SessionError;
 use dirs::DirTracker;
 use file::Wanted;
 use listing::Listing;
+use space::SpaceAccount;
 
 /// What the target waits for ([`TargetCore::state`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +189,8 @@ pub struct TargetCore {
     resent: HashSet<u64>,
     dirs: DirTracker,
     work: VecDeque<TargetWork>,
+    /// The pre-flight space check's running account.
+    space: SpaceAccount,
 }
 
 impl TargetCore {
@@ -206,7 +213,32 @@ impl TargetCore {
             resent: HashSet::new(),
             dirs: DirTracker::default(),
             work: VecDeque::new(),
+            space: SpaceAccount::default(),
         }
+    }
+
+    /// Counts what the session's writes take of `free` (the volume's free space when
+    /// the session began; `None` if it could not be read) and, as `mode` says, stops a
+    /// session that would not fit ([`TargetCore::handle_space`]). Without this call
+    /// nothing is checked.
+    pub fn with_space(mut self, free: Option<FreeSpace>, mode: SpaceCheck) -> TargetCore {
+        self.space = SpaceAccount::new(free, mode);
+        self
+    }
+
+    /// What planning the outstanding frame found about space; called before
+    /// [`TargetCore::handle_planned`], before any of the frame's files is asked for.
+    /// Fails with [`SessionError::NoSpace`] as soon as the writes so far need more than
+    /// was free; [`SpaceVerdict::DeleteFirst`]: the driver deletes the `--delete`
+    /// extras collected so far before it asks for the frame's files.
+    pub fn handle_space(&mut self, frame: &FrameSpace) -> Result<SpaceVerdict, SessionError> {
+        let may_delete = self.listing.incomplete_dirs == 0 && self.source_read_errors == 0;
+        self.space.frame(frame, may_delete)
+    }
+
+    /// The most the session's writes needed of the volume's free space at any point.
+    pub fn space_needed(&self) -> Usage {
+        self.space.needed()
     }
 
     /// Takes one message from the source.
