@@ -118,6 +118,18 @@ impl Device {
         &self.path
     }
 
+    /// The most an image may grow to: the size of the file system that holds it
+    /// (`fstatvfs`: `f_blocks * f_frsize`), as no larger image could ever be filled
+    /// there. A device's is its size.
+    pub fn room(&self) -> Result<u64, TreeError> {
+        if self.kind == DeviceKind::Block {
+            return Ok(self.size);
+        }
+        let stat =
+            rustix::fs::fstatvfs(&self.file).map_err(|e| io("statvfs", &self.path, e.into()))?;
+        Ok(stat.f_blocks.saturating_mul(stat.f_frsize))
+    }
+
     /// Sets an image's length (a longer one reads as zeros past the old end, without
     /// taking space).
     ///
@@ -230,6 +242,11 @@ mod tests {
         assert!(image.write_at(b"x", 3 * 4096).is_err());
         assert!(image.zero(u64::MAX - 1, 4096).is_err());
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * 4096);
+
+        let room = image.room().unwrap();
+        let stat = rustix::fs::statvfs(dir.path()).unwrap();
+        assert_eq!(room, stat.f_blocks * stat.f_frsize);
+        assert!(room >= 3 * 4096);
 
         image.resize(5 * 4096).unwrap();
         assert_eq!(image.size(), 5 * 4096);
