@@ -5,6 +5,7 @@
 //! Each loop device is detached by a Drop guard, also when a test fails.
 
 mod hostile;
+mod served_path;
 mod sync;
 
 use std::fs::{self, File, OpenOptions};

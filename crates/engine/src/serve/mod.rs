@@ -171,7 +171,11 @@ pub async fn serve_bound(
                 export.path.display()
             )));
         }
-        if volumes.insert(name.clone(), export.clone()).is_some() {
+        let mut export = export.clone();
+        if !export.path.is_dir() {
+            export.path = block::canonical(&export.path)?;
+        }
+        if volumes.insert(name.clone(), export).is_some() {
             return Err(EngineError::usage(format!("volume {name} is given twice")));
         }
     }
