@@ -5,6 +5,7 @@
 //! Each loop device is detached by a Drop guard, also when a test fails.
 
 mod hostile;
+mod odd_size;
 mod served_path;
 mod sync;
 
