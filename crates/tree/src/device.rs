@@ -80,7 +80,7 @@ impl Device {
                 ))
             }
         }
-        let file = options.open(path).map_err(|e| io("open", path, e))?;
+        let file = options.open(path).map_err(|e| open_error(path, e))?;
         Device::new(file, path)
     }
 
@@ -113,7 +113,7 @@ impl Device {
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
                 return Err(linked())
             }
-            Err(e) => return Err(io("open", path, e)),
+            Err(e) => return Err(open_error(path, e)),
         };
         // O_NOFOLLOW covers the last component; the kernel's name for what was opened
         // covers the directories on the way.
@@ -248,6 +248,21 @@ impl Device {
             )),
         }
     }
+}
+
+/// An open to write that failed; a device another program holds exclusively (`EBUSY`
+/// for our `O_EXCL`) says so and what to do.
+fn open_error(path: &Path, e: std::io::Error) -> TreeError {
+    if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) {
+        return io(
+            "open",
+            path,
+            std::io::Error::other(
+                "the device is in use: mounted, or held open exclusively by another program (a volume group, a RAID or a VM); unmount it or stop that program, then run again",
+            ),
+        );
+    }
+    io("open", path, e)
 }
 
 fn io(op: &'static str, path: &Path, source: std::io::Error) -> TreeError {

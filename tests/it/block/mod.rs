@@ -4,6 +4,7 @@
 //!
 //! Each loop device is detached by a Drop guard, also when a test fails.
 
+mod busy;
 mod hostile;
 mod odd_size;
 mod served_path;

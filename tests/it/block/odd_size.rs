@@ -32,7 +32,11 @@ fn an_odd_sized_image_is_synced_whole_onto_a_device_and_onto_a_served_image() {
     assert!(device[..SIZE] == content[..], "the device differs");
     assert!(device[SIZE..] == stale[SIZE..], "the device's tail changed");
     let block = &first.summary()["block"];
-    assert_eq!(block["bytes_zeroed"], (SIZE % 4096 + 4096) as u64, "{block}");
+    assert_eq!(
+        block["bytes_zeroed"],
+        (SIZE % 4096 + 4096) as u64,
+        "{block}"
+    );
     assert_eq!(block["tail_kept"], 16 * MIB - SIZE as u64, "{block}");
 
     let second = push(&fx.certs, &image, &fx.url()).json().run();
