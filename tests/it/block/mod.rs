@@ -7,6 +7,7 @@
 mod busy;
 mod hostile;
 mod odd_size;
+mod pull_dest;
 mod served_path;
 mod sync;
 
