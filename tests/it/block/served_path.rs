@@ -85,3 +85,35 @@ fn a_served_image_swapped_for_a_symlink_is_neither_written_nor_read() {
         "{answer:?}"
     );
 }
+
+#[test]
+fn a_served_image_swapped_for_a_link_to_a_directory_takes_no_tree_session() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let image = tmp.path().join("disk.img");
+    std::fs::write(&image, vec![7u8; 8192]).unwrap();
+    let certs = Certs::new();
+    let server = Server::builder(&certs).volume("img", &image).start();
+
+    // The image replaced by a link to a directory: a tree push to the volume would
+    // write into it.
+    let elsewhere = tmp.path().join("etc");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::remove_file(&image).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &image).unwrap();
+    let mut raw = RawClient::connect_as_client(&server.addr, &certs.client_dir());
+    raw.send(&Message::Hello {
+        version: PROTOCOL_VERSION,
+        volume: b"img".to_vec(),
+        options: SessionOptions::default(),
+        filter: Default::default(),
+    })
+    .unwrap();
+    match raw.recv() {
+        Recv::Msg(Message::Refused { message, .. }) => {
+            assert!(message.contains("block volume"), "{message}");
+        }
+        other => panic!("a tree push to a block volume was answered {other:?}"),
+    }
+    let (_raw, answer) = hello(&server, &certs, "img", false);
+    assert_refused(&answer, "a block push through a link to a directory");
+}
