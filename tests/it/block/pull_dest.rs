@@ -53,3 +53,26 @@ fn a_directory_volume_pulled_into_an_existing_file_leaves_the_file_untouched() {
     );
     assert_eq!(fs::read(&notes).unwrap(), b"my notes");
 }
+
+#[test]
+fn a_hostile_server_cannot_grow_a_pulled_image_past_its_file_system() {
+    use crate::raw_server::{RawServer, Step};
+    use ferry_proto::Message;
+
+    let certs = crate::util::Certs::new();
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dest = tmp.path().join("disk.img");
+    fs::write(&dest, b"mine").unwrap();
+    // 8 TiB: more than any test machine's /tmp, yet a size ext4 would take.
+    let huge = 1u64 << 43;
+    let server = RawServer::start(
+        &certs.server_dir(),
+        vec![Step::Send(Message::BlockBegin { size: huge })],
+        Box::new(|_| Vec::new()),
+    );
+    let out = pull(&certs, &server.url(), &dest).run();
+    let _ = server.finish();
+    out.assert_code(11);
+    assert!(out.stderr().contains(&huge.to_string()), "{}", out.stderr());
+    assert_eq!(fs::read(&dest).unwrap(), b"mine");
+}
