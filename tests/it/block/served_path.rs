@@ -117,3 +117,26 @@ fn a_served_image_swapped_for_a_link_to_a_directory_takes_no_tree_session() {
     let (_raw, answer) = hello(&server, &certs, "img", false);
     assert_refused(&answer, "a block push through a link to a directory");
 }
+
+#[test]
+fn a_served_image_is_opened_and_checked_after_run_as() {
+    use std::os::unix::fs::PermissionsExt;
+    let user = crate::pods::USER;
+    let tmp = tempfile::TempDir::new().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = tmp.path().join("disk.img");
+    std::fs::write(&image, vec![7u8; 8192]).unwrap();
+    std::os::unix::fs::chown(&image, Some(user), Some(user)).unwrap();
+    let source = tmp.path().join("source.img");
+    std::fs::write(&source, vec![9u8; 3 * 4096 + 5]).unwrap();
+    let certs = Certs::new();
+    let server = Server::builder(&certs)
+        .volume("img", &image)
+        .arg("--run-as")
+        .arg(format!("{user}:{user}"))
+        .start();
+    crate::util::push(&certs, &source, &server.url("img"))
+        .run()
+        .assert_ok();
+    assert!(std::fs::read(&image).unwrap() == vec![9u8; 3 * 4096 + 5]);
+}
