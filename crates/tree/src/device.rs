@@ -13,6 +13,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -79,7 +80,48 @@ impl Device {
                 ))
             }
         }
-        let file = options.open(path).map_err(|e| io("open", path, e))?;
+        let file = options.open(path).map_err(|e| open_error(path, e))?;
+        Device::new(file, path)
+    }
+
+    /// Opens a served block volume at `path`, which must be the canonical path (no
+    /// symbolic link on the way) the server resolved when it started: to write it in
+    /// place as [`Device::open_write`] does, or to read it. A path that now crosses a
+    /// symbolic link is refused, so a file swapped for a link since (by a push to a volume
+    /// that holds its directory, or a local user who may write there) cannot redirect
+    /// the session's writes or reads to another file.
+    pub fn open_served(path: &Path, write: bool) -> Result<Device, TreeError> {
+        let kind = std::fs::symlink_metadata(path).map_err(|e| io("stat", path, e))?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(write);
+        let mut flags = rustix::fs::OFlags::NOFOLLOW;
+        if write && kind.file_type().is_block_device() {
+            flags |= rustix::fs::OFlags::EXCL;
+        }
+        options.custom_flags(flags.bits() as i32);
+        let linked = || {
+            io(
+                "open",
+                path,
+                std::io::Error::other(
+                    "it is now reached through a symbolic link, which it was not when the server started; refused, as the link could lead the session to another file (restart ferry serve if the change is yours)",
+                ),
+            )
+        };
+        let file = match options.open(path) {
+            Ok(file) => file,
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(linked())
+            }
+            Err(e) => return Err(open_error(path, e)),
+        };
+        // O_NOFOLLOW covers the last component; the kernel's name for what was opened
+        // covers the directories on the way.
+        let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .map_err(|e| io("readlink /proc/self/fd of", path, e))?;
+        if opened != path {
+            return Err(linked());
+        }
         Device::new(file, path)
     }
 
@@ -116,6 +158,18 @@ impl Device {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The most an image may grow to: the size of the file system that holds it
+    /// (`fstatvfs`: `f_blocks * f_frsize`), as no larger image could ever be filled
+    /// there. A device's is its size.
+    pub fn room(&self) -> Result<u64, TreeError> {
+        if self.kind == DeviceKind::Block {
+            return Ok(self.size);
+        }
+        let stat =
+            rustix::fs::fstatvfs(&self.file).map_err(|e| io("statvfs", &self.path, e.into()))?;
+        Ok(stat.f_blocks.saturating_mul(stat.f_frsize))
     }
 
     /// Sets an image's length (a longer one reads as zeros past the old end, without
@@ -196,6 +250,21 @@ impl Device {
     }
 }
 
+/// An open to write that failed; a device another program holds exclusively (`EBUSY`
+/// for our `O_EXCL`) says so and what to do.
+fn open_error(path: &Path, e: std::io::Error) -> TreeError {
+    if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) {
+        return io(
+            "open",
+            path,
+            std::io::Error::other(
+                "the device is in use: mounted, or held open exclusively by another program (a volume group, a RAID or a VM); unmount it or stop that program, then run again",
+            ),
+        );
+    }
+    io("open", path, e)
+}
+
 fn io(op: &'static str, path: &Path, source: std::io::Error) -> TreeError {
     TreeError::Io {
         op,
@@ -231,6 +300,11 @@ mod tests {
         assert!(image.zero(u64::MAX - 1, 4096).is_err());
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * 4096);
 
+        let room = image.room().unwrap();
+        let stat = rustix::fs::statvfs(dir.path()).unwrap();
+        assert_eq!(room, stat.f_blocks * stat.f_frsize);
+        assert!(room >= 3 * 4096);
+
         image.resize(5 * 4096).unwrap();
         assert_eq!(image.size(), 5 * 4096);
         image.write_at(b"y", 5 * 4096 - 1).unwrap();
@@ -239,6 +313,29 @@ mod tests {
             4096,
             "short at the end"
         );
+    }
+
+    #[test]
+    fn a_served_image_is_not_opened_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let image = base.join("disk.img");
+        std::fs::write(&image, b"image").unwrap();
+        assert!(Device::open_served(&image, true).is_ok());
+        assert!(Device::open_served(&image, false).is_ok());
+
+        let other = base.join("other");
+        std::fs::write(&other, b"other").unwrap();
+        let link = base.join("link.img");
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        let linked_dir = base.join("linked");
+        std::os::unix::fs::symlink(&base, &linked_dir).unwrap();
+        for path in [link, linked_dir.join("disk.img")] {
+            for write in [true, false] {
+                let refused = Device::open_served(&path, write).unwrap_err().to_string();
+                assert!(refused.contains("symbolic link"), "{path:?}: {refused}");
+            }
+        }
     }
 
     #[test]

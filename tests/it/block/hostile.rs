@@ -7,13 +7,19 @@ use ferry_proto::{ErrorClass, Message, SessionOptions, PROTOCOL_VERSION};
 use super::{BlockFixture, MIB};
 use crate::files::random_bytes;
 use crate::raw::{RawClient, Recv};
+use crate::util::{Certs, Server};
 
 /// A raw block session on the fixture's volume, after `BlockBegin{size}`.
 fn begin(fx: &BlockFixture, size: u64) -> RawClient {
-    let mut raw = RawClient::connect_as_client(&fx.server.addr, &fx.certs.client_dir());
+    begin_on(&fx.server, &fx.certs, "blk", size)
+}
+
+/// A raw block session on `volume` of `server`, after `BlockBegin{size}`.
+fn begin_on(server: &Server, certs: &Certs, volume: &str, size: u64) -> RawClient {
+    let mut raw = RawClient::connect_as_client(&server.addr, &certs.client_dir());
     raw.send(&Message::Hello {
         version: PROTOCOL_VERSION,
-        volume: b"blk".to_vec(),
+        volume: volume.as_bytes().to_vec(),
         options: SessionOptions {
             block: true,
             ..SessionOptions::default()
@@ -78,5 +84,25 @@ fn writes_outside_the_asked_segment_are_refused_and_nothing_is_written() {
     assert!(
         fx.target.content() == before,
         "a refused source changed the device"
+    );
+}
+
+#[test]
+fn a_served_image_is_not_grown_past_the_file_system_that_holds_it() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let image = tmp.path().join("disk.img");
+    std::fs::write(&image, vec![7u8; 8192]).unwrap();
+    let certs = Certs::new();
+    let server = Server::builder(&certs).volume("img", &image).start();
+    // 8 TiB: more than any test machine's /tmp, yet a size ext4 would take.
+    let huge = 1u64 << 43;
+    let mut raw = begin_on(&server, &certs, "img", huge);
+    let (class, text) = error(&mut raw);
+    assert_eq!(class, ErrorClass::FileIo, "{text}");
+    assert!(text.contains(&huge.to_string()), "{text}");
+    assert_eq!(
+        std::fs::read(&image).unwrap(),
+        vec![7u8; 8192],
+        "the refused source resized or wrote the image"
     );
 }

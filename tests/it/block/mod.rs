@@ -1,10 +1,17 @@
 //! Block volumes on real loop devices (the test command runs as root): a device or disk
 //! image pushed onto a served device, pulled from one, re-synced after a small change,
-//! refused when it does not fit; zero runs keep a thin target thin.
+//! refused when it does not fit; zero runs keep a thin target thin. Beside them: hostile
+//! peers (`hostile`, and a hostile server in `pull_dest`), a served path swapped for a
+//! link (`served_path`), a device in use (`busy`), a size that is not whole blocks
+//! (`odd_size`), and what a pull does to a DEST that is not a device (`pull_dest`).
 //!
 //! Each loop device is detached by a Drop guard, also when a test fails.
 
+mod busy;
 mod hostile;
+mod odd_size;
+mod pull_dest;
+mod served_path;
 mod sync;
 
 use std::fs::{self, File, OpenOptions};

@@ -31,7 +31,7 @@ pub async fn run<R: AsyncRead + Unpin>(
 ) -> Result<BlockOutcome, EngineError> {
     let mut core = match device.kind() {
         DeviceKind::Block => BlockTarget::new(device.size()),
-        DeviceKind::Image => BlockTarget::image(device.size()),
+        DeviceKind::Image => BlockTarget::image(device.size(), device.room()?),
     };
     if dry_run {
         core = core.dry_run();

@@ -113,6 +113,7 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
     // place and would count them unchanged (as a push does, see `push`).
     let mut carried = (0u64, 0u64);
     let mut retries = 0u64;
+    let created = !config.options.dry_run && std::fs::symlink_metadata(&config.dest).is_err();
     let result = match open_dest(&config.dest, config.options.dry_run) {
         Err(e) => Err(e),
         Ok(volume) => {
@@ -156,6 +157,11 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
             result
         }
     };
+    if result.is_err() && created {
+        // A failed pull leaves no empty directory of its own behind (rsync makes it only
+        // once connected): a block volume's refusal asks for an image file at DEST.
+        let _ = std::fs::remove_dir(&config.dest);
+    }
     let result = result.map(|(stats, source)| {
         counts.add_wire(&source);
         stats

@@ -67,11 +67,21 @@ pub(super) fn mismatch(name: &str, block_volume: bool, options: &SessionOptions)
     }
 }
 
-/// Opens a block volume for a session: to write for a push, to read for a pull.
+/// Opens a block volume for a session: to write for a push, to read for a pull. `path`
+/// is the canonical path [`canonical`] gave when the server started; one that now
+/// crosses a symbolic link is refused.
 pub(super) fn open(path: &std::path::Path, pull: bool) -> Result<Device, ferry_tree::TreeError> {
-    if pull {
-        Device::open_read(path)
-    } else {
-        Device::open_write(path)
-    }
+    Device::open_served(path, !pull)
+}
+
+/// A block volume's path with every symbolic link resolved, once, when the server
+/// starts (an admin's `/dev/disk/by-id/...` is one): each session then opens exactly
+/// that path and refuses it if a link has appeared on the way since.
+pub(super) fn canonical(path: &std::path::Path) -> Result<std::path::PathBuf, EngineError> {
+    std::fs::canonicalize(path).map_err(|e| {
+        EngineError::usage(format!(
+            "cannot resolve the block volume {}: {e}",
+            path.display()
+        ))
+    })
 }

@@ -56,6 +56,10 @@ pub struct Shared {
     pub sessions: Arc<Semaphore>,
     /// `serve --fsync`: every session flushes files, whatever its source asks.
     pub fsync: bool,
+    /// The volumes that were a device or disk image when the server started: block
+    /// volumes for good, whatever their path holds later (a link to a directory there
+    /// must not turn one into a tree volume).
+    pub block_volumes: HashSet<String>,
     pub metrics: Arc<Metrics>,
     /// `serve --bwlimit`: what all sessions together read, and what they write.
     pub read_limit: Option<Arc<RateLimiter>>,
@@ -97,6 +101,7 @@ impl Shared {
             failures: FailureLog::default(),
             sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
             fsync: false,
+            block_volumes: HashSet::new(),
         }
     }
 }
@@ -407,7 +412,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         )
         .await;
     }
-    let block_volume = ferry_tree::DeviceKind::of(path).is_some();
+    let block_volume = shared.block_volumes.contains(&name);
     if let Some(message) = block::mismatch(&name, block_volume, &options).filter(|_| !options.probe)
     {
         return refuse(RefuseReason::VolumeUnavailable, message).await;

@@ -163,6 +163,7 @@ pub async fn serve_bound(
         metrics,
     } = bound;
     let mut volumes = HashMap::new();
+    let mut block_volumes = std::collections::HashSet::new();
     for export in &config.volumes {
         let name = &export.name;
         if !export.path.is_dir() && ferry_tree::DeviceKind::of(&export.path).is_none() {
@@ -171,7 +172,12 @@ pub async fn serve_bound(
                 export.path.display()
             )));
         }
-        if volumes.insert(name.clone(), export.clone()).is_some() {
+        let mut export = export.clone();
+        if !export.path.is_dir() {
+            export.path = block::canonical(&export.path)?;
+            block_volumes.insert(name.clone());
+        }
+        if volumes.insert(name.clone(), export).is_some() {
             return Err(EngineError::usage(format!("volume {name} is given twice")));
         }
     }
@@ -188,6 +194,7 @@ pub async fn serve_bound(
     let mut shared = Shared::new(tls, volumes, Privileges::current());
     shared.pairing = pairing;
     shared.fsync = config.fsync;
+    shared.block_volumes = block_volumes;
     if let Some(rate) = config.bwlimit {
         shared.read_limit = Some(Arc::new(RateLimiter::new(rate)));
         shared.write_limit = Some(Arc::new(RateLimiter::new(rate)));

@@ -28,7 +28,7 @@ fn a_source_larger_than_the_device_is_refused_before_any_work() {
 
 #[test]
 fn an_image_takes_the_source_size_first() {
-    let mut target = BlockTarget::image(10);
+    let mut target = BlockTarget::image(10, u64::MAX);
     target
         .handle_message(Message::BlockBegin { size: 3 * SEGMENT })
         .unwrap();
@@ -197,7 +197,7 @@ fn content_that_does_not_verify_gets_one_more_round_then_fails() {
 
 #[test]
 fn a_dry_run_target_takes_no_content_resizes_nothing_and_verifies_nothing() {
-    let mut target = BlockTarget::image(10).dry_run();
+    let mut target = BlockTarget::image(10, u64::MAX).dry_run();
     target
         .handle_message(Message::BlockBegin { size: SEGMENT })
         .unwrap();
@@ -231,4 +231,50 @@ fn a_dry_run_target_takes_no_content_resizes_nothing_and_verifies_nothing() {
         Some(Message::BlockDone { .. })
     ));
     assert!(target.is_done());
+}
+
+#[test]
+fn an_image_grows_at_most_to_the_file_system_that_holds_it() {
+    // A hostile source's 2^62 bytes would make a sparse image nothing can fill, and a
+    // target that hashes and verifies exabytes of holes for ever.
+    let room = 1 << 30;
+    let huge = 1u64 << 62;
+    let mut target = BlockTarget::image(10, room);
+    let refused = target.handle_message(Message::BlockBegin { size: huge });
+    assert_eq!(
+        refused,
+        Err(BlockError::ImageTooLarge {
+            source_size: huge,
+            room
+        })
+    );
+    let message = refused.unwrap_err().to_string();
+    assert!(
+        message.contains(&huge.to_string()) && message.contains(&room.to_string()),
+        "{message}"
+    );
+    assert_eq!(target.poll_work(), None, "the image was resized");
+    assert_eq!(target.wants_sums(), None);
+
+    // Up to the room it takes the source's size; an image already larger than the room
+    // (sparse) may keep or shrink its size.
+    let mut target = BlockTarget::image(10, room);
+    target
+        .handle_message(Message::BlockBegin { size: room })
+        .unwrap();
+    assert_eq!(target.poll_work(), Some(TargetWork::Resize { size: room }));
+    let mut target = BlockTarget::image(2 * room, room);
+    target
+        .handle_message(Message::BlockBegin { size: 2 * room - 1 })
+        .unwrap();
+    assert_eq!(
+        target.poll_work(),
+        Some(TargetWork::Resize { size: 2 * room - 1 })
+    );
+
+    // A dry run says so too: the real run would be refused.
+    let mut target = BlockTarget::image(10, room).dry_run();
+    assert!(target
+        .handle_message(Message::BlockBegin { size: huge })
+        .is_err());
 }

@@ -29,6 +29,11 @@ pub enum BlockError {
     /// The source's content does not fit: refused before anything was written.
     #[error("the target is {target} bytes, smaller than the source's {source_size} bytes; nothing was written: give a target device (or volume) of at least {source_size} bytes")]
     TooSmall { source_size: u64, target: u64 },
+    /// An image would grow past the file system holding it: refused before anything was
+    /// written (a hostile or mistaken size would otherwise make a sparse image that
+    /// nothing can fill, and exabytes of holes to hash).
+    #[error("the source is {source_size} bytes, more than the {room} bytes of the whole file system that holds the target image; nothing was written: give a volume of at least {source_size} bytes")]
+    ImageTooLarge { source_size: u64, room: u64 },
     /// The content still differed from the source's after the last round.
     #[error("the target's content did not verify against the source's BLAKE3 after {rounds} rounds; the device may be failing, or the source changed while it was read")]
     NotVerified { rounds: u32 },
@@ -74,6 +79,8 @@ pub struct BlockTarget {
     device_size: u64,
     /// An image, which takes the source's size, rather than a device of fixed size.
     resizable: bool,
+    /// The most an image may grow to (the file system that holds it).
+    room: u64,
     /// Nothing is written: the source sends no content, the target verifies nothing.
     dry_run: bool,
     /// The source's size, once it said it.
@@ -91,6 +98,7 @@ impl BlockTarget {
         BlockTarget {
             device_size,
             resizable: false,
+            room: device_size,
             dry_run: false,
             size: 0,
             state: State::ExpectBegin,
@@ -103,10 +111,13 @@ impl BlockTarget {
         }
     }
 
-    /// A session onto an image of `len` bytes, which is resized to the source's size.
-    pub fn image(len: u64) -> BlockTarget {
+    /// A session onto an image of `len` bytes, which is resized to the source's size:
+    /// grown at most to `room` bytes (the size of the file system that holds it; no
+    /// larger image could ever be filled there), or kept or shrunk if already larger.
+    pub fn image(len: u64, room: u64) -> BlockTarget {
         BlockTarget {
             resizable: true,
+            room: room.max(len),
             ..BlockTarget::new(len)
         }
     }
@@ -152,6 +163,12 @@ impl BlockTarget {
                 Err(SessionError::from_peer("the source says", class, &message).into())
             }
             (State::ExpectBegin, Message::BlockBegin { size }) => {
+                if self.resizable && size > self.room {
+                    return Err(BlockError::ImageTooLarge {
+                        source_size: size,
+                        room: self.room,
+                    });
+                }
                 if self.resizable && size != self.device_size {
                     if !self.dry_run {
                         self.work.push_back(TargetWork::Resize { size });
