@@ -224,6 +224,7 @@ fn transfer(args: &TransferArgs, command: &str, quiet: bool) -> Result<Transfer>
             compress: args.compress,
             pull: false,
             block: false,
+            inplace: args.inplace,
         },
         output: if args.json {
             Output::Json

@@ -69,6 +69,9 @@ pub struct SessionOptions {
     /// (the `Block*` messages, see [`crate::session::block`]) instead of a listed tree.
     /// The volume must be a block volume.
     pub block: bool,
+    /// The target writes a changed file's new content into the existing file instead
+    /// of a temp copy (`--inplace`).
+    pub inplace: bool,
 }
 
 /// Why the target would not start a session.
@@ -137,6 +140,9 @@ pub struct TargetStats {
     pub not_applied_xattrs: u64,
     /// Device nodes, FIFOs and sockets that could not be created (target not root).
     pub not_applied_special: u64,
+    /// Files whose new content was written into the existing file (`--inplace`, or no
+    /// room on the target for a second copy of it).
+    pub files_inplace: u64,
 }
 
 /// The source's account of a pulled session, sent in `SourceDone`: what only the

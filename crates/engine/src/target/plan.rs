@@ -18,6 +18,7 @@ use ferry_proto::{
 use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TempFile, TreeError, Volume};
 
 use super::decide::{decide, Action, Probe};
+use super::in_place::{self, InPlace};
 use super::tally::Tally;
 use crate::error::EngineError;
 
@@ -33,6 +34,8 @@ pub struct Pending {
     /// a later session resumes. Not when the source lists that name itself in the same
     /// directory, or could still list it (see [`partial_allowed`]).
     pub partial_ok: bool,
+    /// Whether it is written into the existing file instead of a temp copy.
+    pub in_place: InPlace,
 }
 
 pub struct Want {
@@ -228,6 +231,7 @@ impl Planner {
                 &mut probe,
             )
         };
+        let action = in_place_unfinished(action, existing.as_ref(), dir.as_deref(), &entry);
         if let Content::Dir = entry.content {
             if self.options.dry_run && matches!(action, Action::Create) {
                 self.dry_new_dirs.insert(path.clone());
@@ -310,7 +314,12 @@ impl Planner {
         }
         match &entry.content {
             Content::File { size, .. } => {
-                let partial = match *size >= MIN_RESUME && partial_ok {
+                let in_place = match action {
+                    Action::Update { basis: true } => self.in_place(dir, entry, path, existing),
+                    _ => InPlace::Never,
+                };
+                let chosen = matches!(in_place, InPlace::Chosen { .. });
+                let partial = match *size >= MIN_RESUME && partial_ok && !chosen {
                     true => dir
                         .open_partial(name)?
                         .filter(|(_, len)| *len >= MIN_RESUME && len <= size),
@@ -319,6 +328,14 @@ impl Planner {
                 let basis = match action {
                     Action::Update { basis: true } if partial.is_none() => dir.open_basis(name)?,
                     _ => None,
+                };
+                // In place only into the very inode the delta is computed against.
+                let in_place = match (&basis, in_place) {
+                    (
+                        Some(file),
+                        InPlace::Chosen { dev, ino, .. } | InPlace::Allowed { dev, ino },
+                    ) if same_inode(file, dev, ino) => in_place,
+                    _ => InPlace::Never,
                 };
                 planned.wants.push(Want {
                     index,
@@ -329,6 +346,7 @@ impl Planner {
                         meta: meta.clone(),
                         size: *size,
                         partial_ok,
+                        in_place,
                     },
                     basis,
                     partial,
@@ -354,6 +372,41 @@ impl Planner {
         let _ = existing;
         self.tally.entries_created += 1;
         Ok(())
+    }
+
+    /// Whether a changed file that has a basis is written in place ([`super::in_place`]).
+    fn in_place(
+        &self,
+        dir: &Dir,
+        entry: &Entry,
+        path: &RelPath,
+        existing: Option<&Existing>,
+    ) -> InPlace {
+        let (Some(existing), Content::File { size, .. }) = (existing, &entry.content) else {
+            return InPlace::Never;
+        };
+        let root = self.volume.privileges().applies_owners();
+        let xattrs_differ = !entry.meta.xattrs.is_empty()
+            && DirProbe {
+                dir: Some(dir),
+                name: &entry.name,
+            }
+            .xattrs_differ(&entry.meta);
+        if let Some(why) = in_place::refused(existing, &entry.meta, root, xattrs_differ) {
+            if self.options.inplace && existing.size >= MIN_DELTA_BASIS {
+                tracing::info!("{path}: not updated in place: {why}; writing a temp copy");
+            }
+            return InPlace::Never;
+        }
+        // Free space, asked only for files that may go in place.
+        let room = dir.room().unwrap_or(u64::MAX);
+        in_place::choose(
+            self.options.inplace,
+            existing.dev,
+            existing.ino,
+            *size,
+            room,
+        )
     }
 
     /// Refuses a file declared larger than the target filesystem: it could never be
@@ -440,6 +493,40 @@ impl Planner {
         }
         Ok(self.extras.len() > before)
     }
+}
+
+/// A file that an interrupted in-place update left marked is changed, whatever its size
+/// and mtime say: asked for as a delta against what it holds.
+fn in_place_unfinished(
+    action: Action,
+    existing: Option<&Existing>,
+    dir: Option<&Dir>,
+    entry: &Entry,
+) -> Action {
+    let (Some(existing), Some(dir)) = (existing, dir) else {
+        return action;
+    };
+    let file = matches!(entry.content, Content::File { .. }) && existing.kind == ExistingKind::File;
+    let kept = matches!(action, Action::Keep | Action::FixMeta);
+    // Files written in place are at least this large: smaller ones cost no lookup.
+    if file
+        && kept
+        && existing.size >= MIN_DELTA_BASIS
+        && dir.in_place_marked(&entry.name, existing.dev, existing.ino)
+    {
+        tracing::info!(
+            "{}: an earlier in-place update of it did not finish; checking it whole",
+            String::from_utf8_lossy(&entry.name)
+        );
+        return Action::Update { basis: true };
+    }
+    action
+}
+
+fn same_inode(file: &std::fs::File, dev: u64, ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata()
+        .is_ok_and(|m| m.dev() == dev && m.ino() == ino && m.nlink() == 1)
 }
 
 /// Whether file `name` may use its partial name: not if the source listed that name in the

@@ -3,7 +3,7 @@
 
 use crate::message::{SourceStats, TargetStats};
 
-pub(super) const STATS_FIELDS: usize = 11;
+pub(super) const STATS_FIELDS: usize = 12;
 
 pub(super) fn stats_fields(s: &TargetStats) -> [u64; STATS_FIELDS] {
     [
@@ -18,6 +18,7 @@ pub(super) fn stats_fields(s: &TargetStats) -> [u64; STATS_FIELDS] {
         s.not_applied_owner,
         s.not_applied_xattrs,
         s.not_applied_special,
+        s.files_inplace,
     ]
 }
 
@@ -38,6 +39,7 @@ pub(super) fn stats_from(f: [u64; STATS_FIELDS]) -> Option<TargetStats> {
         not_applied_owner: f[8],
         not_applied_xattrs: f[9],
         not_applied_special: f[10],
+        files_inplace: f[11],
     })
 }
 

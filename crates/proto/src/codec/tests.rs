@@ -78,7 +78,7 @@ fn message() -> impl Strategy<Value = Message> {
         (
             any::<u32>(),
             name(),
-            any::<[bool; 10]>(),
+            any::<[bool; 11]>(),
             proptest::collection::vec((any::<bool>(), name()), 0..4)
         )
             .prop_map(|(version, volume, o, rules)| {
@@ -96,6 +96,7 @@ fn message() -> impl Strategy<Value = Message> {
                         compress: o[7],
                         pull: o[8],
                         block: o[9],
+                        inplace: o[10],
                     },
                     filter: Filter::new(
                         rules
@@ -188,7 +189,7 @@ fn message() -> impl Strategy<Value = Message> {
                 special
             }
         ),
-        (any::<[u64; 10]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
+        (any::<[u64; 11]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
             stats: TargetStats {
                 files_transferred: f[0],
                 bytes_written: f[1],
@@ -201,6 +202,7 @@ fn message() -> impl Strategy<Value = Message> {
                 not_applied_owner: f[7],
                 not_applied_xattrs: f[8],
                 not_applied_special: f[9],
+                files_inplace: f[10],
             }
         }),
         any::<[u64; 10]>().prop_map(|f| Message::SourceDone {
