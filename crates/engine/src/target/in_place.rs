@@ -52,24 +52,28 @@ impl InPlace {
 /// Why the existing file may not be written in place, or `None` if it may: not a file
 /// under [`MIN_DELTA_BASIS`] (its second copy costs little, and the planner checks the
 /// mark of files this large only), not one with a second link (in place would change
-/// what the other names read too, maybe outside the volume), and not one that the
-/// attribute rules rewrite into a fresh inode (an owner to change, set-id bits to gain,
-/// xattrs to set: in place, a local user's open fd on their planted file would write
-/// into the privileged result).
+/// what the other names read too, maybe outside the volume), not a set-id program
+/// (old or new: half rewritten it could be run with its privileges), and not one that
+/// the attribute rules rewrite into a fresh inode (an owner to change, xattrs to set: in
+/// place, a local user's open fd on their planted file would write into the privileged
+/// result).
 pub fn refused(
     existing: &Existing,
     meta: &Meta,
     root: bool,
     xattrs_differ: bool,
 ) -> Option<&'static str> {
-    let gains_set_id = meta.mode & !existing.mode & 0o6000 != 0;
+    let set_id = (meta.mode | existing.mode) & 0o6000 != 0;
     let owner_changes = root && (existing.uid != meta.uid || existing.gid != meta.gid);
     if existing.size < MIN_DELTA_BASIS {
         Some("it is small")
     } else if existing.nlink != 1 {
         Some("it has more than one link, whose other names would change too")
-    } else if gains_set_id || owner_changes || (!meta.xattrs.is_empty() && xattrs_differ) {
-        Some("its owner, set-id bits or xattrs change, which takes a fresh file")
+    } else if set_id {
+        // A set-id program half rewritten could be run with its privileges.
+        Some("it is a set-id program, which is replaced whole")
+    } else if owner_changes || (!meta.xattrs.is_empty() && xattrs_differ) {
+        Some("its owner or xattrs change, which takes a fresh file")
     } else {
         None
     }
@@ -180,6 +184,11 @@ mod tests {
             ..meta()
         };
         assert!(refused(&existing(), &setuid, true, false).is_some());
+        let was_setgid = Existing {
+            mode: 0o2755,
+            ..existing()
+        };
+        assert!(refused(&was_setgid, &meta(), true, false).is_some());
         let other_owner = Meta { uid: 0, ..meta() };
         assert!(refused(&existing(), &other_owner, true, false).is_some());
         assert_eq!(refused(&existing(), &other_owner, false, false), None);

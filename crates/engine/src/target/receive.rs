@@ -610,4 +610,6 @@ fn step(
 }
 
 #[cfg(test)]
+mod in_place_tests;
+#[cfg(test)]
 mod tests;

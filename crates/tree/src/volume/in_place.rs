@@ -57,7 +57,17 @@ impl Dir {
             OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
         let fd = match rfs::openat(self.fd(), name, flags, Mode::empty()) {
             Ok(fd) => fd,
-            Err(Errno::NOENT | Errno::LOOP | Errno::NXIO | Errno::ISDIR) => return Ok(None),
+            // Gone or another kind now, or not writable for us (another owner's file,
+            // a read-only mode without root, a program being run): a temp copy instead.
+            Err(
+                Errno::NOENT
+                | Errno::LOOP
+                | Errno::NXIO
+                | Errno::ISDIR
+                | Errno::ACCESS
+                | Errno::PERM
+                | Errno::TXTBSY,
+            ) => return Ok(None),
             Err(e) => return Err(self.err("open", name, e)),
         };
         let st = rfs::fstat(&fd).map_err(|e| self.err("stat", name, e))?;
