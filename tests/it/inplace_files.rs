@@ -189,3 +189,40 @@ fn an_interrupted_in_place_update_is_found_and_repaired_by_the_next_run() {
     assert!(!marked(&img), "still marked after the repair");
     assert_eq!(out.stat("files_transferred"), 1, "{}", out.summary());
 }
+
+/// Runs of zeros repeat one block many times over, and a delta may copy a zero block
+/// from anywhere: written in place, a copy from a range already overwritten would have
+/// the file sent again whole. Blocks changed inside the zero runs and outside them.
+#[test]
+fn an_image_with_zero_runs_is_re_synced_in_place_as_a_delta() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let size = 16usize << 20;
+    let mut old = random_bytes("zero runs", size);
+    for at in (0..size).step_by(1 << 20) {
+        old[at + (256 << 10)..at + (768 << 10)].fill(0);
+    }
+    let mut new = old.clone();
+    for i in 0..50 {
+        // The first: the first zero block, which a copy of any zero block may name.
+        let at = (256 << 10) + (i * 997 * BLOCK) % size;
+        let at = at.min(size - BLOCK);
+        new[at..at + BLOCK].copy_from_slice(&random_bytes(&format!("z{i}"), BLOCK));
+    }
+    write(&tmp.path().join("src/disk.img"), &new, 0o644);
+    let vol = Tmpfs::mount(&tmp.path().join("vol"), "24m");
+    write(&vol.dir.join("disk.img"), &old, 0o644);
+    let certs = Certs::new();
+    let server = Server::builder(&certs).volume("vol", &vol.dir).start();
+    let out = push(&certs, &tmp.path().join("src"), &server.url("vol"))
+        .json()
+        .run();
+    out.assert_ok();
+    assert!(std::fs::read(vol.dir.join("disk.img")).unwrap() == new);
+    assert_eq!(out.stat("files_inplace"), 1, "{}", out.summary());
+    assert_eq!(out.stat("files_resent"), 0, "{}", out.summary());
+    assert!(
+        out.stat("bytes_literal") < (size / 20) as u64,
+        "not a delta: {}",
+        out.summary()
+    );
+}
