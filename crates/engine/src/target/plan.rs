@@ -231,7 +231,7 @@ impl Planner {
                 &mut probe,
             )
         };
-        let action = in_place_unfinished(action, existing.as_ref(), dir.as_deref(), &entry);
+        let action = in_place_unfinished(action, existing.as_ref(), dir.as_deref(), &entry, &path);
         if let Content::Dir = entry.content {
             if self.options.dry_run && matches!(action, Action::Create) {
                 self.dry_new_dirs.insert(path.clone());
@@ -502,6 +502,7 @@ fn in_place_unfinished(
     existing: Option<&Existing>,
     dir: Option<&Dir>,
     entry: &Entry,
+    path: &RelPath,
 ) -> Action {
     let (Some(existing), Some(dir)) = (existing, dir) else {
         return action;
@@ -514,9 +515,8 @@ fn in_place_unfinished(
         && existing.size >= MIN_DELTA_BASIS
         && dir.in_place_marked(&entry.name, existing.dev, existing.ino)
     {
-        tracing::info!(
-            "{}: an earlier in-place update of it did not finish; checking it whole",
-            String::from_utf8_lossy(&entry.name)
+        tracing::warn!(
+            "{path}: an earlier in-place update of it did not finish; checking it whole"
         );
         return Action::Update { basis: true };
     }
