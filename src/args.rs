@@ -311,6 +311,11 @@ pub struct TransferArgs {
     /// Compare files by content (BLAKE3 on both sides), not by size and mtime.
     #[arg(long, short = 'c', env = "FERRY_CHECKSUM")]
     pub checksum: bool,
+    /// Write a changed file's new content into the existing file instead of a temporary
+    /// copy (no room needed for a second copy; a reader may see it half updated). Without
+    /// it Ferry does so only for a file whose second copy has no room on the target.
+    #[arg(long, env = "FERRY_INPLACE")]
+    pub inplace: bool,
     /// Newline-delimited JSON events on stdout (schema in docs/events.md); the last line
     /// is the summary.
     #[arg(long, env = "FERRY_JSON")]

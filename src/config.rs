@@ -225,6 +225,7 @@ fn transfer(args: &TransferArgs, command: &str, quiet: bool) -> Result<Transfer>
             pull: false,
             block: false,
             no_space_check: args.no_space_check,
+            inplace: args.inplace,
         },
         output: if args.json {
             Output::Json

@@ -31,6 +31,7 @@ mod handshake;
 mod hostile;
 mod hostile_target;
 mod in_place;
+mod inplace_files;
 mod pairing;
 mod peer_text;
 mod peer_work;

@@ -103,6 +103,41 @@ impl<'a> CheckedDelta<'a, [u8]> {
     }
 }
 
+/// One command of a checked delta: literal bytes, or a range of the basis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Bytes of the delta itself.
+    Literal(&'a [u8]),
+    /// `len` bytes of the basis from `offset`.
+    Copy {
+        /// Where in the basis.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+    },
+}
+
+impl<'a, B: ?Sized> CheckedDelta<'a, B> {
+    /// The delta's commands in order, for a caller that must know where each COPY reads
+    /// from: one that writes the output over the basis itself (an in-place update), where
+    /// a range already overwritten can no longer be read. Checked whole, so they cannot
+    /// fail; if one did, they would stop there (and the file fail its whole-file hash).
+    pub fn commands(&self) -> impl Iterator<Item = Piece<'a>> + 'a {
+        let mut commands = Commands::new(self.delta).ok();
+        std::iter::from_fn(move || {
+            let piece = match commands.as_mut()?.next_command() {
+                Ok(Some(Command::Literal(bytes))) => Some(Piece::Literal(bytes)),
+                Ok(Some(Command::Copy { offset, len })) => Some(Piece::Copy { offset, len }),
+                Ok(None) | Err(_) => None,
+            };
+            if piece.is_none() {
+                commands = None;
+            }
+            piece
+        })
+    }
+}
+
 impl<B: BasisRead + ?Sized> CheckedDelta<'_, B> {
     /// What the delta contains.
     pub fn stats(&self) -> DeltaStats {

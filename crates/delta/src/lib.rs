@@ -43,7 +43,7 @@ mod scan;
 mod signature;
 mod weak;
 
-pub use apply::{apply_segment, check_segment, CheckedDelta};
+pub use apply::{apply_segment, check_segment, CheckedDelta, Piece};
 pub use basis::{BasisRead, RunError};
 pub use diff::diff_segment;
 pub use error::DeltaError;

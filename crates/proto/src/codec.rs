@@ -218,6 +218,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.block {
                 flags |= OPT_BLOCK;
             }
+            if options.inplace {
+                flags |= OPT_INPLACE;
+            }
             out.put_u32_le(flags);
             out.put_u32_le(filter.rules().len() as u32);
             for rule in filter.rules() {
@@ -410,7 +413,8 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 | OPT_COMPRESS
                 | OPT_PULL
                 | OPT_BLOCK
-                | OPT_NO_SPACE_CHECK;
+                | OPT_NO_SPACE_CHECK
+                | OPT_INPLACE;
             if flags & !known != 0 {
                 return Err(CodecError::UnknownOptions {
                     bits: flags & !known,
@@ -455,6 +459,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     pull: flags & OPT_PULL != 0,
                     block: flags & OPT_BLOCK != 0,
                     no_space_check: flags & OPT_NO_SPACE_CHECK != 0,
+                    inplace: flags & OPT_INPLACE != 0,
                 },
                 filter: crate::filter::Filter::new(rules),
             }

@@ -74,6 +74,9 @@ pub struct SessionOptions {
     /// `--no-space-check`: the target does not stop a session whose writes exceed its
     /// volume's free space before they fill it, nor deletes early to make room.
     pub no_space_check: bool,
+    /// The target writes a changed file's new content into the existing file instead
+    /// of a temp copy (`--inplace`).
+    pub inplace: bool,
 }
 
 /// Why the target would not start a session.
@@ -169,6 +172,9 @@ pub struct TargetStats {
     pub space_needed: u64,
     /// The same for inodes.
     pub inodes_needed: u64,
+    /// Files whose new content was written into the existing file (`--inplace`, or no
+    /// room on the target for a second copy of it).
+    pub files_inplace: u64,
 }
 
 /// The source's account of a pulled session, sent in `SourceDone`: what only the
@@ -307,39 +313,21 @@ pub enum Message {
     /// Keeps an idle connection alive through routers and load balancers.
     Heartbeat,
     /// Block session, source → target, first: the source's content is `size` bytes.
-    BlockBegin {
-        size: u64,
-    },
+    BlockBegin { size: u64 },
     /// Block session, target → source: the hashes of the target's current blocks of the
     /// segment at `offset`, [`crate::session::block::HASH_LEN`] bytes per block.
-    BlockSums {
-        offset: u64,
-        hashes: Bytes,
-    },
+    BlockSums { offset: u64, hashes: Bytes },
     /// Block session, source → target: content for `offset..offset + len(bytes)`.
-    BlockData {
-        offset: u64,
-        bytes: Bytes,
-    },
+    BlockData { offset: u64, bytes: Bytes },
     /// Block session, source → target: `len` bytes of zeros at `offset`.
-    BlockZero {
-        offset: u64,
-        len: u64,
-    },
+    BlockZero { offset: u64, len: u64 },
     /// Block session, source → target: everything the segment at `offset` needs was sent.
-    BlockSegmentEnd {
-        offset: u64,
-    },
+    BlockSegmentEnd { offset: u64 },
     /// Block session, source → target: every segment of this round was sent; the
     /// source's whole content is `size` bytes whose BLAKE3 is `hash`.
-    BlockEnd {
-        size: u64,
-        hash: [u8; 32],
-    },
+    BlockEnd { size: u64, hash: [u8; 32] },
     /// Block session, target → source: the content verified; the session is over.
-    BlockDone {
-        stats: BlockStats,
-    },
+    BlockDone { stats: BlockStats },
 }
 
 /// The target's account of a block session, sent in `BlockDone`.

@@ -23,7 +23,7 @@ use crate::util::{ferry, run_guarded, Fixture, Server};
 
 /// `ferry push` of the fixture's source to `url`, running in the background (output
 /// discarded).
-fn spawn_push(fx: &Fixture, url: &str, extra: &[&str]) -> Child {
+pub(crate) fn spawn_push(fx: &Fixture, url: &str, extra: &[&str]) -> Child {
     push_command(fx, url, extra)
         .stdout(Stdio::null())
         .spawn()
@@ -51,7 +51,7 @@ fn push_command(fx: &Fixture, url: &str, extra: &[&str]) -> std::process::Comman
 }
 
 /// Waits for `ready` (readiness, polled; not a timing assertion), failing after 30 s.
-fn wait_until(what: &str, ready: impl Fn() -> bool) {
+pub(crate) fn wait_until(what: &str, ready: impl Fn() -> bool) {
     for _ in 0..600 {
         if ready() {
             return;
@@ -62,7 +62,7 @@ fn wait_until(what: &str, ready: impl Fn() -> bool) {
 }
 
 /// Kills a running `ferry serve` with SIGKILL: no cleanup runs.
-fn sigkill(server: Server) {
+pub(crate) fn sigkill(server: Server) {
     let pid = rustix::process::Pid::from_raw(server.pid() as i32).expect("pid");
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
     drop(server);

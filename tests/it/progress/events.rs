@@ -86,6 +86,7 @@ fn schema(event: &str) -> Option<Vec<(&'static str, Type)>> {
             ("meta_updated", Int),
             ("files_delta", Int),
             ("files_resent", Int),
+            ("files_inplace", Int),
             ("file_errors", Int),
             ("source_read_errors", Int),
             ("source_vanished", Int),

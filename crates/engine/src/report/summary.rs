@@ -132,6 +132,9 @@ pub struct Summary {
     pub meta_updated: u64,
     pub files_delta: u64,
     pub files_resent: u64,
+    /// Files written into the existing file instead of a temp copy (`--inplace`, or no
+    /// room on the target for a second copy).
+    pub files_inplace: u64,
     pub file_errors: u64,
     pub source_read_errors: u64,
     pub source_vanished: u64,
@@ -243,6 +246,7 @@ impl Summary {
             meta_updated: target.meta_updated,
             files_delta: source.files_delta,
             files_resent: target.resent,
+            files_inplace: target.files_inplace,
             file_errors: target.file_errors,
             source_read_errors: source.read_errors,
             source_vanished: source.vanished,
@@ -295,6 +299,12 @@ impl Summary {
             self.entries_created,
             self.meta_updated,
         );
+        if self.files_inplace > 0 {
+            out.push_str(&format!(
+                "in place: {} files written into the existing file (--inplace, or no room for a second copy)\n",
+                self.files_inplace
+            ));
+        }
         if self.not_applied_owner + self.not_applied_xattrs + self.not_applied_special > 0 {
             out.push_str(&format!(
                 "not applied (target lacks privileges): {} ownerships, {} xattrs, {} special files\n",

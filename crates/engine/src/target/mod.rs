@@ -22,9 +22,11 @@
 
 mod budget;
 mod decide;
+mod delta_in_place;
 mod delta_write;
 mod fetch;
 mod finish;
+mod in_place;
 mod metrics;
 mod plan;
 mod receive;

@@ -19,6 +19,7 @@ use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TempFile, TreeError, V
 
 use super::decide::{decide, Action, Probe};
 use super::finish::Deletions;
+use super::in_place::{self, InPlace};
 use super::tally::Tally;
 use crate::error::EngineError;
 
@@ -34,6 +35,8 @@ pub struct Pending {
     /// a later session resumes. Not when the source lists that name itself in the same
     /// directory, or could still list it (see [`partial_allowed`]).
     pub partial_ok: bool,
+    /// Whether it is written into the existing file instead of a temp copy.
+    pub in_place: InPlace,
 }
 
 pub struct Want {
@@ -235,6 +238,7 @@ impl Planner {
                 &mut probe,
             )
         };
+        let action = in_place_unfinished(action, existing.as_ref(), dir.as_deref(), &entry, &path);
         if let Content::Dir = entry.content {
             if self.options.dry_run && matches!(action, Action::Create) {
                 self.dry_new_dirs.insert(path.clone());
@@ -321,7 +325,12 @@ impl Planner {
         }
         match &entry.content {
             Content::File { size, .. } => {
-                let partial = match *size >= MIN_RESUME && partial_ok {
+                let in_place = match action {
+                    Action::Update { basis: true } => self.in_place(dir, entry, path, existing),
+                    _ => InPlace::Never,
+                };
+                let chosen = matches!(in_place, InPlace::Chosen { .. });
+                let partial = match *size >= MIN_RESUME && partial_ok && !chosen {
                     true => dir
                         .open_partial(name)?
                         .filter(|(_, len)| *len >= MIN_RESUME && len <= size),
@@ -338,6 +347,21 @@ impl Planner {
                     Action::Update { basis: true } if partial.is_none() => dir.open_basis(name)?,
                     _ => None,
                 };
+                // In place only into the very inode the delta is computed against.
+                let in_place = match (&basis, in_place) {
+                    (
+                        Some(file),
+                        InPlace::Chosen { dev, ino, .. } | InPlace::Allowed { dev, ino },
+                    ) if same_inode(file, dev, ino) => in_place,
+                    _ => InPlace::Never,
+                };
+                if let (InPlace::Chosen { .. }, Some(write)) =
+                    (in_place, planned.space.writes.last_mut())
+                {
+                    // Into the old file itself: the space check counts only its growth
+                    // (this entry's write is the last one counted).
+                    write.in_place = true;
+                }
                 planned.wants.push(Want {
                     index,
                     pending: Pending {
@@ -347,6 +371,7 @@ impl Planner {
                         meta: meta.clone(),
                         size: *size,
                         partial_ok,
+                        in_place,
                     },
                     basis,
                     partial,
@@ -372,6 +397,41 @@ impl Planner {
         let _ = existing;
         self.tally.entries_created += 1;
         Ok(())
+    }
+
+    /// Whether a changed file that has a basis is written in place ([`super::in_place`]).
+    fn in_place(
+        &self,
+        dir: &Dir,
+        entry: &Entry,
+        path: &RelPath,
+        existing: Option<&Existing>,
+    ) -> InPlace {
+        let (Some(existing), Content::File { size, .. }) = (existing, &entry.content) else {
+            return InPlace::Never;
+        };
+        let root = self.volume.privileges().applies_owners();
+        let xattrs_differ = !entry.meta.xattrs.is_empty()
+            && DirProbe {
+                dir: Some(dir),
+                name: &entry.name,
+            }
+            .xattrs_differ(&entry.meta);
+        if let Some(why) = in_place::refused(existing, &entry.meta, root, xattrs_differ) {
+            if self.options.inplace && existing.size >= MIN_DELTA_BASIS {
+                tracing::info!("{path}: not updated in place: {why}; writing a temp copy");
+            }
+            return InPlace::Never;
+        }
+        // Free space, asked only for files that may go in place.
+        let room = dir.room().unwrap_or(u64::MAX);
+        in_place::choose(
+            self.options.inplace,
+            existing.dev,
+            existing.ino,
+            *size,
+            room,
+        )
     }
 
     /// Refuses a file declared larger than the target filesystem: it could never be
@@ -468,6 +528,40 @@ impl Planner {
     }
 }
 
+/// A file that an interrupted in-place update left marked is changed, whatever its size
+/// and mtime say: asked for as a delta against what it holds.
+fn in_place_unfinished(
+    action: Action,
+    existing: Option<&Existing>,
+    dir: Option<&Dir>,
+    entry: &Entry,
+    path: &RelPath,
+) -> Action {
+    let (Some(existing), Some(dir)) = (existing, dir) else {
+        return action;
+    };
+    let file = matches!(entry.content, Content::File { .. }) && existing.kind == ExistingKind::File;
+    let kept = matches!(action, Action::Keep | Action::FixMeta);
+    // Files written in place are at least this large: smaller ones cost no lookup.
+    if file
+        && kept
+        && existing.size >= MIN_DELTA_BASIS
+        && dir.in_place_marked(&entry.name, existing.dev, existing.ino)
+    {
+        tracing::warn!(
+            "{path}: an earlier in-place update of it did not finish; checking it whole"
+        );
+        return Action::Update { basis: true };
+    }
+    action
+}
+
+fn same_inode(file: &std::fs::File, dev: u64, ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata()
+        .is_ok_and(|m| m.dev() == dev && m.ino() == ino && m.nlink() == 1)
+}
+
 /// Whether file `name` may use its partial name: not if the source listed that name in the
 /// same directory (`listed`: the names so far), nor if it sorts after `name` and so could
 /// still be listed (a source's own `.ferry.big.partial` is copied like any file, and
@@ -495,6 +589,7 @@ fn space_taken(content: &Content, action: Action, existing: Option<&Existing>) -
                 size: *size,
                 replaces: old.filter(|e| e.nlink == 1).map_or(0, |e| e.allocated),
                 inode: old.is_none(),
+                in_place: false,
             }
         }
         // One block for a new directory; a symlink of up to 60 bytes lives in its inode.
@@ -502,6 +597,7 @@ fn space_taken(content: &Content, action: Action, existing: Option<&Existing>) -
             size: 1,
             replaces: 0,
             inode,
+            in_place: false,
         },
         Content::Symlink { target } => Write {
             size: if target.len() > 60 {
@@ -511,11 +607,13 @@ fn space_taken(content: &Content, action: Action, existing: Option<&Existing>) -
             },
             replaces: 0,
             inode,
+            in_place: false,
         },
         Content::Special { .. } => Write {
             size: 0,
             replaces: 0,
             inode,
+            in_place: false,
         },
         Content::HardLink { .. } => return None,
     })

@@ -15,7 +15,9 @@ use ferry_proto::{Message, RelPath};
 use ferry_tree::{NotApplied, Privileges, TempFile};
 use tokio::sync::mpsc;
 
+use super::delta_in_place::{write_delta_in_place, InPlaceError};
 use super::delta_write::{write_delta, DeltaWriteError};
+use super::in_place::{InPlace, Overwritten, Why};
 use super::plan::{Pending, MIN_RESUME};
 use crate::cancel::Cancel;
 use crate::error::EngineError;
@@ -62,6 +64,8 @@ pub enum Completion {
     Committed {
         index: u64,
         size: u64,
+        /// Written into the existing file rather than a temp copy.
+        in_place: bool,
         not_applied: NotApplied,
         path: Option<RelPath>,
     },
@@ -99,6 +103,8 @@ struct Assembly {
     /// Set when the basis could not be read (another process changed it): the rest of
     /// the file's frames are checked but not written, and its end asks for it whole.
     spoiled: bool,
+    /// Written in place: what of the file no longer holds its old content.
+    overwritten: Overwritten,
 }
 
 /// Spawns the receiver threads; returns one job queue per thread and the threads,
@@ -165,6 +171,7 @@ fn run(
                             hasher: Some(Box::new(r.hasher)),
                             resume_at: Some(r.offset),
                             spoiled: false,
+                            overwritten: Overwritten::default(),
                         },
                         None => Assembly {
                             pending,
@@ -174,6 +181,7 @@ fn run(
                             hasher: None,
                             resume_at: None,
                             spoiled: false,
+                            overwritten: Overwritten::default(),
                         },
                     };
                     draining.remove(&index);
@@ -263,6 +271,7 @@ fn finish(index: u64, a: Assembly, finished: Result<Finished, Failure>, more: bo
         Ok(Finished::Committed(not_applied)) => Completion::Committed {
             index,
             size: a.pending.size,
+            in_place: matches!(a.pending.in_place, InPlace::Chosen { .. }),
             path: (not_applied != NotApplied::default()).then_some(a.pending.path),
             not_applied,
         },
@@ -354,6 +363,27 @@ fn continues(a: &Assembly, offset: u64, len: u64) -> bool {
 /// under the partial name too.
 fn temp(a: &mut Assembly) -> Result<&mut TempFile, Failure> {
     if a.temp.is_none() {
+        if let InPlace::Chosen { dev, ino, why } = a.pending.in_place {
+            match a.pending.dir.open_in_place(&a.pending.name, dev, ino)? {
+                Some(file) => {
+                    if why == Why::NoRoom {
+                        tracing::warn!(
+                            "{}: no room on the target for a second copy; updating it in place",
+                            a.pending.path
+                        );
+                    }
+                    a.temp = Some(file);
+                    return Ok(a.temp.as_mut().expect("just set"));
+                }
+                None => {
+                    tracing::info!(
+                        "{}: changed since it was planned, or cannot be marked; writing a temp copy",
+                        a.pending.path
+                    );
+                    a.pending.in_place = InPlace::Never;
+                }
+            }
+        }
         let dir = &a.pending.dir;
         let unnamed = match a.pending.size < MIN_RESUME {
             true => dir.create_unnamed(&a.pending.name)?,
@@ -378,6 +408,34 @@ fn sinks(a: &mut Assembly) -> Result<(&mut TempFile, &mut blake3::Hasher), Failu
 /// The file's running hash, made on first use.
 fn hasher(a: &mut Assembly) -> &mut blake3::Hasher {
     a.hasher.get_or_insert_with(Box::default)
+}
+
+/// Takes the outcome of creating or writing a temp copy: when it failed for want of
+/// room and the file may be written in place, drops the copy (freeing its space) and
+/// spoils the file, whose end then asks for it again whole, to be written in place; says
+/// whether it did. Any other failure is returned.
+fn no_room_for_a_copy(a: &mut Assembly, outcome: Result<(), Failure>) -> Result<bool, Failure> {
+    let e = match outcome {
+        Ok(()) => return Ok(false),
+        Err(Failure::Tree(e)) if e.is_no_space() => e,
+        Err(e) => return Err(e),
+    };
+    let copy = a.temp.as_ref().is_none_or(|t| !t.is_in_place());
+    match a.pending.in_place.for_no_room() {
+        Some(in_place) if copy => {
+            tracing::warn!(
+                "{}: no room on the target for a second copy ({e}); it will be updated in place",
+                a.pending.path
+            );
+            if let Some(temp) = a.temp.take() {
+                temp.discard(&a.pending.dir);
+            }
+            a.pending.in_place = in_place;
+            a.spoiled = true;
+            Ok(true)
+        }
+        _ => Err(Failure::Tree(e)),
+    }
 }
 
 /// The first piece of a resumed file says whether the source accepted our prefix: it
@@ -410,15 +468,30 @@ fn step(
                 continues(a, offset, bytes.len() as u64),
                 "the core checks pieces"
             );
-            temp(a)?.write_at(offset, &bytes)?;
-            hasher(a).update(&bytes);
-            a.pos += bytes.len() as u64;
+            let len = bytes.len() as u64;
+            let written = match a.spoiled {
+                true => Ok(()),
+                false => temp(a).and_then(|file| Ok(file.write_at(offset, &bytes)?)),
+            };
+            if !no_room_for_a_copy(a, written)? && !a.spoiled {
+                a.overwritten.add(offset, offset + len);
+                hasher(a).update(&bytes);
+            }
+            a.pos += len;
         }
         Message::Hole { offset, len, .. } => {
             settle_resume(a, offset)?;
             debug_assert!(continues(a, offset, len), "the core checks pieces");
-            temp(a)?;
-            if !a.spoiled {
+            let made = match a.spoiled {
+                true => Ok(()),
+                false => temp(a).and_then(|file| match file.is_in_place() {
+                    // The old content is there: the range must be made zeros.
+                    true => Ok(file.zero_range(offset, len)?),
+                    false => Ok(()),
+                }),
+            };
+            if !no_room_for_a_copy(a, made)? && !a.spoiled {
+                a.overwritten.add(offset, offset + len);
                 hash_zeros_until(hasher(a), len, cancel).map_err(|_| Failure::Cancelled)?;
             }
             a.pos += len;
@@ -435,13 +508,54 @@ fn step(
             })?;
             let checked = check_segment(&*basis, &bytes, len as usize)
                 .map_err(|e| Failure::Protocol(format!("bad delta for {}: {e}", a.pending.path)))?;
-            if !a.spoiled {
+            let made = match a.spoiled {
+                true => Ok(()),
+                false => temp(a).map(|_| ()),
+            };
+            let spoiled_now = no_room_for_a_copy(a, made)?;
+            if !a.spoiled && a.temp.as_ref().is_some_and(TempFile::is_in_place) {
+                let file = a.temp.as_mut().expect("in place");
+                let hasher = a.hasher.get_or_insert_with(Box::default);
+                let written = write_delta_in_place(
+                    file,
+                    &basis,
+                    hasher,
+                    offset,
+                    &checked,
+                    &mut a.overwritten,
+                    bounce,
+                    cancel,
+                );
+                match written {
+                    Ok(()) => {}
+                    Err(InPlaceError::Write(e)) => return Err(e.into()),
+                    Err(InPlaceError::Cancelled) => return Err(Failure::Cancelled),
+                    Err(InPlaceError::Basis(e)) => {
+                        tracing::warn!(
+                            "{}: reading it failed ({e}); it will be asked for whole",
+                            a.pending.path
+                        );
+                        a.spoiled = true;
+                    }
+                    Err(InPlaceError::Overwritten { offset, len, at }) => {
+                        tracing::info!(
+                            "{}: its delta copies {len} bytes from byte {offset}, already \
+                             overwritten in place (at byte {at}); it will be asked for whole",
+                            a.pending.path
+                        );
+                        a.spoiled = true;
+                    }
+                }
+            } else if !a.spoiled && !spoiled_now {
                 let (file, hasher) = sinks(a)?;
                 // Exactly `len` bytes: check_segment counted them. (Were it ever fewer, the
                 // gap would read as zeros and fail the whole-file hash.)
-                match write_delta(file, hasher, offset, &checked, bounce, cancel) {
+                let written = write_delta(file, hasher, offset, &checked, bounce, cancel);
+                match written {
                     Ok(()) => {}
-                    Err(DeltaWriteError::Write(e)) => return Err(e.into()),
+                    Err(DeltaWriteError::Write(e)) => {
+                        no_room_for_a_copy(a, Err(e.into()))?;
+                    }
                     Err(DeltaWriteError::Cancelled) => return Err(Failure::Cancelled),
                     Err(DeltaWriteError::Basis(e)) => {
                         tracing::warn!(
@@ -495,5 +609,7 @@ fn step(
     Ok(None)
 }
 
+#[cfg(test)]
+mod in_place_tests;
 #[cfg(test)]
 mod tests;

@@ -48,10 +48,12 @@ impl Session {
             Completion::Committed {
                 index,
                 size,
+                in_place,
                 not_applied,
                 path,
             } => {
                 self.stats.files_transferred += 1;
+                self.stats.files_inplace += u64::from(in_place);
                 self.stats.bytes_written += size;
                 self.metrics.files_written.fetch_add(1, Relaxed);
                 self.metrics.written_bytes.fetch_add(size, Relaxed);

@@ -3,7 +3,7 @@
 
 use crate::message::{SourceStats, TargetStats};
 
-pub(super) const STATS_FIELDS: usize = 16;
+pub(super) const STATS_FIELDS: usize = 17;
 
 pub(super) fn stats_fields(s: &TargetStats) -> [u64; STATS_FIELDS] {
     [
@@ -23,6 +23,7 @@ pub(super) fn stats_fields(s: &TargetStats) -> [u64; STATS_FIELDS] {
         s.inodes_free,
         s.space_needed,
         s.inodes_needed,
+        s.files_inplace,
     ]
 }
 
@@ -48,6 +49,7 @@ pub(super) fn stats_from(f: [u64; STATS_FIELDS]) -> Option<TargetStats> {
         inodes_free: f[13],
         space_needed: f[14],
         inodes_needed: f[15],
+        files_inplace: f[16],
     })
 }
 

@@ -46,6 +46,7 @@ pub const OPT_COMPRESS: u32 = 128;
 pub const OPT_PULL: u32 = 256;
 pub const OPT_BLOCK: u32 = 512;
 pub const OPT_NO_SPACE_CHECK: u32 = 1024;
+pub const OPT_INPLACE: u32 = 2048;
 
 pub const CONTENT_FILE: u8 = 1;
 pub const CONTENT_FILE_SUM: u8 = 2;

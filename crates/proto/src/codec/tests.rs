@@ -78,7 +78,7 @@ fn message() -> impl Strategy<Value = Message> {
         (
             any::<u32>(),
             name(),
-            any::<[bool; 11]>(),
+            any::<[bool; 12]>(),
             proptest::collection::vec((any::<bool>(), name()), 0..4)
         )
             .prop_map(|(version, volume, o, rules)| {
@@ -97,6 +97,7 @@ fn message() -> impl Strategy<Value = Message> {
                         pull: o[8],
                         block: o[9],
                         no_space_check: o[10],
+                        inplace: o[11],
                     },
                     filter: Filter::new(
                         rules
@@ -203,7 +204,7 @@ fn message() -> impl Strategy<Value = Message> {
                 special
             }
         ),
-        (any::<[u64; 15]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
+        (any::<[u64; 16]>(), any::<bool>()).prop_map(|(f, delete_skipped)| Message::Done {
             stats: TargetStats {
                 files_transferred: f[0],
                 bytes_written: f[1],
@@ -221,6 +222,7 @@ fn message() -> impl Strategy<Value = Message> {
                 inodes_free: f[12],
                 space_needed: f[13],
                 inodes_needed: f[14],
+                files_inplace: f[15],
             }
         }),
         any::<[u64; 10]>().prop_map(|f| Message::SourceDone {

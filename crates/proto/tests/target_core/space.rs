@@ -33,6 +33,7 @@ fn new_file(blocks: u64) -> Write {
         size: blocks * BLOCK,
         replaces: 0,
         inode: true,
+        in_place: false,
     }
 }
 

@@ -8,6 +8,7 @@ mod basis;
 mod create;
 mod dir;
 mod existing;
+mod in_place;
 mod meta;
 mod node;
 mod partial;

@@ -17,7 +17,7 @@ use super::existing::NotApplied;
 use super::meta::{apply, Fresh};
 use super::node::Node;
 use super::partial::{is_partial_name, unmark};
-use super::{Dir, Privileges};
+use super::{in_place, Dir, Privileges};
 use crate::error::{io_err, shown, std_err, TreeError};
 use crate::proc_fd;
 
@@ -38,6 +38,9 @@ pub struct TempFile {
     /// The file's length as our own calls left it (`len` at open, then every write and
     /// truncate), so that [`TempFile::set_len`] to that length costs no syscall.
     len: u64,
+    /// The existing file under its final name, written in place ([`Dir::open_in_place`]):
+    /// never unlinked, and committing it renames nothing.
+    in_place: bool,
 }
 
 impl TempFile {
@@ -51,7 +54,20 @@ impl TempFile {
             live: true,
             len,
             unnamed: false,
+            in_place: false,
         }
+    }
+
+    /// The existing file `name`, opened and marked for an in-place update, `len` bytes.
+    pub(crate) fn in_place(file: std::fs::File, name: &[u8], dir: &Dir, len: u64) -> TempFile {
+        let mut temp = TempFile::new(file, name.to_vec(), dir, len);
+        temp.in_place = true;
+        temp
+    }
+
+    /// Whether this is the existing file, written in place.
+    pub fn is_in_place(&self) -> bool {
+        self.in_place
     }
 
     /// An unnamed file, empty, for `name` in `dir`.
@@ -117,12 +133,20 @@ impl TempFile {
         if self.resumable() {
             unmark(&self.file).map_err(|e| io_err("removexattr", self.shown(), e))?;
         }
+        // Verified whole before this is called: the mark goes first, so a source's own
+        // attribute of that name, applied below, is kept.
+        if self.in_place {
+            in_place::unmark(&self.file).map_err(|e| io_err("removexattr", self.shown(), e))?;
+        }
         let node = Node::Fd(self.file.as_fd());
         apply(
             &node,
             meta,
             privileges,
-            Fresh::Yes,
+            match self.in_place {
+                true => Fresh::No,
+                false => Fresh::Yes,
+            },
             &self.dir_path,
             &self.temp_name,
         )
@@ -144,7 +168,9 @@ impl TempFile {
             let path = shown(dir.path(), name);
             return Err(io_err("commit", path, Errno::XDEV));
         }
-        if self.unnamed {
+        if self.in_place {
+            // Already the file at its final name.
+        } else if self.unnamed {
             self.link_into(dir, name)?;
         } else {
             self.rename_into(dir, name)?;
@@ -156,7 +182,7 @@ impl TempFile {
     /// Whether a later session can find this file again and resume it: it is under its
     /// partial name (not an unnamed file, not a fresh temp name).
     pub fn resumable(&self) -> bool {
-        !self.unnamed && is_partial_name(&self.temp_name)
+        !self.unnamed && !self.in_place && is_partial_name(&self.temp_name)
     }
 
     /// Renames the temp name over `name`, if the temp name still holds this file: another
@@ -217,7 +243,8 @@ impl TempFile {
     /// Unlinks now and reports the error (used by the writability probe).
     pub(crate) fn unlink(&mut self) -> Result<(), TreeError> {
         self.live = false;
-        if self.unnamed {
+        // An in-place file stays, with its mark: the next run re-checks it whole.
+        if self.unnamed || self.in_place {
             return Ok(());
         }
         rfs::unlinkat(&*self.dir_fd, self.temp_name.as_slice(), AtFlags::empty())

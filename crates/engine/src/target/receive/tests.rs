@@ -22,6 +22,7 @@ fn pending(dir: Arc<ferry_tree::Dir>, name: &[u8], size: u64) -> Pending {
         },
         size,
         partial_ok: true,
+        in_place: InPlace::Never,
     }
 }
 

@@ -6,7 +6,8 @@
 //! The model follows what the target does, in the order it does it:
 //! * a new file takes its size rounded up to whole blocks, and an inode;
 //! * a changed file is written beside the old one and renamed over it: for a moment it
-//!   needs its whole new size more, then the old copy's blocks are free again;
+//!   needs its whole new size more, then the old copy's blocks are free again; one the
+//!   target updates in place needs only what it grows by;
 //! * an attribute fix, an unchanged entry and a hard link take nothing;
 //! * with `--delete`, the extras of every completely listed directory are removed at
 //!   the end, unless the session would not fit without them: then the driver removes
@@ -61,6 +62,9 @@ pub struct Write {
     pub replaces: u64,
     /// Whether it takes a new inode (a new entry, not a replaced one).
     pub inode: bool,
+    /// Written into the old file itself (`--inplace`, or no room for a copy): it needs
+    /// only what it grows by, never a second copy.
+    pub in_place: bool,
 }
 
 /// What planning one frame found about space, in listing order, for
@@ -145,6 +149,15 @@ impl SpaceAccount {
         for write in &frame.writes {
             let size = i128::from(write.size.div_ceil(block)) * i128::from(block);
             let inode = i128::from(write.inode);
+            // In place, the old blocks are the new file's from the start.
+            let size = match write.in_place {
+                true => size - i128::from(write.replaces),
+                false => size,
+            };
+            let freed = match write.in_place {
+                true => 0,
+                false => i128::from(write.replaces),
+            };
             let (mut bytes, mut inodes) = (self.bytes + size, self.inodes + inode);
             if self.room
                 && self.over(bytes, inodes)
@@ -163,7 +176,7 @@ impl SpaceAccount {
             }
             self.peak.bytes = self.peak.bytes.max(clamp(bytes));
             self.peak.inodes = self.peak.inodes.max(clamp(inodes));
-            self.bytes = bytes - i128::from(write.replaces);
+            self.bytes = bytes - freed;
             self.inodes = inodes;
         }
         Ok(verdict)
@@ -241,6 +254,7 @@ mod tests {
             size,
             replaces: 0,
             inode: true,
+            in_place: false,
         }
     }
 
@@ -267,6 +281,7 @@ mod tests {
             size: 2 * 4096,
             replaces: 2 * 4096,
             inode: false,
+            in_place: false,
         };
         let frame = FrameSpace {
             writes: vec![change; 5],
@@ -283,6 +298,39 @@ mod tests {
             ..FrameSpace::default()
         };
         assert!(account.frame(&frame, true).is_err(), "4 blocks fit in 3");
+    }
+
+    #[test]
+    fn a_file_updated_in_place_needs_only_what_it_grows_by() {
+        let mut account = SpaceAccount::new(free(4096), SpaceCheck::Enforce);
+        let image = Write {
+            size: 100 * 4096,
+            replaces: 100 * 4096,
+            inode: false,
+            in_place: true,
+        };
+        let grown = Write {
+            size: 101 * 4096,
+            ..image
+        };
+        let frame = FrameSpace {
+            writes: vec![image, grown],
+            ..FrameSpace::default()
+        };
+        assert_eq!(account.frame(&frame, true).unwrap(), SpaceVerdict::Fits);
+        assert_eq!(account.needed().bytes, 4096);
+        let copied = Write {
+            in_place: false,
+            ..image
+        };
+        let frame = FrameSpace {
+            writes: vec![copied],
+            ..FrameSpace::default()
+        };
+        assert!(
+            account.frame(&frame, true).is_err(),
+            "a temp copy needs the whole size beside the old file"
+        );
     }
 
     #[test]
