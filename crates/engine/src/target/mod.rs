@@ -31,6 +31,7 @@ mod metrics;
 mod plan;
 mod receive;
 mod resolve;
+mod space;
 mod tally;
 
 pub use metrics::VolumeMetrics;

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use ferry_delta::MIN_DELTA_BASIS;
-use ferry_proto::session::target::{FrameSpace, ListedEntry, ListedFrame, Write};
+use ferry_proto::session::target::{FrameSpace, ListedEntry, ListedFrame};
 use ferry_proto::{
     ChangeKind, Content, Entry, EntryKind, Filter, Limits, Message, Meta, RelPath, SessionOptions,
 };
@@ -20,6 +20,7 @@ use ferry_tree::{Dir, Existing, ExistingKind, NotApplied, TempFile, TreeError, V
 use super::decide::{decide, Action, Probe};
 use super::finish::Deletions;
 use super::in_place::{self, InPlace};
+use super::space::space_taken;
 use super::tally::Tally;
 use crate::error::EngineError;
 
@@ -570,53 +571,6 @@ fn same_inode(file: &std::fs::File, dev: u64, ino: u64) -> bool {
 pub fn partial_allowed(name: &[u8], listed: &HashSet<Vec<u8>>) -> bool {
     let partial = ferry_tree::partial_name(name);
     partial.as_slice() < name && !listed.contains(&partial)
-}
-
-/// What writing `content` as `action` decided takes of the volume (see
-/// `ferry_proto::session::target::FrameSpace`): nothing for an unchanged entry, an
-/// attribute fix or a hard link.
-fn space_taken(content: &Content, action: Action, existing: Option<&Existing>) -> Option<Write> {
-    if matches!(action, Action::Keep | Action::FixMeta) {
-        return None;
-    }
-    let inode = existing.is_none();
-    Some(match content {
-        Content::File { size, .. } => {
-            // Written beside the old file, which is free again after the rename (unless
-            // another name still holds it).
-            let old = existing.filter(|e| e.kind == ExistingKind::File);
-            Write {
-                size: *size,
-                replaces: old.filter(|e| e.nlink == 1).map_or(0, |e| e.allocated),
-                inode: old.is_none(),
-                in_place: false,
-            }
-        }
-        // One block for a new directory; a symlink of up to 60 bytes lives in its inode.
-        Content::Dir => Write {
-            size: 1,
-            replaces: 0,
-            inode,
-            in_place: false,
-        },
-        Content::Symlink { target } => Write {
-            size: if target.len() > 60 {
-                target.len() as u64
-            } else {
-                0
-            },
-            replaces: 0,
-            inode,
-            in_place: false,
-        },
-        Content::Special { .. } => Write {
-            size: 0,
-            replaces: 0,
-            inode,
-            in_place: false,
-        },
-        Content::HardLink { .. } => return None,
-    })
 }
 
 /// How a report names what is on the target.
