@@ -111,7 +111,7 @@ pub(super) fn source_job(inputs: &Inputs<'_>, n: &Names, pair: &PvcPair) -> Valu
                     "containerName": PUSH_CONTAINER, "operator": "In",
                     "values": PERMANENT_EXIT_CODES,
                 }},
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
             ]},
             "template": pod,
         },

@@ -9,6 +9,7 @@ mod capabilities;
 mod groups;
 mod manifests;
 mod manifests_privileges;
+mod manifests_schema;
 mod not_applied;
 
 use std::fs;
