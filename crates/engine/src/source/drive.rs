@@ -10,7 +10,9 @@
 //! the core's listing window.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
 
 use ferry_proto::session::source::{SourceCore, SourceEvent, Work};
 use ferry_proto::{Limits, Message, TargetStats};
@@ -24,6 +26,7 @@ use super::send::FileInfo;
 use super::senders::Answer;
 use super::Shared;
 use crate::error::EngineError;
+use crate::exit::ExitCode;
 use crate::framed::{FrameReader, FrameSender};
 use crate::report::Reporter;
 
@@ -69,7 +72,17 @@ impl Driver<'_> {
             let walking = self.walk.is_some();
             tokio::select! {
                 biased;
-                Some(answer) = answers.recv() => self.answered(answer)?,
+                Some(answer) = answers.recv() => {
+                    if let Err(e) = self.answered(answer) {
+                        // A connection lost under a sender may be the target ending the
+                        // session: its last frames (an Error saying why, such as a full
+                        // volume) can still be read, and name the cause better.
+                        if e.exit != ExitCode::SocketIo {
+                            return Err(e);
+                        }
+                        return Err(self.why_closed(e, &mut next).await);
+                    }
+                }
                 permit = tx.reserve(), if !queues.outgoing.is_empty() => {
                     let permit = permit.map_err(|_| EngineError::socket("the connection closed"))?;
                     permit.send(queues.outgoing.pop_front().expect("not empty"));
@@ -175,6 +188,35 @@ impl Driver<'_> {
         }
     }
 
+    /// The target's reason for a connection a sender found closed: the frames still to
+    /// read (for at most [`LAST_WORDS`]) are handed to the core, and the target's `Error`
+    /// among them wins over the sender's socket error; without one, `lost` stands.
+    async fn why_closed<'r, R: AsyncRead + Unpin + 'r>(
+        &mut self,
+        lost: EngineError,
+        next: &mut std::pin::Pin<Box<impl Future<Output = Read<'r, R>>>>,
+    ) -> EngineError {
+        let deadline = tokio::time::Instant::now() + LAST_WORDS;
+        let Ok((reader, mut message)) = tokio::time::timeout_at(deadline, next.as_mut()).await
+        else {
+            return lost;
+        };
+        loop {
+            match message {
+                Ok(message) => {
+                    if let Err(e) = self.core.handle_message(message) {
+                        return e.into();
+                    }
+                }
+                Err(_) => return lost,
+            }
+            match tokio::time::timeout_at(deadline, reader.expect("the target's replies")).await {
+                Ok(read) => message = read,
+                Err(_) => return lost,
+            }
+        }
+    }
+
     /// A sender answered: a signature is released, or its fatal error ends the session.
     fn answered(&mut self, answer: Answer) -> Result<(), EngineError> {
         match answer {
@@ -187,10 +229,15 @@ impl Driver<'_> {
     }
 }
 
+/// How long a source whose connection broke under a sender still reads what the target
+/// sent before it: its last words arrive at once or not at all.
+const LAST_WORDS: Duration = Duration::from_secs(2);
+
+/// A read of the target's next message, with the reader handed back.
+type Read<'r, R> = (&'r mut FrameReader<R>, Result<Message, EngineError>);
+
 /// Reads the target's next message, handing the reader back with it.
-async fn read<R: AsyncRead + Unpin>(
-    reader: &mut FrameReader<R>,
-) -> (&mut FrameReader<R>, Result<Message, EngineError>) {
+async fn read<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>) -> Read<'_, R> {
     let message = reader.expect("the target's replies").await;
     (reader, message)
 }
