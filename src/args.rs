@@ -45,7 +45,7 @@ impl std::fmt::Debug for Secret {
 
 /// `ferry --version`: the release and the wire protocol it speaks (both sides of a
 /// migration must speak the same one).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 5)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol 6)");
 
 #[derive(Parser, Debug)]
 #[command(

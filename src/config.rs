@@ -226,6 +226,8 @@ fn transfer(args: &TransferArgs, command: &str, quiet: bool) -> Result<Transfer>
             block: false,
             no_space_check: args.no_space_check,
             inplace: args.inplace,
+            // No joined streams before the engine can schedule over them (`--streams`).
+            streams: false,
         },
         output: if args.json {
             Output::Json

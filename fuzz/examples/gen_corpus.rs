@@ -268,14 +268,29 @@ fn messages() -> Vec<Message> {
             options: SessionOptions {
                 delete: true,
                 checksum: true,
+                streams: true,
                 ..SessionOptions::default()
             },
             filter: Default::default(),
         },
         Message::Welcome {
             version: PROTOCOL_VERSION,
-            space: None,
+            space: Some(VolumeSpace {
+                free_bytes: 1 << 40,
+                reserved_bytes: 1 << 30,
+                free_inodes: 1 << 20,
+                block_size: 4096,
+            }),
+            cores: 8,
+            streams_max: 4,
+            key: Some(SessionKey::new([0x4b; 32])),
         },
+        Message::Join {
+            version: PROTOCOL_VERSION,
+            key: SessionKey::new([0x4b; 32]),
+            stream: 2,
+        },
+        Message::Joined { stream: 2 },
         Message::Refused {
             reason: RefuseReason::UnknownVolume,
             message: "no volume pvc-data".into(),

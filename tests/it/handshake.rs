@@ -1,7 +1,7 @@
 //! The client's half of the handshake against a server that answers Hello in ways an
 //! honest but slow server, or one that cannot take the Hello, does.
 
-use ferry_proto::{ErrorClass, Message, PROTOCOL_VERSION};
+use ferry_proto::{ErrorClass, Message};
 use tempfile::TempDir;
 
 use crate::files::own_meta;
@@ -9,10 +9,7 @@ use crate::raw_server::{RawServer, Step};
 use crate::util::{pull, Certs};
 
 fn welcome() -> Step {
-    Step::Send(Message::Welcome {
-        version: PROTOCOL_VERSION,
-        space: None,
-    })
+    Step::Send(crate::raw_server::welcome(1))
 }
 
 /// A server whose admission takes longer than its heartbeat interval sends a Heartbeat
@@ -67,4 +64,27 @@ fn an_error_in_answer_to_hello_is_shown() {
         "{}",
         out.output.dump()
     );
+}
+
+/// A session has 1 to 16 streams: a Welcome offering none, or more than the limit, is the
+/// server breaking the protocol (exit 12), said in words, whether it is a pull or a push.
+#[test]
+fn a_welcome_offering_no_streams_or_too_many_is_refused() {
+    let certs = Certs::new();
+    for streams_max in [0, 17] {
+        let tmp = TempDir::new().unwrap();
+        let dest = tmp.path().join("dest");
+        let greeting = vec![Step::Send(crate::raw_server::welcome(streams_max))];
+        let server = RawServer::greeting(&certs.server_dir(), greeting, Vec::new());
+        let out = pull(&certs, &server.url(), &dest).run();
+        let _ = server.finish();
+        assert_eq!(out.output.code, Some(12), "{}", out.output.dump());
+        assert!(
+            out.stderr().contains(&format!(
+                "offers {streams_max} streams for this session; a session has 1 to 16"
+            )),
+            "{}",
+            out.output.dump()
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use ferry_net::TlsDir;
-use ferry_proto::{decode, encode, Limits, Message, PROTOCOL_VERSION};
+use ferry_proto::{decode, encode, Limits, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::files::{random_bytes, write};
@@ -19,10 +19,7 @@ fn hostile_target(
     certs: &Certs,
     attack: Vec<Message>,
 ) -> (String, std::thread::JoinHandle<Vec<Message>>) {
-    let welcome = Message::Welcome {
-        version: PROTOCOL_VERSION,
-        space: None,
-    };
+    let welcome = crate::raw_server::welcome(1);
     hostile_target_answering(certs, welcome, attack)
 }
 

@@ -79,10 +79,7 @@ fn a_hostile_targets_words_reach_the_terminal_escaped() {
     let tmp = src_tree();
     for json in [false, true] {
         let certs = Certs::new();
-        let welcome = Message::Welcome {
-            version: ferry_proto::PROTOCOL_VERSION,
-            space: None,
-        };
+        let welcome = crate::raw_server::welcome(1);
         let (url, server) = hostile_target_answering(&certs, welcome, attack());
         let mut run = push(&certs, &tmp.path().join("src"), &url).arg("--itemize-changes");
         if json {

@@ -105,6 +105,18 @@ pub fn tls_config(server_dir: &Path) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
+/// The `Welcome` of a server of this version that grants `streams_max` streams (with a
+/// key when that is more than one, as the protocol asks).
+pub fn welcome(streams_max: u16) -> Message {
+    Message::Welcome {
+        version: PROTOCOL_VERSION,
+        space: None,
+        cores: 2,
+        streams_max,
+        key: (streams_max > 1).then(|| ferry_proto::SessionKey::new([0x6b; 32])),
+    }
+}
+
 impl RawServer {
     /// Listens, then on a thread: accepts one connection, reads the client's Hello,
     /// answers Welcome, plays `script`, and answers what the client sends after it
@@ -121,10 +133,7 @@ impl RawServer {
         answer: Answer,
         on_done: Vec<Step>,
     ) -> RawServer {
-        let welcome = vec![Step::Send(Message::Welcome {
-            version: PROTOCOL_VERSION,
-            space: None,
-        })];
+        let welcome = vec![Step::Send(welcome(1))];
         RawServer::serve(server_dir, welcome, script, answer, on_done)
     }
 

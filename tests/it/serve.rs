@@ -67,7 +67,7 @@ fn hello_with_unknown_option_bits_is_refused_naming_them() {
     );
     // Length prefix, tag, version, the volume's length and bytes: then the options.
     let at = 4 + 1 + 4 + 4 + 3;
-    frame[at..at + 4].copy_from_slice(&0x8000_1000u32.to_le_bytes());
+    frame[at..at + 4].copy_from_slice(&0x8000_2000u32.to_le_bytes());
     client.send_raw(&frame).expect("send Hello");
     let seen = client.recv_until_end();
     match seen.last() {
@@ -75,7 +75,7 @@ fn hello_with_unknown_option_bits_is_refused_naming_them() {
             reason: RefuseReason::VersionMismatch,
             message,
         })) => {
-            assert!(message.contains("0x80001000"), "{message}");
+            assert!(message.contains("0x80002000"), "{message}");
             assert!(message.contains("same Ferry version"), "{message}");
         }
         _ => panic!("expected Refused(VersionMismatch) naming the bits, got {seen:?}"),

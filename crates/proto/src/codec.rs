@@ -10,10 +10,12 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::limits::Limits;
 use crate::message::*;
 use crate::path::{check_name, PathError, RelPath};
+use crate::session::stream::SessionKey;
 
 mod block;
 mod compress;
 mod stats;
+mod streams;
 mod tags;
 mod wire;
 
@@ -221,6 +223,9 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             if options.inplace {
                 flags |= OPT_INPLACE;
             }
+            if options.streams {
+                flags |= OPT_STREAMS;
+            }
             out.put_u32_le(flags);
             out.put_u32_le(filter.rules().len() as u32);
             for rule in filter.rules() {
@@ -231,12 +236,21 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
                 put_bytes(out, &rule.pattern);
             }
         }
-        Message::Welcome { version, space } => {
+        Message::Welcome {
+            version,
+            space,
+            cores,
+            streams_max,
+            key,
+        } => {
             out.put_u8(WELCOME);
             out.put_u32_le(*version);
             // Another version's Welcome (a test's) is its version alone, as version 4's.
             if *version != PROTOCOL_VERSION {
-                debug_assert!(space.is_none(), "space in a Welcome of version {version}");
+                debug_assert!(
+                    (space, cores, streams_max, key) == (&None, &0, &1, &None),
+                    "fields in a Welcome of version {version}"
+                );
                 return;
             }
             out.put_u8(u8::from(space.is_some()));
@@ -245,6 +259,13 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
                 out.put_u64_le(space.reserved_bytes);
                 out.put_u64_le(space.free_inodes);
                 out.put_u64_le(space.block_size);
+            }
+            out.put_u32_le(*cores);
+            out.put_u16_le(*streams_max);
+            // As given, also when it breaks the rule (a test's hostile frame): the decoder
+            // reads the key only when streams_max > 1.
+            if let Some(key) = key {
+                out.put_slice(key.as_bytes());
             }
         }
         Message::Refused { reason, message } => {
@@ -390,6 +411,7 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             put_str(out, message);
         }
         Message::Heartbeat => out.put_u8(HEARTBEAT),
+        Message::Join { .. } | Message::Joined { .. } => streams::encode(message, out),
         block => block::encode(block, out),
     }
 }
@@ -414,7 +436,8 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 | OPT_PULL
                 | OPT_BLOCK
                 | OPT_NO_SPACE_CHECK
-                | OPT_INPLACE;
+                | OPT_INPLACE
+                | OPT_STREAMS;
             if flags & !known != 0 {
                 return Err(CodecError::UnknownOptions {
                     bits: flags & !known,
@@ -460,6 +483,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     block: flags & OPT_BLOCK != 0,
                     no_space_check: flags & OPT_NO_SPACE_CHECK != 0,
                     inplace: flags & OPT_INPLACE != 0,
+                    streams: flags & OPT_STREAMS != 0,
                 },
                 filter: crate::filter::Filter::new(rules),
             }
@@ -470,8 +494,16 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                 // Another version's Welcome may carry other fields: the client only needs
                 // its version, to refuse it (exit 2) rather than fail on its layout.
                 r.skip_rest();
+                r.finish()?;
+                return Ok(Message::Welcome {
+                    version,
+                    space: None,
+                    cores: 0,
+                    streams_max: 1,
+                    key: None,
+                });
             }
-            let space = match version == PROTOCOL_VERSION && r.flag("space")? {
+            let space = match r.flag("space")? {
                 false => None,
                 true => Some(VolumeSpace {
                     free_bytes: r.u64("free_bytes")?,
@@ -480,7 +512,21 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
                     block_size: r.u64("block_size")?,
                 }),
             };
-            Message::Welcome { version, space }
+            let cores = r.u32("cores")?;
+            // Any count decodes: the client refuses one it does not take (exit 12) with
+            // words, rather than a codec error.
+            let streams_max = r.u16("streams_max")?;
+            let key = match streams_max > 1 {
+                true => Some(SessionKey::new(r.array32("key")?)),
+                false => None,
+            };
+            Message::Welcome {
+                version,
+                space,
+                cores,
+                streams_max,
+                key,
+            }
         }
         REFUSED => {
             let code = r.u8("reason")?;
@@ -624,6 +670,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
             }
         }
         HEARTBEAT => Message::Heartbeat,
+        JOIN | JOINED => streams::decode(tag, &mut r)?,
         COMPRESSED => return Err(r.bad("nested", u64::from(COMPRESSED))),
         BLOCK_BEGIN..=BLOCK_DONE => block::decode(tag, &mut r, limits)?,
         _ => unreachable!("tag_name accepted tag {tag}"),

@@ -29,4 +29,6 @@ pub use limits::Limits;
 pub use message::*;
 pub use model::*;
 pub use path::{check_name, escape, peer_text, PathError, RelPath};
+pub use session::join::{JoinGate, JoinRefusal};
+pub use session::stream::{SessionKey, StreamId};
 pub use session::SessionError;

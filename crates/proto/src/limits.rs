@@ -52,6 +52,11 @@ pub struct Limits {
     /// (plus one signature per sender thread finishing as the next one arrives). At least
     /// [`Limits::max_signature`].
     pub signature_window: usize,
+    /// Most streams (connections) one session may have, stream 0 included: a client
+    /// refuses a `Welcome` that offers more, and every per-stream table either side keeps
+    /// is bounded by it. 16 fills a 100 Gbit/s link or a long window-bound path (tools
+    /// that do so use 8-16 connections); more would only multiply buffers and handshakes.
+    pub max_streams: u16,
 }
 
 impl Default for Limits {
@@ -72,6 +77,7 @@ impl Default for Limits {
             max_pending_dirs: 1024 * 1024,
             max_pending_dir_bytes: 256 * 1024 * 1024,
             signature_window: 64 * 1024 * 1024,
+            max_streams: 16,
         }
     }
 }

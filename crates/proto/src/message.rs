@@ -27,6 +27,7 @@
 use bytes::Bytes;
 
 use crate::model::{Entry, EntryKind, Meta};
+use crate::session::stream::SessionKey;
 
 /// The wire format's version. A peer that speaks another is refused in the handshake
 /// with [`RefuseReason::VersionMismatch`].
@@ -41,7 +42,11 @@ use crate::model::{Entry, EntryKind, Meta};
 ///   device synced block by block onto a block volume, or pulled from one; and the
 ///   pre-flight space check: the `no_space_check` option, `Welcome` carries the target
 ///   volume's free space, and `Done` what the session needed of it.
-pub const PROTOCOL_VERSION: u32 = 5;
+/// * 6: several streams per session: the `streams` option, `Welcome` carries the server's
+///   cores, the streams the session may have and the key to join it; `Join`/`Joined` and
+///   their refusals, with which another connection becomes a stream of the session
+///   ([`crate::session::join`]).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// What the source asks of this session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,6 +82,9 @@ pub struct SessionOptions {
     /// The target writes a changed file's new content into the existing file instead
     /// of a temp copy (`--inplace`).
     pub inplace: bool,
+    /// The client may open more connections and join them to this session (`--streams`);
+    /// the server's `Welcome` says how many it may have and with which key.
+    pub streams: bool,
 }
 
 /// Why the target would not start a session.
@@ -87,6 +95,16 @@ pub enum RefuseReason {
     VolumeBusy,
     VolumeUnavailable,
     ReadOnly,
+    /// The answer to a `Join` only, as are the three below: no session has that key (or
+    /// the joining client is not the session's).
+    UnknownSession,
+    /// The session is finishing: it takes no more streams.
+    JoinClosed,
+    /// That stream number is stream 0 or joined before.
+    StreamTaken,
+    /// That stream number is not below the session's `streams_max`, or the server holds
+    /// all the joined streams it takes.
+    TooManyStreams,
 }
 
 /// Why the source could not deliver a file it had listed.
@@ -219,7 +237,25 @@ pub enum Message {
         /// read it at admission (`None` when the server is the source of a pull, or could
         /// not read it).
         space: Option<VolumeSpace>,
+        /// The CPUs the server may use (`available_parallelism`, so a cgroup's limit).
+        cores: u32,
+        /// How many streams this session may have, stream 0 included: 1 unless the
+        /// client asked for `streams`. A client refuses 0 or more than
+        /// [`crate::Limits::max_streams`].
+        streams_max: u16,
+        /// The key a joining connection presents; present exactly when `streams_max > 1`.
+        key: Option<SessionKey>,
     },
+    /// Instead of `Hello`, the first frame of a connection that joins a running session
+    /// as stream `stream` (`1..streams_max`). `version` comes first in every version, so
+    /// a server of another version can still refuse it as such.
+    Join {
+        version: u32,
+        key: SessionKey,
+        stream: u16,
+    },
+    /// The answer to a good `Join`: this connection is now stream `stream` of the session.
+    Joined { stream: u16 },
     Refused {
         reason: RefuseReason,
         message: String,
@@ -350,6 +386,8 @@ impl Message {
             Message::Hello { .. } => "Hello",
             Message::Welcome { .. } => "Welcome",
             Message::Refused { .. } => "Refused",
+            Message::Join { .. } => "Join",
+            Message::Joined { .. } => "Joined",
             Message::Root { .. } => "Root",
             Message::List { .. } => "List",
             Message::ListEnd { .. } => "ListEnd",

@@ -252,8 +252,21 @@ fn a_handshake_message_mid_session_is_refused() {
         Message::Welcome {
             version: 4,
             space: None,
+            cores: 0,
+            streams_max: 1,
+            key: None,
         },
         "unexpected Welcome from the target",
+    );
+    let mut core = six();
+    refused(
+        &mut core,
+        Message::Join {
+            version: ferry_proto::PROTOCOL_VERSION,
+            key: ferry_proto::SessionKey::new([1; 32]),
+            stream: 1,
+        },
+        "unexpected Join from the target",
     );
 }
 

@@ -177,10 +177,7 @@ fn random_garbage_is_refused() {
 
 #[test]
 fn a_second_welcome_is_refused() {
-    let welcome = Message::Welcome {
-        version: PROTOCOL_VERSION,
-        space: None,
-    };
+    let welcome = crate::raw_server::welcome(1);
     hostile_server(move |_| sends([welcome])).refused();
 }
 

@@ -1,7 +1,7 @@
 //! The client's half of the handshake: `Hello` with the session's options and filter,
 //! and the server's answer (`Welcome`, or `Refused` with its reason mapped to an exit code).
 
-use ferry_proto::{Filter, Message, SessionOptions, VolumeSpace, PROTOCOL_VERSION};
+use ferry_proto::{Filter, Limits, Message, SessionOptions, VolumeSpace, PROTOCOL_VERSION};
 use tokio::io::AsyncRead;
 
 use super::connect::Route;
@@ -35,7 +35,15 @@ pub async fn handshake<R: AsyncRead + Unpin>(
         }
     };
     match answer {
-        Message::Welcome { version, space } if version == PROTOCOL_VERSION => Ok(space),
+        Message::Welcome {
+            version,
+            space,
+            streams_max,
+            ..
+        } if version == PROTOCOL_VERSION => {
+            check_streams_max(streams_max)?;
+            Ok(space)
+        }
         Message::Welcome { version, .. } => Err(EngineError::new(
             ExitCode::ProtocolVersion,
             format!("target speaks protocol {version}, this ferry speaks {PROTOCOL_VERSION}; run the same ferry version on both sides"),
@@ -68,4 +76,16 @@ pub async fn handshake<R: AsyncRead + Unpin>(
             other.name()
         ))),
     }
+}
+
+/// A session has stream 0 at least, and no more than [`Limits::max_streams`]: a server
+/// that offers otherwise breaks the protocol (exit 12).
+pub fn check_streams_max(streams_max: u16) -> Result<(), EngineError> {
+    let max = Limits::default().max_streams;
+    if streams_max == 0 || streams_max > max {
+        return Err(EngineError::protocol(format!(
+            "the target's Welcome offers {streams_max} streams for this session; a session has 1 to {max} (the target is broken or not a Ferry server)"
+        )));
+    }
+    Ok(())
 }

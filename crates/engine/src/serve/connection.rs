@@ -425,12 +425,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         };
         return match verdict {
             Ok(space) => {
-                let _ = tx
-                    .send(Message::Welcome {
-                        version: PROTOCOL_VERSION,
-                        space,
-                    })
-                    .await;
+                let _ = tx.send(welcome(space)).await;
                 tracing::info!(volume = %name, "probe: volume present and writable");
                 Admission::Refused
             }
@@ -493,10 +488,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         }
     };
     if tx
-        .send(Message::Welcome {
-            version: PROTOCOL_VERSION,
-            space: volume.as_deref().and_then(welcome_space),
-        })
+        .send(welcome(volume.as_deref().and_then(welcome_space)))
         .await
         .is_err()
     {
@@ -511,6 +503,19 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         lock,
         slot,
     }))
+}
+
+/// The `Welcome` that admits a session. It grants one stream whatever the client asked:
+/// this server does not take joined streams yet, and `streams_max = 1` says so (no key).
+fn welcome(space: Option<VolumeSpace>) -> Message {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Message::Welcome {
+        version: PROTOCOL_VERSION,
+        space,
+        cores: u32::try_from(cores).unwrap_or(u32::MAX),
+        streams_max: 1,
+        key: None,
+    }
 }
 
 /// What a push's (or probe's) `Welcome` says of the volume's free space; `None` if it

@@ -159,6 +159,9 @@ impl Metrics {
             VolumeBusy => 2,
             VolumeUnavailable => 3,
             ReadOnly => 4,
+            // Answers to a `Join`, not to a `Hello`: joins get their own counter when the
+            // server takes them (it refuses none of them this way yet).
+            UnknownSession | JoinClosed | StreamTaken | TooManyStreams => return,
         };
         self.refused[i].fetch_add(1, Relaxed);
     }

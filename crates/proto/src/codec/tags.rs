@@ -34,6 +34,8 @@ pub const BLOCK_ZERO: u8 = 27;
 pub const BLOCK_SEGMENT_END: u8 = 28;
 pub const BLOCK_END: u8 = 29;
 pub const BLOCK_DONE: u8 = 30;
+pub const JOIN: u8 = 31;
+pub const JOINED: u8 = 32;
 
 pub const OPT_DELETE: u32 = 1;
 pub const OPT_DRY_RUN: u32 = 2;
@@ -47,6 +49,7 @@ pub const OPT_PULL: u32 = 256;
 pub const OPT_BLOCK: u32 = 512;
 pub const OPT_NO_SPACE_CHECK: u32 = 1024;
 pub const OPT_INPLACE: u32 = 2048;
+pub const OPT_STREAMS: u32 = 4096;
 
 pub const CONTENT_FILE: u8 = 1;
 pub const CONTENT_FILE_SUM: u8 = 2;
@@ -87,6 +90,8 @@ pub fn tag_name(tag: u8) -> Option<&'static str> {
         BLOCK_SEGMENT_END => "BlockSegmentEnd",
         BLOCK_END => "BlockEnd",
         BLOCK_DONE => "BlockDone",
+        JOIN => "Join",
+        JOINED => "Joined",
         _ => return None,
     })
 }
@@ -109,6 +114,10 @@ codes!(refuse_code, refuse_from, RefuseReason {
     VolumeBusy = 3,
     VolumeUnavailable = 4,
     ReadOnly = 5,
+    UnknownSession = 6,
+    JoinClosed = 7,
+    StreamTaken = 8,
+    TooManyStreams = 9,
 });
 codes!(failure_code, failure_from, FileFailure {
     Vanished = 1,

@@ -78,7 +78,7 @@ fn message() -> impl Strategy<Value = Message> {
         (
             any::<u32>(),
             name(),
-            any::<[bool; 12]>(),
+            any::<[bool; 13]>(),
             proptest::collection::vec((any::<bool>(), name()), 0..4)
         )
             .prop_map(|(version, volume, o, rules)| {
@@ -98,6 +98,7 @@ fn message() -> impl Strategy<Value = Message> {
                         block: o[9],
                         no_space_check: o[10],
                         inplace: o[11],
+                        streams: o[12],
                     },
                     filter: Filter::new(
                         rules
@@ -114,25 +115,46 @@ fn message() -> impl Strategy<Value = Message> {
                     ),
                 }
             }),
-        (any::<bool>(), any::<[u64; 4]>()).prop_map(|(known, f)| Message::Welcome {
-            version: PROTOCOL_VERSION,
-            space: known.then_some(VolumeSpace {
-                free_bytes: f[0],
-                reserved_bytes: f[1],
-                free_inodes: f[2],
-                block_size: f[3],
+        (
+            any::<bool>(),
+            any::<[u64; 4]>(),
+            any::<u32>(),
+            any::<u16>(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(known, f, cores, streams_max, key)| Message::Welcome {
+                version: PROTOCOL_VERSION,
+                space: known.then_some(VolumeSpace {
+                    free_bytes: f[0],
+                    reserved_bytes: f[1],
+                    free_inodes: f[2],
+                    block_size: f[3],
+                }),
+                cores,
+                streams_max,
+                key: (streams_max > 1).then(|| SessionKey::new(key)),
             }),
-        }),
         any::<u32>()
             .prop_filter("another version", |v| *v != PROTOCOL_VERSION)
             .prop_map(|version| Message::Welcome {
                 version,
-                space: None
+                space: None,
+                cores: 0,
+                streams_max: 1,
+                key: None,
             }),
-        (0u8..5, text()).prop_map(|(r, message)| Message::Refused {
+        (0u8..9, text()).prop_map(|(r, message)| Message::Refused {
             reason: tags::refuse_from(r + 1).unwrap(),
             message
         }),
+        (any::<u32>(), any::<[u8; 32]>(), any::<u16>()).prop_map(|(version, key, stream)| {
+            Message::Join {
+                version,
+                key: SessionKey::new(key),
+                stream,
+            }
+        }),
+        any::<u16>().prop_map(|stream| Message::Joined { stream }),
         meta().prop_map(|meta| Message::Root { meta }),
         (
             proptest::collection::vec(name(), 0..4),
@@ -362,7 +384,7 @@ proptest! {
 #[test]
 fn a_welcome_of_another_version_decodes_to_its_version() {
     let limits = Limits::default();
-    for (version, rest) in [(4u32, &[][..]), (6, &[1, 2, 3, 4, 5][..])] {
+    for (version, rest) in [(4u32, &[][..]), (5, &[0][..]), (7, &[1, 2, 3, 4, 5][..])] {
         let mut frame = BytesMut::new();
         frame.put_u32_le(5 + rest.len() as u32);
         frame.put_u8(tags::WELCOME);
@@ -372,7 +394,10 @@ fn a_welcome_of_another_version_decodes_to_its_version() {
             decode(&mut frame, &limits).unwrap(),
             Some(Message::Welcome {
                 version,
-                space: None
+                space: None,
+                cores: 0,
+                streams_max: 1,
+                key: None,
             })
         );
     }

@@ -138,6 +138,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    pub fn u16(&mut self, field: &'static str) -> Result<u16, CodecError> {
+        self.need(2, field)?;
+        Ok(self.buf.get_u16_le())
+    }
+
     pub fn u32(&mut self, field: &'static str) -> Result<u32, CodecError> {
         self.need(4, field)?;
         Ok(self.buf.get_u32_le())

@@ -18,7 +18,9 @@
 //! Must not import: tokio, std::fs, std::net, or any crate that does I/O.
 
 pub mod block;
+pub mod join;
 pub mod source;
+pub mod stream;
 pub mod target;
 
 use crate::message::ErrorClass;

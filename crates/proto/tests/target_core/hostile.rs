@@ -309,7 +309,11 @@ fn messages_only_a_target_sends_are_refused() {
         Message::Welcome {
             version: 4,
             space: None,
+            cores: 0,
+            streams_max: 1,
+            key: None,
         },
+        Message::Joined { stream: 1 },
     ] {
         let name = message.name();
         let mut t = Target::new();
