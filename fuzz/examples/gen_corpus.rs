@@ -291,6 +291,38 @@ fn messages() -> Vec<Message> {
             stream: 2,
         },
         Message::Joined { stream: 2 },
+        Message::WantRange {
+            index: 3,
+            offset: RANGE,
+            len: RANGE,
+            have: true,
+            cv: [0x3c; 32],
+        },
+        Message::RangeEnd {
+            index: 3,
+            offset: RANGE,
+            len: RANGE,
+            same: false,
+            cv: [0x3c; 32],
+        },
+        Message::Wants {
+            indices: vec![3, 4, 9],
+        },
+        Message::Files {
+            files: vec![
+                SmallFile {
+                    index: 3,
+                    hash: *blake3::hash(b"hello, ferry").as_bytes(),
+                    bytes: Bytes::from_static(b"hello, ferry"),
+                },
+                SmallFile {
+                    index: 4,
+                    hash: *blake3::hash(b"").as_bytes(),
+                    bytes: Bytes::new(),
+                },
+            ],
+        },
+        Message::StreamGone { stream: 2 },
         Message::Refused {
             reason: RefuseReason::UnknownVolume,
             message: "no volume pvc-data".into(),

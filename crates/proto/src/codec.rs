@@ -411,7 +411,13 @@ fn encode_body(message: &Message, out: &mut BytesMut) {
             put_str(out, message);
         }
         Message::Heartbeat => out.put_u8(HEARTBEAT),
-        Message::Join { .. } | Message::Joined { .. } => streams::encode(message, out),
+        Message::Join { .. }
+        | Message::Joined { .. }
+        | Message::WantRange { .. }
+        | Message::RangeEnd { .. }
+        | Message::Wants { .. }
+        | Message::Files { .. }
+        | Message::StreamGone { .. } => streams::encode(message, out),
         block => block::encode(block, out),
     }
 }
@@ -670,7 +676,7 @@ fn decode_body(body: Bytes, limits: &Limits) -> Result<Message, CodecError> {
             }
         }
         HEARTBEAT => Message::Heartbeat,
-        JOIN | JOINED => streams::decode(tag, &mut r)?,
+        JOIN..=STREAM_GONE => streams::decode(tag, &mut r, limits)?,
         COMPRESSED => return Err(r.bad("nested", u64::from(COMPRESSED))),
         BLOCK_BEGIN..=BLOCK_DONE => block::decode(tag, &mut r, limits)?,
         _ => unreachable!("tag_name accepted tag {tag}"),

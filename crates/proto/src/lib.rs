@@ -30,5 +30,5 @@ pub use message::*;
 pub use model::*;
 pub use path::{check_name, escape, peer_text, PathError, RelPath};
 pub use session::join::{JoinGate, JoinRefusal};
-pub use session::stream::{SessionKey, StreamId};
+pub use session::stream::{SessionKey, StreamId, RANGE};
 pub use session::SessionError;

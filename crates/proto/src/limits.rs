@@ -57,6 +57,13 @@ pub struct Limits {
     /// is bounded by it. 16 fills a 100 Gbit/s link or a long window-bound path (tools
     /// that do so use 8-16 connections); more would only multiply buffers and handshakes.
     pub max_streams: u16,
+    /// Most files one `Wants` frame asks for: 4096 indices are 32 KiB, and as many asks as
+    /// one listing frame can bring, so a target never needs more than one per frame.
+    pub max_wants_per_frame: usize,
+    /// Most files in one `Files` frame (each within [`Limits::data_chunk`], the whole
+    /// frame within [`Limits::max_frame`]). A receiver checks and tracks each like a file
+    /// of its own; 1024 makes the per-file cost of a frame ~0.1% of a small file's.
+    pub max_files_per_frame: usize,
 }
 
 impl Default for Limits {
@@ -78,6 +85,8 @@ impl Default for Limits {
             max_pending_dir_bytes: 256 * 1024 * 1024,
             signature_window: 64 * 1024 * 1024,
             max_streams: 16,
+            max_wants_per_frame: 4096,
+            max_files_per_frame: 1024,
         }
     }
 }

@@ -45,7 +45,9 @@ use crate::session::stream::SessionKey;
 /// * 6: several streams per session: the `streams` option, `Welcome` carries the server's
 ///   cores, the streams the session may have and the key to join it; `Join`/`Joined` and
 ///   their refusals, with which another connection becomes a stream of the session
-///   ([`crate::session::join`]).
+///   ([`crate::session::join`]); and the frames that spread a session's work over them
+///   (`Wants`, `Files`, `WantRange`, `RangeEnd`, `StreamGone`), which engines of this
+///   version do not send yet.
 pub const PROTOCOL_VERSION: u32 = 6;
 
 /// What the source asks of this session.
@@ -256,6 +258,37 @@ pub enum Message {
     },
     /// The answer to a good `Join`: this connection is now stream `stream` of the session.
     Joined { stream: u16 },
+    /// Target → source: send bytes `offset..offset + len` of file `index`, a range of a
+    /// large file ([`crate::session::stream::RANGE`] bytes, the file's last range fewer).
+    /// With `have`, the target already holds those bytes and `cv` is their BLAKE3
+    /// chaining value: the source sends them only if its own differ.
+    WantRange {
+        index: u64,
+        offset: u64,
+        len: u64,
+        have: bool,
+        cv: [u8; 32],
+    },
+    /// Source → target: the range `offset..offset + len` of file `index` is complete on
+    /// this stream. `same`: the target's bytes (`WantRange.have`) are the source's, and no
+    /// data came; otherwise `Data`/`Hole` frames covered the range first, and `cv` is the
+    /// BLAKE3 chaining value of the source's bytes.
+    RangeEnd {
+        index: u64,
+        offset: u64,
+        len: u64,
+        same: bool,
+        cv: [u8; 32],
+    },
+    /// Target → source: send these files whole, as that many `Want{index, delta: false}`
+    /// in this order (1 to [`crate::Limits::max_wants_per_frame`]).
+    Wants { indices: Vec<u64> },
+    /// Source → target: whole small files, each as its `Data` from offset 0 and its
+    /// `FileEnd` would say (1 to [`crate::Limits::max_files_per_frame`]).
+    Files { files: Vec<SmallFile> },
+    /// Either side, on stream 0 only: this side lost stream `stream` (its connection
+    /// ended before the session did) and stopped using it.
+    StreamGone { stream: u16 },
     Refused {
         reason: RefuseReason,
         message: String,
@@ -366,6 +399,15 @@ pub enum Message {
     BlockDone { stats: BlockStats },
 }
 
+/// One whole file in a `Files` frame: its content and the BLAKE3 of it; its size is the
+/// length of `bytes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmallFile {
+    pub index: u64,
+    pub hash: [u8; 32],
+    pub bytes: Bytes,
+}
+
 /// The target's account of a block session, sent in `BlockDone`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlockStats {
@@ -388,6 +430,11 @@ impl Message {
             Message::Refused { .. } => "Refused",
             Message::Join { .. } => "Join",
             Message::Joined { .. } => "Joined",
+            Message::WantRange { .. } => "WantRange",
+            Message::RangeEnd { .. } => "RangeEnd",
+            Message::Wants { .. } => "Wants",
+            Message::Files { .. } => "Files",
+            Message::StreamGone { .. } => "StreamGone",
             Message::Root { .. } => "Root",
             Message::List { .. } => "List",
             Message::ListEnd { .. } => "ListEnd",

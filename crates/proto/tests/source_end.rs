@@ -289,3 +289,43 @@ fn after_an_error_every_message_gets_the_same_error() {
     }
     assert!(works(&mut core).is_empty());
 }
+
+/// The frames of a session over several streams, which no session of this version has:
+/// refused with words, whichever the target sends (a listed file is asked for by each).
+#[test]
+fn frames_of_a_session_over_several_streams_are_refused() {
+    for message in [
+        Message::Wants { indices: vec![0] },
+        Message::Files {
+            files: vec![ferry_proto::SmallFile {
+                index: 0,
+                hash: [0; 32],
+                bytes: Default::default(),
+            }],
+        },
+        Message::WantRange {
+            index: 0,
+            offset: 0,
+            len: 1,
+            have: false,
+            cv: [0; 32],
+        },
+        Message::RangeEnd {
+            index: 0,
+            offset: 0,
+            len: 1,
+            same: false,
+            cv: [0; 32],
+        },
+        Message::StreamGone { stream: 1 },
+    ] {
+        let name = message.name();
+        let mut core = six();
+        let text = refused(
+            &mut core,
+            message,
+            &format!("{name} is not part of this session"),
+        );
+        assert!(text.contains("the target sent a frame"), "{text}");
+    }
+}

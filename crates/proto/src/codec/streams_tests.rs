@@ -162,3 +162,245 @@ fn a_key_in_a_message_does_not_show_in_its_debug() {
         );
     }
 }
+
+/// A body: `tag` and then `fields`, each little-endian as the codec writes them.
+fn body(tag: u8, fill: impl FnOnce(&mut BytesMut)) -> BytesMut {
+    let mut body = BytesMut::new();
+    body.put_u8(tag);
+    fill(&mut body);
+    frame(&body)
+}
+
+fn decoded(mut buf: BytesMut) -> Result<Option<Message>, CodecError> {
+    decode(&mut buf, &Limits::default())
+}
+
+#[test]
+fn a_wants_frame_asks_for_one_to_4096_files_that_are_there() {
+    let limits = Limits::default();
+    let wants = |count: u32, indices: u64| {
+        body(WANTS, |b| {
+            b.put_u32_le(count);
+            for i in 0..indices {
+                b.put_u64_le(i);
+            }
+        })
+    };
+    assert_eq!(
+        decoded(wants(2, 2)),
+        Ok(Some(Message::Wants {
+            indices: vec![0, 1]
+        }))
+    );
+    let max = limits.max_wants_per_frame as u32;
+    assert!(matches!(
+        decoded(wants(max, max.into())),
+        Ok(Some(Message::Wants { indices })) if indices.len() == limits.max_wants_per_frame
+    ));
+    assert_eq!(
+        decoded(wants(0, 0)),
+        Err(CodecError::BadValue {
+            message: "Wants",
+            field: "count",
+            value: 0
+        })
+    );
+    for over in [max + 1, u32::MAX] {
+        assert!(
+            matches!(
+                decoded(wants(over, 0)),
+                Err(CodecError::OverLimit { message: "Wants", field: "count", value, .. }) if value == u64::from(over)
+            ),
+            "{over}"
+        );
+    }
+    // More indices claimed than the frame holds: refused before allocating for them.
+    assert_eq!(
+        decoded(wants(100, 3)),
+        Err(CodecError::Truncated {
+            message: "Wants",
+            field: "count"
+        })
+    );
+    assert!(matches!(
+        decoded(wants(1, 2)),
+        Err(CodecError::TrailingBytes {
+            message: "Wants",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_files_frame_holds_one_to_1024_files_each_within_a_data_chunk() {
+    let limits = Limits::default();
+    let files = |count: u32, sizes: &[usize]| {
+        body(FILES, |b| {
+            b.put_u32_le(count);
+            for (i, size) in sizes.iter().enumerate() {
+                b.put_u64_le(i as u64);
+                b.put_slice(&[i as u8; 32]);
+                b.put_u32_le(*size as u32);
+                b.put_bytes(0x61, *size);
+            }
+        })
+    };
+    match decoded(files(3, &[0, 5, limits.data_chunk])) {
+        Ok(Some(Message::Files { files })) => {
+            let sizes: Vec<usize> = files.iter().map(|f| f.bytes.len()).collect();
+            assert_eq!(sizes, [0, 5, limits.data_chunk]);
+            assert_eq!((files[1].index, files[1].hash), (1, [1; 32]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        decoded(files(0, &[])),
+        Err(CodecError::BadValue {
+            message: "Files",
+            field: "count",
+            value: 0
+        })
+    );
+    let max = limits.max_files_per_frame as u32;
+    assert!(matches!(
+        decoded(files(max + 1, &[])),
+        Err(CodecError::OverLimit {
+            message: "Files",
+            field: "count",
+            ..
+        })
+    ));
+    // 1024 claimed, room for far fewer (each entry takes 44 bytes at least).
+    assert_eq!(
+        decoded(files(max, &[1; 10])),
+        Err(CodecError::Truncated {
+            message: "Files",
+            field: "count"
+        })
+    );
+    // One entry's bytes over a data chunk.
+    assert!(matches!(
+        decoded(files(2, &[1, limits.data_chunk + 1])),
+        Err(CodecError::OverLimit {
+            message: "Files",
+            field: "bytes",
+            ..
+        })
+    ));
+    // An entry that claims more bytes than the frame has left.
+    let mut short = BytesMut::new();
+    short.put_u8(FILES);
+    short.put_u32_le(1);
+    short.put_u64_le(7);
+    short.put_slice(&[0; 32]);
+    short.put_u32_le(100);
+    short.put_slice(&[0; 10]);
+    assert!(matches!(
+        decoded(frame(&short)),
+        Err(CodecError::Truncated {
+            message: "Files",
+            field: "bytes"
+        })
+    ));
+}
+
+#[test]
+fn a_files_frame_of_whole_data_chunks_is_bounded_by_the_frame() {
+    // As many full chunks as fit a frame decode; the frame limit refuses one more before
+    // it is buffered, whatever the count says.
+    let limits = Limits::default();
+    let per = MIN_FILE_ENTRY + limits.data_chunk;
+    let fit = (limits.max_frame - 1 - 4) / per;
+    assert!(fit >= 1);
+    let mut b = BytesMut::new();
+    b.put_u8(FILES);
+    b.put_u32_le(fit as u32 + 1);
+    for i in 0..=fit {
+        b.put_u64_le(i as u64);
+        b.put_slice(&[0; 32]);
+        b.put_u32_le(limits.data_chunk as u32);
+        b.put_bytes(0, limits.data_chunk);
+    }
+    assert!(matches!(
+        decoded(frame(&b)),
+        Err(CodecError::FrameTooLarge { .. })
+    ));
+}
+
+#[test]
+fn a_range_is_one_to_range_bytes_with_a_flag_that_is_a_flag() {
+    let range = |tag: u8, len: u64, flag: u8| {
+        body(tag, |b| {
+            b.put_u64_le(3);
+            b.put_u64_le(2 * RANGE);
+            b.put_u64_le(len);
+            b.put_u8(flag);
+            b.put_slice(&[0xcc; 32]);
+        })
+    };
+    assert_eq!(
+        decoded(range(WANT_RANGE, RANGE, 1)),
+        Ok(Some(Message::WantRange {
+            index: 3,
+            offset: 2 * RANGE,
+            len: RANGE,
+            have: true,
+            cv: [0xcc; 32]
+        }))
+    );
+    assert_eq!(
+        decoded(range(RANGE_END, 1, 0)),
+        Ok(Some(Message::RangeEnd {
+            index: 3,
+            offset: 2 * RANGE,
+            len: 1,
+            same: false,
+            cv: [0xcc; 32]
+        }))
+    );
+    for (tag, name, flag) in [
+        (WANT_RANGE, "WantRange", "have"),
+        (RANGE_END, "RangeEnd", "same"),
+    ] {
+        assert_eq!(
+            decoded(range(tag, 0, 0)),
+            Err(CodecError::BadValue {
+                message: name,
+                field: "len",
+                value: 0
+            })
+        );
+        assert_eq!(
+            decoded(range(tag, RANGE + 1, 0)),
+            Err(CodecError::OverLimit {
+                message: name,
+                field: "len",
+                value: RANGE + 1,
+                max: RANGE
+            })
+        );
+        assert_eq!(
+            decoded(range(tag, 5, 2)),
+            Err(CodecError::BadValue {
+                message: name,
+                field: flag,
+                value: 2
+            })
+        );
+    }
+}
+
+#[test]
+fn a_truncated_stream_gone_is_refused() {
+    assert_eq!(
+        decoded(body(STREAM_GONE, |b| b.put_u16_le(4))),
+        Ok(Some(Message::StreamGone { stream: 4 }))
+    );
+    assert!(matches!(
+        decoded(body(STREAM_GONE, |b| b.put_u8(4))),
+        Err(CodecError::Truncated {
+            message: "StreamGone",
+            ..
+        })
+    ));
+}

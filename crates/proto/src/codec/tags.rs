@@ -36,6 +36,11 @@ pub const BLOCK_END: u8 = 29;
 pub const BLOCK_DONE: u8 = 30;
 pub const JOIN: u8 = 31;
 pub const JOINED: u8 = 32;
+pub const WANT_RANGE: u8 = 33;
+pub const RANGE_END: u8 = 34;
+pub const WANTS: u8 = 35;
+pub const FILES: u8 = 36;
+pub const STREAM_GONE: u8 = 37;
 
 pub const OPT_DELETE: u32 = 1;
 pub const OPT_DRY_RUN: u32 = 2;
@@ -92,6 +97,11 @@ pub fn tag_name(tag: u8) -> Option<&'static str> {
         BLOCK_DONE => "BlockDone",
         JOIN => "Join",
         JOINED => "Joined",
+        WANT_RANGE => "WantRange",
+        RANGE_END => "RangeEnd",
+        WANTS => "Wants",
+        FILES => "Files",
+        STREAM_GONE => "StreamGone",
         _ => return None,
     })
 }

@@ -4,6 +4,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::filter::{Filter, Rule, RuleKind};
 use crate::model::*;
+use crate::session::stream::RANGE;
 
 fn name() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(
@@ -155,6 +156,45 @@ fn message() -> impl Strategy<Value = Message> {
             }
         }),
         any::<u16>().prop_map(|stream| Message::Joined { stream }),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            1..=RANGE,
+            any::<bool>(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(index, offset, len, have, cv)| Message::WantRange {
+                index,
+                offset,
+                len,
+                have,
+                cv
+            }),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            1..=RANGE,
+            any::<bool>(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(index, offset, len, same, cv)| Message::RangeEnd {
+                index,
+                offset,
+                len,
+                same,
+                cv
+            }),
+        proptest::collection::vec(any::<u64>(), 1..40)
+            .prop_map(|indices| Message::Wants { indices }),
+        proptest::collection::vec((any::<u64>(), any::<[u8; 32]>(), bytes(300)), 1..6).prop_map(
+            |files| Message::Files {
+                files: files
+                    .into_iter()
+                    .map(|(index, hash, bytes)| SmallFile { index, hash, bytes })
+                    .collect()
+            }
+        ),
+        any::<u16>().prop_map(|stream| Message::StreamGone { stream }),
         meta().prop_map(|meta| Message::Root { meta }),
         (
             proptest::collection::vec(name(), 0..4),

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::limits::Limits;
 use crate::message::{Message, TargetStats};
 use crate::model::{Content, Entry, Meta};
+use crate::session::stream::{is_multi_stream_frame, not_in_this_session};
 use crate::session::SessionError;
 use signatures::Signatures;
 
@@ -406,6 +407,9 @@ impl<F: Clone> SourceCore<F> {
                 Err(SessionError::from_peer("target says", class, &message))
             }
             Message::Heartbeat => Ok(()),
+            multi if is_multi_stream_frame(&multi) => {
+                Err(not_in_this_session(&multi, "the target"))
+            }
             other => Err(SessionError::protocol(format!(
                 "unexpected {} from the target",
                 other.name()

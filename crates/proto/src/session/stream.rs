@@ -1,11 +1,21 @@
 //! The names a session with several streams (protocol 6) gives its parts: [`StreamId`],
-//! one TLS connection of a session, and [`SessionKey`], the secret a joining connection
-//! presents. Both cores and the engine use them; they hold no state.
+//! one TLS connection of a session, [`SessionKey`], the secret a joining connection
+//! presents, and [`RANGE`], the piece a large file is asked in. Both cores and the engine
+//! use them; they hold no state.
 //!
 //! Must not import: anything that does I/O or makes randomness (the engine makes a key and
 //! hands it in as a value).
 
 use std::fmt;
+
+use super::SessionError;
+use crate::message::Message;
+
+/// The size of a range of a large file (`WantRange`, `RangeEnd`): 8 MiB, a power of two
+/// times BLAKE3's 1 KiB chunk, so every range but a file's last is a whole subtree of
+/// BLAKE3's tree and the file's hash can be put together from the ranges' chaining values.
+/// A protocol constant: both sides must agree on it.
+pub const RANGE: u64 = 8 * 1024 * 1024;
 
 /// One connection of a session, as the session numbers them: stream 0 is the connection
 /// that said `Hello` (the control stream), streams `1..streams_max` joined it with `Join`.
@@ -54,6 +64,29 @@ impl fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SessionKey(..)")
     }
+}
+
+/// Whether `message` is one of the frames that spread a session's work over streams
+/// (`Wants`, `Files`, `WantRange`, `RangeEnd`, `StreamGone`).
+pub fn is_multi_stream_frame(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Wants { .. }
+            | Message::Files { .. }
+            | Message::WantRange { .. }
+            | Message::RangeEnd { .. }
+            | Message::StreamGone { .. }
+    )
+}
+
+/// How a core refuses a multi-stream frame ([`is_multi_stream_frame`]) from `peer` ("the
+/// source", "the target"): the cores of this version run every session over one stream,
+/// asking for files one by one.
+pub(crate) fn not_in_this_session(message: &Message, peer: &str) -> SessionError {
+    SessionError::protocol(format!(
+        "{} is not part of this session: this version of Ferry runs a session over one stream and asks for files one at a time, and {peer} sent a frame that only a session over several streams may carry",
+        message.name()
+    ))
 }
 
 #[cfg(test)]

@@ -325,6 +325,53 @@ fn messages_only_a_target_sends_are_refused() {
     }
 }
 
+/// The frames of a session over several streams, which no session of this version has.
+fn multi_stream_frames() -> Vec<Message> {
+    vec![
+        Message::Wants { indices: vec![0] },
+        Message::Files {
+            files: vec![ferry_proto::SmallFile {
+                index: 0,
+                hash: [0; 32],
+                bytes: Default::default(),
+            }],
+        },
+        Message::WantRange {
+            index: 0,
+            offset: 0,
+            len: 1,
+            have: false,
+            cv: [0; 32],
+        },
+        Message::RangeEnd {
+            index: 0,
+            offset: 0,
+            len: 1,
+            same: false,
+            cv: [0; 32],
+        },
+        Message::StreamGone { stream: 1 },
+    ]
+}
+
+#[test]
+fn frames_of_a_session_over_several_streams_are_refused() {
+    for message in multi_stream_frames() {
+        let name = message.name();
+        let mut t = Target::new();
+        t.send(list("", 0, vec![file("f", 0)], true)).unwrap();
+        let e = refused(t.send(message));
+        assert!(
+            e.contains(&format!("{name} is not part of this session")),
+            "{e}"
+        );
+        assert!(
+            e.contains("sent a frame that only a session over several streams may carry"),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn a_sources_error_stops_the_session_with_its_class_and_safe_text() {
     // it: pull_hostile::peer_text

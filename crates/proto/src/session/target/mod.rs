@@ -51,6 +51,7 @@ use crate::limits::Limits;
 use crate::message::Message;
 use crate::model::{Content, Meta};
 use crate::path::RelPath;
+use crate::session::stream::{is_multi_stream_frame, not_in_this_session};
 use crate::session::SessionError;
 use dirs::DirTracker;
 use file::Wanted;
@@ -326,6 +327,9 @@ impl TargetCore {
                 &message,
             )),
             Message::Heartbeat => Ok(()),
+            multi if is_multi_stream_frame(&multi) => {
+                Err(not_in_this_session(&multi, "the source"))
+            }
             other => Err(SessionError::protocol(format!(
                 "unexpected {} from the source",
                 other.name()
