@@ -86,5 +86,24 @@ fn a_welcome_offering_no_streams_or_too_many_is_refused() {
             "{}",
             out.output.dump()
         );
+        // A probe reads the same Welcome.
+        let greeting = vec![Step::Send(crate::raw_server::welcome(streams_max))];
+        let server = RawServer::greeting(&certs.server_dir(), greeting, Vec::new());
+        let mut probe = crate::util::ferry();
+        probe
+            .arg("probe")
+            .arg(server.url())
+            .arg("--tls-dir")
+            .arg(certs.client_dir());
+        crate::util::clear_proxy_env(&mut probe);
+        let out = crate::util::run_guarded(&mut probe, "ferry probe");
+        let _ = server.finish();
+        assert_eq!(out.code, Some(12), "{}", out.dump());
+        assert!(
+            out.stdout
+                .contains(&format!("offers {streams_max} streams")),
+            "{}",
+            out.dump()
+        );
     }
 }

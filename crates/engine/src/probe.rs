@@ -12,6 +12,7 @@ use ferry_net::{Counted, WireCounter};
 use ferry_proto::{Limits, Message, RefuseReason, SessionOptions, PROTOCOL_VERSION};
 
 use crate::client::connect::{self, Route};
+use crate::client::handshake::check_streams_max;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{spawn_writer, FrameReader};
@@ -197,20 +198,25 @@ async fn run(route: &Route, hops: &mut Vec<Hop>) -> Result<(), EngineError> {
     .await?;
     hop(hops, route, "volume", async {
         match answer {
-            Message::Welcome { space, .. } => Ok((
-                (),
-                format!(
-                    "volume {} is present and writable{}",
-                    route.volume,
-                    match space {
-                        Some(s) => format!(
-                            "; {} bytes free ({} more reserved for root), {} inodes",
-                            s.free_bytes, s.reserved_bytes, s.free_inodes
-                        ),
-                        None => String::new(),
-                    }
-                ),
-            )),
+            Message::Welcome {
+                space, streams_max, ..
+            } => {
+                check_streams_max(streams_max)?;
+                Ok((
+                    (),
+                    format!(
+                        "volume {} is present and writable{}",
+                        route.volume,
+                        match space {
+                            Some(s) => format!(
+                                "; {} bytes free ({} more reserved for root), {} inodes",
+                                s.free_bytes, s.reserved_bytes, s.free_inodes
+                            ),
+                            None => String::new(),
+                        }
+                    ),
+                ))
+            }
             Message::Refused { reason, message } => Err(EngineError::new(
                 match reason {
                     RefuseReason::VersionMismatch => ExitCode::ProtocolVersion,
