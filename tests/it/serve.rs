@@ -81,3 +81,36 @@ fn hello_with_unknown_option_bits_is_refused_naming_them() {
         _ => panic!("expected Refused(VersionMismatch) naming the bits, got {seen:?}"),
     }
 }
+
+/// A client may ask for several streams (`Hello.options.streams`): this server takes no
+/// joined streams yet and says so with `streams_max = 1` and no key, with its cores.
+#[test]
+fn hello_asking_for_streams_is_welcomed_with_one_stream_and_no_key() {
+    let tmp = TempDir::new().unwrap();
+    let certs = Certs::new();
+    let server = Server::builder(&certs).volume("vol", tmp.path()).start();
+    let mut client = RawClient::connect_as_client(&server.addr, &certs.client_dir());
+    client
+        .send(&Message::Hello {
+            version: ferry_proto::PROTOCOL_VERSION,
+            volume: b"vol".to_vec(),
+            options: SessionOptions {
+                streams: true,
+                ..SessionOptions::default()
+            },
+            filter: Default::default(),
+        })
+        .expect("send Hello");
+    match client.recv() {
+        Recv::Msg(Message::Welcome {
+            streams_max,
+            key,
+            cores,
+            ..
+        }) => {
+            assert_eq!((streams_max, key), (1, None));
+            assert!(cores >= 1, "cores {cores}");
+        }
+        other => panic!("expected Welcome, got {other:?}"),
+    }
+}
