@@ -98,6 +98,7 @@ impl JoinedStreams {
     }
 
     /// Joined streams alive now (stream 0 not counted).
+    #[cfg(test)]
     pub fn live(&self) -> usize {
         self.state.live.load(SeqCst)
     }

@@ -185,6 +185,7 @@ impl Hubs {
     }
 
     /// Joined streams held now over all sessions.
+    #[cfg(test)]
     pub fn joined(&self) -> usize {
         self.joined.load(SeqCst)
     }
