@@ -41,7 +41,11 @@ fn four_streams_push_and_three_pull_through_proxy_and_router() {
     assert_eq!(pushed.stat("streams"), 4, "{}", pushed.stderr());
     assert_eq!(
         stream_events(pushed.events()),
-        [(1, "joined".into()), (2, "joined".into()), (3, "joined".into())]
+        [
+            (1, "joined".into()),
+            (2, "joined".into()),
+            (3, "joined".into())
+        ]
     );
     // Four CONNECTs through the proxy, all to the router...
     let router = format!("CONNECT 127.0.0.1:{} ", t.router.port());
@@ -105,9 +109,11 @@ fn a_proxy_that_refuses_a_second_connect_leaves_a_one_stream_success() {
         "the reason names the proxy's answer: {event}"
     );
     assert!(
-        run.events()
-            .iter()
-            .any(|e| e["event"] == "warning" && e["message"].as_str().unwrap_or("").contains("stream 1 did not join")),
+        run.events().iter().any(|e| e["event"] == "warning"
+            && e["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("stream 1 did not join")),
         "a warning says so"
     );
     assert_eq!(proxy.requests().len(), 2);

@@ -296,9 +296,6 @@ pub async fn connection(
                 }
             };
             drop(lock);
-            if let Some(registration) = registration {
-                registration.end(&shared.hubs).await;
-            }
             // Each arm counts the outcome before the session stops counting as active, so
             // a scrape that sees it gone also sees how it ended.
             let code = session_exit(&result);
@@ -318,6 +315,11 @@ pub async fn connection(
                 }
             }
             drop(session_tx);
+            // After the error went out: the client closes its joined streams once its
+            // session has ended, and this waits (a little) for that.
+            if let Some(registration) = registration {
+                registration.end(&shared.hubs).await;
+            }
             Some(code)
         }
     };
