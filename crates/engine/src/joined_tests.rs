@@ -21,7 +21,10 @@ fn conn(stream: u16) -> (JoinedConn, DuplexStream) {
     (conn, theirs)
 }
 
-fn recorder() -> (Arc<Mutex<Vec<(u16, String)>>>, OnLost) {
+/// The streams reported lost, and why.
+type Lost = Arc<Mutex<Vec<(u16, String)>>>;
+
+fn recorder() -> (Lost, OnLost) {
     let lost = Arc::new(Mutex::new(Vec::new()));
     let seen = lost.clone();
     let on_lost: OnLost = Box::new(move |stream, why| {
