@@ -80,7 +80,15 @@ pub fn auto(rtt: Duration, cores: u32, streams_max: u16) -> u16 {
 /// How many streams this session runs over, stream 0 included.
 fn wanted(choice: Streams, welcomed: &Welcomed) -> u16 {
     match choice {
-        Streams::Fixed(n) => n.min(welcomed.streams_max),
+        Streams::Fixed(n) => {
+            if n > welcomed.streams_max {
+                tracing::info!(
+                    "--streams {n}: the server allows {} streams for this session (serve --max-streams)",
+                    welcomed.streams_max
+                );
+            }
+            n.min(welcomed.streams_max)
+        }
         Streams::Auto => {
             let here = std::thread::available_parallelism().map_or(1, |n| n.get());
             let here = u32::try_from(here).unwrap_or(u32::MAX);
