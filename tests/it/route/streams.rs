@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::fake_proxy::OnceTunnel;
+use super::fake_proxy::{CuttingTunnel, OnceTunnel};
 use super::topology::{Topology, ROUTE_A};
 use crate::fidelity::build_fidelity_tree;
 use crate::snapshot::assert_trees_equal;
@@ -145,4 +145,41 @@ fn one_stream_and_auto_leave_the_streams_option_unset() {
         log.contains("streams: false") && !log.contains("streams: true"),
         "Hello bit 12 set by --streams 1 or auto:\n{log}"
     );
+}
+
+#[test]
+fn a_joined_stream_cut_mid_session_is_a_lost_event_and_the_push_succeeds() {
+    let certs = Certs::new();
+    let tmp = tempfile::TempDir::new().expect("tempdir");
+    let (src, vol) = (tmp.path().join("src"), tmp.path().join("vol"));
+    std::fs::create_dir(&vol).expect("mkdir");
+    std::fs::create_dir(&src).expect("mkdir");
+    crate::files::write(
+        &src.join("big"),
+        &crate::files::random_bytes("cut-joined", 2 << 20),
+        0o644,
+    );
+    let server = Server::builder(&certs).volume("vol", &vol).start();
+    // Stream 0 carries the file at 2 MiB/s; the joined stream is cut after its first
+    // 256 KiB, well inside the session.
+    let proxy = CuttingTunnel::start(256 * 1024);
+
+    let run = push(&certs, &src, &server.url("vol"))
+        .arg("--proxy")
+        .arg(format!("http://127.0.0.1:{}", proxy.port))
+        .arg("--streams")
+        .arg("2")
+        .arg("--bwlimit")
+        .arg("2M")
+        .json()
+        .run();
+    run.assert_ok();
+    assert_trees_equal(&src, &vol);
+    assert!(proxy.cut(), "the proxy never cut the joined stream");
+    assert_eq!(
+        stream_events(run.events()),
+        [(1, "joined".into()), (1, "lost".into())]
+    );
+    assert_eq!(run.stat("streams"), 2, "the most at once");
+    server.wait_for_log("joined stream 1 lost");
 }
