@@ -188,7 +188,7 @@ pub async fn connection(
     };
     // Authenticated: the slot goes to others, and the Hello has its own deadline.
     drop(ticket);
-    let opener = opener(tls.get_ref().1);
+    let opener = hub::opener(tls.get_ref().1);
     let Ok(handshake) = shared.hellos.clone().try_acquire_owned() else {
         failed(
             HandshakeFailure::Overload,
@@ -244,20 +244,12 @@ pub async fn connection(
             metrics.sessions_total.fetch_add(1, Relaxed);
             metrics.sessions_active.fetch_add(1, Relaxed);
             counts.sessions.fetch_add(1, Relaxed);
-            // A session taking joins closes its gate once it is finishing: a push's
-            // target when it says Done, a pull's source when it hears Done.
             let session_tx = match &registration {
-                Some(registration) if !options.pull => registration.closing_on_done(tx.clone()),
-                _ => tx.clone(),
+                Some(registration) => {
+                    registration.watch_finishing(options.pull, &mut reader, tx.clone())
+                }
+                None => tx.clone(),
             };
-            if let (Some(registration), true) = (&registration, options.pull) {
-                let hub = registration.hub.clone();
-                reader.observe(Box::new(move |m| {
-                    if matches!(m, Message::Done { .. }) {
-                        hub.close();
-                    }
-                }));
-            }
             let result = match (device, volume) {
                 (Some(device), _) => {
                     block::run(
@@ -555,16 +547,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         }
     };
     // Registered before the Welcome that hands out the key: the client joins at once.
-    let registration = match hub::streams_max(&options, shared.max_streams) {
-        1 => None,
-        streams_max => match shared.hubs.register(streams_max, opener) {
-            Ok(registration) => Some(registration),
-            Err(e) => {
-                tracing::warn!("this session takes no joined streams: {e}");
-                None
-            }
-        },
-    };
+    let registration = shared.hubs.admit(&options, shared.max_streams, opener);
     let (streams_max, key) = registration
         .as_ref()
         .map_or((1, None), |r| (r.streams_max, Some(r.key.clone())));
@@ -608,19 +591,6 @@ fn welcome(
         cores: u32::try_from(cores).unwrap_or(u32::MAX),
         streams_max,
         key,
-    }
-}
-
-/// Who a connection is: its client certificate's leaf SHA-256 and the SNI it asked for.
-fn opener(tls: &tokio_rustls::rustls::ServerConnection) -> Opener {
-    let identity = tls
-        .peer_certificates()
-        .and_then(|certs| certs.first())
-        .map(|leaf| ferry_net::pairing::digest::sha256(leaf))
-        .unwrap_or_default();
-    Opener {
-        identity,
-        sni: tls.server_name().map(str::to_owned),
     }
 }
 

@@ -96,7 +96,40 @@ pub fn streams_max(options: &SessionOptions, max: u16) -> u16 {
     max.clamp(1, ferry_proto::Limits::default().max_streams)
 }
 
+/// Who a connection is: its client certificate's leaf SHA-256 and the SNI it asked for.
+pub fn opener(tls: &tokio_rustls::rustls::ServerConnection) -> Opener {
+    let identity = tls
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|leaf| ferry_net::pairing::digest::sha256(leaf))
+        .unwrap_or_default();
+    Opener {
+        identity,
+        sni: tls.server_name().map(str::to_owned),
+    }
+}
+
 impl Hubs {
+    /// The registration of a session admitted with `options` on a server of
+    /// `--max-streams max`, if it takes joins (see [`streams_max`]).
+    pub fn admit(
+        self: &Arc<Self>,
+        options: &SessionOptions,
+        max: u16,
+        opener: Opener,
+    ) -> Option<Registration> {
+        match streams_max(options, max) {
+            1 => None,
+            streams_max => match self.register(streams_max, opener) {
+                Ok(registration) => Some(registration),
+                Err(e) => {
+                    tracing::warn!("this session takes no joined streams: {e}");
+                    None
+                }
+            },
+        }
+    }
+
     /// Registers a session of `streams_max` (> 1) streams opened by `opener`, with a new
     /// key from the OS random source.
     pub fn register(
@@ -199,6 +232,27 @@ impl Registration {
         hubs.sessions.lock().expect("hubs lock").remove(&self.id);
         self.taker.abort();
         self.streams.close(CLOSE_GRACE).await;
+    }
+
+    /// Closes the gate once the session is finishing: a pull's source when `reader` reads
+    /// the target's Done, a push's target when it sends Done (through the sender this
+    /// returns, which forwards to `tx`).
+    pub fn watch_finishing<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        pull: bool,
+        reader: &mut FrameReader<R>,
+        tx: FrameSender,
+    ) -> FrameSender {
+        if !pull {
+            return self.closing_on_done(tx);
+        }
+        let hub = self.hub.clone();
+        reader.observe(Box::new(move |m| {
+            if matches!(m, Message::Done { .. }) {
+                hub.close();
+            }
+        }));
+        tx
     }
 
     /// A sender for the session that closes the gate as `Done` passes to the peer (the
