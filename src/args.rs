@@ -188,6 +188,11 @@ pub struct ServeArgs {
     /// RATE): a number with an optional K, M or G (powers of 1024), e.g. 50M; 0 = no limit.
     #[arg(long, value_name = "RATE", env = "FERRY_BWLIMIT")]
     pub bwlimit: Option<String>,
+    /// The most streams (connections) a session may run over, 1 to 16, the first
+    /// included; 1 takes no joined streams. A client asks with push/pull --streams.
+    #[arg(long, value_name = "N", default_value_t = 8, env = "FERRY_MAX_STREAMS",
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub max_streams: u16,
     #[command(flatten)]
     pub privileges: PrivilegeArgs,
 }
@@ -350,6 +355,14 @@ pub struct TransferArgs {
     /// retried.
     #[arg(long, default_value_t = 0, env = "FERRY_RETRIES")]
     pub retries: u32,
+    /// Connections to run the session over, 1 to 16 (at most what the server's
+    /// --max-streams allows), or auto. 1 is one connection. With N >= 2 the extra ones
+    /// join the session through the same proxy and route; a join that fails is a
+    /// warning, not an error. Files are spread over joined streams from a later version:
+    /// today joined streams only prove the path, and auto runs on one.
+    #[arg(long, value_name = "N|auto", default_value = "auto", env = "FERRY_STREAMS",
+          value_parser = ferry_engine::Streams::parse)]
+    pub streams: ferry_engine::Streams,
     /// Ask the target to flush every file to stable storage before putting it in place
     /// (slower; survives a power loss of the target node).
     #[arg(long, env = "FERRY_FSYNC")]

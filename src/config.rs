@@ -169,6 +169,7 @@ pub fn push_config(args: &PushArgs, quiet: bool) -> Result<PushConfig> {
         bwlimit: transfer.bwlimit,
         filter: transfer.filter,
         privileges: Some(PrivilegeReport::current(Side::Source)),
+        streams: args.transfer.streams,
     })
 }
 
@@ -198,6 +199,7 @@ pub fn pull_config(args: &PullArgs, quiet: bool) -> Result<PullConfig> {
         bwlimit: transfer.bwlimit,
         filter: transfer.filter,
         privileges: Some(PrivilegeReport::current(Side::Target)),
+        streams: args.transfer.streams,
     })
 }
 
@@ -226,7 +228,7 @@ fn transfer(args: &TransferArgs, command: &str, quiet: bool) -> Result<Transfer>
             block: false,
             no_space_check: args.no_space_check,
             inplace: args.inplace,
-            // No joined streams before the engine can schedule over them (`--streams`).
+            // Set by push and pull from `--streams` (a block session never asks).
             streams: false,
         },
         output: if args.json {
@@ -317,6 +319,7 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig> {
             None => None,
         },
         bwlimit: bwlimit(args.bwlimit.as_deref())?,
+        max_streams: args.max_streams,
     })
 }
 

@@ -48,6 +48,7 @@ async fn demo(base: &Path) -> Result<ExitCode> {
             fsync: false,
             metrics_listen: None,
             bwlimit: None,
+            max_streams: ferry_engine::DEFAULT_MAX_STREAMS,
         },
         async {
             let _ = stop_rx.await;
@@ -77,6 +78,7 @@ async fn demo(base: &Path) -> Result<ExitCode> {
         progress: false,
         bwlimit: None,
         privileges: None,
+        streams: ferry_engine::Streams::Auto,
     };
     eprintln!(
         "== first push: {} -> ferry://localhost:{}/demo",

@@ -34,6 +34,7 @@ pub async fn space_hop(route: Route, src: &Path, delete: bool) -> (Hop, ExitCode
         bwlimit: None,
         filter: crate::filters::default_filter(),
         privileges: None,
+        streams: ferry_engine::Streams::Fixed(1),
     };
     let summary = ferry_engine::push(config, std::future::pending()).await;
     verdict(&summary, delete)

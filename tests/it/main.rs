@@ -32,6 +32,7 @@ mod hostile;
 mod hostile_target;
 mod in_place;
 mod inplace_files;
+mod joins;
 mod pairing;
 mod peer_text;
 mod peer_work;

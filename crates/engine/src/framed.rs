@@ -49,6 +49,12 @@ pub struct FrameReader<R> {
 /// A look at each message a [`FrameReader`] reads.
 pub type Observer = Box<dyn FnMut(&Message) + Send>;
 
+/// The read half of any connection, boxed (see [`FrameReader::boxed`]).
+pub type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
+
+/// A writer task's handle, as [`spawn_writer`] returns it.
+pub type WriterTask = tokio::task::JoinHandle<Result<(), EngineError>>;
+
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R, limits: Limits) -> Self {
         FrameReader {
@@ -73,6 +79,28 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn with_observer(mut self, observer: Observer) -> Self {
         self.observer = Some(observer);
         self
+    }
+
+    /// [`FrameReader::with_observer`] on a reader already in use (it replaces any).
+    pub fn observe(&mut self, observer: Observer) {
+        self.observer = Some(observer);
+    }
+
+    /// The same reader, with what it has buffered, over a boxed stream: one type for
+    /// connections of any kind (a joined stream handed to its session).
+    pub fn boxed(self) -> FrameReader<BoxedRead>
+    where
+        R: Send + 'static,
+    {
+        FrameReader {
+            inner: Box::new(self.inner),
+            buf: self.buf,
+            limits: self.limits,
+            peer: self.peer,
+            limit: self.limit,
+            observer: self.observer,
+            inflated: self.inflated,
+        }
     }
 
     /// Reads no faster than `limit` allows (bytes are taken after each read, so the

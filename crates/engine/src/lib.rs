@@ -48,6 +48,7 @@ mod framed;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod joined;
 mod probe;
 mod pull;
 mod push;
@@ -65,6 +66,7 @@ pub mod testing;
 mod zeros;
 
 pub use client::connect::Route;
+pub use client::streams::Streams;
 pub use enroll::{join, Joined};
 pub use error::EngineError;
 pub use exit::ExitCode;
@@ -77,4 +79,5 @@ pub use push::{push, PushConfig};
 pub use ratelimit::parse_rate;
 pub use report::summary::Summary;
 pub use report::{Event, EventSink, Output, SCHEMA};
+pub use serve::hub::DEFAULT_MAX_STREAMS;
 pub use serve::{bind, serve, serve_bound, Bound, Export, ServeConfig, ServerIdentity};

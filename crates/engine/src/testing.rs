@@ -64,6 +64,15 @@ pub struct TargetPeer {
     buf: BytesMut,
     limits: Limits,
     session: Option<JoinHandle<Ended>>,
+    /// With [`TargetPeer::serve_joinable`]: the server's sessions taking joins, this
+    /// session's key, and the joined clients' ends (held so that their streams live).
+    joins: Option<Joins>,
+}
+
+struct Joins {
+    hubs: Arc<crate::serve::hub::Hubs>,
+    key: [u8; 32],
+    clients: Vec<crate::framed::FrameReader<DuplexStream>>,
 }
 
 impl TargetPeer {
@@ -85,9 +94,92 @@ impl TargetPeer {
                 read,
                 write,
                 DEFAULT_HEARTBEAT,
+                None,
             )
             .await
         })
+    }
+
+    /// [`TargetPeer::serve`] of a session whose client asked for streams, as `serve
+    /// --max-streams streams_max` admits it from a client of certificate `identity`
+    /// (its leaf's SHA-256) under `sni`: it has a key ([`TargetPeer::key`]), and other
+    /// connections may [`TargetPeer::join`] it.
+    pub fn serve_joinable(
+        volume: &Path,
+        options: SessionOptions,
+        filter: Filter,
+        streams_max: u16,
+        identity: [u8; 32],
+        sni: Option<&str>,
+    ) -> TargetPeer {
+        let volume = Volume::open(volume, Privileges::current())
+            .unwrap_or_else(|e| panic!("cannot open the volume {}: {e}", volume.display()));
+        let volume = Arc::new(volume);
+        let runtime = new_runtime();
+        let hubs = Arc::new(crate::serve::hub::Hubs::default());
+        let opener = crate::serve::hub::Opener {
+            identity,
+            sni: sni.map(str::to_owned),
+        };
+        let registration = {
+            let _inside = runtime.enter();
+            hubs.register(streams_max, opener)
+                .expect("a session key from the OS random source")
+        };
+        let key = *registration.key.as_bytes();
+        let session_hubs = hubs.clone();
+        let mut peer = TargetPeer::start_on(runtime, move |read, write| async move {
+            crate::serve::in_process::push_target(
+                volume,
+                options,
+                filter,
+                read,
+                write,
+                DEFAULT_HEARTBEAT,
+                Some((session_hubs, registration)),
+            )
+            .await
+        });
+        peer.joins = Some(Joins {
+            hubs,
+            key,
+            clients: Vec::new(),
+        });
+        peer
+    }
+
+    /// The key a [`TargetPeer::serve_joinable`] session handed out in its Welcome.
+    pub fn key(&self) -> [u8; 32] {
+        self.joins.as_ref().expect("a joinable session").key
+    }
+
+    /// Joins another connection to the session as `stream`, presenting `key`, from a
+    /// client of certificate `identity` under `sni`, as the server answers a `Join` of
+    /// its version; returns its answer (`Joined` or `Refused`). A joined connection stays
+    /// open until [`TargetPeer::finish`].
+    pub fn join(
+        &mut self,
+        key: [u8; 32],
+        stream: u16,
+        identity: [u8; 32],
+        sni: Option<&str>,
+    ) -> io::Result<Option<Message>> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("the runtime lives until finish");
+        let joins = self.joins.as_mut().expect("a joinable session");
+        let sni = sni.map(str::to_owned);
+        let (answer, client) = runtime.block_on(async {
+            tokio::time::timeout(
+                IO_GUARD,
+                crate::serve::in_process::join(&joins.hubs, key, stream, identity, sni),
+            )
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer to Join"))
+        })?;
+        joins.clients.push(client);
+        answer
     }
 
     /// Starts `ferry pull` into `dest` with these `options` and `filter` (as built from
@@ -113,12 +205,14 @@ impl TargetPeer {
         S: FnOnce(tokio::io::ReadHalf<DuplexStream>, WriteHalf<DuplexStream>) -> F + Send + 'static,
         F: std::future::Future<Output = (crate::ExitCode, Option<String>)> + Send + 'static,
     {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ferry-in-process")
-            .enable_all()
-            .build()
-            .expect("a runtime for the in-process target");
+        TargetPeer::start_on(new_runtime(), session)
+    }
+
+    fn start_on<F, S>(runtime: Runtime, session: S) -> TargetPeer
+    where
+        S: FnOnce(tokio::io::ReadHalf<DuplexStream>, WriteHalf<DuplexStream>) -> F + Send + 'static,
+        F: std::future::Future<Output = (crate::ExitCode, Option<String>)> + Send + 'static,
+    {
         let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
         let (mut read, write) = tokio::io::split(ours);
         let (incoming_tx, incoming) = mpsc::unbounded_channel();
@@ -146,6 +240,7 @@ impl TargetPeer {
             buf: BytesMut::new(),
             limits: Limits::default(),
             session: Some(session),
+            joins: None,
         }
     }
 
@@ -248,6 +343,10 @@ impl TargetPeer {
     /// If the session does not end within [`END_GUARD`] of that.
     pub fn finish(mut self) -> Ended {
         self.write = None;
+        // The joined clients hang up too (a session over waits for them a little).
+        if let Some(joins) = &mut self.joins {
+            joins.clients.clear();
+        }
         self.pump.abort();
         let session = self.session.take().expect("finished once");
         let runtime = self.runtime.take().expect("finished once");
@@ -266,6 +365,15 @@ impl TargetPeer {
             ),
         }
     }
+}
+
+fn new_runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ferry-in-process")
+        .enable_all()
+        .build()
+        .expect("a runtime for the in-process target")
 }
 
 impl Drop for TargetPeer {

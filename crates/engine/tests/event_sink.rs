@@ -69,6 +69,7 @@ async fn a_push_tells_its_own_sink_every_event_in_order() {
         fsync: false,
         metrics_listen: None,
         bwlimit: None,
+        max_streams: ferry_engine::DEFAULT_MAX_STREAMS,
     };
     let (ready_tx, ready) = tokio::sync::oneshot::channel::<SocketAddr>();
     let server = tokio::spawn(ferry_engine::serve(
@@ -104,6 +105,7 @@ async fn a_push_tells_its_own_sink_every_event_in_order() {
         bwlimit: None,
         filter: Filter::default(),
         privileges: None,
+        streams: ferry_engine::Streams::Auto,
     };
     let summary = ferry_engine::push(push, std::future::pending()).await;
     assert_eq!(summary.exit_code, 0, "{:?}", summary.error);

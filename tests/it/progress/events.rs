@@ -70,6 +70,7 @@ fn schema(event: &str) -> Option<Vec<(&'static str, Type)>> {
         "change" => vec![("path", Str), ("change", Str), ("kind", Str)],
         "file_error" => vec![("side", Str), ("path", Str), ("message", Str)],
         "warning" => vec![("path", Str), ("message", Str)],
+        "stream" => vec![("stream", Int), ("state", Str), ("reason", Str)],
         "summary" => vec![
             ("files_total", Int),
             ("files_transferred", Int),
@@ -92,6 +93,7 @@ fn schema(event: &str) -> Option<Vec<(&'static str, Type)>> {
             ("source_vanished", Int),
             ("delete_skipped", Bool),
             ("retries", Int),
+            ("streams", Int),
             ("bytes_resumed", Int),
             ("not_applied_owner", Int),
             ("not_applied_xattrs", Int),

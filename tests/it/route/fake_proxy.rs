@@ -98,3 +98,181 @@ pub fn base64(data: &[u8]) -> String {
     }
     out
 }
+
+/// A CONNECT proxy that tunnels its first request to where it asks and refuses every
+/// later one (`403`): a proxy with a limit of one tunnel per client, as some egress
+/// proxies are set up.
+pub struct OnceTunnel {
+    pub port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl OnceTunnel {
+    pub fn start() -> OnceTunnel {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind once-tunnel proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (requests, stop) = (requests.clone(), stop.clone());
+            thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut conn) = conn else { continue };
+                    let head = read_head(&mut conn);
+                    let first = {
+                        let mut requests = requests.lock().expect("lock");
+                        requests.push(head.clone());
+                        requests.len() == 1
+                    };
+                    let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    match (first, TcpStream::connect(&target)) {
+                        (true, Ok(upstream)) => {
+                            let _ = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                            pump(conn, upstream);
+                        }
+                        _ => {
+                            let _ = conn.write_all(
+                                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                            );
+                        }
+                    }
+                }
+            })
+        };
+        OnceTunnel {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The request heads received so far, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+/// Copies both ways between `a` and `b` on two threads until either side closes.
+fn pump(a: TcpStream, b: TcpStream) {
+    let (mut a_read, mut b_write) = (a.try_clone().expect("clone"), b.try_clone().expect("clone"));
+    let (mut b_read, mut a_write) = (b, a);
+    thread::spawn(move || {
+        let _ = std::io::copy(&mut a_read, &mut b_write);
+        let _ = b_write.shutdown(std::net::Shutdown::Write);
+    });
+    thread::spawn(move || {
+        let _ = std::io::copy(&mut b_read, &mut a_write);
+        let _ = a_write.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+impl Drop for OnceTunnel {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A CONNECT proxy that tunnels every request, and cuts the second tunnel (a joined
+/// stream) once the first (stream 0) has carried `after` bytes from the client: a
+/// stream lost mid-session.
+pub struct CuttingTunnel {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    /// Whether the second tunnel was cut.
+    cut: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CuttingTunnel {
+    pub fn start(after: u64) -> CuttingTunnel {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind cutting proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (stop, cut) = (stop.clone(), cut.clone());
+            thread::spawn(move || {
+                // The client's end of each tunnel, in order.
+                let tunnels: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut conn) = conn else { continue };
+                    let head = read_head(&mut conn);
+                    let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    let Ok(upstream) = TcpStream::connect(&target) else {
+                        continue;
+                    };
+                    let _ = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    let first = {
+                        let mut tunnels = tunnels.lock().expect("lock");
+                        tunnels.push(conn.try_clone().expect("clone"));
+                        tunnels.len() == 1
+                    };
+                    if !first {
+                        pump(conn, upstream);
+                        continue;
+                    }
+                    let (tunnels, cut) = (tunnels.clone(), cut.clone());
+                    let (mut from_client, mut to_upstream) = (
+                        conn.try_clone().expect("clone"),
+                        upstream.try_clone().expect("clone"),
+                    );
+                    let (mut from_upstream, mut to_client) = (upstream, conn);
+                    thread::spawn(move || {
+                        let mut carried = 0u64;
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(n @ 1..) = from_client.read(&mut buf) {
+                            if to_upstream.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            carried += n as u64;
+                            if carried >= after && !cut.load(Ordering::SeqCst) {
+                                if let Some(second) = tunnels.lock().expect("lock").get(1) {
+                                    let _ = second.shutdown(std::net::Shutdown::Both);
+                                    cut.store(true, Ordering::SeqCst);
+                                }
+                            }
+                        }
+                        let _ = to_upstream.shutdown(std::net::Shutdown::Write);
+                    });
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from_upstream, &mut to_client);
+                        let _ = to_client.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            })
+        };
+        CuttingTunnel {
+            port,
+            stop,
+            cut,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn cut(&self) -> bool {
+        self.cut.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CuttingTunnel {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

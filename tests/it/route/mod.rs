@@ -23,5 +23,6 @@ mod pairing;
 mod probe;
 mod proxy_errors;
 mod secrets;
+mod streams;
 mod through;
 mod unknown_route;

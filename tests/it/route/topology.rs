@@ -107,6 +107,11 @@ impl Topology {
         Topology::builder().start()
     }
 
+    /// The target behind `ROUTE_A`.
+    pub fn server_a(&self) -> &Server {
+        &self._a
+    }
+
     /// A push of `src` to `vol` on the route `sni`, through the router, without a proxy.
     pub fn push_via_router(&self, sni: &str) -> Push {
         push(&self.certs, &self.src, &self.router.url("vol")).server_name(sni)

@@ -1,6 +1,9 @@
 //! The client's half of the handshake: `Hello` with the session's options and filter,
 //! and the server's answer (`Welcome`, or `Refused` with its reason mapped to an exit code).
 
+use std::time::{Duration, Instant};
+
+use ferry_proto::session::stream::SessionKey;
 use ferry_proto::{Filter, Limits, Message, SessionOptions, VolumeSpace, PROTOCOL_VERSION};
 use tokio::io::AsyncRead;
 
@@ -8,6 +11,22 @@ use super::connect::Route;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{FrameReader, FrameSender};
+
+/// What a `Welcome` said, and how long it took.
+#[derive(Clone, Debug)]
+pub struct Welcomed {
+    /// What the target says of its volume's free space (a push's; `None` from the server
+    /// of a pull).
+    pub space: Option<VolumeSpace>,
+    /// The CPUs the server may use.
+    pub cores: u32,
+    /// The streams this session may have, stream 0 included (1 to 16).
+    pub streams_max: u16,
+    /// The key a joining connection presents (iff `streams_max > 1`; never logged).
+    pub key: Option<SessionKey>,
+    /// From sending Hello to reading Welcome: one round trip, plus the admission.
+    pub rtt: Duration,
+}
 
 /// Sends Hello and reads the target's answer: with `Welcome`, what the target says of its
 /// volume's free space (a push's; `None` from the server of a pull).
@@ -18,6 +37,18 @@ pub async fn handshake<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     tx: &FrameSender,
 ) -> Result<Option<VolumeSpace>, EngineError> {
+    Ok(welcome(route, options, filter, reader, tx).await?.space)
+}
+
+/// [`handshake`], with all the `Welcome` says.
+pub async fn welcome<R: AsyncRead + Unpin>(
+    route: &Route,
+    options: SessionOptions,
+    filter: &Filter,
+    reader: &mut FrameReader<R>,
+    tx: &FrameSender,
+) -> Result<Welcomed, EngineError> {
+    let sent = Instant::now();
     tx.send(Message::Hello {
         version: PROTOCOL_VERSION,
         volume: route.volume.as_bytes().to_vec(),
@@ -38,11 +69,18 @@ pub async fn handshake<R: AsyncRead + Unpin>(
         Message::Welcome {
             version,
             space,
+            cores,
             streams_max,
-            ..
+            key,
         } if version == PROTOCOL_VERSION => {
             check_streams_max(streams_max)?;
-            Ok(space)
+            Ok(Welcomed {
+                space,
+                cores,
+                streams_max,
+                key,
+                rtt: sent.elapsed(),
+            })
         }
         Message::Welcome { version, .. } => Err(EngineError::new(
             ExitCode::ProtocolVersion,

@@ -7,3 +7,4 @@ pub(crate) mod attempt;
 pub(crate) mod block;
 pub(crate) mod connect;
 pub(crate) mod handshake;
+pub(crate) mod streams;

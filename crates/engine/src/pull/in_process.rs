@@ -54,10 +54,12 @@ where
         bwlimit: None,
         filter,
         privileges: None,
+        streams: Default::default(),
     };
     let wire = WireCounter::default();
     let reporter = Reporter::new(config.output.clone(), false);
     let progress = Arc::new(Progress::new(wire.clone(), options.delete));
+    let most_streams = std::sync::atomic::AtomicU64::new(1);
     let attempt = Attempt {
         config: &config,
         volume: &volume,
@@ -65,6 +67,8 @@ where
         reporter: &reporter,
         progress: &progress,
         limit: None,
+        label: "in-process",
+        most_streams: &most_streams,
     };
     let counted = AttemptCounts {
         counts: Arc::default(),

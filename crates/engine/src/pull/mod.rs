@@ -19,7 +19,7 @@ mod track;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,8 @@ use tokio::sync::mpsc;
 
 use crate::client::attempt::{connect_timeout, Attempts};
 use crate::client::connect::{self, Route};
-use crate::client::handshake::handshake;
+use crate::client::handshake::welcome;
+use crate::client::streams::{self, Streams};
 use crate::error::EngineError;
 use crate::framed::{spawn_writer, Compression, FrameReader, FrameSender};
 use crate::ratelimit::RateLimiter;
@@ -65,6 +66,8 @@ pub struct PullConfig {
     /// What this side can and cannot do with its capabilities: a `privileges` event
     /// after `start` (`--json`). `None` says nothing.
     pub privileges: Option<ferry_tree::PrivilegeReport>,
+    /// `--streams`: the connections the session runs over (`options.streams` follows it).
+    pub streams: Streams,
 }
 
 /// What one attempt shares with the loop around it.
@@ -75,6 +78,10 @@ struct Attempt<'a> {
     reporter: &'a Reporter,
     progress: &'a Arc<Progress>,
     limit: Option<&'a Arc<RateLimiter>>,
+    /// What warnings name (the source URL).
+    label: &'a str,
+    /// The most streams the last attempt ran at once.
+    most_streams: &'a AtomicU64,
 }
 
 /// What one attempt counts: the local target's reports (dry-run changes, examples,
@@ -92,6 +99,7 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
     }
     config.options.pull = true;
     config.options.probe = false;
+    config.options.streams = config.streams.asks_for_joins();
     let started = Instant::now();
     let reporter = Reporter::new(config.output.clone(), config.progress);
     let wire = WireCounter::default();
@@ -113,6 +121,7 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
     // place and would count them unchanged (as a push does, see `push`).
     let mut carried = (0u64, 0u64);
     let mut retries = 0u64;
+    let most_streams = AtomicU64::new(1);
     let created = !config.options.dry_run && std::fs::symlink_metadata(&config.dest).is_err();
     let result = match open_dest(&config.dest, config.options.dry_run) {
         Err(e) => Err(e),
@@ -126,6 +135,8 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
                 reporter: &reporter,
                 progress: &progress,
                 limit: limit.as_ref(),
+                label: &source,
+                most_streams: &most_streams,
             };
             tokio::pin!(shutdown);
             let mut attempts =
@@ -170,7 +181,7 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
     stats.files_transferred += carried.0;
     stats.bytes_written += carried.1;
     counts.files_unchanged = counts.files_unchanged.saturating_sub(carried.0);
-    let summary = Summary::new(
+    let mut summary = Summary::new(
         &counts,
         &stats,
         retries,
@@ -179,6 +190,7 @@ pub async fn pull(mut config: PullConfig, shutdown: impl Future<Output = ()>) ->
         exit,
         error,
     );
+    summary.streams = most_streams.load(Relaxed);
     reporter.finish(&progress, summary)
 }
 
@@ -216,8 +228,12 @@ async fn run(
         wire,
         progress,
         limit,
+        reporter,
+        label,
+        most_streams,
         ..
     } = *attempt;
+    most_streams.store(1, Relaxed);
     let AttemptCounts { counts, tracker } = counted;
     let route = &config.route;
     let limits = Limits::default();
@@ -232,14 +248,27 @@ async fn run(
             .with_observer(Box::new(move |m| seen.incoming(m)))
             .with_inflated_counts(inflated.clone());
         let (tx, writer) = spawn_writer(write, 64, config.heartbeat);
-        handshake(route, config.options, &config.filter, &mut reader, &tx).await?;
-        Ok::<_, EngineError>((reader, tx, writer))
+        let welcomed = welcome(route, config.options, &config.filter, &mut reader, &tx).await?;
+        Ok::<_, EngineError>((reader, tx, writer, welcomed))
     };
-    let (mut reader, tx, writer) = tokio::time::timeout(route.connect_timeout, connect)
+    let (mut reader, tx, writer, welcomed) = tokio::time::timeout(route.connect_timeout, connect)
         .await
         .map_err(|_| connect_timeout(route))??;
     progress.connected();
+    let joined = streams::open(
+        route,
+        wire,
+        &welcomed,
+        config.streams,
+        config.heartbeat,
+        reporter,
+        label,
+    )
+    .await;
+    most_streams.store(joined.most() as u64, Relaxed);
     let outcome = session(attempt, counted, &mut reader, tx, writer).await;
+    // This side closes its joined streams first; the server waits for that.
+    joined.close(Duration::ZERO).await;
     {
         let mut counts = counts.lock().expect("counts lock");
         counts.bytes_before_compression += inflated.raw.load(Relaxed);

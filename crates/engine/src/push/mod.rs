@@ -14,7 +14,7 @@ mod block;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,8 @@ use ferry_tree::{WalkOptions, Walker};
 
 use crate::client::attempt::{connect_timeout, Attempts};
 use crate::client::connect::{self, Route};
-use crate::client::handshake::handshake;
+use crate::client::handshake::welcome;
+use crate::client::streams::{self, Streams};
 use crate::error::EngineError;
 use crate::framed::{spawn_compressing_writer, FrameReader};
 use crate::ratelimit::RateLimiter;
@@ -55,14 +56,17 @@ pub struct PushConfig {
     /// What this side can and cannot do with its capabilities: a `privileges` event
     /// after `start` (`--json`). `None` says nothing.
     pub privileges: Option<ferry_tree::PrivilegeReport>,
+    /// `--streams`: the connections the session runs over (`options.streams` follows it).
+    pub streams: Streams,
 }
 
 /// Runs a push to the end and returns its summary (which carries the exit code).
 /// `shutdown` resolving (a signal) stops the push with exit code 20.
-pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Summary {
+pub async fn push(mut config: PushConfig, shutdown: impl Future<Output = ()>) -> Summary {
     if ferry_tree::DeviceKind::of(&config.src).is_some() {
         return block::push_block(config, shutdown).await;
     }
+    config.options.streams = config.streams.asks_for_joins();
     let started = Instant::now();
     let reporter = Reporter::new(config.output.clone(), config.progress);
     let wire = WireCounter::default();
@@ -80,12 +84,15 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
         reporter.privileges(report);
     }
     let ticker = Ticker::start(progress.clone(), reporter.clone());
+    let most_streams = AtomicU64::new(1);
     let session = Session {
         config: &config,
         wire: &wire,
         reporter: &reporter,
         progress: &progress,
         limit: limit.as_ref(),
+        label: &target,
+        most_streams: &most_streams,
     };
 
     tokio::pin!(shutdown);
@@ -139,7 +146,7 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
     if let Some(ticker) = ticker {
         ticker.stop().await;
     }
-    let summary = Summary::new(
+    let mut summary = Summary::new(
         &counts,
         &stats,
         retries,
@@ -148,6 +155,7 @@ pub async fn push(config: PushConfig, shutdown: impl Future<Output = ()>) -> Sum
         exit,
         error,
     );
+    summary.streams = most_streams.load(Relaxed);
     reporter.finish(&progress, summary)
 }
 
@@ -158,6 +166,10 @@ struct Session<'a> {
     reporter: &'a Reporter,
     progress: &'a Arc<Progress>,
     limit: Option<&'a Arc<RateLimiter>>,
+    /// What warnings name (the target URL).
+    label: &'a str,
+    /// The most streams the last attempt ran at once.
+    most_streams: &'a AtomicU64,
 }
 
 async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats, EngineError> {
@@ -167,7 +179,10 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         reporter,
         progress,
         limit,
+        label,
+        most_streams,
     } = *session;
+    most_streams.store(1, Relaxed);
     let limits = Limits::default();
     let walker = Walker::new(
         &config.src,
@@ -202,8 +217,8 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
             limit.cloned(),
             Some(shared.compression.clone()),
         );
-        let space = handshake(route, config.options, &config.filter, &mut reader, &tx).await?;
-        if let Some(space) = &space {
+        let welcomed = welcome(route, config.options, &config.filter, &mut reader, &tx).await?;
+        if let Some(space) = &welcomed.space {
             reporter.target_space(space);
         }
         // The target took the options with its Welcome: from here on, frames that pay go
@@ -212,12 +227,23 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
             .compression
             .on
             .store(config.options.compress, Relaxed);
-        Ok::<_, EngineError>((reader, tx, writer))
+        Ok::<_, EngineError>((reader, tx, writer, welcomed))
     };
-    let (mut reader, tx, writer) = tokio::time::timeout(route.connect_timeout, connect)
+    let (mut reader, tx, writer, welcomed) = tokio::time::timeout(route.connect_timeout, connect)
         .await
         .map_err(|_| connect_timeout(route))??;
     progress.connected();
+    let joined = streams::open(
+        route,
+        wire,
+        &welcomed,
+        config.streams,
+        config.heartbeat,
+        reporter,
+        label,
+    )
+    .await;
+    most_streams.store(joined.most() as u64, Relaxed);
     let source = Source {
         root: walker.source_root(),
         walker,
@@ -228,6 +254,8 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         dry_run: config.options.dry_run,
     };
     let outcome = source_session(source, &mut reader, tx).await;
+    // This side closes its joined streams first; the server waits for that.
+    joined.close(Duration::ZERO).await;
     let written = writer.await;
     let stats = outcome?;
     match written {

@@ -51,6 +51,13 @@ pub enum Event<'a> {
         path: &'a str,
         message: &'a str,
     },
+    /// A joined stream of the session: it joined, was refused, failed to join, or was
+    /// lost mid-session (`reason` empty when it joined).
+    Stream {
+        stream: u16,
+        state: &'a str,
+        reason: &'a str,
+    },
     /// Something a user should know that stops nothing (a retry, an unreadable entry).
     Warning { path: &'a str, message: &'a str },
     /// The run ended; always the last event.

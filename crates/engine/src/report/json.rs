@@ -100,6 +100,14 @@ impl EventSink for JsonLines {
                 "file_error",
                 json!({"side": side, "path": path, "message": message}),
             ),
+            Event::Stream {
+                stream,
+                state,
+                reason,
+            } => self.line(
+                "stream",
+                json!({"stream": stream, "state": state, "reason": reason}),
+            ),
             Event::Warning { path, message } => {
                 self.line("warning", json!({"path": path, "message": message}))
             }

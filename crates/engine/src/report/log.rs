@@ -22,6 +22,7 @@ impl EventSink for Log {
             Event::Start { .. }
             | Event::Privileges(_)
             | Event::TargetSpace(_)
+            | Event::Stream { .. }
             | Event::Tick { .. }
             | Event::Progress { .. }
             | Event::Summary(_) => {}

@@ -193,6 +193,15 @@ impl Reporter {
         });
     }
 
+    /// The `stream` event: `state` is `joined`, `refused`, `failed` or `lost`.
+    pub fn stream(&self, stream: u16, state: &str, reason: &str) {
+        self.emit(Event::Stream {
+            stream,
+            state,
+            reason,
+        });
+    }
+
     pub fn warning(&self, path: &str, message: &str) {
         self.emit(Event::Warning { path, message });
     }

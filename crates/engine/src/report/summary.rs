@@ -141,6 +141,9 @@ pub struct Summary {
     pub delete_skipped: bool,
     /// Sessions that failed on the network and were tried again (`--retries`).
     pub retries: u64,
+    /// The most streams (connections) the last attempt ran at once: 1 unless streams
+    /// joined (`--streams`).
+    pub streams: u64,
     /// File bytes not re-sent after a retry because the target resumed them.
     pub bytes_resumed: u64,
     pub not_applied_owner: u64,
@@ -252,6 +255,7 @@ impl Summary {
             source_vanished: source.vanished,
             delete_skipped: target.delete_skipped,
             retries,
+            streams: 1,
             bytes_resumed: source.bytes_resumed,
             not_applied_owner: target.not_applied_owner,
             not_applied_xattrs: target.not_applied_xattrs,
@@ -299,6 +303,9 @@ impl Summary {
             self.entries_created,
             self.meta_updated,
         );
+        if self.streams > 1 {
+            out.push_str(&format!("streams: over {} streams\n", self.streams));
+        }
         if self.files_inplace > 0 {
             out.push_str(&format!(
                 "in place: {} files written into the existing file (--inplace, or no room for a second copy)\n",
@@ -434,5 +441,26 @@ mod tests {
         assert_eq!(json["schema"], 1);
         assert_eq!(json["speedup"], 4.0);
         assert!(json.get("errors").is_none());
+        assert_eq!(json["streams"], 1);
+        assert!(
+            !text.contains("streams"),
+            "one stream is not worth a line:\n{text}"
+        );
+    }
+
+    #[test]
+    fn several_streams_are_reported() {
+        let mut summary = Summary::new(
+            &SourceCounts::default(),
+            &TargetStats::default(),
+            0,
+            0,
+            Duration::from_secs(1),
+            ExitCode::Ok,
+            None,
+        );
+        summary.streams = 4;
+        assert!(summary.to_text().contains("streams: over 4 streams\n"));
+        assert_eq!(serde_json::to_value(&summary).unwrap()["streams"], 4);
     }
 }

@@ -44,6 +44,7 @@ impl EventSink for Text {
             Event::Start { .. }
             | Event::Privileges(_)
             | Event::TargetSpace(_)
+            | Event::Stream { .. }
             | Event::Tick { .. }
             | Event::Progress { .. } => {}
         }

@@ -8,9 +8,13 @@
 //!
 //! ```text
 //! accept ─(pre-auth slot)─▶ TLS ─(Hello slot)─▶ Hello ─▶ volume lock + session slot ─▶ Welcome ─▶ session
-//!                                            └──▶ Refused (version, unknown, busy or
-//!                                                          read-only volume)
+//!                                            │  └──▶ Refused (version, unknown, busy or
+//!                                            │                read-only volume)
+//!                                            └▶ Join ─▶ hub: Joined (to its session) or Refused
 //! ```
+//!
+//! A `Join` passes the same slots and deadlines as a Hello and never takes a volume lock
+//! or a session slot (`hub`).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -27,7 +31,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::metrics::{FailureLog, HandshakeFailure, Metrics};
+use super::hub::{self, Hubs, Opener, Registration};
+use super::metrics::{FailureLog, HandshakeFailure, JoinResult, Metrics};
 use super::preauth::{PreAuth, Ticket};
 use super::{block, pull_source, Export};
 use crate::enroll::Pairing;
@@ -64,6 +69,10 @@ pub struct Shared {
     /// `serve --bwlimit`: what all sessions together read, and what they write.
     pub read_limit: Option<Arc<RateLimiter>>,
     pub write_limit: Option<Arc<RateLimiter>>,
+    /// The running sessions that take joined streams.
+    pub hubs: Arc<Hubs>,
+    /// `serve --max-streams`: the streams a session may have, stream 0 included.
+    pub max_streams: u16,
 }
 
 /// Most connections in their TLS handshake at once; a newer one evicts one of them
@@ -102,6 +111,8 @@ impl Shared {
             sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
             fsync: false,
             block_volumes: HashSet::new(),
+            hubs: Arc::default(),
+            max_streams: hub::DEFAULT_MAX_STREAMS,
         }
     }
 }
@@ -177,6 +188,7 @@ pub async fn connection(
     };
     // Authenticated: the slot goes to others, and the Hello has its own deadline.
     drop(ticket);
+    let opener = hub::opener(tls.get_ref().1);
     let Ok(handshake) = shared.hellos.clone().try_acquire_owned() else {
         failed(
             HandshakeFailure::Overload,
@@ -197,10 +209,23 @@ pub async fn connection(
         shared.write_limit.clone(),
         Some(compression.clone()),
     );
-    let admission = admit(shared, &mut reader, &tx, deadline).await;
+    let admission = admit(shared, &mut reader, &tx, deadline, opener).await;
     drop(handshake);
     let code = match admission {
         Admission::Refused => None,
+        Admission::Join(joining) => {
+            let (key, stream, joiner) = *joining;
+            let joining = hub::Joining {
+                key,
+                stream,
+                joiner,
+                reader: reader.boxed(),
+                tx,
+                writer,
+            };
+            hub::answer(&shared.hubs, &shared.metrics, &shared.failures, joining).await;
+            return None;
+        }
         Admission::Admitted(admitted) => {
             let Admitted {
                 export,
@@ -210,6 +235,7 @@ pub async fn connection(
                 filter,
                 lock,
                 slot: _slot,
+                registration,
             } = *admitted;
             options.fsync |= shared.fsync;
             tracing::info!(volume = %lock.name, ?options, "session started");
@@ -218,6 +244,12 @@ pub async fn connection(
             metrics.sessions_total.fetch_add(1, Relaxed);
             metrics.sessions_active.fetch_add(1, Relaxed);
             counts.sessions.fetch_add(1, Relaxed);
+            let session_tx = match &registration {
+                Some(registration) => {
+                    registration.watch_finishing(options.pull, &mut reader, tx.clone())
+                }
+                None => tx.clone(),
+            };
             let result = match (device, volume) {
                 (Some(device), _) => {
                     block::run(
@@ -238,7 +270,7 @@ pub async fn connection(
                         filter,
                         limits,
                         &mut reader,
-                        tx.clone(),
+                        session_tx.clone(),
                         counts.clone(),
                     )
                     .await
@@ -270,9 +302,15 @@ pub async fn connection(
                     metrics.session_failed(e.exit);
                     metrics.sessions_active.fetch_sub(1, Relaxed);
                     if let Some(error) = e.to_peer() {
-                        let _ = tx.send(error).await;
+                        let _ = session_tx.send(error).await;
                     }
                 }
+            }
+            drop(session_tx);
+            // After the error went out: the client closes its joined streams once its
+            // session has ended, and this waits (a little) for that.
+            if let Some(registration) = registration {
+                registration.end(&shared.hubs).await;
             }
             Some(code)
         }
@@ -303,10 +341,14 @@ struct Admitted<'a> {
     filter: ferry_proto::Filter,
     lock: VolumeLock<'a>,
     slot: OwnedSemaphorePermit,
+    /// The session's place among those taking joins (`streams_max > 1`).
+    registration: Option<Registration>,
 }
 
 enum Admission<'a> {
     Admitted(Box<Admitted<'a>>),
+    /// A `Join` of this version: the hub answers it.
+    Join(Box<(ferry_proto::session::stream::SessionKey, u16, Opener)>),
     /// Refused, or a probe that was answered: either way no session ran.
     Refused,
 }
@@ -316,6 +358,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     tx: &FrameSender,
     deadline: Instant,
+    opener: Opener,
 ) -> Admission<'a> {
     let failed = |why, detail: String| shared.failures.failed(&shared.metrics, why, || detail);
     let refuse = |reason, message: String| async move {
@@ -365,6 +408,22 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
             return Admission::Refused;
         }
     };
+    if let Message::Join {
+        version,
+        key,
+        stream,
+    } = hello
+    {
+        if version != PROTOCOL_VERSION {
+            shared.metrics.stream_join(JoinResult::Version);
+            return refuse(
+                RefuseReason::VersionMismatch,
+                format!("this server speaks protocol {PROTOCOL_VERSION}, the joining client {version}; run the same ferry version on both sides"),
+            )
+            .await;
+        }
+        return Admission::Join(Box::new((key, stream, opener)));
+    }
     let Message::Hello {
         version,
         volume,
@@ -425,7 +484,7 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         };
         return match verdict {
             Ok(space) => {
-                let _ = tx.send(welcome(space)).await;
+                let _ = tx.send(welcome(space, 1, None)).await;
                 tracing::info!(volume = %name, "probe: volume present and writable");
                 Admission::Refused
             }
@@ -487,11 +546,23 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
             }
         }
     };
+    // Registered before the Welcome that hands out the key: the client joins at once.
+    let registration = shared.hubs.admit(&options, shared.max_streams, opener);
+    let (streams_max, key) = registration
+        .as_ref()
+        .map_or((1, None), |r| (r.streams_max, Some(r.key.clone())));
     if tx
-        .send(welcome(volume.as_deref().and_then(welcome_space)))
+        .send(welcome(
+            volume.as_deref().and_then(welcome_space),
+            streams_max,
+            key,
+        ))
         .await
         .is_err()
     {
+        if let Some(registration) = registration {
+            registration.end(&shared.hubs).await;
+        }
         return Admission::Refused;
     }
     Admission::Admitted(Box::new(Admitted {
@@ -502,19 +573,24 @@ async fn admit<'a, R: tokio::io::AsyncRead + Unpin>(
         filter,
         lock,
         slot,
+        registration,
     }))
 }
 
-/// The `Welcome` that admits a session. It grants one stream whatever the client asked:
-/// this server does not take joined streams yet, and `streams_max = 1` says so (no key).
-fn welcome(space: Option<VolumeSpace>) -> Message {
+/// The `Welcome` that admits a session of `streams_max` streams (joined with `key` iff
+/// more than 1).
+fn welcome(
+    space: Option<VolumeSpace>,
+    streams_max: u16,
+    key: Option<ferry_proto::session::stream::SessionKey>,
+) -> Message {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Message::Welcome {
         version: PROTOCOL_VERSION,
         space,
         cores: u32::try_from(cores).unwrap_or(u32::MAX),
-        streams_max: 1,
-        key: None,
+        streams_max,
+        key,
     }
 }
 

@@ -13,6 +13,7 @@ use ferry_tree::Volume;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::connection::session_exit;
+use super::hub::{Hubs, Registration};
 use crate::exit::ExitCode;
 use crate::framed::{spawn_compressing_writer, Compression, FrameReader};
 use crate::target;
@@ -27,6 +28,7 @@ pub(crate) async fn push_target<R, W>(
     read: R,
     write: W,
     heartbeat: Duration,
+    joins: Option<(Arc<Hubs>, Registration)>,
 ) -> (ExitCode, Option<String>)
 where
     R: AsyncRead + Unpin,
@@ -37,6 +39,11 @@ where
     // Off: only a pull's source compresses.
     let compression = Some(Arc::new(Compression::default()));
     let (tx, writer) = spawn_compressing_writer(write, 64, heartbeat, None, compression);
+    // As `connection` runs a session taking joins: its gate closes as Done goes out.
+    let tx = match &joins {
+        Some((_, registration)) => registration.closing_on_done(tx),
+        None => tx,
+    };
     let result = target::run(
         volume,
         options,
@@ -58,6 +65,49 @@ where
         }
     };
     drop(tx);
+    if let Some((hubs, registration)) = joins {
+        registration.end(&hubs).await;
+    }
     let _ = writer.await;
     (code, error)
+}
+
+/// A connection that joins a session of `hubs` as `stream` with `key`, from a client of
+/// certificate `identity` under `sni`, over memory: the server's answer, and the
+/// client's end (a joined stream lives as long as it is held).
+pub(crate) async fn join(
+    hubs: &Hubs,
+    key: [u8; 32],
+    stream: u16,
+    identity: [u8; 32],
+    sni: Option<String>,
+) -> (
+    std::io::Result<Option<ferry_proto::Message>>,
+    FrameReader<tokio::io::DuplexStream>,
+) {
+    let (server, client) = tokio::io::duplex(64 * 1024);
+    let (read, write) = tokio::io::split(server);
+    let (tx, writer) = crate::framed::spawn_writer(write, 8, crate::framed::DEFAULT_HEARTBEAT);
+    let joining = super::hub::Joining {
+        key: ferry_proto::session::stream::SessionKey::new(key),
+        stream,
+        joiner: super::hub::Opener { identity, sni },
+        reader: FrameReader::new(read, Limits::default()).boxed(),
+        tx,
+        writer,
+    };
+    let metrics = super::metrics::Metrics::new(&[]);
+    super::hub::answer(
+        hubs,
+        &metrics,
+        &super::metrics::FailureLog::default(),
+        joining,
+    )
+    .await;
+    let mut client = FrameReader::new(client, Limits::default());
+    let answer = client
+        .next()
+        .await
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.message));
+    (answer, client)
 }

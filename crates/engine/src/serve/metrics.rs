@@ -29,6 +29,28 @@ pub enum HandshakeFailure {
     Overload,
 }
 
+/// How a `Join` was answered (`ferry_stream_joins_total{result=...}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinResult {
+    Joined,
+    /// Another protocol version.
+    Version,
+    /// No session with that key.
+    Unknown,
+    /// The session's key with another client certificate or SNI than its opener's.
+    Identity,
+    /// The session is finishing or over.
+    Closed,
+    /// Over the session's limit, or the server's.
+    TooMany,
+    /// That stream joined before.
+    Taken,
+}
+
+const JOIN_RESULTS: [&str; 7] = [
+    "joined", "version", "unknown", "identity", "closed", "too_many", "taken",
+];
+
 /// How often connections failing before their Hello are summed up in the log.
 pub const FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -71,6 +93,23 @@ impl FailureLog {
                 FAILURE_LOG_INTERVAL.as_secs()
             );
         }
+    }
+
+    /// Logs a refused join that presented a session's key with another identity than
+    /// the session's opener, if it is the first line of this interval (the metric
+    /// `ferry_stream_joins_total{result="identity"}` counts every one).
+    pub fn join_refused(&self, detail: impl FnOnce() -> String) {
+        let mut state = self.state.lock().expect("failure log lock");
+        if state.detailed {
+            return;
+        }
+        state.detailed = true;
+        drop(state);
+        tracing::warn!(
+            "{} (one such line per {} s at most)",
+            detail(),
+            FAILURE_LOG_INTERVAL.as_secs()
+        );
     }
 
     /// Writes the summary of the failures not logged since the last call, if any, and
@@ -125,6 +164,7 @@ pub struct Metrics {
     handshake_failures: [AtomicU64; HANDSHAKE_REASONS.len()],
     refused: [AtomicU64; REFUSE_REASONS.len()],
     session_errors: [AtomicU64; ERROR_CLASSES.len()],
+    stream_joins: [AtomicU64; JOIN_RESULTS.len()],
     volumes: BTreeMap<String, Arc<VolumeMetrics>>,
 }
 
@@ -136,6 +176,7 @@ impl Metrics {
             handshake_failures: Default::default(),
             refused: Default::default(),
             session_errors: Default::default(),
+            stream_joins: Default::default(),
             volumes: volumes
                 .into_iter()
                 .map(|name| (name.clone(), Arc::default()))
@@ -159,11 +200,14 @@ impl Metrics {
             VolumeBusy => 2,
             VolumeUnavailable => 3,
             ReadOnly => 4,
-            // Answers to a `Join`, not to a `Hello`: joins get their own counter when the
-            // server takes them (it refuses none of them this way yet).
+            // Answers to a `Join`, not to a `Hello`: `ferry_stream_joins_total` counts them.
             UnknownSession | JoinClosed | StreamTaken | TooManyStreams => return,
         };
         self.refused[i].fetch_add(1, Relaxed);
+    }
+
+    pub fn stream_join(&self, result: JoinResult) {
+        self.stream_joins[result as usize].fetch_add(1, Relaxed);
     }
 
     pub fn session_failed(&self, exit: ExitCode) {
@@ -234,6 +278,12 @@ impl Metrics {
             "counter",
             "Sessions that ended on a fatal error, by class.",
             labelled("class", &ERROR_CLASSES, &self.session_errors),
+        );
+        family(
+            "ferry_stream_joins_total",
+            "counter",
+            "Connections that asked to join a running session as another stream, by answer.",
+            labelled("result", &JOIN_RESULTS, &self.stream_joins),
         );
         family(
             "ferry_volume_sessions_total",
@@ -319,6 +369,7 @@ mod tests {
         m.sessions_total.fetch_add(2, Relaxed);
         m.handshake_failed(HandshakeFailure::Tls);
         m.session_failed(ExitCode::FileIo);
+        m.stream_join(JoinResult::Identity);
         m.volume("data").received_bytes.fetch_add(4096, Relaxed);
         let text = m.render();
         for line in [
@@ -327,6 +378,7 @@ mod tests {
             "ferry_sessions_active 0",
             "ferry_handshake_failures_total{reason=\"tls\"} 1",
             "ferry_session_errors_total{class=\"file_io\"} 1",
+            "ferry_stream_joins_total{result=\"identity\"} 1",
             "ferry_volume_received_bytes_total{volume=\"data\"} 4096",
             "ferry_volume_received_bytes_total{volume=\"we\\\"ird\"} 0",
         ] {

@@ -12,6 +12,7 @@
 mod block;
 mod connection;
 mod http;
+pub(crate) mod hub;
 mod identity;
 #[cfg(feature = "testing")]
 pub(crate) mod in_process;
@@ -88,6 +89,9 @@ pub struct ServeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// `--bwlimit`: bytes per second all sessions together read, and write, at most.
     pub bwlimit: Option<u64>,
+    /// `--max-streams`: the streams a session may have, stream 0 included (1..=16; 1
+    /// takes no joined streams).
+    pub max_streams: u16,
 }
 
 /// What a target must do while it may still hold privileges: its TLS files read and its
@@ -194,6 +198,7 @@ pub async fn serve_bound(
     let mut shared = Shared::new(tls, volumes, Privileges::current());
     shared.pairing = pairing;
     shared.fsync = config.fsync;
+    shared.max_streams = config.max_streams;
     shared.block_volumes = block_volumes;
     if let Some(rate) = config.bwlimit {
         shared.read_limit = Some(Arc::new(RateLimiter::new(rate)));
