@@ -106,6 +106,35 @@ def tree_cpu(root):
     return total
 
 
+def thread_cpu(pid):
+    """{tid: (thread name, CPU seconds)} of a live process's threads, from /proc/PID/task."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+            fields = rest.split()
+            out[tid] = (head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / CLK)
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def threads_used(before, after):
+    """CPU seconds per thread name between two thread_cpu() readings; `after` may hold the last
+    reading of threads that have ended since (HwmPoller keeps them: a thread's last 100 ms
+    before it ends are not seen)."""
+    out = {}
+    for tid, (name, cpu) in after.items():
+        used = cpu - (before[tid][1] if tid in before else 0.0)
+        out[name] = out.get(name, 0.0) + used
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def vm_hwm_kb(pid, field="VmHWM:"):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -165,13 +194,16 @@ class HwmPoller(threading.Thread):
     the sum of RssAnon over root and its descendants (anonymous memory only: VmHWM also counts
     file pages a process has mapped, e.g. Ferry's mmap'd basis files)."""
 
-    def __init__(self, root, children=True):
+    def __init__(self, root, children=True, threads=False):
         super().__init__(daemon=True)
         self.root, self.children, self.peak, self.anon = root, children, {}, 0
+        self.threads = {} if threads else None  # tid -> (name, CPU s) last seen (thread_cpu)
         self.stop_ev = threading.Event()
 
     def run(self):
         while not self.stop_ev.is_set():
+            if self.threads is not None:
+                self.threads.update(thread_cpu(self.root))
             kids = descendants(self.root) if self.children else []
             for pid in kids:
                 h = vm_hwm_kb(pid)
@@ -183,6 +215,8 @@ class HwmPoller(threading.Thread):
     def finish(self):
         self.stop_ev.set()
         self.join()
+        if self.threads is not None:
+            self.threads.update(thread_cpu(self.root))
         return sum(self.peak.values())
 
 
@@ -815,7 +849,8 @@ backend be_ferry
                ["--tls-dir", f"{W}/certs/client", "--json", "-q"] + (["--delete"] if delete else []) + list(extra)
         subprocess.run(["sync"])
         serve.mark()
-        poll = HwmPoller(serve.pid, children=False)
+        th0 = thread_cpu(serve.pid)
+        poll = HwmPoller(serve.pid, children=False, threads=True)
         poll.start()
         dirs0 = self.haproxy_bytes("be_ferry")
         inf0 = self.infra()
@@ -825,6 +860,7 @@ backend be_ferry
         self.settle("be_ferry")
         cg = self.pod_used(cg0)
         poll.finish()
+        tgt_threads = threads_used(th0, poll.threads)
         dirs1 = self.haproxy_bytes("be_ferry")
         inf1 = self.infra()
         net1 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
@@ -845,7 +881,7 @@ backend be_ferry
                     net_cpu=net1 - net0, src_rss=crss, tgt_rss=srss, tgt_anon=poll.anon, **wire_counts(dirs0, dirs1),
                     own_wire=summary.get("bytes_on_wire"), duration_s=summary.get("duration_s"),
                     comp_in=summary.get("bytes_before_compression"), comp_out=summary.get("bytes_after_compression"),
-                    streams=summary.get("streams"), exit=rc, **cg)
+                    streams=summary.get("streams"), tgt_threads=tgt_threads, exit=rc, **cg)
 
     def run_rsync(self, src, tgt, delete, port, block=None):
         """One rsync through stunnel into module `tgt`. block: (options, name) to sync the one file
@@ -1091,7 +1127,7 @@ backend be_ferry
         squid + HAProxy, the tools in turn; the groups are removed after (teardown too, on failure)."""
         a = self.a
         log("== pod profile: each side limited to one CPU")
-        self.pod = pod.CpuGroups(log, force_affinity=a.pod_affinity).setup()
+        self.pod = pod.CpuGroups(log, limit=a.pod_limit).setup()
         try:
             for name, kind, p in (("pod-large", "large", dict(total_mb=a.pod_large_mb, nfiles=a.large_files)),
                                   ("pod-small", "small", dict(nfiles=a.pod_small_files))):
@@ -1371,6 +1407,30 @@ def per_gb(r, side):
     return r[f"{side}_cpu"] / (r["size"] / 1e9) if r.get("size") else None
 
 
+def threads_lines(results):
+    """Where `ferry serve`'s CPU goes on the small-file initial copies: CPU seconds per thread
+    name (summed over threads of one name, median over runs), per 1000 files, polled every
+    100 ms (a thread's last 100 ms before it ends are not seen)."""
+    out = []
+    for ds in dict.fromkeys(r["dataset"] for r in results):
+        if not ("small" in ds or ds.startswith("scale-")):
+            continue
+        files = next((r.get("files") for r in results if r["dataset"] == ds and r.get("files")), None)
+        for tool in ("ferry", "ferry-s1"):
+            rs = [r for r in results if r["dataset"] == ds and r["phase"] == "initial" and r["tool"] == tool
+                  and r.get("tgt_threads")]
+            if not rs or not files:
+                continue
+            names = sorted({n for r in rs for n in r["tgt_threads"]},
+                           key=lambda n: -med([r["tgt_threads"].get(n, 0.0) for r in rs]))
+            parts = [f"{n} {med([r['tgt_threads'].get(n, 0.0) for r in rs]) / files * 1000:.3f}" for n in names]
+            unseen = med([r["tgt_cpu"] - sum(r["tgt_threads"].values()) for r in rs])
+            parts.append(f"not seen by thread (ended within 100 ms of a poll, or exit) {unseen / files * 1000:.3f}")
+            out.append(f"`{TOOL_NAMES.get(tool, tool)} serve` CPU-s per 1000 files by thread, {ds} initial: "
+                       + ", ".join(p for p in parts if not p.endswith(" 0.000")))
+    return ([""] + out) if out else []
+
+
 def report(results, args, bench):
     f3 = lambda x: f"{x:.3f}"
     f2 = lambda x: f"{x:.2f}"
@@ -1430,6 +1490,7 @@ def report(results, args, bench):
                     f"{rng([r['wire'] for r in rs], mb)} | "
                     f"{rng([r['own_wire'] for r in rs], mb)} | {rng(ratios, f2) if ratios else ''} | "
                     f"{'yes' if all(r['verified'] for r in rs) else 'NO'} |")
+    lines += threads_lines(results + sets.get("pod", []))
     lines.append("")
     lines.append("Datasets: " + "; ".join(f"{k}: {v['files']} files, {v['size'] / MiB:.0f} MiB" for k, v in info.items()))
     lines.append("")
@@ -1601,8 +1662,9 @@ def main():
                         "63 MB/s at 50 ms RTT, half the shared cap; 0: none)")
     p.add_argument("--pod-large-mb", type=int, help="the pod set's large dataset (default --large-mb)")
     p.add_argument("--pod-small-files", type=int, help="the pod set's small dataset (default --small-files)")
-    p.add_argument("--pod-affinity", action="store_true",
-                   help="pod set: pin each side to one CPU with taskset instead of a cgroup quota")
+    p.add_argument("--pod-limit", choices=("auto", "affinity", "none"), default="auto",
+                   help="pod set: a cgroup quota, else affinity (auto, the default); affinity (taskset) only; "
+                        "or none (a control run: the same set without a limit)")
     p.add_argument("--scale", default="30000,300000,1000000", help="file counts of the scale profile")
     p.add_argument("--scale-pairs", type=int, default=1)
     p.add_argument("--bwlimit-mb", type=int, default=64, help="size of the bwlimit set's file (default 64)")

@@ -63,17 +63,21 @@ class CpuGroups:
     """One 1-CPU group per side: `wrap(side, argv)` starts argv inside it, `sample()` reads what
     both groups used so far (diff two samples with `used`)."""
 
-    def __init__(self, log, force_affinity=False):
+    def __init__(self, log, limit="auto"):
         self.log = log
         self.mode = None  # "cgroup v2", "cgroup v1", "affinity" or "none" (neither works: no limit)
         self.dirs = {}  # side -> [group dirs a process joins] (v1: cpu and cpuacct)
         self.made = []  # dirs we created, parents first
         self.name = f"ferry-bench.{os.getpid()}"
-        self.force_affinity = force_affinity
+        self.limit = limit  # "auto" (cgroup, else affinity), "affinity" or "none" (a control run)
 
     # ------------------------------------------------------------ setup
     def setup(self):
-        if not self.force_affinity:
+        if self.limit == "none":
+            self.mode = "none"
+            self.log("   pod: --pod-limit none: the sides run without a CPU limit (a control run)")
+            return self
+        if self.limit == "auto":
             for how in (self.setup_v2, self.setup_v1):
                 try:
                     if how() and self.probe():
@@ -88,7 +92,7 @@ class CpuGroups:
             self.mode = "none"
             self.log("WARNING: pod: neither a cgroup nor taskset works here: the sides run without a CPU limit")
             return self
-        self.log(f"   pod: no cgroup; affinity instead (taskset: src on CPU {self.cpus['src']}, tgt on CPU "
+        self.log(f"   pod: affinity (taskset: src on CPU {self.cpus['src']}, tgt on CPU "
                  f"{self.cpus['tgt']}), not a quota")
         return self
 
@@ -251,7 +255,7 @@ def table(rows, rng, med, display):
     f2 = lambda x: f"{x:.2f}"
     f1 = lambda x: f"{x:.1f}"
     out = ["| dataset | tool | CPU limit | wall s | MB/s | rsync/tool wall | src CPU-s/GB | tgt CPU-s/GB | "
-           "src / tgt CPU-s per 1k files | src throttled periods (s) | tgt throttled periods (s) | ok |",
+           "src / tgt CPU-s per 1k files | src throttled periods (time), median | tgt throttled periods (time), median | ok |",
            "|" + "---|" * 12]
     more = []
     for ds in dict.fromkeys(r["dataset"] for r in rows):
@@ -272,7 +276,7 @@ def table(rows, rng, med, display):
                 s = [r.get(f"cg_{side}_throttled_s") for r in rs]
                 if all(x is None for x in n):
                     return "n/a"
-                return f"{rng(n, lambda x: f'{x:.0f}')} ({rng(s, f2)})"
+                return f"{med(n):.0f} ({med(s):.2f} s), most {max(x for x in n if x is not None):.0f}"
 
             out.append(f"| {ds} initial | {display(tool)} | {rs[0].get('limit', '?')} | {rng([r['wall'] for r in rs], f2)} | "
                        f"{rng([r['size'] / r['wall'] / 1e6 for r in rs], f1)} | {rng(ratios, f2) if ratios else ''} | "
