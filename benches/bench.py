@@ -807,6 +807,7 @@ backend be_ferry
         wait_listen(p["wan"], self.wan.proc)
 
     def teardown(self):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
         for d in reversed(self.procs):
             try:
                 d.stop()
