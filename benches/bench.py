@@ -35,6 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import block  # noqa: E402  (benches/block.py: the block set)
+import pod  # noqa: E402  (benches/pod.py: the pod profile's CPU groups)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -105,6 +106,35 @@ def tree_cpu(root):
     return total
 
 
+def thread_cpu(pid):
+    """{tid: (thread name, CPU seconds)} of a live process's threads, from /proc/PID/task."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+            fields = rest.split()
+            out[tid] = (head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / CLK)
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def threads_used(before, after):
+    """CPU seconds per thread name between two thread_cpu() readings; `after` may hold the last
+    reading of threads that have ended since (HwmPoller keeps them: a thread's last 100 ms
+    before it ends are not seen)."""
+    out = {}
+    for tid, (name, cpu) in after.items():
+        used = cpu - (before[tid][1] if tid in before else 0.0)
+        out[name] = out.get(name, 0.0) + used
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def vm_hwm_kb(pid, field="VmHWM:"):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -164,13 +194,16 @@ class HwmPoller(threading.Thread):
     the sum of RssAnon over root and its descendants (anonymous memory only: VmHWM also counts
     file pages a process has mapped, e.g. Ferry's mmap'd basis files)."""
 
-    def __init__(self, root, children=True):
+    def __init__(self, root, children=True, threads=False):
         super().__init__(daemon=True)
         self.root, self.children, self.peak, self.anon = root, children, {}, 0
+        self.threads = {} if threads else None  # tid -> (name, CPU s) last seen (thread_cpu)
         self.stop_ev = threading.Event()
 
     def run(self):
         while not self.stop_ev.is_set():
+            if self.threads is not None:
+                self.threads.update(thread_cpu(self.root))
             kids = descendants(self.root) if self.children else []
             for pid in kids:
                 h = vm_hwm_kb(pid)
@@ -182,6 +215,8 @@ class HwmPoller(threading.Thread):
     def finish(self):
         self.stop_ev.set()
         self.join()
+        if self.threads is not None:
+            self.threads.update(thread_cpu(self.root))
         return sum(self.peak.values())
 
 
@@ -557,6 +592,8 @@ class Bench:
         self.mounted = None
         self.results = []  # one dict per run
         self.failures = []
+        self.pod = None  # pod.CpuGroups while the pod set runs
+        self.has_streams = False  # the ferry binary offers `push --streams`
 
     # ------------------------------------------------------------ setup
     def ensure_tools(self):
@@ -582,6 +619,10 @@ class Bench:
             log("== cargo build --release (no release binary yet)")
             subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "ferry"], cwd=REPO, check=True)
         self.ferry = os.path.abspath(ferry)
+        help_text = subprocess.run([self.ferry, "push", "--help"], capture_output=True, text=True).stdout
+        self.has_streams = "--streams" in help_text
+        if self.a.streams_rows and not self.has_streams:
+            log("WARNING: --streams-rows: this ferry has no `push --streams`; only `ferry` rows")
         if "bound" in self.a.sets:
             self.null_mover = self.find_null_mover()
 
@@ -598,6 +639,23 @@ class Bench:
             subprocess.run(["cargo", "build", "--locked", "-p", "ferry-net", "--example", "null_mover"] +
                            (["--release"] if profile == "release" else []), cwd=REPO, check=True)
         return path
+
+    def tools(self, dsname):
+        """The tools a dataset's phases run, in turn: Ferry as it comes (`auto` where the binary
+        has several streams), Ferry with `--streams 1` (WAN sets, and every set with
+        --streams-rows, when the binary has the option), rsync+stunnel."""
+        s1 = self.has_streams and (dsname.startswith("wan-") or self.a.streams_rows)
+        return ["ferry"] + (["ferry-s1"] if s1 else []) + ["rsync"]
+
+    def side(self, side, argv):
+        """argv started in the pod profile's group of `side` ("src" or "tgt") while that set runs."""
+        return self.pod.wrap(side, argv) if self.pod else argv
+
+    def pod_sample(self):
+        return self.pod.sample() if self.pod else None
+
+    def pod_used(self, before):
+        return pod.CpuGroups.used(before, self.pod.sample()) if before else {}
 
     def start(self, name, argv, **kw):
         out = open(os.path.join(self.work, f"{name}.log"), "ab")
@@ -741,17 +799,23 @@ backend be_ferry
 
     def start_wan(self):
         p = self.ports
+        a = self.a
         self.wan = self.start("wanrelay", [sys.executable, os.path.join(HERE, "wanrelay.py"),
                                            "--listen", f"127.0.0.1:{p['wan']}", "--to", f"127.0.0.1:{p['router']}",
-                                           "--delay-ms", str(self.a.wan_delay_ms), "--mbit", str(self.a.wan_mbit)])
+                                           "--delay-ms", str(a.wan_delay_ms), "--mbit", str(a.wan_mbit),
+                                           "--shared-mbit", str(a.wan_shared_mbit), "--window-kib", str(a.wan_window_kib)])
         wait_listen(p["wan"], self.wan.proc)
 
     def teardown(self):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
         for d in reversed(self.procs):
             try:
                 d.stop()
             except (OSError, ChildProcessError):
                 pass
+        if self.pod:
+            self.pod.cleanup()
+            self.pod = None
         if self.mounted:
             subprocess.run(["umount", self.mounted], check=False)
         if not self.a.keep and getattr(self, "work", None) and not self.a.work:
@@ -776,8 +840,9 @@ backend be_ferry
         """One push. proxy=False: straight to `port` (no squid; pass ferry serve's own port to skip
         the router too). extra: more `ferry push` arguments (e.g. --bwlimit)."""
         W = self.work
-        serve = self.start("ferry-serve", [self.ferry, "serve", "--listen", f"127.0.0.1:{self.ports['ferry']}",
-                                           "--tls-dir", f"{W}/certs/server", "--volume", f"vol={tgt}", "-q"])
+        serve = self.start("ferry-serve", self.side("tgt", [
+            self.ferry, "serve", "--listen", f"127.0.0.1:{self.ports['ferry']}", "--tls-dir", f"{W}/certs/server",
+            "--volume", f"vol={tgt}", "-q"]))
         wait_listen(self.ports["ferry"], serve.proc)
         route = ["--proxy", f"http://{PROXY_USER}:{PROXY_PASS}@127.0.0.1:{self.ports['squid']}"] if proxy \
             else ["--no-proxy", "*"]
@@ -785,14 +850,18 @@ backend be_ferry
                ["--tls-dir", f"{W}/certs/client", "--json", "-q"] + (["--delete"] if delete else []) + list(extra)
         subprocess.run(["sync"])
         serve.mark()
-        poll = HwmPoller(serve.pid, children=False)
+        th0 = thread_cpu(serve.pid)
+        poll = HwmPoller(serve.pid, children=False, threads=True)
         poll.start()
         dirs0 = self.haproxy_bytes("be_ferry")
         inf0 = self.infra()
         net0 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
-        wall, rc, out, err, ccpu, crss = run_client(argv, W)
+        cg0 = self.pod_sample()
+        wall, rc, out, err, ccpu, crss = run_client(self.side("src", argv), W)
         self.settle("be_ferry")
+        cg = self.pod_used(cg0)
         poll.finish()
+        tgt_threads = threads_used(th0, poll.threads)
         dirs1 = self.haproxy_bytes("be_ferry")
         inf1 = self.infra()
         net1 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
@@ -813,7 +882,7 @@ backend be_ferry
                     net_cpu=net1 - net0, src_rss=crss, tgt_rss=srss, tgt_anon=poll.anon, **wire_counts(dirs0, dirs1),
                     own_wire=summary.get("bytes_on_wire"), duration_s=summary.get("duration_s"),
                     comp_in=summary.get("bytes_before_compression"), comp_out=summary.get("bytes_after_compression"),
-                    exit=rc)
+                    streams=summary.get("streams"), tgt_threads=tgt_threads, exit=rc, **cg)
 
     def run_rsync(self, src, tgt, delete, port, block=None):
         """One rsync through stunnel into module `tgt`. block: (options, name) to sync the one file
@@ -826,8 +895,8 @@ backend be_ferry
             "munge symlinks = no\n"
             # rsyncd refuses --write-devices unless a module allows it
             + ("refuse options = !write-devices\n" if block else ""))
-        rsyncd = self.start("rsyncd", ["rsync", "--daemon", "--no-detach", f"--config={W}/rsyncd.conf",
-                                       f"--port={p['rsyncd']}", "--address=127.0.0.1"])
+        rsyncd = self.start("rsyncd", self.side("tgt", ["rsync", "--daemon", "--no-detach", f"--config={W}/rsyncd.conf",
+                                                        f"--port={p['rsyncd']}", "--address=127.0.0.1"]))
         open(f"{W}/stunnel-server.conf", "w").write(
             f"foreground = yes\npid =\ndebug = 3\n[rsync]\naccept = 127.0.0.1:{p['stunnel_srv']}\n"
             f"connect = 127.0.0.1:{p['rsyncd']}\ncert = {W}/stunnel-server.pem\n"
@@ -838,8 +907,8 @@ backend be_ferry
             f"protocolUsername = {PROXY_USER}\nprotocolPassword = {PROXY_PASS}\nprotocolAuthentication = basic\n"
             f"sni = {RSYNC_SNI}\ncert = {W}/stunnel-client.pem\nCAfile = {W}/certs/client/ca.crt\n"
             f"verifyChain = yes\ncheckHost = {RSYNC_SNI}\n")
-        st_srv = self.start("stunnel-server", ["stunnel4", f"{W}/stunnel-server.conf"])
-        st_cli = self.start("stunnel-client", ["stunnel4", f"{W}/stunnel-client.conf"])
+        st_srv = self.start("stunnel-server", self.side("tgt", ["stunnel4", f"{W}/stunnel-server.conf"]))
+        st_cli = self.start("stunnel-client", self.side("src", ["stunnel4", f"{W}/stunnel-client.conf"]))
         wait_listen(p["rsyncd"], rsyncd.proc)
         wait_listen(p["stunnel_srv"], st_srv.proc)
         wait_listen(p["stunnel_cli"], st_cli.proc)
@@ -856,8 +925,10 @@ backend be_ferry
         dirs0 = self.haproxy_bytes("be_rsync")
         inf0 = self.infra()
         net0 = tree_cpu(self.wan.pid) if port == self.ports["wan"] else 0
-        wall, rc, out, err, rcpu, rrss = run_client(argv, W)
+        cg0 = self.pod_sample()
+        wall, rc, out, err, rcpu, rrss = run_client(self.side("src", argv), W)
         self.settle("be_rsync", rsyncd)
+        cg = self.pod_used(cg0)
         children_rss = poll.finish()
         dirs1 = self.haproxy_bytes("be_rsync")
         inf1 = self.infra()
@@ -882,7 +953,7 @@ backend be_ferry
                     src_rss=rrss + crss, tgt_rss=drss + srss + children_rss, tgt_anon=poll.anon,
                     **wire_counts(dirs0, dirs1),
                     own_wire=(sent + recv) if sent is not None and recv is not None else None,
-                    exit=rc)
+                    exit=rc, **cg)
 
     def run_local(self, kind, src, tgt):
         shutil.rmtree(tgt, ignore_errors=True)
@@ -904,15 +975,18 @@ backend be_ferry
     def measured(self, dsname, phase, tool, src, tgt, delete, exact, port, size, tag=None, **kw):
         """One run plus its verification, appended to the results (with the fields of `tag`);
         kw go to run_ferry / run_rsync."""
-        fn = self.run_ferry if tool == "ferry" else self.run_rsync
+        if tool == "ferry-s1":
+            kw["extra"] = list(kw.get("extra", ())) + ["--streams", "1"]
+        fn = self.run_rsync if tool == "rsync" else self.run_ferry
         res = fn(src, tgt, delete, port, **kw)
+        res["tool"] = tool
         problems = verify(src, tgt, exact) if self.a.verify and res["ok"] else []
         if problems:
             self.failures.append(f"{dsname}/{phase}/{tool}: verification failed: {problems[:5]}")
             log(f"   VERIFICATION FAILED {dsname}/{phase}/{tool}: {problems[:5]}")
         res.update(dataset=dsname, phase=phase, verified=not problems and res["ok"], size=size, **(tag or {}))
         self.results.append(res)
-        log(f"   {dsname:11} {phase:9} {tool:5} {res['wall']:7.2f}s  cpu {res['src_cpu'] + res['tgt_cpu'] + res['infra_cpu']:6.2f}s"
+        log(f"   {dsname:11} {phase:9} {tool:8} {res['wall']:7.2f}s  cpu {res['src_cpu'] + res['tgt_cpu'] + res['infra_cpu']:6.2f}s"
             f"  rss {res['src_rss'] / 1024:6.1f}/{res['tgt_rss'] / 1024:6.1f} MiB (tgt anon {res['tgt_anon'] / 1024:6.1f})  wire {res['wire'] / 1e6:9.2f} MB"
             f"  {'ok' if res['verified'] else 'FAILED'}")
         return res
@@ -923,8 +997,8 @@ backend be_ferry
         subprocess.run(argv, check=True)
 
     def run_dataset(self, name, v1, v2, size, phases, pairs, port, floors=False):
-        tg = {t: f"{self.tgt}/{t}/{name}" for t in ("ferry", "rsync")}
-        order = ["ferry", "rsync"]
+        order = self.tools(name)
+        tg = {t: f"{self.tgt}/{t}/{name}" for t in order}
         for phase in phases:
             for i in range(pairs):
                 for tool in order:
@@ -1049,6 +1123,32 @@ backend be_ferry
                         log(f"   compress: {r['comp_in'] / 1e6:.2f} MB offered to zstd -> {r['comp_out'] / 1e6:.2f} MB sent")
         shutil.rmtree(t, ignore_errors=True)
 
+    def run_pod(self):
+        """Large and small initial copies with each side in its own 1-CPU group (pod.py), through
+        squid + HAProxy, the tools in turn; the groups are removed after (teardown too, on failure)."""
+        a = self.a
+        log("== pod profile: each side limited to one CPU")
+        self.pod = pod.CpuGroups(log, limit=a.pod_limit).setup()
+        try:
+            for name, kind, p in (("pod-large", "large", dict(total_mb=a.pod_large_mb, nfiles=a.large_files)),
+                                  ("pod-small", "small", dict(nfiles=a.pod_small_files))):
+                v1, _, size = self.make(name, kind, p)
+                warm(v1)
+                nfiles = sum(len(fn) for _, _, fn in os.walk(v1))
+                log(f"== {name}: {nfiles} files, {size / MiB:.0f} MiB, {self.pod.mode}")
+                order = self.tools(name)
+                tg = {t: f"{self.tgt}/{t}/{name}" for t in order}
+                for i in range(a.pairs):
+                    for tool in order:
+                        fresh_dir(tg[tool])
+                        self.measured(name, "initial", tool, v1, tg[tool], False, True, self.ports["router"], size,
+                                      tag=dict(set="pod", files=nfiles, limit=self.pod.mode))
+                for t in tg.values():
+                    shutil.rmtree(t, ignore_errors=True)
+        finally:
+            self.pod.cleanup()
+            self.pod = None
+
     # ------------------------------------------------------------ datasets
     def large_params(self):
         return dict(total_mb=self.a.large_mb, nfiles=self.a.large_files)
@@ -1089,12 +1189,16 @@ backend be_ferry
             b = max(b, self.a.large_mb * MiB * 1.02, self.a.compress_mb * MiB * 1.02)
         if "block" in self.a.sets:  # the image case: Ferry's and rsync's disk.img at once
             b = max(b, self.a.block_mb * MiB * 2.2)
+        if "pod" in self.a.sets:
+            b = max(b, self.a.pod_large_mb * MiB * 1.02, self.a.pod_small_files * 11000)
         return b
 
     def dataset_files(self):
         n = 3000
         for name, kind, p in self.datasets():
             n = max(n, p.get("nfiles", 0) * 1.05 if kind != "large" else 0)
+        if "pod" in self.a.sets:
+            n = max(n, self.a.pod_small_files * 1.05)
         return int(n)
 
     def make(self, name, kind, p):
@@ -1163,6 +1267,8 @@ backend be_ferry
             self.run_compress()
         if "block" in a.sets:
             block.BlockSet(self, log).run()
+        if "pod" in a.sets:
+            self.run_pod()
 
 
 # ---------------------------------------------------------------- report
@@ -1294,7 +1400,40 @@ def compress_table(rows):
     return "\n".join(out)
 
 
+TOOL_NAMES = {"ferry": "ferry", "ferry-s1": "ferry --streams 1", "rsync": "rsync+stunnel"}
+
+
+def per_gb(r, side):
+    """A side's CPU seconds per GB (10^9 bytes) of the dataset's logical size in one run."""
+    return r[f"{side}_cpu"] / (r["size"] / 1e9) if r.get("size") else None
+
+
+def threads_lines(results):
+    """Where `ferry serve`'s CPU goes on the small-file initial copies: CPU seconds per thread
+    name (summed over threads of one name, median over runs), per 1000 files, polled every
+    100 ms (a thread's last 100 ms before it ends are not seen)."""
+    out = []
+    for ds in dict.fromkeys(r["dataset"] for r in results):
+        if not ("small" in ds or ds.startswith("scale-")):
+            continue
+        files = next((r.get("files") for r in results if r["dataset"] == ds and r.get("files")), None)
+        for tool in ("ferry", "ferry-s1"):
+            rs = [r for r in results if r["dataset"] == ds and r["phase"] == "initial" and r["tool"] == tool
+                  and r.get("tgt_threads")]
+            if not rs or not files:
+                continue
+            names = sorted({n for r in rs for n in r["tgt_threads"]},
+                           key=lambda n: -med([r["tgt_threads"].get(n, 0.0) for r in rs]))
+            parts = [f"{n} {med([r['tgt_threads'].get(n, 0.0) for r in rs]) / files * 1000:.3f}" for n in names]
+            unseen = med([r["tgt_cpu"] - sum(r["tgt_threads"].values()) for r in rs])
+            parts.append(f"not seen by thread (ended within 100 ms of a poll, or exit) {unseen / files * 1000:.3f}")
+            out.append(f"`{TOOL_NAMES.get(tool, tool)} serve` CPU-s per 1000 files by thread, {ds} initial: "
+                       + ", ".join(p for p in parts if not p.endswith(" 0.000")))
+    return ([""] + out) if out else []
+
+
 def report(results, args, bench):
+    f3 = lambda x: f"{x:.3f}"
     f2 = lambda x: f"{x:.2f}"
     f1 = lambda x: f"{x:.1f}"
     mb = lambda x: f"{x / 1e6:.1f}"
@@ -1306,8 +1445,9 @@ def report(results, args, bench):
     results = [r for r in results if "set" not in r]
     info = {r["dataset"]: r for r in results if r.get("phase") == "info"}
     lines.append("| dataset | phase | tool | wall s | MB/s | CPU s all | CPU s tool | CPU s squid+haproxy | "
-                 "RSS MiB src | RSS MiB tgt | tgt anon MiB | wire MB (router) | wire MB (tool's own count) | rsync/ferry wall | ok |")
-    lines.append("|" + "---|" * 15)
+                 "src / tgt CPU-s/GB | src / tgt CPU-s per 1k files | "
+                 "RSS MiB src | RSS MiB tgt | tgt anon MiB | wire MB (router) | wire MB (tool's own count) | rsync/tool wall | ok |")
+    lines.append("|" + "---|" * 17)
     summary = {}
     for ds in dict.fromkeys(r["dataset"] for r in results):
         for phase in dict.fromkeys(r["phase"] for r in results if r["dataset"] == ds):
@@ -1319,30 +1459,39 @@ def report(results, args, bench):
                     w = [r["wall"] for r in rows if r["tool"] == tool]
                     summary[(ds, "local", tool)] = med(w)
                     lines.append(f"| {ds} | local floor | {tool} | {rng(w, f2)} | {rng([rows[0]['size'] / x / 1e6 for x in w], f1)} "
-                                 "| | | | | | | | | | |")
+                                 "| | | | | | | | | | | | |")
                 continue
-            fr = [r for r in rows if r["tool"] == "ferry"]
             rr = [r for r in rows if r["tool"] == "rsync"]
-            ratios = [b["wall"] / a_["wall"] for a_, b in zip(fr, rr) if a_["wall"] > 0]
-            for tool, rs in (("ferry", fr), ("rsync+stunnel", rr)):
-                if not rs:
-                    continue
+            files = info.get(ds, {}).get("files") if "small" in ds or ds.startswith("scale-") else None
+            for tool in dict.fromkeys(r["tool"] for r in rows):
+                rs = [r for r in rows if r["tool"] == tool]
+                ratios = [b["wall"] / a_["wall"] for a_, b in zip(rs, rr) if a_["wall"] > 0] if tool != "rsync" else []
+                tool = TOOL_NAMES.get(tool, tool)
                 cpu_all = [r["src_cpu"] + r["tgt_cpu"] + r["infra_cpu"] for r in rs]
                 cpu_tool = [r["src_cpu"] + r["tgt_cpu"] for r in rs]
                 summary[(ds, phase, tool)] = dict(
                     wall=med([r["wall"] for r in rs]), cpu_all=med(cpu_all), cpu_tool=med(cpu_tool),
                     src_rss=med([r["src_rss"] for r in rs]), tgt_rss=med([r["tgt_rss"] for r in rs]),
                     wire=med([r["wire"] for r in rs]), wire_dir=med([r.get("wire_dir") for r in rs]),
+                    net_cpu=med([r.get("net_cpu") for r in rs]), streams=med([r.get("streams") for r in rs]),
+                    src_gb=med([per_gb(r, "src") for r in rs]), tgt_gb=med([per_gb(r, "tgt") for r in rs]),
                     ok=all(r["verified"] for r in rs),
                     ratio=med(ratios))
+                per_k = ""
+                if files:
+                    per_k = (f"{rng([r['src_cpu'] / files * 1000 for r in rs], f3)} / "
+                             f"{rng([r['tgt_cpu'] / files * 1000 for r in rs], f3)}")
                 lines.append(
                     f"| {ds} | {phase} | {tool} | {rng([r['wall'] for r in rs], f2)} | "
                     f"{rng([r['size'] / r['wall'] / 1e6 for r in rs], f1)} | {rng(cpu_all, f2)} | {rng(cpu_tool, f2)} | "
-                    f"{rng([r['infra_cpu'] for r in rs], f2)} | {rng([r['src_rss'] / 1024 for r in rs], f1)} | "
+                    f"{rng([r['infra_cpu'] for r in rs], f2)} | "
+                    f"{rng([per_gb(r, 'src') for r in rs], f2)} / {rng([per_gb(r, 'tgt') for r in rs], f2)} | {per_k} | "
+                    f"{rng([r['src_rss'] / 1024 for r in rs], f1)} | "
                     f"{rng([r['tgt_rss'] / 1024 for r in rs], f1)} | {rng([r.get('tgt_anon', 0) / 1024 for r in rs], f1)} | "
                     f"{rng([r['wire'] for r in rs], mb)} | "
-                    f"{rng([r['own_wire'] for r in rs], mb)} | {rng(ratios, f2) if tool == 'ferry' else ''} | "
+                    f"{rng([r['own_wire'] for r in rs], mb)} | {rng(ratios, f2) if ratios else ''} | "
                     f"{'yes' if all(r['verified'] for r in rs) else 'NO'} |")
+    lines += threads_lines(results + sets.get("pod", []))
     lines.append("")
     lines.append("Datasets: " + "; ".join(f"{k}: {v['files']} files, {v['size'] / MiB:.0f} MiB" for k, v in info.items()))
     lines.append("")
@@ -1368,12 +1517,45 @@ def report(results, args, bench):
         lines += ["A block device and a disk image, Ferry (a block volume) and rsync+stunnel (`--copy-devices "
                   "--write-devices --inplace --no-whole-file --ignore-times`) through the proxy and router (`block` set; benches/block.py):",
                   "", text, ""]
+    pod_rows = []
+    if "pod" in sets:
+        text, pod_rows = pod.table(sets["pod"], rng, med, lambda t: TOOL_NAMES.get(t, t))
+        lines += ["Each side in its own 1-CPU group, through the proxy and router (`pod` set; benches/pod.py; CPU per "
+                  "side from the group's accounting, rusage under affinity; throttled = periods in which the quota "
+                  "ran out, and the time throttled):", "", text, ""]
     bound = bound_walls(sets["bound"]) if "bound" in sets else None
-    lines.append(targets(summary, args.wan_mbit, bound, block_rows))
+    lines.append(targets(summary, args, bound, list(block_rows) + pod_rows))
     return "\n".join(lines), summary
 
 
-def targets(s, wan_mbit, bound=None, more=()):
+WAN_TARGETS = {("wan-large", "initial"): 1.8, ("wan-small", "initial"): 2.5}  # issue #16; else 2×
+
+
+def wan_rates(a):
+    """(the link's cap, one window-bound stream's rate), bytes/s, of the WAN relay's settings
+    (None where not set). The cap is the shared one, else the per-connection one."""
+    mbit = a.wan_shared_mbit or a.wan_mbit
+    cap = mbit * 1e6 / 8 if mbit > 0 else None
+    one = a.wan_window_kib * 1024 / (2 * a.wan_delay_ms / 1000) if a.wan_window_kib > 0 and a.wan_delay_ms > 0 else None
+    if one and a.wan_mbit > 0:
+        one = min(one, a.wan_mbit * 1e6 / 8)
+    return cap, one
+
+
+def wan_profile(a):
+    """The WAN relay's settings in words (the report's header)."""
+    parts = [f"WAN {a.wan_delay_ms:g} ms one way"]
+    if a.wan_shared_mbit > 0:
+        parts.append(f"{a.wan_shared_mbit:g} Mbit/s shared by all connections")
+    if a.wan_mbit > 0:
+        parts.append(f"{a.wan_mbit:g} Mbit/s per connection")
+    if a.wan_window_kib > 0:
+        _, one = wan_rates(a)
+        parts.append(f"{a.wan_window_kib:g} KiB window per connection ({one / 1e6:.1f} MB/s a stream)")
+    return ", ".join(parts)
+
+
+def targets(s, args, bound=None, more=()):
     out = ["| target | measured | verdict |", "|---|---|---|"]
 
     def get(ds, phase, tool):
@@ -1406,18 +1588,34 @@ def targets(s, wan_mbit, bound=None, more=()):
         row("large delta ≥ 2.5× faster, wire ≤ rsync's",
             f"{f['ratio']:.2f}×; wire {f['wire'] / 1e6:.1f} MB vs {r['wire'] / 1e6:.1f} MB",
             f["ratio"] >= 2.5 and f["wire"] <= r["wire"])
+    f, f1 = get("large", "initial", "ferry"), get("large", "initial", "ferry --streams 1")
+    if f and f1:
+        row("large initial: CPU-s/GB (src + tgt) no higher than with `--streams 1` (#16)",
+            f"auto {f['src_gb'] + f['tgt_gb']:.2f}, --streams 1 {f1['src_gb'] + f1['tgt_gb']:.2f}",
+            f["src_gb"] + f["tgt_gb"] <= f1["src_gb"] + f1["tgt_gb"])
+    cap, one = wan_rates(args)
     for ds in ("wan-large", "wan-small"):
         for ph in ("initial", "nochange", "delta", "cutover"):
             f, r = get(ds, ph, "ferry"), get(ds, ph, "rsync+stunnel")
-            if f:
-                measured = f"{f['ratio']:.2f}×"
-                if r and wan_mbit > 0 and f.get("wire_dir") and f["wire_dir"] > 1e6:
-                    # the relay's cap (per direction) alone: what no mover can beat without
-                    # sending fewer bytes in the busier direction
-                    link = f["wire_dir"] / (wan_mbit * 1e6 / 8)
-                    measured += (f"; the link's floor for Ferry's bytes is {link:.2f}s, Ferry {f['wall']:.2f}s, "
-                                 f"rsync {r['wall']:.2f}s: the cap allows at most {r['wall'] / link:.2f}×")
-                row(f"WAN {ds} {ph} ≥ 2× faster", measured, f["ratio"] >= 2)
+            if not f:
+                continue
+            need = WAN_TARGETS.get((ds, ph), 2.0)
+            measured = "; ".join(f"{name} {v['ratio']:.2f}× ({v['wall']:.2f} s"
+                                 f"{'' if v.get('streams') is None else ', %g streams' % v['streams']})"
+                                 for name in ("ferry", "ferry --streams 1") for v in [get(ds, ph, name)] if v)
+            if r and f.get("wire_dir") and f["wire_dir"] > 1e6:
+                # What no mover beats without sending fewer bytes in the busier direction: the
+                # link's cap; and what one window-bound stream cannot beat: W / RTT.
+                measured += f"; rsync {r['wall']:.2f} s; floors for Ferry's {f['wire_dir'] / 1e6:.1f} MB"
+                if cap:
+                    link = f["wire_dir"] / cap
+                    measured += f": bytes / cap {link:.2f} s (at most {r['wall'] / link:.2f}× rsync)"
+                if one:
+                    win = f["wire_dir"] / one
+                    measured += f", bytes / (W/RTT) {win:.2f} s (one stream's)"
+            if f.get("net_cpu") is not None:
+                measured += f"; relay CPU {f['net_cpu']:.2f} s"
+            row(f"WAN {ds} {ph} ≥ {need:g}× faster", measured, f["ratio"] >= need)
     sc = sorted((int(k[0].split("-")[1]), v, s.get((k[0], "initial", "rsync+stunnel")))
                 for k, v in s.items() if k[0].startswith("scale-") and k[1] == "initial" and k[2] == "ferry")
     if len(sc) >= 1:
@@ -1442,8 +1640,11 @@ def main():
     p.add_argument("--work", help="work dir (kept; default /var/tmp/ferry-bench.PID, removed unless --keep)")
     p.add_argument("--keep", action="store_true", help="keep the work dir (datasets are reused with --work)")
     p.add_argument("--pairs", type=int, default=3, help="alternating Ferry/rsync pairs per phase (default 3)")
-    p.add_argument("--sets", default="large,small,mixed,wan,scale,direct,bound,bwlimit,compress,block",
-                   help="comma list of large,small,mixed,wan,scale,direct,bound,bwlimit,compress,block (default all)")
+    p.add_argument("--sets", default="large,small,mixed,wan,scale,direct,bound,bwlimit,compress,block,pod",
+                   help="comma list of large,small,mixed,wan,scale,direct,bound,bwlimit,compress,block,pod (default all)")
+    p.add_argument("--streams-rows", action="store_true",
+                   help="also run `ferry --streams 1` in the large, small, mixed, scale and pod sets (the WAN set "
+                        "always does), if the binary has the option")
     p.add_argument("--phases", default="initial,nochange,delta,cutover")
     p.add_argument("--large-mb", type=int, default=2048)
     p.add_argument("--large-files", type=int, default=8)
@@ -1452,7 +1653,19 @@ def main():
     p.add_argument("--wan-large-mb", type=int, default=256)
     p.add_argument("--wan-small-files", type=int, default=5000)
     p.add_argument("--wan-delay-ms", type=float, default=25.0)
-    p.add_argument("--wan-mbit", type=float, default=400.0)
+    p.add_argument("--wan-mbit", type=float, default=0.0,
+                   help="WAN cap per direction of each connection, Mbit/s (default 0: none; the profile before "
+                        "#16 was 400 with no shared cap and no window)")
+    p.add_argument("--wan-shared-mbit", type=float, default=1000.0,
+                   help="WAN cap per direction shared by all connections, Mbit/s (default 1000; 0: none)")
+    p.add_argument("--wan-window-kib", type=float, default=3072.0,
+                   help="WAN TCP window per direction of each connection, KiB (default 3072: one stream "
+                        "63 MB/s at 50 ms RTT, half the shared cap; 0: none)")
+    p.add_argument("--pod-large-mb", type=int, help="the pod set's large dataset (default --large-mb)")
+    p.add_argument("--pod-small-files", type=int, help="the pod set's small dataset (default --small-files)")
+    p.add_argument("--pod-limit", choices=("auto", "affinity", "none"), default="auto",
+                   help="pod set: a cgroup quota, else affinity (auto, the default); affinity (taskset) only; "
+                        "or none (a control run: the same set without a limit)")
     p.add_argument("--scale", default="30000,300000,1000000", help="file counts of the scale profile")
     p.add_argument("--scale-pairs", type=int, default=1)
     p.add_argument("--bwlimit-mb", type=int, default=64, help="size of the bwlimit set's file (default 64)")
@@ -1468,7 +1681,6 @@ def main():
     if a.smoke:
         a.pairs, a.large_mb, a.large_files, a.small_files, a.mixed_scale = 1, 16, 2, 400, 0.05
         a.wan_large_mb, a.wan_small_files, a.scale, a.scale_pairs = 8, 200, "500,2000", 1
-        a.wan_mbit = 400
         a.bwlimit_mb, a.bwlimit_rate = 6, "3M"
         a.compress_mb = 8
         a.block_mb = 16
@@ -1482,11 +1694,18 @@ def main():
     a.sets = [x for x in a.sets.split(",") if x]
     a.phases = [x for x in a.phases.split(",") if x]
     a.scale = [int(x) for x in str(a.scale).split(",") if x]
+    a.pod_large_mb = a.pod_large_mb or a.large_mb
+    a.pod_small_files = a.pod_small_files or a.small_files
     if os.geteuid() != 0:
         log("WARNING: not root: no loop mount, and ownership checks may differ")
         a.no_loop = True
     bench = Bench(a)
     t0 = time.monotonic()
+
+    def terminated(signum, frame):  # teardown (daemons, mount, the pod set's cgroups) on SIGTERM too
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         bench.ensure_tools()
         bench.run()
@@ -1502,7 +1721,8 @@ def main():
     built = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(os.path.getmtime(bench.ferry)))
     header = (f"ferry {bench.ferry} (built {built}; tree at git {git_rev()}), load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs; "
               f"pairs={a.pairs}, target={'ext4 loop image' if bench.mounted else 'work dir filesystem'}, "
-              f"WAN {a.wan_delay_ms} ms one-way, {a.wan_mbit} Mbit/s; total {time.monotonic() - t0:.0f}s")
+              f"{wan_profile(a)}; `push --streams`: {'yes' if bench.has_streams else 'no'}; "
+              f"total {time.monotonic() - t0:.0f}s")
     print(header + "\n\n" + text)
     if a.out:
         open(a.out, "w").write(header + "\n\n" + text + "\n")
