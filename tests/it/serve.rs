@@ -82,13 +82,15 @@ fn hello_with_unknown_option_bits_is_refused_naming_them() {
     }
 }
 
-/// A client may ask for several streams (`Hello.options.streams`): this server takes no
-/// joined streams yet and says so with `streams_max = 1` and no key, with its cores.
-#[test]
-fn hello_asking_for_streams_is_welcomed_with_one_stream_and_no_key() {
+/// What a server answers a Hello asking for several streams (`Hello.options.streams`).
+fn welcome_to_a_streams_hello(max_streams: Option<&str>) -> (u16, bool, u32) {
     let tmp = TempDir::new().unwrap();
     let certs = Certs::new();
-    let server = Server::builder(&certs).volume("vol", tmp.path()).start();
+    let mut builder = Server::builder(&certs).volume("vol", tmp.path());
+    if let Some(max) = max_streams {
+        builder = builder.arg("--max-streams").arg(max);
+    }
+    let server = builder.start();
     let mut client = RawClient::connect_as_client(&server.addr, &certs.client_dir());
     client
         .send(&Message::Hello {
@@ -107,10 +109,23 @@ fn hello_asking_for_streams_is_welcomed_with_one_stream_and_no_key() {
             key,
             cores,
             ..
-        }) => {
-            assert_eq!((streams_max, key), (1, None));
-            assert!(cores >= 1, "cores {cores}");
-        }
+        }) => (streams_max, key.is_some(), cores),
         other => panic!("expected Welcome, got {other:?}"),
     }
+}
+
+/// By default a server grants up to 8 streams with a session key, and says its cores.
+#[test]
+fn hello_asking_for_streams_is_welcomed_with_eight_streams_and_a_key() {
+    let (streams_max, key, cores) = welcome_to_a_streams_hello(None);
+    assert_eq!((streams_max, key), (8, true));
+    assert!(cores >= 1, "cores {cores}");
+}
+
+/// `serve --max-streams 1` grants no joins: `streams_max = 1` and no key.
+#[test]
+fn hello_asking_for_streams_of_a_one_stream_server_gets_one_stream_and_no_key() {
+    let (streams_max, key, cores) = welcome_to_a_streams_hello(Some("1"));
+    assert_eq!((streams_max, key), (1, false));
+    assert!(cores >= 1, "cores {cores}");
 }
