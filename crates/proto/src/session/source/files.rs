@@ -105,12 +105,17 @@ mod tests {
         let mut frame = FilesFrame::new(&limits);
         assert!(!frame.takes(SMALL_FILE + 1));
         let big = Bytes::from(vec![7u8; SMALL_FILE as usize]);
-        assert!(frame.push(0, [0; 32], Bytes::from(vec![1u8; SMALL_FILE as usize + 1])).is_err());
+        assert!(frame
+            .push(0, [0; 32], Bytes::from(vec![1u8; SMALL_FILE as usize + 1]))
+            .is_err());
         let mut index = 0;
         while frame.push(index, [1; 32], big.clone()).is_ok() {
             index += 1;
         }
-        assert_eq!(index, 3, "three 256 KiB files and their overhead fill 1 MiB");
+        assert_eq!(
+            index, 3,
+            "three 256 KiB files and their overhead fill 1 MiB"
+        );
         let message = frame.take().expect("three entries");
         assert!(frame.is_empty() && frame.take().is_none());
         let mut wire = bytes::BytesMut::new();

@@ -217,7 +217,8 @@ impl TargetCore {
     /// This side stops using `stream` and says so: failed files draining on it drain no
     /// more (their frames will not come).
     fn gone_here(&mut self, stream: StreamId) {
-        self.transmit.push_back(Message::StreamGone { stream: stream.0 });
+        self.transmit
+            .push_back(Message::StreamGone { stream: stream.0 });
         self.draining.retain(|&(_, s)| s != stream);
     }
 
