@@ -43,12 +43,12 @@ impl<F: Clone> SourceCore<F> {
     /// the asks made on it are uncounted, the work queued for it dropped, the signatures
     /// it held released, and [`SourceCore::poll_transmit`] yields this side's
     /// `StreamGone`. A driver stops the senders writing to it (what they hold is no longer
-    /// counted: answering it does nothing).
+    /// counted: answering it does nothing). After the target's `Done` it does nothing.
     ///
     /// # Panics
     /// For stream 0 (its loss ends the attempt) or a stream that never joined.
     pub fn stream_lost(&mut self, stream: StreamId) {
-        if matches!(self.state, super::State::Failed(_)) {
+        if matches!(self.state, super::State::Failed(_) | super::State::Done) {
             return;
         }
         if self.streams.lost_here(stream) {

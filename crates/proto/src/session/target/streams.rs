@@ -62,7 +62,7 @@ impl TargetCore {
 
     /// This side lost data stream `stream` (its connection ended, failed or went silent):
     /// it stops reading and writing it, and [`TargetCore::poll_transmit`] yields its
-    /// `StreamGone`. The files asked on it are asked again
+    /// `StreamGone` (none once the core is settled: `Done` ends the session). The files asked on it are asked again
     /// ([`TargetCore::poll_reask`]) once the source's `StreamGone` came too.
     ///
     /// # Panics
@@ -217,9 +217,13 @@ impl TargetCore {
     /// This side stops using `stream` and says so: failed files draining on it drain no
     /// more (their frames will not come).
     fn gone_here(&mut self, stream: StreamId) {
-        self.transmit
-            .push_back(Message::StreamGone { stream: stream.0 });
         self.draining.retain(|&(_, s)| s != stream);
+        // Once settled the driver says Done, after which the source takes nothing more:
+        // nothing of the session is left to ask again either.
+        if !self.is_settled() {
+            self.transmit
+                .push_back(Message::StreamGone { stream: stream.0 });
+        }
     }
 
     /// Once both sides said `StreamGone{stream}` (the source uncounted the asks made on
