@@ -180,7 +180,11 @@ enum State {
 ///   [`SessionError::Protocol`]);
 /// * [`handle_answered`](SourceCore::handle_answered) when a sender has sent a piece of
 ///   work's `FileEnd` or `FileFailed`;
-/// * [`poll_transmit`](SourceCore::poll_transmit) to the connection,
+/// * over several streams ([`with_streams`](SourceCore::with_streams)):
+///   [`handle_message_on`](SourceCore::handle_message_on) with the stream each message came
+///   on (`handle_message` is stream 0's), [`stream_joined`](SourceCore::stream_joined) and
+///   [`stream_lost`](SourceCore::stream_lost); each [`Work`] says its stream;
+/// * [`poll_transmit`](SourceCore::poll_transmit) to the connection (stream 0),
 ///   [`poll_work`](SourceCore::poll_work) to the senders,
 ///   [`poll_event`](SourceCore::poll_event) to the report.
 ///

@@ -29,6 +29,11 @@
 //! One `Plan` is outstanding at a time: the driver answers it with `handle_planned`
 //! before it hands the core the next frame.
 //!
+//! Over several streams (protocol 6, [`TargetCore::with_streams`]) the same calls take the
+//! stream: `handle_message_on(stream, message)`, `handle_asked_on(index, asked, stream)`
+//! (or `ask_batch` for a `Wants`), plus `stream_joined(s)`, `stream_lost(s)` and
+//! `poll_reask()`; the calls without a stream are stream 0's (see `streams.rs`).
+//!
 //! # What a source can make this side hold, and its bound
 //! Per listed, unresolved entry (its state, its directory): the listing window
 //! ([`Limits::window`]); directories announced and not finished:
