@@ -292,3 +292,37 @@ fn a_file_asked_on_a_lost_stream_still_resolves_as_wanted() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_re_ask_before_the_source_heard_of_the_loss_is_refused() {
+    // The target may ask again only after both StreamGones: before the source's, the old
+    // ask still counts and its signature is still coming.
+    let mut core = streamed();
+    accepted_on(&mut core, S1, want_delta(0));
+    accepted_on(&mut core, S1, piece(0, 10, false));
+    refused_on(
+        &mut core,
+        S2,
+        want_delta(0),
+        "again while its signature was still coming",
+    );
+    let mut core = streamed();
+    accepted_on(&mut core, S1, want(0));
+    accepted_on(&mut core, S1, want(0));
+    refused_on(&mut core, S2, want(0), "asked for twice already");
+    // After the loss, the same asks are taken.
+    let mut core = streamed();
+    accepted_on(&mut core, S1, want_delta(0));
+    accepted_on(&mut core, S1, piece(0, 10, false));
+    core.stream_lost(S1);
+    accepted_on(&mut core, S2, want_delta(0));
+    accepted_on(&mut core, S2, piece(0, 10, true));
+}
+
+#[test]
+#[should_panic(expected = "stream 16 joined")]
+fn no_session_has_more_streams_than_the_limit() {
+    let mut core: Core = SourceCore::new(limits(), SENDERS, Meta::default()).with_streams(100);
+    core.stream_joined(StreamId(15));
+    core.stream_joined(StreamId(16));
+}

@@ -451,3 +451,23 @@ fn a_failed_file_draining_on_a_lost_stream_no_longer_holds_the_session() {
     assert!(t.core.is_settled());
     assert_eq!(reasks(&mut t), []);
 }
+
+#[test]
+#[should_panic(expected = "stream 16 joined")]
+fn no_session_has_more_streams_than_the_limit() {
+    let mut core = TargetCore::new(
+        Filter::default(),
+        Limits::default(),
+        std::hash::RandomState::new(),
+    )
+    .with_streams(100);
+    core.stream_joined(StreamId(15));
+    core.stream_joined(StreamId(16));
+}
+
+#[test]
+#[should_panic(expected = "stream 0's loss ends the session")]
+fn losing_stream_zero_is_not_the_core_s_to_handle() {
+    let mut t = streamed(1);
+    t.core.stream_lost(S0);
+}
