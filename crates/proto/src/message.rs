@@ -46,7 +46,8 @@ use crate::session::stream::SessionKey;
 ///   cores, the streams the session may have and the key to join it; `Join`/`Joined` and
 ///   their refusals, with which another connection becomes a stream of the session
 ///   ([`crate::session::join`]); and the frames that spread a session's work over them
-///   (`Wants`, `Files`, `WantRange`, `RangeEnd`, `StreamGone`), which engines of this
+///   (`Wants`, `Files`, `WantRange`, `RangeEnd`, `StreamGone`), which the session cores
+///   take in a session with the `streams` option (ranges not yet) and engines of this
 ///   version do not send yet.
 pub const PROTOCOL_VERSION: u32 = 6;
 

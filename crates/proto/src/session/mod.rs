@@ -19,6 +19,7 @@
 
 pub mod block;
 pub mod join;
+mod live;
 pub mod source;
 pub mod stream;
 pub mod target;

@@ -15,15 +15,19 @@
 //!
 //! Must not import: anything that does I/O (see [`crate::session`]).
 
+mod files;
 mod signatures;
+mod streams;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::limits::Limits;
 use crate::message::{Message, TargetStats};
 use crate::model::{Content, Entry, Meta};
-use crate::session::stream::{is_multi_stream_frame, not_in_this_session};
+use crate::session::live::LiveStreams;
+use crate::session::stream::{is_multi_stream_frame, StreamId};
 use crate::session::SessionError;
+pub use files::{FilesFrame, FILES_FRAME_BYTES, SMALL_FILE};
 use signatures::Signatures;
 
 /// Signatures a target may be sending at once, each up to [`Limits::max_signature`]: a
@@ -53,13 +57,15 @@ pub enum Ask {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkId(u64);
 
-/// A file to send: entry `index`, asked for as `ask`, with the payload it was listed with.
+/// A file to send: entry `index`, asked for as `ask` on `stream`, with the payload it was
+/// listed with. Its frames go out on `stream` (stream 0 in a session over one stream).
 #[derive(Debug)]
 pub struct Work<F> {
     pub id: WorkId,
     pub index: u64,
     pub ask: Ask,
     pub file: F,
+    pub stream: StreamId,
 }
 
 impl<F> Work<F> {
@@ -107,8 +113,42 @@ pub struct ResolvedFile<F> {
 /// A listed regular file the target has not resolved yet.
 struct Listed<F> {
     file: F,
-    /// How many times the target asked for it.
+    /// How many times the target asked for it (a lost stream's asks uncounted).
     asks: u8,
+    /// The stream of each of those asks, the first `asks` of them.
+    asked_on: [StreamId; MAX_ASKS as usize],
+    /// Whether it was ever asked for.
+    wanted: bool,
+}
+
+impl<F> Listed<F> {
+    fn new(file: F) -> Self {
+        Listed {
+            file,
+            asks: 0,
+            asked_on: [StreamId::CONTROL; MAX_ASKS as usize],
+            wanted: false,
+        }
+    }
+
+    /// Counts one more ask, on `stream` (checked below [`MAX_ASKS`] before).
+    fn count_ask(&mut self, stream: StreamId) {
+        self.asked_on[self.asks as usize] = stream;
+        self.asks += 1;
+        self.wanted = true;
+    }
+
+    /// Forgets the asks made on `stream`, which was lost.
+    fn uncount(&mut self, stream: StreamId) {
+        let mut kept = 0;
+        for k in 0..self.asks as usize {
+            if self.asked_on[k] != stream {
+                self.asked_on[kept] = self.asked_on[k];
+                kept += 1;
+            }
+        }
+        self.asks = kept as u8;
+    }
 }
 
 /// Where the session is, named for what it waits for.
@@ -140,7 +180,11 @@ enum State {
 ///   [`SessionError::Protocol`]);
 /// * [`handle_answered`](SourceCore::handle_answered) when a sender has sent a piece of
 ///   work's `FileEnd` or `FileFailed`;
-/// * [`poll_transmit`](SourceCore::poll_transmit) to the connection,
+/// * over several streams ([`with_streams`](SourceCore::with_streams)):
+///   [`handle_message_on`](SourceCore::handle_message_on) with the stream each message came
+///   on (`handle_message` is stream 0's), [`stream_joined`](SourceCore::stream_joined) and
+///   [`stream_lost`](SourceCore::stream_lost); each [`Work`] says its stream;
+/// * [`poll_transmit`](SourceCore::poll_transmit) to the connection (stream 0),
 ///   [`poll_work`](SourceCore::poll_work) to the senders,
 ///   [`poll_event`](SourceCore::poll_event) to the report.
 ///
@@ -177,6 +221,8 @@ pub struct SourceCore<F> {
     state: State,
     window: u64,
     max_entries_per_frame: usize,
+    max_wants_per_frame: usize,
+    max_streams: u16,
     /// Entries listed so far: the index the next one gets.
     listed: u64,
     /// The target's watermark: every entry below it is resolved.
@@ -190,6 +236,8 @@ pub struct SourceCore<F> {
     transmit: VecDeque<Message>,
     work: VecDeque<Work<F>>,
     events: VecDeque<SourceEvent<F>>,
+    /// The session's streams: stream 0 alone unless [`SourceCore::with_streams`].
+    streams: LiveStreams,
 }
 
 impl<F: Clone> SourceCore<F> {
@@ -201,6 +249,8 @@ impl<F: Clone> SourceCore<F> {
             state: State::Listing,
             window: limits.window,
             max_entries_per_frame: limits.max_entries_per_frame,
+            max_wants_per_frame: limits.max_wants_per_frame,
+            max_streams: limits.max_streams,
             listed: 0,
             acked: 0,
             files: BTreeMap::new(),
@@ -210,6 +260,7 @@ impl<F: Clone> SourceCore<F> {
             transmit: VecDeque::from([Message::Root { meta: root }]),
             work: VecDeque::new(),
             events: VecDeque::new(),
+            streams: LiveStreams::default(),
         }
     }
 
@@ -282,7 +333,7 @@ impl<F: Clone> SourceCore<F> {
             let index = first + k as u64;
             match (&entry.content, file) {
                 (Content::File { .. }, Some(file)) => {
-                    self.files.insert(index, Listed { file, asks: 0 });
+                    self.files.insert(index, Listed::new(file));
                 }
                 (Content::File { .. }, None) => {
                     panic!("regular file {index} listed without its payload")
@@ -332,13 +383,27 @@ impl<F: Clone> SourceCore<F> {
         self.signatures.answered(id);
     }
 
-    /// One message from the target. An error ends the session: every later call
-    /// returns it again.
+    /// One message from the target, on stream 0 (a session over one stream). An error
+    /// ends the session: every later call returns it again.
     pub fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
+        self.handle_message_on(StreamId::CONTROL, message)
+    }
+
+    /// One message from the target that came on `stream`: refused on a stream the
+    /// session does not have or lost, a control frame (`Ack`, `Done`, a report, `Error`,
+    /// `StreamGone`) on any but stream 0, a `Signature` on another stream than its
+    /// `Want`. An error ends the session: every later call returns it again.
+    pub fn handle_message_on(
+        &mut self,
+        stream: StreamId,
+        message: Message,
+    ) -> Result<(), SessionError> {
         if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
-        let handled = self.handle(message);
+        let handled = self
+            .check_stream(stream, &message)
+            .and_then(|()| self.handle(stream, message));
         if let Err(e) = &handled {
             self.state = State::Failed(e.clone());
         }
@@ -363,7 +428,7 @@ impl<F: Clone> SourceCore<F> {
         self.events.pop_front()
     }
 
-    fn handle(&mut self, message: Message) -> Result<(), SessionError> {
+    fn handle(&mut self, stream: StreamId, message: Message) -> Result<(), SessionError> {
         if let State::Done = self.state {
             return match message {
                 Message::Heartbeat => Ok(()),
@@ -377,21 +442,23 @@ impl<F: Clone> SourceCore<F> {
             };
         }
         match message {
-            Message::Want { index, delta } => self.want(index, delta),
+            Message::Want { index, delta } => self.want(index, delta, stream),
             Message::Resume {
                 index,
                 offset,
                 hash,
             } => {
-                let file = self.ask(index, "asked to resume")?;
-                self.queue(index, Ask::Resume { offset, hash }, file);
+                let file = self.ask(index, "asked to resume", stream)?;
+                self.queue(index, Ask::Resume { offset, hash }, file, stream);
                 Ok(())
             }
             Message::Signature { index, bytes, last } => {
-                if let Some((file, signature)) = self.signatures.piece(index, &bytes, last)? {
+                if let Some((file, signature)) =
+                    self.signatures.piece(index, &bytes, last, stream)?
+                {
                     let len = signature.len();
-                    let id = self.queue(index, Ask::Delta(signature), file);
-                    self.signatures.hand_over(id, len);
+                    let id = self.queue(index, Ask::Delta(signature), file, stream);
+                    self.signatures.hand_over(id, len, stream);
                 }
                 Ok(())
             }
@@ -407,9 +474,7 @@ impl<F: Clone> SourceCore<F> {
                 Err(SessionError::from_peer("target says", class, &message))
             }
             Message::Heartbeat => Ok(()),
-            multi if is_multi_stream_frame(&multi) => {
-                Err(not_in_this_session(&multi, "the target"))
-            }
+            multi if is_multi_stream_frame(&multi) => self.multi_stream_frame(stream, multi),
             other => Err(SessionError::protocol(format!(
                 "unexpected {} from the target",
                 other.name()
@@ -417,24 +482,27 @@ impl<F: Clone> SourceCore<F> {
         }
     }
 
-    fn want(&mut self, index: u64, delta: bool) -> Result<(), SessionError> {
+    fn want(&mut self, index: u64, delta: bool, stream: StreamId) -> Result<(), SessionError> {
         if !delta {
-            let file = self.ask(index, "asked for")?;
-            self.queue(index, Ask::Whole, file);
+            let file = self.ask(index, "asked for", stream)?;
+            self.queue(index, Ask::Whole, file, stream);
             return Ok(());
         }
         self.check_ask(index, "asked for")?;
         let file = self.files[&index].file.clone();
-        self.signatures.start(index, file)?;
-        self.files.get_mut(&index).expect("checked").asks += 1;
+        self.signatures.start(index, file, stream)?;
+        self.files
+            .get_mut(&index)
+            .expect("checked")
+            .count_ask(stream);
         Ok(())
     }
 
-    /// Counts one more ask for file `index` and returns its payload.
-    fn ask(&mut self, index: u64, what: &str) -> Result<F, SessionError> {
+    /// Counts one more ask for file `index`, on `stream`, and returns its payload.
+    fn ask(&mut self, index: u64, what: &str, stream: StreamId) -> Result<F, SessionError> {
         self.check_ask(index, what)?;
         let listed = self.files.get_mut(&index).expect("checked");
-        listed.asks += 1;
+        listed.count_ask(stream);
         Ok(listed.file.clone())
     }
 
@@ -457,7 +525,7 @@ impl<F: Clone> SourceCore<F> {
         Ok(())
     }
 
-    fn queue(&mut self, index: u64, ask: Ask, file: F) -> WorkId {
+    fn queue(&mut self, index: u64, ask: Ask, file: F, stream: StreamId) -> WorkId {
         let id = WorkId(self.next_work);
         self.next_work += 1;
         self.work.push_back(Work {
@@ -465,6 +533,7 @@ impl<F: Clone> SourceCore<F> {
             index,
             ask,
             file,
+            stream,
         });
         id
     }
@@ -485,7 +554,7 @@ impl<F: Clone> SourceCore<F> {
             .into_iter()
             .map(|(index, listed)| ResolvedFile {
                 index,
-                wanted: listed.asks > 0,
+                wanted: listed.wanted,
                 file: listed.file,
             })
             .collect();

@@ -80,11 +80,13 @@ pub fn is_multi_stream_frame(message: &Message) -> bool {
 }
 
 /// How a core refuses a multi-stream frame ([`is_multi_stream_frame`]) from `peer` ("the
-/// source", "the target"): the cores of this version run every session over one stream,
-/// asking for files one by one.
+/// source", "the target") in a session without the `streams` option: it runs over one
+/// stream and asks for files one at a time.
 pub(crate) fn not_in_this_session(message: &Message, peer: &str) -> SessionError {
     SessionError::protocol(format!(
-        "{} is not part of this session: this version of Ferry runs a session over one stream and asks for files one at a time, and {peer} sent a frame that only a session over several streams may carry",
+        "{} is not part of this session: it runs over one stream (its Hello did not ask \
+         for streams) and asks for files one at a time, and {peer} sent a frame that only a \
+         session over several streams may carry",
         message.name()
     ))
 }

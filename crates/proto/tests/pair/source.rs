@@ -1,10 +1,12 @@
 //! The source's side of the pair: a walker over a fake tree that lists as the window
-//! allows, and senders that answer the core's work a few bytes a frame, interleaved.
+//! allows, and senders that answer the core's work a few bytes a frame, interleaved, on
+//! the stream each file was asked on; over several streams, some small whole files go in
+//! `Files` frames instead.
 
 use std::collections::{HashMap, VecDeque};
 
-use ferry_proto::session::source::{Ask, SourceCore, SourceEvent, WorkId};
-use ferry_proto::{Content, Entry, Limits, Message, Meta, SessionError};
+use ferry_proto::session::source::{Ask, FilesFrame, SourceCore, SourceEvent, WorkId};
+use ferry_proto::{Content, Entry, Limits, Message, Meta, SessionError, StreamId};
 
 use super::tree::{hash, Node, Tree};
 use super::Dice;
@@ -15,9 +17,10 @@ struct Pending {
     entries: VecDeque<(Entry, Option<String>)>,
 }
 
-/// A file being sent: its frames still to go.
+/// A file (or a `Files` frame of several) being sent on `stream`: its frames still to go.
 struct Sending {
-    id: WorkId,
+    ids: Vec<WorkId>,
+    stream: StreamId,
     frames: VecDeque<Message>,
 }
 
@@ -30,10 +33,15 @@ pub struct Source {
     pub done: bool,
     pub reports: Vec<Message>,
     max_frame: usize,
+    limits: Limits,
+    /// The session has the `streams` option.
+    streams: bool,
+    /// `Files` frames put together.
+    pub files_frames: u64,
 }
 
 impl Source {
-    pub fn new(tree: Tree, limits: &Limits, max_frame: usize) -> Source {
+    pub fn new(tree: Tree, limits: &Limits, max_frame: usize, streams: u16) -> Source {
         // Index of each path in listing order, for hard links' leaders.
         let order = tree.walk_order();
         let index: HashMap<&String, u64> = order.iter().zip(0u64..).collect();
@@ -79,8 +87,15 @@ impl Source {
                 dir,
             })
             .collect();
+        let mut core = SourceCore::new(limits.clone(), 2, Meta::default());
+        if streams > 1 {
+            core = core.with_streams(streams);
+            for k in 1..streams {
+                core.stream_joined(StreamId(k));
+            }
+        }
         Source {
-            core: SourceCore::new(limits.clone(), 2, Meta::default()),
+            core,
             tree,
             listings,
             list_ended: false,
@@ -88,6 +103,9 @@ impl Source {
             done: false,
             reports: Vec::new(),
             max_frame,
+            limits: limits.clone(),
+            streams: streams > 1,
+            files_frames: 0,
         }
     }
 
@@ -119,8 +137,33 @@ impl Source {
 
     /// Takes the core's new work: each file becomes frames a few bytes each.
     pub fn take_work(&mut self, rng: &mut Dice) {
+        let mut batches: HashMap<StreamId, (FilesFrame, Vec<WorkId>)> = HashMap::new();
         while let Some(work) = self.core.poll_work() {
             let content = self.tree.content(&work.file).unwrap_or_default();
+            let (batch, ids) = batches
+                .entry(work.stream)
+                .or_insert_with(|| (FilesFrame::new(&self.limits), Vec::new()));
+            if self.streams
+                && work.ask == Ask::Whole
+                && batch.takes(content.len() as u64)
+                && rng.below(2) == 0
+            {
+                let (hash, bytes) = (hash(&content), bytes::Bytes::from(content));
+                if let Err(file) = batch.push(work.index, hash, bytes) {
+                    let frame = batch.take().expect("a full frame has entries");
+                    self.files_frames += 1;
+                    self.sending.push(Sending {
+                        ids: std::mem::take(ids),
+                        stream: work.stream,
+                        frames: VecDeque::from([frame]),
+                    });
+                    batch
+                        .push(file.index, file.hash, file.bytes)
+                        .expect("an empty frame");
+                }
+                ids.push(work.id);
+                continue;
+            }
             let start = match work.ask {
                 // The pair's source has no delta search: it answers a delta ask with
                 // data, which the protocol allows.
@@ -150,29 +193,56 @@ impl Source {
                 hash: hash(&content),
             });
             self.sending.push(Sending {
-                id: work.id,
+                ids: vec![work.id],
+                stream: work.stream,
                 frames,
             });
+        }
+        for (stream, (mut batch, ids)) in batches {
+            if let Some(frame) = batch.take() {
+                self.files_frames += 1;
+                self.sending.push(Sending {
+                    ids,
+                    stream,
+                    frames: VecDeque::from([frame]),
+                });
+            }
         }
     }
 
     /// The next frame of a file being sent, from a sender picked at random (files
     /// interleave; each file's frames stay in order).
-    pub fn next_data(&mut self, rng: &mut Dice) -> Option<Message> {
+    /// Senders of a lost stream stop (their writes fail) and answer their work.
+    pub fn next_data(&mut self, rng: &mut Dice) -> Option<(StreamId, Message)> {
+        let core = &mut self.core;
+        self.sending.retain(|sending| {
+            let live = core.is_stream_live(sending.stream);
+            if !live {
+                sending.ids.iter().for_each(|&id| core.handle_answered(id));
+            }
+            live
+        });
         if self.sending.is_empty() {
             return None;
         }
         let k = rng.below(self.sending.len() as u64) as usize;
+        let stream = self.sending[k].stream;
         let frame = self.sending[k].frames.pop_front();
         if self.sending[k].frames.is_empty() {
-            let id = self.sending.swap_remove(k).id;
-            self.core.handle_answered(id);
+            for id in self.sending.swap_remove(k).ids {
+                self.core.handle_answered(id);
+            }
         }
-        frame
+        frame.map(|frame| (stream, frame))
     }
 
-    pub fn handle(&mut self, message: Message) -> Result<(), SessionError> {
-        self.core.handle_message(message)?;
+    /// This side sees data stream `stream` end.
+    pub fn lost(&mut self, stream: StreamId) {
+        self.core.stream_lost(stream);
+    }
+
+    pub fn handle(&mut self, stream: StreamId, message: Message) -> Result<(), SessionError> {
+        self.core.handle_message_on(stream, message)?;
         while let Some(event) = self.core.poll_event() {
             match event {
                 SourceEvent::Done(_) => self.done = true,

@@ -1,16 +1,19 @@
 //! The target's side of the pair: a fake volume planned against as Ferry's planner does
 //! (same content: unchanged; else wanted, as a delta when a basis is there), receivers
 //! that assemble and verify files, links made once their leader is in place, deletions
-//! at the end, then `Done`.
+//! at the end, then `Done`. Over several streams each file is asked on a stream picked at
+//! random (whole ones often in a `Wants` batch), and the files of a lost stream are asked
+//! again on the live ones.
 
 use std::collections::{BTreeSet, HashMap};
 
 use ferry_proto::session::target::{
     Asked, FileOutcome, PlanOutcome, TargetCore, TargetWork, Verdict,
 };
-use ferry_proto::{Content, Filter, Limits, Message, SessionError, TargetStats};
+use ferry_proto::{Content, Filter, Limits, Message, SessionError, StreamId, TargetStats};
 
 use super::tree::{hash, Node, Tree};
+use super::Dice;
 
 pub struct Target {
     pub core: TargetCore,
@@ -25,11 +28,17 @@ pub struct Target {
     extras: BTreeSet<String>,
     /// Paths listed so far in the directory being listed.
     listed_so_far: BTreeSet<String>,
-    pub outbox: Vec<Message>,
+    /// Frames to send, each with its stream.
+    pub outbox: Vec<(StreamId, Message)>,
     pub done: bool,
     pub file_errors: u64,
     /// Files asked for (`Want`s sent).
     pub wants: u64,
+    /// Files asked for again after their stream was lost.
+    pub reasked: u64,
+    /// The session has the `streams` option.
+    streams: bool,
+    rng: Dice,
 }
 
 /// A checked path as the fake tree keys it (the pair's names are ASCII).
@@ -38,9 +47,16 @@ fn text(bytes: &[u8]) -> String {
 }
 
 impl Target {
-    pub fn new(tree: Tree, limits: &Limits) -> Target {
+    pub fn new(tree: Tree, limits: &Limits, streams: u16, seed: u64) -> Target {
+        let mut core = TargetCore::new(Filter::default(), limits.clone(), Default::default());
+        if streams > 1 {
+            core = core.with_streams(streams);
+            for k in 1..streams {
+                core.stream_joined(StreamId(k));
+            }
+        }
         Target {
-            core: TargetCore::new(Filter::default(), limits.clone(), Default::default()),
+            core,
             tree,
             paths: HashMap::new(),
             leaders: HashMap::new(),
@@ -51,13 +67,57 @@ impl Target {
             done: false,
             file_errors: 0,
             wants: 0,
+            reasked: 0,
+            streams: streams > 1,
+            rng: Dice::new(seed),
         }
     }
 
-    pub fn handle(&mut self, message: Message) -> Result<(), SessionError> {
-        self.core.handle_message(message)?;
+    pub fn handle(&mut self, stream: StreamId, message: Message) -> Result<(), SessionError> {
+        self.core.handle_message_on(stream, message)?;
         self.work();
         Ok(())
+    }
+
+    /// This side sees data stream `stream` end.
+    pub fn lost(&mut self, stream: StreamId) {
+        self.core.stream_lost(stream);
+        self.work();
+    }
+
+    /// Asks for these files, each on a live stream picked at random (stream 0 in a
+    /// session of one), whole ones on a stream sometimes together in one `Wants`.
+    fn ask(&mut self, asks: Vec<(u64, Asked)>) {
+        let live = self.core.live_streams();
+        let mut batches: HashMap<StreamId, Vec<u64>> = HashMap::new();
+        for (index, asked) in asks {
+            let stream = live[self.rng.below(live.len() as u64) as usize];
+            self.wants += 1;
+            if self.streams && asked == Asked::Whole && self.rng.below(2) == 0 {
+                batches.entry(stream).or_default().push(index);
+                continue;
+            }
+            self.core.handle_asked_on(index, asked, stream);
+            let delta = asked == Asked::Delta;
+            self.outbox.push((stream, Message::Want { index, delta }));
+            if delta {
+                // In two pieces, so a stream can be lost between them.
+                for (bytes, last) in [(&b"si"[..], false), (&b"g"[..], true)] {
+                    let signature = Message::Signature {
+                        index,
+                        bytes: bytes::Bytes::from_static(bytes),
+                        last,
+                    };
+                    self.outbox.push((stream, signature));
+                }
+            }
+        }
+        let mut batches: Vec<_> = batches.into_iter().collect();
+        batches.sort();
+        for (stream, indices) in batches {
+            let wants = self.core.ask_batch(stream, indices);
+            self.outbox.push((stream, wants));
+        }
     }
 
     /// Does what the core asks, then sends its Acks, and `Done` once it is settled.
@@ -120,19 +180,7 @@ impl Target {
                         }
                     }
                     self.core.handle_planned(outcome);
-                    for (index, asked) in asks {
-                        self.core.handle_asked(index, asked);
-                        let delta = asked == Asked::Delta;
-                        self.wants += 1;
-                        self.outbox.push(Message::Want { index, delta });
-                        if delta {
-                            self.outbox.push(Message::Signature {
-                                index,
-                                bytes: bytes::Bytes::from_static(b"sig"),
-                                last: true,
-                            });
-                        }
-                    }
+                    self.ask(asks);
                 }
                 TargetWork::Receive { index, frame } => self.receive(index, frame),
                 TargetWork::MakeLinks(links) => {
@@ -160,8 +208,20 @@ impl Target {
                 TargetWork::FinishDirs(_) => {}
             }
         }
-        while let Some(ack) = self.core.poll_transmit() {
-            self.outbox.push(ack);
+        let mut reasks = Vec::new();
+        while let Some(reask) = self.core.poll_reask() {
+            // What came of it on the lost stream is void.
+            self.receiving.remove(&reask.index);
+            self.reasked += 1;
+            let asked = match reask.asked {
+                Asked::Delta => Asked::Delta,
+                _ => Asked::Whole,
+            };
+            reasks.push((reask.index, asked));
+        }
+        self.ask(reasks);
+        while let Some(message) = self.core.poll_transmit() {
+            self.outbox.push((StreamId::CONTROL, message));
         }
         if self.core.is_settled() && !self.done {
             if self.core.delete_ok() {
@@ -171,9 +231,10 @@ impl Target {
             }
             let _ = self.core.take_remaining_dirs();
             self.done = true;
-            self.outbox.push(Message::Done {
+            let done = Message::Done {
                 stats: TargetStats::default(),
-            });
+            };
+            self.outbox.push((StreamId::CONTROL, done));
         }
     }
 
@@ -199,13 +260,7 @@ impl Target {
                     false => FileOutcome::Mismatch,
                 };
                 match self.core.handle_file(index, outcome) {
-                    Verdict::Resend => {
-                        self.core.handle_asked(index, Asked::Whole);
-                        self.outbox.push(Message::Want {
-                            index,
-                            delta: false,
-                        });
-                    }
+                    Verdict::Resend => self.ask(vec![(index, Asked::Whole)]),
                     Verdict::Failed => self.file_errors += 1,
                     Verdict::Done => {}
                 }

@@ -7,6 +7,7 @@ mod honest;
 mod hostile;
 mod property;
 mod space;
+mod streams;
 
 use std::collections::{HashMap, VecDeque};
 

@@ -5,6 +5,7 @@
 
 use super::Asked;
 use crate::message::Message;
+use crate::session::stream::StreamId;
 use crate::session::SessionError;
 
 /// A file to fetch, and how far its content has come.
@@ -21,6 +22,10 @@ pub(super) struct Wanted {
     pub(super) resuming: bool,
     /// Its `FileEnd` or `FileFailed` came and was passed on.
     pub(super) ended: bool,
+    /// The stream it was asked on: its frames come on that stream only.
+    pub(super) stream: StreamId,
+    /// A frame of it came since it was asked.
+    pub(super) started: bool,
 }
 
 impl Wanted {
@@ -31,7 +36,66 @@ impl Wanted {
             pos: 0,
             resuming: false,
             ended: false,
+            stream: StreamId::CONTROL,
+            started: false,
         }
+    }
+
+    /// Checks a frame of this file on `stream` against the stream it was asked on.
+    pub(super) fn check_stream(
+        &self,
+        index: u64,
+        what: &str,
+        stream: StreamId,
+    ) -> Result<(), SessionError> {
+        if self.asked.is_some() && self.stream != stream {
+            return Err(SessionError::protocol(format!(
+                "{what} for entry {index} on {stream}; it was asked on {}",
+                self.stream
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks one entry of a `Files` frame: the whole file of `len` bytes, as `Data` from
+    /// offset 0 and `FileEnd` would bring it, only for a file asked whole (on the frame's
+    /// stream: checked before) of which nothing came yet.
+    pub(super) fn take_whole(&mut self, index: u64, len: u64) -> Result<(), SessionError> {
+        match self.asked {
+            Some(Asked::Whole) => {}
+            Some(Asked::Delta) => {
+                return Err(SessionError::protocol(format!(
+                    "Files entry for entry {index}, which was asked for as a delta"
+                )))
+            }
+            Some(Asked::Resume { .. }) => {
+                return Err(SessionError::protocol(format!(
+                    "Files entry for entry {index}, which was asked to resume"
+                )))
+            }
+            None => {
+                return Err(SessionError::protocol(format!(
+                    "Files entry for entry {index}, which the target did not ask for yet"
+                )))
+            }
+        }
+        if self.started || self.ended {
+            return Err(SessionError::protocol(format!(
+                "Files entry for entry {index}, of which a frame came already: a Files \
+                 entry carries a whole file"
+            )));
+        }
+        if len != self.size {
+            return Err(SessionError::protocol(format!(
+                "Files entry for entry {index} carries {len} bytes, but it was listed with \
+                 {} bytes",
+                self.size
+            )));
+        }
+        self.started = true;
+        self.pos = len;
+        self.ended = true;
+        Ok(())
     }
 
     /// Checks one frame of this file against how it was asked for and what came before.
@@ -42,6 +106,7 @@ impl Wanted {
                 frame.name()
             )));
         };
+        self.started = true;
         match *frame {
             Message::Data {
                 offset, ref bytes, ..

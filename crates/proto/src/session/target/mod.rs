@@ -29,6 +29,11 @@
 //! One `Plan` is outstanding at a time: the driver answers it with `handle_planned`
 //! before it hands the core the next frame.
 //!
+//! Over several streams (protocol 6, [`TargetCore::with_streams`]) the same calls take the
+//! stream: `handle_message_on(stream, message)`, `handle_asked_on(index, asked, stream)`
+//! (or `ask_batch` for a `Wants`), plus `stream_joined(s)`, `stream_lost(s)` and
+//! `poll_reask()`; the calls without a stream are stream 0's (see `streams.rs`).
+//!
 //! # What a source can make this side hold, and its bound
 //! Per listed, unresolved entry (its state, its directory): the listing window
 //! ([`Limits::window`]); directories announced and not finished:
@@ -40,9 +45,11 @@ mod file;
 mod leaders;
 mod listing;
 mod space;
+mod streams;
 
 pub use listing::{ListedEntry, ListedFrame};
 pub use space::{FrameSpace, FreeSpace, SpaceCheck, SpaceVerdict, Usage, Write};
+pub use streams::Reask;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -51,7 +58,8 @@ use crate::limits::Limits;
 use crate::message::Message;
 use crate::model::{Content, Meta};
 use crate::path::RelPath;
-use crate::session::stream::{is_multi_stream_frame, not_in_this_session};
+use crate::session::live::LiveStreams;
+use crate::session::stream::{is_multi_stream_frame, StreamId};
 use crate::session::SessionError;
 use dirs::DirTracker;
 use file::Wanted;
@@ -183,15 +191,22 @@ pub struct TargetCore {
     waiting_links: HashMap<u64, Vec<u64>>,
     /// Files that failed or were refused: links to them fail too.
     failed: HashSet<u64>,
-    /// Files that failed while the source was still sending them: their frames up to
-    /// `FileEnd` or `FileFailed` are passed on to be dropped, not refused.
-    draining: HashSet<u64>,
+    /// Files that failed while the source was still sending them, with the stream their
+    /// frames come on: their frames up to `FileEnd` or `FileFailed` are passed on to be
+    /// dropped, not refused.
+    draining: HashSet<(u64, StreamId)>,
     /// Files asked for again after a mismatch (once each).
     resent: HashSet<u64>,
     dirs: DirTracker,
     work: VecDeque<TargetWork>,
     /// The pre-flight space check's running account.
     space: SpaceAccount,
+    /// The session's streams: stream 0 alone unless [`TargetCore::with_streams`].
+    streams: LiveStreams,
+    /// Control frames to send before the next `Ack` (`StreamGone`).
+    transmit: VecDeque<Message>,
+    /// Files to ask for again after their stream was lost ([`TargetCore::poll_reask`]).
+    reasks: VecDeque<Reask>,
 }
 
 impl TargetCore {
@@ -215,6 +230,9 @@ impl TargetCore {
             dirs: DirTracker::default(),
             work: VecDeque::new(),
             space: SpaceAccount::default(),
+            streams: LiveStreams::default(),
+            transmit: VecDeque::new(),
+            reasks: VecDeque::new(),
         }
     }
 
@@ -242,8 +260,20 @@ impl TargetCore {
         self.space.needed()
     }
 
-    /// Takes one message from the source.
+    /// Takes one message from the source on stream 0 (a session over one stream).
     pub fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
+        self.handle_message_on(StreamId::CONTROL, message)
+    }
+
+    /// Takes one message from the source that came on `stream`: refused on a stream the
+    /// session does not have or lost, a control frame on any but stream 0, a file's frame
+    /// on another stream than the one it was asked on.
+    pub fn handle_message_on(
+        &mut self,
+        stream: StreamId,
+        message: Message,
+    ) -> Result<(), SessionError> {
+        self.check_stream(stream, &message)?;
         if self.list_ended
             && matches!(
                 message,
@@ -320,16 +350,14 @@ impl TargetCore {
             | Message::Hole { index, .. }
             | Message::Delta { index, .. }
             | Message::FileEnd { index, .. }
-            | Message::FileFailed { index, .. } => self.file_frame(index, message),
+            | Message::FileFailed { index, .. } => self.file_frame(index, stream, message),
             Message::Error { class, message } => Err(SessionError::from_peer(
                 "the source stopped; it says",
                 class,
                 &message,
             )),
             Message::Heartbeat => Ok(()),
-            multi if is_multi_stream_frame(&multi) => {
-                Err(not_in_this_session(&multi, "the source"))
-            }
+            multi if is_multi_stream_frame(&multi) => self.multi_stream_frame(stream, multi),
             other => Err(SessionError::protocol(format!(
                 "unexpected {} from the source",
                 other.name()
@@ -337,11 +365,16 @@ impl TargetCore {
         }
     }
 
-    fn file_frame(&mut self, index: u64, frame: Message) -> Result<(), SessionError> {
-        if self.draining.contains(&index) {
+    fn file_frame(
+        &mut self,
+        index: u64,
+        stream: StreamId,
+        frame: Message,
+    ) -> Result<(), SessionError> {
+        if self.draining.contains(&(index, stream)) {
             let last = matches!(frame, Message::FileEnd { .. } | Message::FileFailed { .. });
             if last {
-                self.draining.remove(&index);
+                self.draining.remove(&(index, stream));
             }
             self.work.push_back(TargetWork::Receive { index, frame });
             return Ok(());
@@ -354,6 +387,7 @@ impl TargetCore {
                         frame.name()
                     )));
                 }
+                wanted.check_stream(index, frame.name(), stream)?;
                 wanted.take(index, &frame)?;
                 self.work.push_back(TargetWork::Receive { index, frame });
                 Ok(())
@@ -439,7 +473,10 @@ impl TargetCore {
     /// A wanted file's receiver is done with it. A mismatch is asked for again, whole,
     /// once ([`Verdict::Resend`]); a second one fails ([`Verdict::Failed`]).
     pub fn handle_file(&mut self, index: u64, outcome: FileOutcome) -> Verdict {
-        let ended = matches!(self.open.get(&index), Some(Open::Wanted(w)) if w.ended);
+        let (ended, stream) = match self.open.get(&index) {
+            Some(Open::Wanted(w)) => (w.ended, w.stream),
+            _ => (false, StreamId::CONTROL),
+        };
         match outcome {
             FileOutcome::Committed => {
                 self.resolved(index);
@@ -459,8 +496,8 @@ impl TargetCore {
             }
             FileOutcome::Failed { draining } => {
                 // Its frames up to FileEnd are still coming, unless that already came.
-                if draining && !ended {
-                    self.draining.insert(index);
+                if draining && !ended && self.streams.is_live(stream) {
+                    self.draining.insert((index, stream));
                 }
                 self.failed.insert(index);
                 self.resolved(index);
@@ -475,8 +512,16 @@ impl TargetCore {
     }
 
     /// The driver asked the source for wanted file `index` (it sends the `Want` or
-    /// `Resume` now): its frames may come, checked against `asked`.
+    /// `Resume` now, on stream 0): its frames may come, checked against `asked`.
     pub fn handle_asked(&mut self, index: u64, asked: Asked) {
+        self.handle_asked_on(index, asked, StreamId::CONTROL);
+    }
+
+    /// The driver asked the source for wanted file `index` on `stream`, a live stream
+    /// (the `Want` or `Resume` goes out on it now, a delta's `Signature` after it): its
+    /// frames may come, on that stream only, checked against `asked`.
+    pub fn handle_asked_on(&mut self, index: u64, asked: Asked, stream: StreamId) {
+        debug_assert!(self.streams.is_live(stream), "asked on {stream}, not live");
         let Some(Open::Wanted(wanted)) = self.open.get_mut(&index) else {
             debug_assert!(false, "entry {index} asked for is not a wanted file");
             return;
@@ -488,6 +533,7 @@ impl TargetCore {
                 _ => 0,
             },
             resuming: matches!(asked, Asked::Resume { .. }),
+            stream,
             ..Wanted::new(wanted.size)
         };
     }
@@ -507,9 +553,13 @@ impl TargetCore {
         self.work.pop_front()
     }
 
-    /// The next message for the source: the `Ack` watermark when it moved.
+    /// The next message for the source, on stream 0: a `StreamGone` (when it is this
+    /// side's, stop reading and writing that stream), or the `Ack` watermark when it moved.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Message> {
+        if let Some(message) = self.transmit.pop_front() {
+            return Some(message);
+        }
         let through = self.watermark();
         if through > self.acked {
             self.acked = through;
