@@ -97,7 +97,8 @@ async fn queued_data_holds_the_budget_until_written() {
     // which needs the queued batch handed over first.
     tokio::time::timeout(Duration::from_secs(10), s.pool.queue(1, data(1)))
         .await
-        .expect("the budget came back after the write");
+        .expect("the budget came back after the write")
+        .unwrap();
     s.pool.flush().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while s.pool.budget.available_permits() != budget {
