@@ -20,6 +20,9 @@ pub(super) struct Assembly {
     /// files ahead of their data, and a hasher is 2 KiB (a tree of small files held
     /// 33 MiB of them).
     pub hasher: Option<Box<blake3::Hasher>>,
+    /// The hash of a file whose whole content came in its first `Data` frame, taken in
+    /// one call (`blake3::hash`): most small files, which then make no hasher at all.
+    pub one_shot: Option<blake3::Hash>,
     /// Where a resumed file's new data must start, until the first piece arrives.
     pub resume_at: Option<u64>,
     /// Set when the basis could not be read (another process changed it): the rest of
@@ -44,6 +47,7 @@ impl Assembly {
             temp: None,
             pos: 0,
             hasher: None,
+            one_shot: None,
             resume_at: None,
             spoiled: false,
             overwritten: Overwritten::default(),
@@ -127,7 +131,7 @@ impl Assembly {
             }
             let dir = &self.pending.dir;
             let unnamed = match self.pending.size < MIN_RESUME {
-                true => dir.create_unnamed(&self.pending.name)?,
+                true => dir.create_unnamed(&self.pending.name, self.pending.meta.mode)?,
                 false => None,
             };
             self.temp = Some(match unnamed {
@@ -149,6 +153,27 @@ impl Assembly {
     /// The file's running hash, made on first use.
     pub fn hasher(&mut self) -> &mut blake3::Hasher {
         self.hasher.get_or_insert_with(Box::default)
+    }
+
+    /// Hashes a piece at `offset` of the file's content: in one call when it is the
+    /// whole file and nothing was hashed before, else into the running hash.
+    pub fn hash_piece(&mut self, offset: u64, bytes: &[u8]) {
+        let whole = offset == 0 && bytes.len() as u64 == self.pending.size;
+        match whole && self.hasher.is_none() && self.one_shot.is_none() {
+            true => self.one_shot = Some(blake3::hash(bytes)),
+            false => {
+                debug_assert!(self.one_shot.is_none() || bytes.is_empty());
+                self.hasher().update(bytes);
+            }
+        }
+    }
+
+    /// The hash of all the content so far.
+    pub fn content_hash(&mut self) -> blake3::Hash {
+        match self.one_shot {
+            Some(hash) => hash,
+            None => self.hasher().finalize(),
+        }
     }
 
     /// Takes the outcome of creating or writing a temp copy: when it failed for want of
@@ -189,6 +214,7 @@ impl Assembly {
                 }
                 self.pos = 0;
                 self.hasher = None;
+                self.one_shot = None;
             }
         }
         Ok(())

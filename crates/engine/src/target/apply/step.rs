@@ -33,7 +33,7 @@ pub(super) fn step(
             };
             if !a.no_room_for_a_copy(written)? && !a.spoiled {
                 a.overwritten.add(offset, offset + len);
-                a.hasher().update(&bytes);
+                a.hash_piece(offset, &bytes);
             }
             a.pos += len;
         }
@@ -165,7 +165,7 @@ fn end(
     a.resume_at = None;
     // The core checked that the content reached its declared size.
     debug_assert!(size == a.pending.size && a.pos == size);
-    if a.spoiled || *a.hasher().finalize().as_bytes() != hash {
+    if a.spoiled || *a.content_hash().as_bytes() != hash {
         return Ok(Some(Finished::Mismatch));
     }
     a.temp()?; // an empty file has had no data to make it
