@@ -1,7 +1,7 @@
 //! Ferry's engine: the async drivers that run a session's two roles, and the commands
 //! that connect or accept and hand a connection to a role.
 //!
-//! Owns: sessions, the streams between the walker, the sender and receiver threads and
+//! Owns: sessions, the streams between the walker, the sender threads, the apply workers and
 //! the connection, the window that keeps memory flat, the summary and exit code, and
 //! the enrollment exchange of pairing (`enroll`: `--join` and `serve --pair`).
 //! Does not own: the wire format (`ferry-proto`), filesystem access (`ferry-tree`),

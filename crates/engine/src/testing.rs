@@ -40,7 +40,7 @@ const PIPE_BYTES: usize = 256 * 1024;
 const IO_GUARD: Duration = Duration::from_secs(60);
 
 /// How long [`TargetPeer::finish`] waits for the session, once the source's end is
-/// closed (a target waits up to 30 s for its receiver threads).
+/// closed (a target waits up to 30 s for its apply workers).
 const END_GUARD: Duration = Duration::from_secs(60);
 
 /// How a session ended, as its command would have exited.

@@ -31,6 +31,7 @@
 mod caps;
 mod device;
 mod error;
+mod link_fd;
 mod proc_fd;
 mod shortfall;
 pub mod source;

@@ -109,7 +109,7 @@ fn child(base: &Path) {
 
     // An unnamed temp file is linked into place through /proc/self/fd as a plain user.
     let mut t = root
-        .create_unnamed(b"unnamed")
+        .create_unnamed(b"unnamed", 0o644)
         .unwrap()
         .expect("the test filesystem supports O_TMPFILE");
     t.write_at(0, b"data").unwrap();

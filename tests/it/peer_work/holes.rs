@@ -58,7 +58,7 @@ fn serve_stops_hashing_a_hole_when_the_source_leaves() {
 }
 
 /// A `serve` (not `--once`) hashing a hole as large as its filesystem allows; then,
-/// if `source_leaves`, the source leaves and the receiver threads stop (serve itself
+/// if `source_leaves`, the source leaves and the apply workers stop (serve itself
 /// goes on serving); then SIGTERM: serve exits 20, promptly.
 fn sigterm_while_hashing(source_leaves: bool) {
     let tmp = TempDir::new().unwrap();
@@ -85,8 +85,8 @@ fn sigterm_while_hashing(source_leaves: bool) {
     let since = cpu_ticks(pid);
     if source_leaves {
         drop(client);
-        await_condition("the receivers stopping", EXIT_GUARD, || {
-            threads(pid, "ferry-recv").is_empty()
+        await_condition("the apply workers stopping", EXIT_GUARD, || {
+            threads(pid, "ferry-apply").is_empty()
         });
     }
     let target = rustix::process::Pid::from_raw(pid as i32).expect("pid");
@@ -102,7 +102,7 @@ fn serve_exits_20_promptly_on_sigterm_while_hashing_a_hole() {
     sigterm_while_hashing(false);
 }
 
-/// The case that hung: the session was over (the source left) but its receiver went on
+/// The case that hung: the session was over (the source left) but its worker went on
 /// hashing, and a signalled process waited for it.
 #[test]
 fn serve_stops_hashing_when_the_source_leaves_and_exits_20_on_sigterm() {

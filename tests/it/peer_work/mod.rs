@@ -93,11 +93,11 @@ fn await_condition(what: &str, bound: Duration, mut done: impl FnMut() -> bool) 
     }
 }
 
-/// Waits until the receiver threads of `pid` have spent half a second of CPU: the hole
+/// Waits until the apply workers of `pid` have spent half a second of CPU: the hole
 /// is being hashed.
 fn await_hashing(pid: u32) {
     await_condition("the target hashing the hole", EXIT_GUARD, || {
-        thread_ticks(pid, "ferry-recv") >= 50
+        thread_ticks(pid, "ferry-apply") >= 50
     });
 }
 

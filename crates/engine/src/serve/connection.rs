@@ -57,7 +57,7 @@ pub struct Shared {
     pub hellos: Arc<Semaphore>,
     /// Connections that failed before their Hello, logged without flooding the log.
     pub failures: FailureLog,
-    /// Sessions running at once (each has two receiver threads and its windows).
+    /// Sessions running at once (each has its apply workers and its windows).
     pub sessions: Arc<Semaphore>,
     /// `serve --fsync`: every session flushes files, whatever its source asks.
     pub fsync: bool,

@@ -32,7 +32,7 @@ pub enum DeltaWriteError {
 }
 
 /// Writes `delta`'s output to `file` from `offset` on and feeds it to `hasher`, through
-/// `buf` (one per receiver thread, reused).
+/// `buf` (one per apply worker, reused).
 pub fn write_delta(
     file: &mut TempFile,
     hasher: &mut blake3::Hasher,

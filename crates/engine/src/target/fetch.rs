@@ -1,7 +1,8 @@
 //! How the target asks for a file: whole, as a delta against its basis (the signature
 //! is computed off the reactor first), or resumed after a partial an interrupted session
 //! left (its prefix hashed first). When that work is done the task hands the session a
-//! [`Ready`], and the session tells the core how it asked and sends the Want (or Resume).
+//! [`Ready`], and the session queues the file's `Start` for a worker, tells the core how
+//! it asked and sends the Want (or Resume).
 
 use std::sync::{Arc, OnceLock};
 
@@ -10,24 +11,26 @@ use ferry_proto::session::target::Asked;
 use ferry_proto::Message;
 use tokio::sync::mpsc;
 
+use super::apply::{Job, Resumed};
 use super::plan::{Pending, Want};
-use super::receive::{Job, Resumed, RECEIVERS};
 use super::{send, Session, SIGNATURE_JOBS};
 use crate::error::EngineError;
 use ferry_tree::Basis;
 
-/// A wanted file whose ask is ready to go out (its receiver already has its `Start`).
+/// A wanted file whose ask is ready to go out, with the `Start` its worker gets first.
 pub(super) enum Ready {
     /// `Want`, with the signature of its basis for a delta.
     Want {
         index: u64,
         signature: Option<Vec<u8>>,
+        start: Job,
     },
     /// `Resume` after the partial's first `offset` bytes, whose BLAKE3 is `hash`.
     Resume {
         index: u64,
         offset: u64,
         hash: [u8; 32],
+        start: Job,
     },
 }
 
@@ -72,7 +75,6 @@ impl Session {
         // Compute the basis's signature off the reactor; the Want goes out when it is
         // ready. A basis that cannot be read whole (it shrank) is asked for whole.
         self.signature_jobs += 1;
-        let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
         let max_signature = self.limits.max_signature;
         let ready = ready.clone();
         let cancel = self.cancel.clone();
@@ -103,15 +105,17 @@ impl Session {
                     return;
                 }
             }
-            let _ = job
-                .send(vec![Job::Start {
-                    index,
-                    pending,
-                    basis,
-                    resumed: None,
-                }])
-                .await;
-            let _ = ready.send(Ready::Want { index, signature });
+            let start = Job::Start {
+                index,
+                pending,
+                basis,
+                resumed: None,
+            };
+            let _ = ready.send(Ready::Want {
+                index,
+                signature,
+                start,
+            });
         });
         Ok(())
     }
@@ -127,7 +131,6 @@ impl Session {
         ready: &ReadySender,
     ) {
         self.signature_jobs += 1;
-        let job = self.jobs[(index % RECEIVERS as u64) as usize].clone();
         let ready = ready.clone();
         let cancel = self.cancel.clone();
         tokio::spawn(async move {
@@ -155,46 +158,32 @@ impl Session {
             match hashed {
                 Some((temp, hasher)) => {
                     let hash = *hasher.finalize().as_bytes();
-                    let resumed = Resumed {
-                        temp,
-                        offset,
-                        hasher,
-                    };
                     let start = Job::Start {
                         index,
                         pending,
                         basis: None,
-                        resumed: Some(Box::new(resumed)),
+                        resumed: Some(Box::new(Resumed::new(temp, offset, hasher))),
                     };
-                    // The receiver is gone (the session ended): the partial stays.
-                    if let Err(mpsc::error::SendError(jobs)) = job.send(vec![start]).await {
-                        for job in jobs {
-                            if let Job::Start {
-                                resumed: Some(r), ..
-                            } = job
-                            {
-                                r.temp.keep();
-                            }
-                        }
-                    }
+                    // Should the session have ended, the partial stays (dropping a
+                    // Resumed keeps it).
                     let _ = ready.send(Ready::Resume {
                         index,
                         offset,
                         hash,
+                        start,
                     });
                 }
                 None => {
-                    let _ = job
-                        .send(vec![Job::Start {
-                            index,
-                            pending,
-                            basis: None,
-                            resumed: None,
-                        }])
-                        .await;
+                    let start = Job::Start {
+                        index,
+                        pending,
+                        basis: None,
+                        resumed: None,
+                    };
                     let _ = ready.send(Ready::Want {
                         index,
                         signature: None,
+                        start,
                     });
                 }
             }
@@ -225,11 +214,17 @@ impl Session {
         .await
     }
 
-    /// Sends an ask a task prepared, telling the core first.
+    /// Sends an ask a task prepared, its `Start` queued for a worker and the core told
+    /// first.
     pub(super) async fn ask(&mut self, ready: Ready) -> Result<(), EngineError> {
         self.signature_jobs -= 1;
         match ready {
-            Ready::Want { index, signature } => {
+            Ready::Want {
+                index,
+                signature,
+                start,
+            } => {
+                self.job(index, start).await?;
                 let asked = match signature {
                     Some(_) => Asked::Delta,
                     None => Asked::Whole,
@@ -246,7 +241,9 @@ impl Session {
                 index,
                 offset,
                 hash,
+                start,
             } => {
+                self.job(index, start).await?;
                 self.core.handle_asked(index, Asked::Resume { offset });
                 let resume = Message::Resume {
                     index,

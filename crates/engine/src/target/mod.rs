@@ -2,12 +2,12 @@
 //! at the puller), after the handshake. It drives the target's session core
 //! ([`TargetCore`]), which holds every rule a source can break and says what to do: plan
 //! listings (`plan`, on a blocking thread), fetch files (`fetch`), hand their frames to
-//! the receiver threads in batches (`receive`), make links and finish directories
+//! the apply workers in batches (`apply`), make links and finish directories
 //! (`resolve`), then delete and finish the rest (`finish`), and report `Done`.
 //!
 //! ```text
 //! frames ─▶ TargetCore::handle_message ─▶ poll_work: Plan ─▶ planner ─▶ handle_planned
-//!                  │                                 Receive ─▶ receivers ─▶ handle_file
+//!                  │                                 Receive ─▶ ApplyPool ─▶ handle_file
 //!                  │                                 MakeLinks / FinishDirs ─▶ resolve
 //!                  └─ poll_transmit: Ack{through} ─▶ source
 //! ```
@@ -16,10 +16,11 @@
 //! (the core's state, `links`, a signature task each, `completions` of their jobs): the
 //! window ([`Limits::window`]); signatures sent for files not yet received:
 //! [`Limits::signature_window`] bytes; directories announced and not finished: the core's
-//! bounds; jobs queued at the receivers: a bounded channel of batches each; frames queued
+//! bounds; file data queued at the apply workers: [`apply::APPLY_BYTES`]; frames queued
 //! to send while the peer does not read: the writer's bounded channel (the session
 //! waits, it does not queue more).
 
+mod apply;
 mod budget;
 mod decide;
 mod delta_in_place;
@@ -29,7 +30,6 @@ mod finish;
 mod in_place;
 mod metrics;
 mod plan;
-mod receive;
 mod resolve;
 mod space;
 mod tally;
@@ -49,19 +49,19 @@ use tokio::sync::mpsc;
 use crate::cancel::Cancel;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
+use apply::{ApplyPool, Completion, Job};
 use budget::SignatureBudget;
 use fetch::{Ready, ReadySender};
 use plan::{LinkRequest, Planned, Planner};
-use receive::{Batch, Completion, Job, BATCH_BYTES, BATCH_JOBS, RECEIVERS};
 use tally::{Tally, NOT_APPLIED_EXAMPLES};
 
 /// Signatures computed at once (each reads a whole basis file).
 const SIGNATURE_JOBS: usize = 2;
 
-/// How long the end of a session waits for its receiver threads, which stop within a
+/// How long the end of a session waits for its apply workers, which stop within a
 /// step of their work once the session's stop flag is set (a write stuck in a failing
 /// filesystem may not).
-const RECEIVERS_STOP: std::time::Duration = std::time::Duration::from_secs(30);
+const WORKERS_STOP: std::time::Duration = std::time::Duration::from_secs(30);
 
 struct Session {
     volume: Arc<Volume>,
@@ -73,10 +73,8 @@ struct Session {
     links: HashMap<u64, LinkRequest>,
     signature_jobs: usize,
     signature_budget: SignatureBudget,
-    jobs: Vec<mpsc::Sender<Batch>>,
-    /// Jobs not yet handed to each receiver, and the data bytes among them: sent when the
-    /// connection has no whole frame left to decode, or when a batch is full.
-    outbox: Vec<(Batch, usize)>,
+    /// The workers that write, verify and put files in place.
+    pool: ApplyPool,
     stats: TargetStats,
     planner: Option<Planner>,
     dry_run: bool,
@@ -85,7 +83,7 @@ struct Session {
     metrics: Arc<VolumeMetrics>,
     /// Entries named so far as examples of attributes not applied.
     examples_sent: usize,
-    /// Set when the session ends: the receivers and signature jobs stop their work.
+    /// Set when the session ends: the apply workers and signature jobs stop their work.
     cancel: Cancel,
 }
 
@@ -106,7 +104,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     // failed attempt), the work it started for the peer stops.
     let cancel = Cancel::new();
     let _stop = cancel.stop_on_drop();
-    let (jobs, receivers) = receive::spawn(
+    let (pool, workers) = ApplyPool::spawn(
         volume.privileges(),
         options.fsync,
         completions_tx,
@@ -142,8 +140,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         tx,
         signature_jobs: 0,
         signature_budget,
-        jobs,
-        outbox: (0..RECEIVERS).map(|_| (Vec::new(), 0)).collect(),
+        pool,
         stats: TargetStats::default(),
         dry_run: options.dry_run,
         itemize: options.itemize,
@@ -163,7 +160,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     .await;
     // Signature tasks still waiting for room stop.
     s.signature_budget.close();
-    // The receivers must be done with every file (and have kept the partials of cut
+    // The workers must be done with every file (and have kept the partials of cut
     // ones) before the volume is released to the next session. After a success they
     // are; otherwise they stop within a step of what they were doing. Each holds a
     // completions sender until it ends, so the channel closing says they all have;
@@ -173,13 +170,13 @@ pub async fn run<R: AsyncRead + Unpin>(
     drop(s);
     drop(ready_tx);
     let stopped = async { while completions.recv().await.is_some() {} };
-    if tokio::time::timeout(RECEIVERS_STOP, stopped).await.is_err() {
+    if tokio::time::timeout(WORKERS_STOP, stopped).await.is_err() {
         tracing::warn!(
-            "receiver threads did not stop within {} s",
-            RECEIVERS_STOP.as_secs()
+            "apply workers did not stop within {} s",
+            WORKERS_STOP.as_secs()
         );
     }
-    drop(receivers);
+    drop(workers);
     result
 }
 
@@ -213,7 +210,7 @@ async fn drive<R: AsyncRead + Unpin>(
         s.ack().await?;
     }
     // Every entry is resolved, but a frame that came after a file's last one (a second
-    // FileEnd, stray data) may already be read, or queued at a receiver, which will find
+    // FileEnd, stray data) may already be read, or queued at a worker, which will find
     // it breaks the protocol. Hear both out before the session is declared a success.
     while reader.has_frame() {
         if let Some(message) = reader.next().await? {
@@ -221,7 +218,7 @@ async fn drive<R: AsyncRead + Unpin>(
         }
     }
     s.flush().await?;
-    s.jobs.clear();
+    s.pool.close();
     while let Some(done) = completions.recv().await {
         for done in done {
             s.complete(done, ready_tx).await?;
@@ -333,40 +330,16 @@ impl Session {
         Ok(())
     }
 
-    /// Queues `job` for file `index`'s receiver; it goes out with the next [`flush`].
+    /// Queues `job` for file `index`'s worker; it goes out with the next [`flush`].
     ///
     /// [`flush`]: Session::flush
     async fn job(&mut self, index: u64, job: Job) -> Result<(), EngineError> {
-        let i = (index % RECEIVERS as u64) as usize;
-        let bytes = match &job {
-            Job::Frame(Message::Data { bytes, .. } | Message::Delta { bytes, .. }) => bytes.len(),
-            _ => 0,
-        };
-        let (batch, queued) = &mut self.outbox[i];
-        batch.push(job);
-        *queued += bytes;
-        if batch.len() >= BATCH_JOBS || *queued >= BATCH_BYTES {
-            self.send_batch(i).await?;
-        }
-        Ok(())
+        self.pool.queue(index, job).await
     }
 
-    /// Hands every receiver what is queued for it.
+    /// Hands every worker what is queued for it.
     async fn flush(&mut self) -> Result<(), EngineError> {
-        for i in 0..RECEIVERS {
-            if !self.outbox[i].0.is_empty() {
-                self.send_batch(i).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn send_batch(&mut self, i: usize) -> Result<(), EngineError> {
-        let (batch, _) = std::mem::take(&mut self.outbox[i]);
-        self.jobs[i]
-            .send(batch)
-            .await
-            .map_err(|_| EngineError::file_io("a receiver thread stopped"))
+        self.pool.flush().await
     }
 
     /// Acts on what planning a frame produced; the core resolves everything not wanted

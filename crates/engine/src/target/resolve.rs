@@ -1,4 +1,4 @@
-//! What the target does as entries resolve: a receiver's completion (committed,
+//! What the target does as entries resolve: a worker's completion (committed,
 //! mismatched and asked for again, failed) told to the core and counted, hard links made
 //! once the core says their leader is in place, directories finished when it says their
 //! last entry is, and the `Ack` watermark it gives, sent.
@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use ferry_proto::session::target::{FileOutcome, Verdict};
 use ferry_proto::{Message, Meta, RelPath};
 
+use super::apply::Completion;
 use super::fetch::ReadySender;
 use super::finish;
 use super::plan::LinkRequest;
-use super::receive::Completion;
 use super::tally::Tally;
 use super::{send, Session};
 use crate::error::EngineError;

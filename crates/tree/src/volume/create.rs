@@ -16,7 +16,7 @@ use super::temp::TempFile;
 use super::Dir;
 use crate::caps::Cap;
 use crate::error::TreeError;
-use crate::proc_fd;
+use crate::{link_fd, proc_fd};
 
 /// Longest name Linux accepts in one component.
 const NAME_MAX: usize = 255;
@@ -37,15 +37,18 @@ impl Dir {
         Ok(TempFile::new(std::fs::File::from(fd), temp, self, 0))
     }
 
-    /// Creates an unnamed file for `name` in this directory (`O_TMPFILE`, mode 0o600):
-    /// nothing is visible until [`TempFile::commit`] links it at `name`, and a session cut
+    /// Creates an unnamed file for `name` in this directory (`O_TMPFILE`) with the
+    /// permission bits of `mode` (never set-id or sticky; the umask and a default ACL
+    /// apply), so that [`TempFile::apply_meta`] has no `fchmod` to make when that already
+    /// is the source's mode (it checks): nothing is visible until [`TempFile::commit`]
+    /// links it at `name`, whatever its mode, and a session cut
     /// at any point (even by SIGKILL) leaves nothing behind. `Ok(None)` where that cannot
     /// be relied on, so the caller uses [`Dir::create_partial`]: the filesystem has no
     /// `O_TMPFILE` (NFS, FUSE), this process cannot link an unnamed file through `/proc`
     /// (no `/proc`, a sandbox: tried once, see `unnamed_links_work`), or it may have to
     /// link a file it gave to another owner without `CAP_FOWNER` (with
     /// `fs.protected_hardlinks` the kernel may refuse that link after the data is written).
-    pub fn create_unnamed(&self, name: &[u8]) -> Result<Option<TempFile>, TreeError> {
+    pub fn create_unnamed(&self, name: &[u8], mode: u32) -> Result<Option<TempFile>, TreeError> {
         checked(name)?;
         if UNNAMED_REFUSED.load(Ordering::Relaxed)
             || (self.privileges().applies_owners() && !self.privileges().has(Cap::Fowner))
@@ -53,7 +56,7 @@ impl Dir {
         {
             return Ok(None);
         }
-        match self.open_unnamed() {
+        match self.open_unnamed(mode & 0o777) {
             Ok(fd) => Ok(Some(TempFile::unnamed(std::fs::File::from(fd), name, self))),
             // EOPNOTSUPP: the filesystem has no O_TMPFILE (NFS, FUSE); EISDIR: a kernel
             // older than 3.11 took it for O_DIRECTORY.
@@ -62,9 +65,11 @@ impl Dir {
         }
     }
 
-    fn open_unnamed(&self) -> Result<OwnedFd, Errno> {
+    /// An `O_TMPFILE` of permission bits `mode`: the fd writes whatever the mode, which
+    /// only applies to later opens.
+    fn open_unnamed(&self, mode: u32) -> Result<OwnedFd, Errno> {
         let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-        rfs::openat(self.fd(), c".", flags, Mode::from_raw_mode(0o600))
+        rfs::openat(self.fd(), c".", flags, Mode::from_raw_mode(mode))
     }
 
     /// Creates or replaces `name` as a symlink to `target` (opaque bytes, never
@@ -216,11 +221,11 @@ fn unnamed_links_work(dir: &Dir) -> bool {
         if !proc_fd::available() {
             return false;
         }
-        let Ok(fd) = dir.open_unnamed() else {
+        let Ok(fd) = dir.open_unnamed(0o600) else {
             return true;
         };
         let linked = dir.at_temp_name(b"probe", "link", |temp| {
-            proc_fd::link_at(&fd, dir.fd(), temp)
+            link_fd::link_at(&fd, dir.fd(), temp)
         });
         match linked {
             Ok(((), temp)) => {

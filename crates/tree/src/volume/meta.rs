@@ -71,7 +71,11 @@ pub(crate) fn apply(
     }
 
     let mode = meta.mode & 0o7777;
-    let mut chmod = fresh == Fresh::Yes || chowned || st.st_mode & 0o7777 != mode;
+    // An entry made fresh has the mode it was made with (0o600, or a file's permission
+    // bits under the umask): no chmod when that already is the source's. Xattrs set on a
+    // fresh entry may change it (an ACL rewrites the group bits): then always.
+    let mut chmod =
+        chowned || st.st_mode & 0o7777 != mode || (fresh == Fresh::Yes && !meta.xattrs.is_empty());
 
     let set_xattrs = |on: xattr::On<'_>| apply_xattrs(on, meta, privileges, fresh);
     if let Some(outcome) = node.with_xattrs(set_xattrs) {

@@ -19,7 +19,7 @@ use super::node::Node;
 use super::partial::{is_partial_name, unmark};
 use super::{in_place, Dir, Privileges};
 use crate::error::{io_err, shown, std_err, TreeError};
-use crate::proc_fd;
+use crate::link_fd;
 
 /// A new file at a temp name in a held directory.
 #[derive(Debug)]
@@ -209,12 +209,12 @@ impl TempFile {
         }
     }
 
-    /// Gives an unnamed file its final name: `linkat` of `/proc/self/fd/N` when nothing
+    /// Gives an unnamed file its final name: a link of its fd ([`link_fd`]) when nothing
     /// is at `name` (the common case: a file the target did not have), else a link at a
     /// fresh temp name renamed over whatever is there, as a named temp file would be.
     fn link_into(&mut self, dir: &Dir, name: &[u8]) -> Result<(), TreeError> {
         dir.check_in_volume()?;
-        let link = |at: &[u8]| proc_fd::link_at(&self.file, dir.fd(), at);
+        let link = |at: &[u8]| link_fd::link_at(&self.file, dir.fd(), at);
         match link(name) {
             Ok(()) => Ok(()),
             Err(Errno::EXIST) => {

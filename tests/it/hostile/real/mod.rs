@@ -1,9 +1,11 @@
 //! Hostile-source cases against a real `serve --once` over TLS, for what the in-process
-//! cases cannot show: the target's peak memory under an attack (`memory`), the CPU the
+//! cases cannot show: the target's peak memory under an attack (`memory`) and under a
+//! flood of file data (`flood`), the CPU the
 //! costliest filter costs it and the refusal of a Hello over the filter budget
 //! (`filters`), and, for each, the exit status and log of the binary.
 
 mod filters;
+mod flood;
 mod memory;
 
 use super::*;

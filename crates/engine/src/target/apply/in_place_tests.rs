@@ -1,4 +1,4 @@
-//! A file written in place by a receiver thread, in process: a temp copy that finds no
+//! A file written in place by an apply worker, in process: a temp copy that finds no
 //! room on a small tmpfs (mounted here: the tests run as root) gives way to an in-place
 //! update, asked for again whole, that commits into the same inode and leaves no mark.
 
@@ -8,8 +8,18 @@ use std::process::Command;
 use ferry_proto::{Meta, Timestamp};
 use ferry_tree::Volume;
 
+use std::sync::Arc;
+
+use ferry_proto::{Message, RelPath};
+use ferry_tree::Privileges;
+use tokio::sync::mpsc;
+
 use super::super::in_place::{InPlace, Why};
+use super::super::plan::Pending;
+use super::job::Batch;
+use super::worker;
 use super::*;
+use crate::cancel::Cancel;
 
 /// A tmpfs of `size`, unmounted on drop.
 struct Tmpfs(tempfile::TempDir);
@@ -36,10 +46,11 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Runs `frames` of file 0 from `pending` through a receiver; its completion.
+/// Runs `frames` of file 0 from `pending` through a worker; its completion.
 fn receive(pending: Pending, frames: &[Message]) -> Completion {
     let (completions, mut heard) = mpsc::unbounded_channel();
-    let (jobs, threads) = spawn(Privileges::current(), false, completions, Cancel::new());
+    let (workers, threads) =
+        worker::spawn(1, Privileges::current(), false, completions, Cancel::new());
     let start = Job::Start {
         index: 0,
         pending,
@@ -48,8 +59,8 @@ fn receive(pending: Pending, frames: &[Message]) -> Completion {
     };
     let mut batch = vec![start];
     batch.extend(frames.iter().cloned().map(Job::Frame));
-    jobs[0].blocking_send(batch).unwrap();
-    drop(jobs);
+    workers[0].queue.blocking_send(Batch::from(batch)).unwrap();
+    drop(workers);
     for thread in threads {
         thread.join().unwrap();
     }

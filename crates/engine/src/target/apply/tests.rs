@@ -1,4 +1,4 @@
-//! The receiver threads in-process: resumes kept at a session's end, a basis that
+//! The apply workers in-process: resumes kept at a session's end, a basis that
 //! changes under a delta, cancellation.
 
 use std::os::unix::ffi::OsStrExt;
@@ -6,9 +6,20 @@ use std::os::unix::ffi::OsStrExt;
 use ferry_proto::{Meta, Timestamp};
 use ferry_tree::Volume;
 
-use super::*;
+use std::sync::Arc;
 
-fn pending(dir: Arc<ferry_tree::Dir>, name: &[u8], size: u64) -> Pending {
+use ferry_proto::{Message, RelPath};
+use ferry_tree::{Basis, Privileges};
+use tokio::sync::mpsc;
+
+use super::super::in_place::InPlace;
+use super::super::plan::Pending;
+use super::job::Batch;
+use super::worker;
+use super::*;
+use crate::cancel::Cancel;
+
+pub(super) fn pending(dir: Arc<ferry_tree::Dir>, name: &[u8], size: u64) -> Pending {
     Pending {
         dir,
         name: name.to_vec(),
@@ -46,7 +57,8 @@ fn a_basis_truncated_before_its_delta_makes_a_mismatch() {
         let mut delta = Vec::new();
         ferry_delta::diff_segment(&peer.index(), &content, &mut delta).unwrap();
         let (completions, mut heard) = mpsc::unbounded_channel();
-        let (jobs, threads) = spawn(Privileges::current(), false, completions, cancel);
+        let (workers, threads) =
+            worker::spawn(1, Privileges::current(), false, completions, cancel);
         let size = content.len() as u64;
         let start = Job::Start {
             index: 0,
@@ -77,8 +89,8 @@ fn a_basis_truncated_before_its_delta_makes_a_mismatch() {
         ];
         let mut batch = vec![start];
         batch.extend(frames.into_iter().map(Job::Frame));
-        jobs[0].blocking_send(batch).unwrap();
-        drop(jobs);
+        workers[0].queue.blocking_send(Batch::from(batch)).unwrap();
+        drop(workers);
         for thread in threads {
             thread.join().unwrap();
         }
@@ -93,7 +105,7 @@ fn a_basis_truncated_before_its_delta_makes_a_mismatch() {
     }
 }
 
-/// A session that ends while a resumed partial is queued for a receiver (or its hole
+/// A session that ends while a resumed partial is queued for a worker (or its hole
 /// is being hashed) leaves that partial for the next session, not unlinked.
 #[test]
 fn a_partial_queued_when_the_session_ends_is_kept() {
@@ -106,14 +118,11 @@ fn a_partial_queued_when_the_session_ends_is_kept() {
         .path()
         .join(std::ffi::OsStr::from_bytes(temp.temp_name()));
     let pending = pending(dir, b"big", 1 << 40);
-    let resumed = Resumed {
-        temp,
-        offset: 4096,
-        hasher: blake3::Hasher::new(),
-    };
+    let resumed = Resumed::new(temp, 4096, blake3::Hasher::new());
     let cancel = Cancel::new();
     let (completions, _heard) = mpsc::unbounded_channel();
-    let (jobs, threads) = spawn(Privileges::current(), false, completions, cancel.clone());
+    let (workers, threads) =
+        worker::spawn(1, Privileges::current(), false, completions, cancel.clone());
     let start = Job::Start {
         index: 0,
         pending,
@@ -125,9 +134,12 @@ fn a_partial_queued_when_the_session_ends_is_kept() {
         offset: 4096,
         len: (1 << 40) - 4096,
     });
-    jobs[0].blocking_send(vec![start, hole]).unwrap();
+    workers[0]
+        .queue
+        .blocking_send(Batch::from(vec![start, hole]))
+        .unwrap();
     cancel.cancel();
-    drop(jobs);
+    drop(workers);
     for thread in threads {
         thread.join().unwrap();
     }
