@@ -70,13 +70,16 @@ fn a_file_growing_while_it_is_read_is_not_committed_and_exits_24() {
 fn a_file_that_vanishes_after_it_was_listed_is_a_warning_with_exit_24() {
     let fx = Fixture::new();
     // Two slow files keep both sender threads busy while `z.txt`, listed with them, waits
-    // its turn: together they are larger than the frames the writer may queue (64 x 256
-    // KiB), and --bwlimit drains that queue slowly. The test removes `z.txt` once the
-    // transfer is visibly under way.
-    write(&fx.src.join("a1.bin"), &random_bytes("v1", 12 << 20), 0o644);
-    write(&fx.src.join("a2.bin"), &random_bytes("v2", 12 << 20), 0o644);
+    // its turn, and --bwlimit drains the writer's queue (64 x 256 KiB = 16 MiB) slowly.
+    // Each file alone must be larger than that queue: a sender whose whole file fits in it
+    // finishes reading at once and opens `z.txt` within milliseconds, before the test sees
+    // the transfer start (seen in a CI run under load with 12 MiB files). With 20 MiB
+    // files a sender finishes only after about 24 MiB went out, 3 s at 8 MB/s. The test
+    // removes `z.txt` once the transfer is visibly under way.
+    write(&fx.src.join("a1.bin"), &random_bytes("v1", 20 << 20), 0o644);
+    write(&fx.src.join("a2.bin"), &random_bytes("v2", 20 << 20), 0o644);
     write(&fx.src.join("z.txt"), b"gone soon\n", 0o644);
-    let push = spawn_push_piped(&fx, &fx.server.url("vol"), &["--bwlimit", "4M", "--json"]);
+    let push = spawn_push_piped(&fx, &fx.server.url("vol"), &["--bwlimit", "8M", "--json"]);
     let mut waited = 0;
     while !fs::read_dir(&fx.dst).unwrap().any(|e| {
         e.unwrap()
