@@ -159,11 +159,12 @@ impl Hubs {
         })));
         let taker = {
             let streams = streams.clone();
-            tokio::spawn(async move {
+            // In the session's span, which the streams it adds keep.
+            tokio::spawn(tracing::Instrument::in_current_span(async move {
                 while let Some(conn) = from_hub.recv().await {
                     streams.add(conn);
                 }
-            })
+            }))
         };
         let hub = Arc::new(Hub {
             gate: Mutex::new(JoinGate::new(
