@@ -267,3 +267,35 @@ async fn a_session_that_panics_forgets_its_key_and_gives_its_streams_back() {
     .await
     .expect("the dead session's joined stream is closed and uncounted");
 }
+
+#[tokio::test]
+async fn a_join_that_passed_the_gate_as_the_session_ended_gives_its_slot_back() {
+    let hubs = Arc::new(Hubs::default());
+    let registration = hubs.register_key(key(1), 4, opener());
+    // The join is checked and counted; then, before its connection reaches the
+    // session, the session ends.
+    let Ok((hub, slot)) = hubs.join(&key(1), 1, &opener()) else {
+        panic!("the join is taken");
+    };
+    assert_eq!(hubs.joined(), 1);
+    registration.end(&hubs).await;
+    let (joining, _client) = joining(key(1), 1, opener());
+    let conn = JoinedConn {
+        stream: 1,
+        reader: joining.reader,
+        tx: joining.tx,
+        writer: joining.writer,
+        slot: Some(slot),
+    };
+    // Refused (the session is gone) or taken into a channel nobody reads any more:
+    // either way the connection is dropped and its count given back.
+    let _ = hub.to_session.try_send(conn);
+    drop(hub);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while hubs.joined() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the late join's server-wide count is given back");
+}
