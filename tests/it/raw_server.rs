@@ -48,6 +48,10 @@ pub enum Step {
 /// The steps that answer a `Want` (or `Resume`) for an entry index.
 pub type Answer = Box<dyn FnMut(u64) -> Vec<Step> + Send>;
 
+/// The steps that answer a joining connection's first message (its `Join`), or `None`
+/// if it sent none. The connection is then read until the client closes it.
+pub type JoinAnswer = Arc<dyn Fn(Option<&Message>) -> Vec<Step> + Send + Sync>;
+
 /// How the session ended.
 #[derive(Debug)]
 pub enum End {
@@ -74,6 +78,8 @@ pub struct Transcript {
 pub struct RawServer {
     addr: SocketAddr,
     thread: JoinHandle<Transcript>,
+    /// The first message of every connection after the first (joins), in accept order.
+    joins: Arc<std::sync::Mutex<Vec<Option<Message>>>>,
 }
 
 /// The honest answer to the client's `Done` (a puller's): `SourceDone`, then a close.
@@ -134,14 +140,33 @@ impl RawServer {
         on_done: Vec<Step>,
     ) -> RawServer {
         let welcome = vec![Step::Send(welcome(1))];
-        RawServer::serve(server_dir, welcome, script, answer, on_done)
+        RawServer::serve(server_dir, welcome, script, answer, on_done, None)
     }
 
     /// As [`RawServer::start`], answering the client's Hello with `greeting` instead of
     /// `Welcome` (then `script`).
     pub fn greeting(server_dir: &Path, greeting: Vec<Step>, script: Vec<Step>) -> RawServer {
         let answer: Answer = Box::new(|_| Vec::new());
-        RawServer::serve(server_dir, greeting, script, answer, source_done())
+        RawServer::serve(server_dir, greeting, script, answer, source_done(), None)
+    }
+
+    /// As [`RawServer::greeting`], and every later connection (a join) is answered by
+    /// `joins` on a thread of its own.
+    pub fn joinable(
+        server_dir: &Path,
+        greeting: Vec<Step>,
+        script: Vec<Step>,
+        joins: JoinAnswer,
+    ) -> RawServer {
+        let answer: Answer = Box::new(|_| Vec::new());
+        RawServer::serve(
+            server_dir,
+            greeting,
+            script,
+            answer,
+            source_done(),
+            Some(joins),
+        )
     }
 
     fn serve(
@@ -150,14 +175,36 @@ impl RawServer {
         script: Vec<Step>,
         answer: Answer,
         on_done: Vec<Step>,
+        joins: Option<JoinAnswer>,
     ) -> RawServer {
         let config = tls_config(server_dir);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let thread = std::thread::spawn(move || {
-            serve_one(listener, config, greeting, script, answer, on_done)
-        });
-        RawServer { addr, thread }
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let thread = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let conn = Conn::accept(&listener, config.clone());
+                match joins {
+                    Some(joins) => {
+                        std::thread::spawn(move || accept_joins(listener, config, joins, seen));
+                    }
+                    // Any other connection is refused, as by a server that takes no joins.
+                    None => drop(listener),
+                }
+                serve_one(conn, greeting, script, answer, on_done)
+            })
+        };
+        RawServer {
+            addr,
+            thread,
+            joins: seen,
+        }
+    }
+
+    /// The first message of each join so far, in accept order.
+    pub fn joins(&self) -> Vec<Option<Message>> {
+        self.joins.lock().expect("joins lock").clone()
     }
 
     pub fn url(&self) -> String {
@@ -176,9 +223,26 @@ impl RawServer {
     }
 }
 
-fn serve_one(
+/// Answers joining connections until the listener fails (the test process ends it).
+fn accept_joins(
     listener: TcpListener,
     config: Arc<ServerConfig>,
+    joins: JoinAnswer,
+    seen: Arc<std::sync::Mutex<Vec<Option<Message>>>>,
+) {
+    while let Ok(mut conn) = Conn::accept(&listener, config.clone()) {
+        let (joins, seen) = (joins.clone(), seen.clone());
+        std::thread::spawn(move || {
+            let first = conn.recv().ok().flatten();
+            seen.lock().expect("joins lock").push(first.clone());
+            conn.play(joins(first.as_ref()));
+            while let Ok(Some(_)) = conn.recv() {}
+        });
+    }
+}
+
+fn serve_one(
+    conn: io::Result<Conn>,
     greeting: Vec<Step>,
     script: Vec<Step>,
     mut answer: Answer,
@@ -190,14 +254,13 @@ fn serve_one(
         received: Vec::new(),
         end: End::Eof,
     };
-    let mut conn = match Conn::accept(&listener, config) {
+    let mut conn = match conn {
         Ok(conn) => conn,
         Err(e) => {
             transcript.end = End::Failed(format!("no TLS session with a client: {e}"));
             return transcript;
         }
     };
-    drop(listener);
     match conn.recv() {
         Ok(Some(hello @ Message::Hello { .. })) => transcript.hello = Some(hello),
         Ok(Some(other)) => {

@@ -88,7 +88,9 @@ impl JoinedStreams {
     pub fn add(&self, conn: JoinedConn) {
         let live = self.state.live.fetch_add(1, SeqCst) + 1;
         self.state.most.fetch_max(live + 1, SeqCst);
-        let task = tokio::spawn(life(conn, self.state.clone(), self.stop.subscribe()));
+        // In the caller's span: the server's log names the session a stream was lost from.
+        let life = life(conn, self.state.clone(), self.stop.subscribe());
+        let task = tokio::spawn(tracing::Instrument::in_current_span(life));
         self.tasks.lock().expect("joined tasks lock").push(task);
     }
 

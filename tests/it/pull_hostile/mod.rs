@@ -18,6 +18,7 @@
 //! (a hostile server's words and names reach the terminal escaped) and TLS.
 
 mod content;
+mod joins;
 mod names;
 mod real;
 mod scene;

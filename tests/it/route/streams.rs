@@ -181,5 +181,13 @@ fn a_joined_stream_cut_mid_session_is_a_lost_event_and_the_push_succeeds() {
         [(1, "joined".into()), (1, "lost".into())]
     );
     assert_eq!(run.stat("streams"), 2, "the most at once");
-    server.wait_for_log("joined stream 1 lost");
+    let log = server.wait_for_log("joined stream 1 lost");
+    let line = log
+        .lines()
+        .find(|l| l.contains("joined stream 1 lost"))
+        .expect("the warning's line");
+    assert!(
+        line.contains("session{peer="),
+        "the warning names its session (the span of the connection that opened it): {line}"
+    );
 }

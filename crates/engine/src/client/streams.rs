@@ -236,6 +236,9 @@ async fn join(
             )
             .into(),
         )),
+        Message::Joined { stream: other } => Err(failed(EngineError::protocol(format!(
+            "expected Joined {{stream: {stream}}} from the server, got Joined {{stream: {other}}}"
+        )))),
         other => Err(failed(EngineError::protocol(format!(
             "expected Joined {{stream: {stream}}} from the server, got {}",
             other.name()

@@ -234,7 +234,7 @@ pub async fn connection(
                 mut options,
                 filter,
                 lock,
-                slot: _slot,
+                slot,
                 registration,
             } = *admitted;
             options.fsync |= shared.fsync;
@@ -287,7 +287,11 @@ pub async fn connection(
                     pull_source::run(source, &mut reader, tx.clone()).await
                 }
             };
+            // The session is over: its volume and its session slot are free again,
+            // also while its joined streams get their grace to close (below), or one
+            // client could hold every slot by ending sessions on one volume in a loop.
             drop(lock);
+            drop(slot);
             // Each arm counts the outcome before the session stops counting as active, so
             // a scrape that sees it gone also sees how it ended.
             let code = session_exit(&result);
@@ -605,3 +609,7 @@ fn welcome_space(volume: &Volume) -> Option<VolumeSpace> {
         block_size: free.block,
     })
 }
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use ferry_net::pairing::digest::hex;
@@ -76,9 +76,12 @@ pub struct Hubs {
     joined: Arc<AtomicUsize>,
 }
 
-/// A session's place in [`Hubs`], from its Welcome to its end.
+/// A session's place in [`Hubs`], from its Welcome to its end. Dropped without
+/// [`Registration::end`] (the session panicked, or its future was dropped), it still
+/// forgets the key and closes the session's joined streams (at once, without a grace).
 pub struct Registration {
     id: [u8; 32],
+    hubs: Weak<Hubs>,
     pub hub: Arc<Hub>,
     pub streams: Arc<JoinedStreams>,
     pub key: SessionKey,
@@ -156,11 +159,12 @@ impl Hubs {
         })));
         let taker = {
             let streams = streams.clone();
-            tokio::spawn(async move {
+            // In the session's span, which the streams it adds keep.
+            tokio::spawn(tracing::Instrument::in_current_span(async move {
                 while let Some(conn) = from_hub.recv().await {
                     streams.add(conn);
                 }
-            })
+            }))
         };
         let hub = Arc::new(Hub {
             gate: Mutex::new(JoinGate::new(
@@ -177,6 +181,7 @@ impl Hubs {
             .insert(id, hub.clone());
         Registration {
             id,
+            hubs: Arc::downgrade(self),
             hub,
             streams,
             key,
@@ -228,10 +233,29 @@ impl Registration {
     /// The session is over: no more joins (the key is forgotten), and its joined streams
     /// close once the client has closed them (or after a grace).
     pub async fn end(self, hubs: &Hubs) {
-        self.hub.close();
-        hubs.sessions.lock().expect("hubs lock").remove(&self.id);
-        self.taker.abort();
+        self.unregister(hubs);
         self.streams.close(CLOSE_GRACE).await;
+    }
+
+    /// No more joins: the gate closes, the key leaves the registry (only if it is still
+    /// this session's), and joined connections no longer reach the session.
+    /// Never panics (it runs in `Drop`, maybe while a panic unwinds): a poisoned lock is
+    /// taken as it is.
+    fn unregister(&self, hubs: &Hubs) {
+        self.hub
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .close();
+        let mut sessions = hubs.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        if sessions
+            .get(&self.id)
+            .is_some_and(|hub| Arc::ptr_eq(hub, &self.hub))
+        {
+            sessions.remove(&self.id);
+        }
+        drop(sessions);
+        self.taker.abort();
     }
 
     /// Closes the gate once the session is finishing: a pull's source when `reader` reads
@@ -271,6 +295,17 @@ impl Registration {
             }
         });
         tx
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // After `end` this finds nothing left to do. Otherwise the session's joined
+        // streams close as the last `JoinedStreams` goes (the taker held one), which
+        // gives their server-wide count back.
+        if let Some(hubs) = self.hubs.upgrade() {
+            self.unregister(&hubs);
+        }
     }
 }
 

@@ -229,3 +229,73 @@ fn the_key_never_shows_in_debug() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_session_that_panics_forgets_its_key_and_gives_its_streams_back() {
+    let hubs = Arc::new(Hubs::default());
+    let metrics = Metrics::new(&[]);
+    let registration = hubs.register_key(key(1), 4, opener());
+    let (answer, _one) = join_keeping(&hubs, &metrics, key(1), 1, opener()).await;
+    assert_eq!(answer, Message::Joined { stream: 1 });
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while registration.streams.live() != 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the joined stream reaches the session");
+
+    // The session's task unwinds without reaching Registration::end (a panic in a
+    // session, or its future dropped).
+    let died = tokio::spawn(async move {
+        let _registration = registration;
+        panic!("a session that panics");
+    })
+    .await;
+    assert!(died.unwrap_err().is_panic());
+
+    assert_eq!(
+        refused(&join(&hubs, &metrics, key(1), 2, opener()).await),
+        RefuseReason::UnknownSession,
+        "the key of a session that is gone must not take joins"
+    );
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while hubs.joined() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the dead session's joined stream is closed and uncounted");
+}
+
+#[tokio::test]
+async fn a_join_that_passed_the_gate_as_the_session_ended_gives_its_slot_back() {
+    let hubs = Arc::new(Hubs::default());
+    let registration = hubs.register_key(key(1), 4, opener());
+    // The join is checked and counted; then, before its connection reaches the
+    // session, the session ends.
+    let Ok((hub, slot)) = hubs.join(&key(1), 1, &opener()) else {
+        panic!("the join is taken");
+    };
+    assert_eq!(hubs.joined(), 1);
+    registration.end(&hubs).await;
+    let (joining, _client) = joining(key(1), 1, opener());
+    let conn = JoinedConn {
+        stream: 1,
+        reader: joining.reader,
+        tx: joining.tx,
+        writer: joining.writer,
+        slot: Some(slot),
+    };
+    // Refused (the session is gone) or taken into a channel nobody reads any more:
+    // either way the connection is dropped and its count given back.
+    let _ = hub.to_session.try_send(conn);
+    drop(hub);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while hubs.joined() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the late join's server-wide count is given back");
+}
