@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! push:  walker ─▶ List ─▶ ┐                      ┌─▶ planner ─▶ Want ─┐
-//!        senders ─▶ Data ─▶ ┴─▶ TLS ═══════▶ TLS ─┴─▶ receivers ─▶ temp, verify, rename
+//!        senders ─▶ Data ─▶ ┴─▶ TLS ═══════▶ TLS ─┴─▶ apply workers ─▶ temp, verify, rename
 //!        ◀──────────── Want / Signature / Ack / Done ◀──────────────────┘
 //! ```
 //!
