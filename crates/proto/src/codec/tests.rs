@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::filter::{Filter, Rule, RuleKind};
 use crate::model::*;
-use crate::session::stream::RANGE;
+use crate::session::stream::{SessionKey, RANGE};
 
 fn name() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(
