@@ -28,6 +28,11 @@ use crate::framed::{BoxedRead, FrameReader, FrameSender, WriterTask};
 
 /// How long a closing stream's writer may take to send what it holds and close.
 const WRITER_CLOSE: Duration = Duration::from_secs(5);
+/// The largest frame body a joined stream may carry while joined streams carry only
+/// heartbeats (a heartbeat's body is its tag): a larger frame loses the stream at its
+/// header, so 256 joined streams cannot each hold a frame of `max_frame` (4 MiB) until
+/// their session ends. Scheduling files over streams lifts this, under its own credit.
+const HEARTBEATS_ONLY_FRAME: usize = 64;
 
 /// One connection that joined a session, its handshake (`Join`, `Joined`) done.
 pub(crate) struct JoinedConn {
@@ -135,6 +140,7 @@ async fn life(conn: JoinedConn, state: Arc<State>, mut stop: watch::Receiver<Opt
         writer,
         slot,
     } = conn;
+    reader.limit_frames(HEARTBEATS_ONLY_FRAME);
     let lost = loop {
         tokio::select! {
             message = reader.next() => match message {

@@ -98,3 +98,37 @@ async fn closing_waits_for_the_peer_within_the_grace_and_reports_nothing() {
     assert!(lost.lock().unwrap().is_empty());
     assert_eq!(streams.live(), 0);
 }
+
+/// A joined stream carries only heartbeats (5 bytes a frame): one announcing a large
+/// frame is lost at its header, before its body is buffered. Else each of the server's
+/// 256 joined streams could hold a frame of `max_frame` (4 MiB) until the session's end.
+#[tokio::test]
+async fn a_joined_stream_announcing_a_large_frame_is_lost_at_its_header() {
+    use tokio::io::AsyncWriteExt;
+    let (lost, on_lost) = recorder();
+    let streams = JoinedStreams::new(on_lost);
+    let (one, mut peer) = conn(1);
+    streams.add(one);
+    // A Data frame's header for a 1 MiB body, and only its first bytes: an unbounded
+    // reader would wait for the rest.
+    let mut frame = bytes::BytesMut::new();
+    ferry_proto::encode(
+        &Message::Data {
+            index: 0,
+            offset: 0,
+            bytes: bytes::Bytes::from(vec![7u8; 1 << 20]),
+        },
+        &mut frame,
+    );
+    peer.write_all(&frame[..4096]).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while streams.live() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the stream is lost at the header, not held waiting for the body");
+    let lost = lost.lock().unwrap();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    drop(peer);
+}
