@@ -46,10 +46,12 @@ mod leaders;
 mod listing;
 mod space;
 mod streams;
+mod work;
 
 pub use listing::{ListedEntry, ListedFrame};
 pub use space::{FrameSpace, FreeSpace, SpaceCheck, SpaceVerdict, Usage, Write};
 pub use streams::Reask;
+pub use work::{Asked, FileOutcome, PlanOutcome, TargetState, TargetWork, Verdict};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -66,80 +68,6 @@ use file::Wanted;
 use listing::Listing;
 use space::SpaceAccount;
 
-/// What the target waits for ([`TargetCore::state`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TargetState {
-    /// The listing: `Root`, `List` frames, and file frames of files already asked for,
-    /// until `ListEnd`.
-    ExpectListing,
-    /// File frames of wanted files and the local work that resolves entries, until
-    /// every entry is resolved and no failed file is still draining.
-    ExpectFiles,
-    /// Nothing more from the source: the driver deletes, finishes and says `Done`.
-    Settled,
-}
-
-/// What the core asks its driver to do.
-#[derive(Debug)]
-pub enum TargetWork {
-    /// Plan these checked entries against the volume, do what needs no file data, and
-    /// answer with [`TargetCore::handle_planned`].
-    Plan(ListedFrame),
-    /// A `Data`, `Hole`, `Delta`, `FileEnd` or `FileFailed` frame for a file that was
-    /// wanted (or is draining after a failure: its frames are dropped).
-    Receive { index: u64, frame: Message },
-    /// Make these hard links: their leader is in place. Answer each with
-    /// [`TargetCore::handle_link`].
-    MakeLinks(Vec<u64>),
-    /// These hard links cannot be made: their leader failed. Report each as a file error
-    /// and answer with [`TargetCore::handle_link`] (`made: false`).
-    FailLinks(Vec<u64>),
-    /// Apply these directories' attributes: their listing and contents are complete.
-    FinishDirs(Vec<(RelPath, Meta)>),
-}
-
-/// What planning one frame found, entry by entry, for [`TargetCore::handle_planned`].
-/// Entries of the frame named in none of the lists are resolved (in place, unchanged,
-/// or failed and reported by the driver).
-#[derive(Debug, Default)]
-pub struct PlanOutcome {
-    /// Regular files asked for (a `Want` or `Resume` goes out for each).
-    pub wants: Vec<u64>,
-    /// Hard links to make once their leader is in place.
-    pub links: Vec<u64>,
-    /// Files refused before anything was asked (reported): links to them fail.
-    pub refused: Vec<u64>,
-    /// With `dir_done`: whether entries of the directory are to be deleted at the end
-    /// (it is then finished at the end, after the deletions).
-    pub has_extras: bool,
-}
-
-/// How a wanted file ended, for [`TargetCore::handle_file`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileOutcome {
-    /// Verified and in place.
-    Committed,
-    /// Its content did not match the source's hash.
-    Mismatch,
-    /// It could not be written (the driver reported why). `draining`: the source may
-    /// still be sending it (the failure came before its last frame).
-    Failed { draining: bool },
-    /// The source gave up on it (`FileFailed`).
-    Aborted,
-}
-
-/// What the driver does next about a file the core heard of in
-/// [`TargetCore::handle_file`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Nothing more: it is resolved.
-    Done,
-    /// Ask for it again, whole: its content did not verify once. Its frames may come.
-    Resend,
-    /// It did not verify twice: report it as a file error. It is resolved, failed.
-    Failed,
-}
-
 /// The frame whose `Plan` is outstanding.
 struct Planning {
     first: u64,
@@ -149,18 +77,6 @@ struct Planning {
     leaders: HashMap<u64, u64>,
     /// The size each regular file of the frame was listed with.
     sizes: HashMap<u64, u64>,
-}
-
-/// How the driver asked for a wanted file (the `Want` or `Resume` it sends), for
-/// [`TargetCore::handle_asked`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Asked {
-    /// `Want{delta: false}`: all of it, from offset 0.
-    Whole,
-    /// `Want{delta: true}` with a signature: `Delta` frames may come too.
-    Delta,
-    /// `Resume{offset}`: from `offset` on if the source's prefix matches, else from 0.
-    Resume { offset: u64 },
 }
 
 /// A listed entry not yet resolved.
