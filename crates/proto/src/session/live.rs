@@ -83,13 +83,24 @@ impl LiveStreams {
         self.states[stream.0 as usize] = State::Live;
     }
 
-    /// Refuses `what` (a frame's name) from `peer` on `stream` unless the stream is live.
-    pub(crate) fn check_live(
+    /// Refuses `what` (a frame's name) from `peer` on `stream` unless the stream is live,
+    /// and, if it is a `control` frame, on any stream but 0.
+    pub(crate) fn check_frame(
         &self,
         stream: StreamId,
         what: &str,
+        control: bool,
         peer: &str,
     ) -> Result<(), SessionError> {
+        self.check_live(stream, what, peer)?;
+        match control {
+            true => Self::check_control(stream, what, peer),
+            false => Ok(()),
+        }
+    }
+
+    /// Refuses `what` (a frame's name) from `peer` on `stream` unless the stream is live.
+    fn check_live(&self, stream: StreamId, what: &str, peer: &str) -> Result<(), SessionError> {
         match self.state(stream) {
             Some(State::Live) => Ok(()),
             Some(State::Gone { .. }) => Err(SessionError::protocol(format!(
@@ -105,11 +116,7 @@ impl LiveStreams {
     }
 
     /// Refuses `what`, a control frame, from `peer` on any stream but 0.
-    pub(crate) fn check_control(
-        stream: StreamId,
-        what: &str,
-        peer: &str,
-    ) -> Result<(), SessionError> {
+    fn check_control(stream: StreamId, what: &str, peer: &str) -> Result<(), SessionError> {
         if stream.is_control() {
             return Ok(());
         }

@@ -63,9 +63,7 @@ impl<F: Clone> SourceCore<F> {
         stream: StreamId,
         message: &Message,
     ) -> Result<(), SessionError> {
-        self.streams
-            .check_live(stream, message.name(), "the target")?;
-        if matches!(
+        let control = matches!(
             message,
             Message::Ack { .. }
                 | Message::Done { .. }
@@ -74,10 +72,9 @@ impl<F: Clone> SourceCore<F> {
                 | Message::NotApplied { .. }
                 | Message::Error { .. }
                 | Message::StreamGone { .. }
-        ) {
-            LiveStreams::check_control(stream, message.name(), "the target")?;
-        }
-        Ok(())
+        );
+        self.streams
+            .check_frame(stream, message.name(), control, "the target")
     }
 
     /// `Wants`, `StreamGone` and the frames no target sends a source.

@@ -114,19 +114,16 @@ impl TargetCore {
         stream: StreamId,
         message: &Message,
     ) -> Result<(), SessionError> {
-        self.streams
-            .check_live(stream, message.name(), "the source")?;
-        if matches!(
+        let control = matches!(
             message,
             Message::Root { .. }
                 | Message::List { .. }
                 | Message::ListEnd { .. }
                 | Message::Error { .. }
                 | Message::StreamGone { .. }
-        ) {
-            LiveStreams::check_control(stream, message.name(), "the source")?;
-        }
-        Ok(())
+        );
+        self.streams
+            .check_frame(stream, message.name(), control, "the source")
     }
 
     /// `Files`, `StreamGone` and the frames no source sends a target.
