@@ -125,12 +125,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// Refuses frames whose body is over `max` bytes from now on, at their header (a stream
-    /// that may carry only small frames then holds no large one).
-    pub fn limit_frames(&mut self, max: usize) {
-        self.limits.max_frame = max;
-    }
-
     /// Whether the next message is already read (so [`FrameReader::next`] will not wait).
     pub fn has_frame(&self) -> bool {
         whole_frame_buffered(&self.buf)

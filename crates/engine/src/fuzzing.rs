@@ -106,6 +106,7 @@ pub fn fuzz_target_session(data: &[u8]) {
                 &mut reader,
                 tx,
                 Arc::default(),
+                crate::joined::SessionStreams::one(),
             ),
         )
         .await;

@@ -1,14 +1,26 @@
 //! The joined streams of one session, on either side: each has its reader and its writer
-//! task, lives until the session ends, and is closed with it. Joined streams carry only
-//! heartbeats yet (files still all go over stream 0); a joined stream that dies
-//! mid-session (end of stream, an error, the silence timeout, a frame it may not carry)
-//! is reported through `on_lost` and is never a session failure.
+//! task and lives until the session ends. What a joined stream brings (that it joined,
+//! each frame it carries, that it was lost) reaches the session's driver as a
+//! [`StreamEvent`] on one channel ([`Incoming`]); the driver sends on a stream through
+//! the [`FrameSender`] its `Joined` event hands over. A joined stream that dies
+//! mid-session (end of stream, an error, the silence timeout) is reported through
+//! `on_lost` and a `Lost` event, and is never a session failure by itself: the driver's
+//! core asks again for what was on it.
 //!
 //! ```text
-//! add(JoinedConn) ─▶ life task: reader ─▶ Heartbeat? keep reading; else ─▶ on_lost(stream, why)
-//!                               writer (heartbeat when idle, as stream 0's)
+//! add(JoinedConn) ─▶ life task: Joined{tx} ─▶ reader ─▶ Frame{message, held} ─▶ Incoming ─▶ driver
+//!                               writer (heartbeat when idle)      └ end ─▶ Lost{why} + on_lost
 //! close(grace) ─▶ every life task: wait up to `grace` for the peer to close, then close
 //! ```
+//!
+//! What the streams may queue for the driver is bounded: a frame takes its bytes of
+//! [`INCOMING_BYTES`] before it is queued and gives them back once the driver dropped it
+//! (`held`), so when the driver is slow every joined reader stops and TCP pushes back on
+//! each stream. Each reader holds at most one frame (`Limits::max_frame`) on top.
+//!
+//! Streams are opened lazily: a client's driver calls [`Incoming::want_more`] once the
+//! session has enough work to spread (a no-change pass never pays for joins), and the
+//! opener waiting in [`JoinedStreams::wanted`] joins them then.
 //!
 //! The client closes its joined streams first, at the end of its session (`grace` zero);
 //! the server waits for that (`grace` a few seconds), so a stream the peer closes while
@@ -21,18 +33,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_proto::Message;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::framed::{BoxedRead, FrameReader, FrameSender, WriterTask};
 
 /// How long a closing stream's writer may take to send what it holds and close.
 const WRITER_CLOSE: Duration = Duration::from_secs(5);
-/// The largest frame body a joined stream may carry while joined streams carry only
-/// heartbeats (a heartbeat's body is its tag): a larger frame loses the stream at its
-/// header, so 256 joined streams cannot each hold a frame of `max_frame` (4 MiB) until
-/// their session ends. Scheduling files over streams lifts this, under its own credit.
-const HEARTBEATS_ONLY_FRAME: usize = 64;
+
+/// Bytes of frames the joined streams of one session may have queued for its driver.
+pub const INCOMING_BYTES: usize = 16 << 20;
 
 /// One connection that joined a session, its handshake (`Join`, `Joined`) done.
 pub(crate) struct JoinedConn {
@@ -56,6 +66,66 @@ impl Drop for JoinSlot {
 /// What a side does when a joined stream dies while the session runs: its number and why.
 pub(crate) type OnLost = Box<dyn Fn(u16, &str) + Send + Sync>;
 
+/// What a joined stream tells its session's driver, in the order it happened.
+pub(crate) enum StreamEvent {
+    /// Stream `stream` joined; frames go to it through `tx`.
+    Joined { stream: u16, tx: FrameSender },
+    /// A frame it carried (heartbeats are not passed on); `_held` is its share of
+    /// [`INCOMING_BYTES`], given back when the event is dropped.
+    Frame {
+        stream: u16,
+        message: Message,
+        _held: OwnedSemaphorePermit,
+    },
+    /// It ended while the session ran (`on_lost` said why).
+    Lost { stream: u16 },
+}
+
+/// The driver's end of its session's joined streams.
+pub(crate) struct Incoming {
+    pub events: mpsc::UnboundedReceiver<StreamEvent>,
+    more: Arc<Notify>,
+}
+
+impl Incoming {
+    /// The session has work enough to spread over more streams: a client opens them now
+    /// (a server has nothing to open; the call does nothing there).
+    pub fn want_more(&self) {
+        self.more.notify_one();
+    }
+}
+
+/// The streams a session runs over, as its driver gets them: how many it may have and
+/// what the joined ones bring. `streams_max` 1 is a session of one stream (no streams
+/// option: protocol 5's sequence of frames).
+pub(crate) struct SessionStreams {
+    pub streams_max: u16,
+    pub incoming: Option<Incoming>,
+}
+
+impl SessionStreams {
+    /// A session over stream 0 alone.
+    pub fn one() -> SessionStreams {
+        SessionStreams {
+            streams_max: 1,
+            incoming: None,
+        }
+    }
+
+    /// A session of `streams_max` streams whose joined ones `joined` holds.
+    pub fn of(streams_max: u16, joined: &JoinedStreams) -> SessionStreams {
+        SessionStreams {
+            streams_max,
+            incoming: joined.take_incoming(),
+        }
+    }
+
+    /// Whether the session has the streams option (and so `Wants`, `Files`, joins).
+    pub fn is_multi(&self) -> bool {
+        self.streams_max > 1
+    }
+}
+
 struct State {
     /// Joined streams alive now (stream 0 not counted).
     live: AtomicUsize,
@@ -64,6 +134,8 @@ struct State {
     /// The session is ending: streams that end now are not lost.
     closing: AtomicBool,
     on_lost: OnLost,
+    events: mpsc::UnboundedSender<StreamEvent>,
+    budget: Arc<Semaphore>,
 }
 
 /// The joined streams of one session. Dropping it without [`JoinedStreams::close`] (a
@@ -73,24 +145,60 @@ pub(crate) struct JoinedStreams {
     /// `Some(grace)` once the session ends.
     stop: watch::Sender<Option<Duration>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The driver's end, until it takes it.
+    incoming: Mutex<Option<Incoming>>,
+    more: Arc<Notify>,
+    /// A client's task that opens the streams once they are wanted.
+    opener: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl JoinedStreams {
     pub fn new(on_lost: OnLost) -> JoinedStreams {
+        let (events, rx) = mpsc::unbounded_channel();
+        let more = Arc::new(Notify::new());
         JoinedStreams {
             state: Arc::new(State {
                 live: AtomicUsize::new(0),
                 most: AtomicUsize::new(1),
                 closing: AtomicBool::new(false),
                 on_lost,
+                events,
+                budget: Arc::new(Semaphore::new(INCOMING_BYTES)),
             }),
             stop: watch::channel(None).0,
             tasks: Mutex::new(Vec::new()),
+            incoming: Mutex::new(Some(Incoming {
+                events: rx,
+                more: more.clone(),
+            })),
+            more,
+            opener: Mutex::new(None),
+        }
+    }
+
+    /// The driver's end of the streams (once: `None` after the first call).
+    pub fn take_incoming(&self) -> Option<Incoming> {
+        self.incoming.lock().expect("incoming lock").take()
+    }
+
+    /// What says the driver wants more streams ([`Incoming::want_more`]): a client's
+    /// opener waits on it (holding it, not the streams).
+    pub fn wanted_signal(&self) -> Arc<Notify> {
+        self.more.clone()
+    }
+
+    /// Keeps the task that opens this session's streams; it is stopped when they close.
+    pub fn set_opener(&self, opener: JoinHandle<()>) {
+        if let Some(old) = self.opener.lock().expect("opener lock").replace(opener) {
+            old.abort();
         }
     }
 
     /// Takes a joined connection into the session until it ends.
     pub fn add(&self, conn: JoinedConn) {
+        if self.state.closing.load(SeqCst) {
+            return;
+        }
         let live = self.state.live.fetch_add(1, SeqCst) + 1;
         self.state.most.fetch_max(live + 1, SeqCst);
         // In the caller's span: the server's log names the session a stream was lost from.
@@ -110,10 +218,16 @@ impl JoinedStreams {
         self.state.live.load(SeqCst)
     }
 
-    /// The session ended: each stream waits up to `grace` for the peer to close it, then
-    /// is closed (its writer sends what it holds and shuts the connection down).
+    /// The session ended: no more streams open, and each stream waits up to `grace` for
+    /// the peer to close it, then is closed (its writer sends what it holds and shuts
+    /// the connection down).
     pub async fn close(&self, grace: Duration) {
         self.state.closing.store(true, SeqCst);
+        let opener = self.opener.lock().expect("opener lock").take();
+        if let Some(opener) = opener {
+            opener.abort();
+            let _ = opener.await;
+        }
         self.stop.send_replace(Some(grace));
         let tasks = std::mem::take(&mut *self.tasks.lock().expect("joined tasks lock"));
         for task in tasks {
@@ -125,10 +239,62 @@ impl JoinedStreams {
 impl Drop for JoinedStreams {
     fn drop(&mut self) {
         self.state.closing.store(true, SeqCst);
+        if let Some(opener) = self.opener.get_mut().expect("opener lock").take() {
+            opener.abort();
+        }
         for task in self.tasks.get_mut().expect("joined tasks lock").drain(..) {
             task.abort();
         }
     }
+}
+
+/// A peer's `StreamGone` for a stream whose `Joined` event has not reached this side's
+/// driver yet (the peer joined and lost it at once, and its word on stream 0 overtook
+/// this side's own news of the join): held until the join is heard of, so the core never
+/// sees a stream lost before it joined.
+#[derive(Default)]
+pub(crate) struct EarlyGone {
+    joined: u32,
+    held: u32,
+}
+
+impl EarlyGone {
+    /// Whether `message` must wait for its stream's join (it is then held here): a
+    /// `StreamGone` for a stream the session may have (`1..streams_max`) not joined yet.
+    pub fn holds(&mut self, message: &Message, streams_max: u16) -> bool {
+        let Message::StreamGone { stream } = *message else {
+            return false;
+        };
+        if stream == 0 || stream >= streams_max.min(32) || self.joined & (1 << stream) != 0 {
+            return false;
+        }
+        self.held |= 1 << stream;
+        true
+    }
+
+    /// Stream `stream` joined: the `StreamGone` held for it, to handle now.
+    pub fn joined(&mut self, stream: u16) -> Option<Message> {
+        if stream >= 32 {
+            return None;
+        }
+        self.joined |= 1 << stream;
+        let held = self.held & (1 << stream) != 0;
+        self.held &= !(1 << stream);
+        held.then_some(Message::StreamGone { stream })
+    }
+}
+
+/// What a frame takes of [`INCOMING_BYTES`] while queued: its content, at least a little.
+fn frame_cost(message: &Message) -> u32 {
+    let bytes = match message {
+        Message::Data { bytes, .. }
+        | Message::Delta { bytes, .. }
+        | Message::Signature { bytes, .. } => bytes.len(),
+        Message::Files { files } => files.iter().map(|f| f.bytes.len() + 44).sum(),
+        Message::Wants { indices } => indices.len() * 8,
+        _ => 0,
+    };
+    u32::try_from(bytes.clamp(64, INCOMING_BYTES)).unwrap_or(u32::MAX)
 }
 
 /// One joined stream from its join to its end.
@@ -140,26 +306,45 @@ async fn life(conn: JoinedConn, state: Arc<State>, mut stop: watch::Receiver<Opt
         writer,
         slot,
     } = conn;
-    reader.limit_frames(HEARTBEATS_ONLY_FRAME);
+    let _ = state.events.send(StreamEvent::Joined {
+        stream,
+        tx: tx.clone(),
+    });
     let lost = loop {
-        tokio::select! {
-            message = reader.next() => match message {
-                Ok(Some(Message::Heartbeat)) => continue,
-                Ok(Some(other)) => break Some(format!(
-                    "it carried {} (joined streams carry only heartbeats in this version)",
-                    other.name()
-                )),
-                Ok(None) => break Some("the peer closed the connection".to_owned()),
-                Err(e) => break Some(e.to_string()),
-            },
+        let message = tokio::select! {
+            message = reader.next() => message,
             _ = stop.wait_for(Option::is_some) => break None,
+        };
+        let message = match message {
+            Ok(Some(Message::Heartbeat)) => continue,
+            Ok(Some(message)) => message,
+            Ok(None) => break Some("the peer closed the connection".to_owned()),
+            Err(e) => break Some(e.to_string()),
+        };
+        let held = tokio::select! {
+            held = state.budget.clone().acquire_many_owned(frame_cost(&message)) => held,
+            _ = stop.wait_for(Option::is_some) => break None,
+        };
+        let Ok(held) = held else { break None };
+        let event = StreamEvent::Frame {
+            stream,
+            message,
+            _held: held,
+        };
+        if state.events.send(event).is_err() {
+            // The session's driver is gone: the session is ending.
+            break None;
         }
     };
+    let mut writer = writer;
     match lost {
         Some(why) => {
             if !state.closing.load(SeqCst) {
                 (state.on_lost)(stream, &why);
+                let _ = state.events.send(StreamEvent::Lost { stream });
             }
+            // The connection is dead: what the driver still sends it goes nowhere.
+            writer.abort();
         }
         None => {
             let grace = (*stop.borrow()).unwrap_or_default();
@@ -175,7 +360,6 @@ async fn life(conn: JoinedConn, state: Arc<State>, mut stop: watch::Receiver<Opt
     }
     state.live.fetch_sub(1, SeqCst);
     drop(tx);
-    let mut writer = writer;
     if tokio::time::timeout(WRITER_CLOSE, &mut writer)
         .await
         .is_err()

@@ -28,6 +28,17 @@ pub struct Welcomed {
     pub rtt: Duration,
 }
 
+impl Welcomed {
+    /// The streams the session runs with: `streams_max` when the server handed out a key
+    /// to join with (the streams option is on), else 1 (one stream, protocol 5's frames).
+    pub fn session_streams_max(&self) -> u16 {
+        match self.key {
+            Some(_) => self.streams_max,
+            None => 1,
+        }
+    }
+}
+
 /// Sends Hello and reads the target's answer: with `Welcome`, what the target says of its
 /// volume's free space (a push's; `None` from the server of a pull).
 pub async fn handshake<R: AsyncRead + Unpin>(
@@ -74,6 +85,11 @@ pub async fn welcome<R: AsyncRead + Unpin>(
             key,
         } if version == PROTOCOL_VERSION => {
             check_streams_max(streams_max)?;
+            if streams_max > 1 && !options.streams {
+                return Err(EngineError::protocol(format!(
+                    "the target's Welcome offers {streams_max} streams, but this side did not ask for streams (--streams 1); the target is broken or not a Ferry server"
+                )));
+            }
             Ok(Welcomed {
                 space,
                 cores,

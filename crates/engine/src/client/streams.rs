@@ -6,14 +6,17 @@
 //! not fatal: a `stream` event and a warning, and the session runs on what it has.
 //!
 //! ```text
-//! Welcome{cores, streams_max, key} ─▶ wanted(): N, or auto ─▶ join(1) … join(n-1), at once
-//!                                                             ├▶ Joined  ─▶ JoinedStreams
+//! Welcome{cores, streams_max, key} ─▶ wanted(): N, or auto ─▶ (driver: want_more) ─▶ join(1) … join(n-1)
+//!                                                             ├▶ Joined  ─▶ JoinedStreams ─▶ driver
 //!                                                             └▶ refused / failed ─▶ event + warning
 //! ```
 //!
-//! Joined streams carry only heartbeats in this version: files all go over stream 0.
+//! Streams open lazily: only once the session's driver says it has work to spread
+//! ([`crate::joined::Incoming::want_more`]), so a no-change pass or a small delta never
+//! pays for handshakes it cannot use.
 //! Must not import a command or a role.
 
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ferry_net::WireCounter;
@@ -23,8 +26,9 @@ use ferry_proto::{Message, RefuseReason, PROTOCOL_VERSION};
 use super::connect::{self, Route};
 use super::handshake::Welcomed;
 use crate::error::EngineError;
-use crate::framed::{spawn_writer, FrameReader};
+use crate::framed::{spawn_compressing_writer, Compression, FrameReader, FrameSender};
 use crate::joined::{JoinedConn, JoinedStreams};
+use crate::ratelimit::RateLimiter;
 use crate::report::Reporter;
 
 /// `--streams`: how many streams a session should run over.
@@ -54,11 +58,10 @@ impl Streams {
         }
     }
 
-    /// Whether the Hello asks for joined streams (bit 12). `auto` does not yet: joined
-    /// streams carry no data in this version, so `auto` would only add connections; the
-    /// increment that spreads files over streams switches it on.
+    /// Whether the Hello asks for joined streams (bit 12): `auto` and 2 or more. `1` is
+    /// protocol 5's session on one connection.
     pub fn asks_for_joins(self) -> bool {
-        matches!(self, Streams::Fixed(2..))
+        !matches!(self, Streams::Fixed(..=1))
     }
 }
 
@@ -95,15 +98,12 @@ fn wanted(choice: Streams, welcomed: &Welcomed) -> u16 {
             let cores = here.min(welcomed.cores);
             let chosen = auto(welcomed.rtt, cores, welcomed.streams_max);
             tracing::info!(
-                "streams auto: rtt {:.1} ms, cores {here}/{}, max {} → {chosen}; joined streams carry no data yet, so auto opens none (1 stream)",
+                "streams auto: rtt {:.1} ms, cores {here}/{}, max {} → {chosen}",
                 welcomed.rtt.as_secs_f64() * 1e3,
                 welcomed.cores,
                 welcomed.streams_max,
             );
-            // The formula is logged and kept for the increment that schedules files over
-            // streams; until then `auto` runs on stream 0 alone (its Hello did not ask
-            // for streams, so `streams_max` is 1 here anyway).
-            1
+            chosen
         }
     }
 }
@@ -120,20 +120,53 @@ enum JoinFailure {
     Failed(EngineError),
 }
 
-/// Opens the session's joined streams (all at once) and returns them with the ones that
-/// joined; each that does not is a `stream` event and a warning naming `label`.
-pub(crate) async fn open(
+/// How a client's joined streams carry frames: as stream 0 does (its heartbeat, its
+/// `--bwlimit` both ways, its `--compress` counts, what watches its frames).
+#[derive(Clone)]
+pub(crate) struct JoinWire {
+    pub heartbeat: Duration,
+    pub write_limit: Option<Arc<RateLimiter>>,
+    pub read_limit: Option<Arc<RateLimiter>>,
+    pub compression: Option<Arc<Compression>>,
+    pub inflated: Option<Arc<Compression>>,
+    /// Sees each frame read from a joined stream.
+    pub observer: Option<Observe>,
+    /// Sees each frame sent on a joined stream (before its writer does).
+    pub outgoing: Option<Observe>,
+}
+
+/// A look at frames going by.
+pub(crate) type Observe = Arc<dyn Fn(&ferry_proto::Message) + Send + Sync>;
+
+impl JoinWire {
+    pub fn new(heartbeat: Duration) -> JoinWire {
+        JoinWire {
+            heartbeat,
+            write_limit: None,
+            read_limit: None,
+            compression: None,
+            inflated: None,
+            observer: None,
+            outgoing: None,
+        }
+    }
+}
+
+/// The session's joined streams: none yet. Once its driver wants more, the streams
+/// `--streams` (or `auto`) chose are joined, each that does not a `stream` event and a
+/// warning naming `label`.
+pub(crate) fn open(
     route: &Route,
     wire: &WireCounter,
     welcomed: &Welcomed,
     choice: Streams,
-    heartbeat: Duration,
+    join_wire: JoinWire,
     reporter: &Reporter,
     label: &str,
-) -> JoinedStreams {
+) -> Arc<JoinedStreams> {
     let streams = {
         let (reporter, label) = (reporter.clone(), label.to_owned());
-        JoinedStreams::new(Box::new(move |stream, why| {
+        Arc::new(JoinedStreams::new(Box::new(move |stream, why| {
             reporter.stream(stream, "lost", why);
             reporter.warning(
                 &label,
@@ -141,16 +174,48 @@ pub(crate) async fn open(
                     "joined stream {stream} was lost ({why}); the session goes on over the others"
                 ),
             );
-        }))
+        })))
     };
-    let (n, Some(key)) = (wanted(choice, welcomed), welcomed.key.as_ref()) else {
+    let (n, Some(key)) = (wanted(choice, welcomed), welcomed.key.clone()) else {
         return streams;
     };
+    if n < 2 {
+        return streams;
+    }
+    let wanted = streams.wanted_signal();
+    let weak = Arc::downgrade(&streams);
+    let (route, wire, reporter, label) = (
+        route.clone(),
+        wire.clone(),
+        reporter.clone(),
+        label.to_owned(),
+    );
+    let opener = tokio::spawn(tracing::Instrument::in_current_span(async move {
+        wanted.notified().await;
+        join_all(&route, &wire, &key, n, &join_wire, &reporter, &label, weak).await;
+    }));
+    streams.set_opener(opener);
+    streams
+}
+
+/// Joins streams `1..n` at once; each joined goes to `streams` (while the session lasts).
+#[allow(clippy::too_many_arguments)]
+async fn join_all(
+    route: &Route,
+    wire: &WireCounter,
+    key: &SessionKey,
+    n: u16,
+    join_wire: &JoinWire,
+    reporter: &Reporter,
+    label: &str,
+    streams: Weak<JoinedStreams>,
+) {
     let tasks: Vec<_> = (1..n)
         .map(|stream| {
             let (route, wire, key) = (route.clone(), wire.clone(), key.clone());
+            let join_wire = join_wire.clone();
             tokio::spawn(async move {
-                let joining = join(&route, &wire, &key, stream, heartbeat);
+                let joining = join(&route, &wire, &key, stream, &join_wire);
                 match tokio::time::timeout(route.connect_timeout, joining).await {
                     Ok(joined) => joined,
                     Err(_) => Err(JoinFailure::Failed(super::attempt::connect_timeout(&route))),
@@ -166,6 +231,9 @@ pub(crate) async fn open(
         });
         match joined {
             Ok(conn) => {
+                let Some(streams) = streams.upgrade() else {
+                    return;
+                };
                 reporter.stream(stream, "joined", "");
                 streams.add(conn);
             }
@@ -187,7 +255,6 @@ pub(crate) async fn open(
             }
         }
     }
-    streams
 }
 
 /// Joins one connection to the session of `key` as `stream`.
@@ -196,16 +263,34 @@ async fn join(
     wire: &WireCounter,
     key: &SessionKey,
     stream: u16,
-    heartbeat: Duration,
+    join_wire: &JoinWire,
 ) -> Result<JoinedConn, JoinFailure> {
     let tls = connect::dial(route, wire)
         .await
         .map_err(JoinFailure::Failed)?;
     let (read, write) = tokio::io::split(tls);
     let mut reader = FrameReader::new(read, ferry_proto::Limits::default())
-        .with_peer(ferry_net::TlsPeer::Server(route.server_name.clone()));
-    let (tx, writer) = spawn_writer(write, 64, heartbeat);
+        .with_peer(ferry_net::TlsPeer::Server(route.server_name.clone()))
+        .with_limit(join_wire.read_limit.clone());
+    if let Some(inflated) = &join_wire.inflated {
+        reader = reader.with_inflated_counts(inflated.clone());
+    }
+    if let Some(observer) = &join_wire.observer {
+        let observer = observer.clone();
+        reader = reader.with_observer(Box::new(move |m| observer(m)));
+    }
+    let (tx, writer) = spawn_compressing_writer(
+        write,
+        64,
+        join_wire.heartbeat,
+        join_wire.write_limit.clone(),
+        join_wire.compression.clone(),
+    );
     let failed = |e: EngineError| JoinFailure::Failed(e);
+    let tx = match &join_wire.outgoing {
+        Some(observe) => watched(tx, observe.clone()),
+        None => tx,
+    };
     tx.send(Message::Join {
         version: PROTOCOL_VERSION,
         key: key.clone(),
@@ -244,6 +329,20 @@ async fn join(
             other.name()
         )))),
     }
+}
+
+/// A sender whose frames `observe` sees before they go on to `tx`.
+fn watched(tx: FrameSender, observe: Observe) -> FrameSender {
+    let (watched, mut rx) = tokio::sync::mpsc::channel::<ferry_proto::Message>(64);
+    tokio::spawn(async move {
+        while let Some(message) = rx.recv().await {
+            observe(&message);
+            if tx.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    watched
 }
 
 #[cfg(test)]

@@ -42,10 +42,10 @@ fn streams_parse_as_auto_or_one_to_sixteen() {
 }
 
 #[test]
-fn only_two_or_more_streams_ask_for_joins() {
+fn auto_and_two_or_more_streams_ask_for_joins() {
     assert!(!Streams::Fixed(1).asks_for_joins());
     assert!(Streams::Fixed(2).asks_for_joins());
     assert!(Streams::Fixed(16).asks_for_joins());
-    // Joined streams carry no data yet: auto runs on one connection in this version.
-    assert!(!Streams::Auto.asks_for_joins());
+    // auto decides after Welcome, so its Hello must allow joins.
+    assert!(Streams::Auto.asks_for_joins());
 }

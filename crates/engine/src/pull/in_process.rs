@@ -79,7 +79,15 @@ where
         .with_observer(Box::new(move |m| seen.incoming(m)))
         .with_inflated_counts(Arc::new(Compression::default()));
     let (tx, writer) = spawn_writer(write, 64, heartbeat);
-    let result = session(&attempt, &counted, &mut reader, tx, writer).await;
+    let result = session(
+        &attempt,
+        &counted,
+        &mut reader,
+        tx,
+        writer,
+        crate::joined::SessionStreams::one(),
+    )
+    .await;
     // As `pull` sums its one attempt up.
     let mut counts = SourceCounts::default();
     counts.absorb(&counted.counts.lock().expect("counts lock"));

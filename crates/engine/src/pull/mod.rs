@@ -31,9 +31,10 @@ use tokio::sync::mpsc;
 use crate::client::attempt::{connect_timeout, Attempts};
 use crate::client::connect::{self, Route};
 use crate::client::handshake::welcome;
-use crate::client::streams::{self, Streams};
+use crate::client::streams::{self, JoinWire, Streams};
 use crate::error::EngineError;
 use crate::framed::{spawn_writer, Compression, FrameReader, FrameSender};
+use crate::joined::SessionStreams;
 use crate::ratelimit::RateLimiter;
 use crate::report::progress::Progress;
 use crate::report::summary::{outcome, SourceCounts, Summary};
@@ -255,20 +256,28 @@ async fn run(
         .await
         .map_err(|_| connect_timeout(route))??;
     progress.connected();
+    let (seen, asked) = (tracker.clone(), tracker.clone());
+    let join_wire = JoinWire {
+        read_limit: limit.cloned(),
+        inflated: Some(inflated.clone()),
+        observer: Some(Arc::new(move |m: &ferry_proto::Message| seen.incoming(m))),
+        outgoing: Some(Arc::new(move |m: &ferry_proto::Message| asked.outgoing(m))),
+        ..JoinWire::new(config.heartbeat)
+    };
     let joined = streams::open(
         route,
         wire,
         &welcomed,
         config.streams,
-        config.heartbeat,
+        join_wire,
         reporter,
         label,
-    )
-    .await;
-    most_streams.store(joined.most() as u64, Relaxed);
-    let outcome = session(attempt, counted, &mut reader, tx, writer).await;
+    );
+    let streams = SessionStreams::of(welcomed.session_streams_max(), &joined);
+    let outcome = session(attempt, counted, &mut reader, tx, writer, streams).await;
     // This side closes its joined streams first; the server waits for that.
     joined.close(Duration::ZERO).await;
+    most_streams.store(joined.most() as u64, Relaxed);
     {
         let mut counts = counts.lock().expect("counts lock");
         counts.bytes_before_compression += inflated.raw.load(Relaxed);
@@ -285,6 +294,7 @@ async fn session<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     tx: FrameSender,
     writer: tokio::task::JoinHandle<Result<(), EngineError>>,
+    streams: SessionStreams,
 ) -> Result<(TargetStats, SourceStats), EngineError> {
     let Attempt {
         config,
@@ -309,6 +319,7 @@ async fn session<R: tokio::io::AsyncRead + Unpin>(
         reader,
         session_tx,
         Arc::default(),
+        streams,
     )
     .await;
     let _ = tee.await;

@@ -3,8 +3,8 @@
 //! and `Ack`s which files are resolved (those never wanted were unchanged).
 //!
 //! ```text
-//! reader ── List / ListEnd / Data / Hole / Delta ──▶ Tracker::incoming ─┐
-//! tee    ── Want / Resume / Ack ───────────────────▶ Tracker::outgoing ─┴▶ Progress
+//! readers ── List / ListEnd / Data / Hole / Delta / Files ──▶ Tracker::incoming ─┐
+//! tee, joined writers ── Want / Wants / Resume / Ack ──────▶ Tracker::outgoing ─┴▶ Progress
 //! ```
 //!
 //! Holds only the files listed beyond the target's watermark: the source lists at most a
@@ -65,6 +65,11 @@ impl Tracker {
                 offset,
                 bytes,
             } => self.received(*index, *offset, bytes.len() as u64),
+            Message::Files { files } => {
+                for file in files {
+                    self.received(file.index, 0, file.bytes.len() as u64);
+                }
+            }
             Message::Hole { index, offset, len }
             | Message::Delta {
                 index, offset, len, ..
@@ -106,6 +111,10 @@ impl Tracker {
                     .expect("tracker lock")
                     .wanted
                     .insert(*index);
+            }
+            Message::Wants { indices } => {
+                let mut state = self.state.lock().expect("tracker lock");
+                state.wanted.extend(indices.iter().copied());
             }
             Message::Resume { index, offset, .. } => {
                 let mut state = self.state.lock().expect("tracker lock");

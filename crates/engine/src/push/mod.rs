@@ -25,9 +25,10 @@ use ferry_tree::{WalkOptions, Walker};
 use crate::client::attempt::{connect_timeout, Attempts};
 use crate::client::connect::{self, Route};
 use crate::client::handshake::welcome;
-use crate::client::streams::{self, Streams};
+use crate::client::streams::{self, JoinWire, Streams};
 use crate::error::EngineError;
 use crate::framed::{spawn_compressing_writer, FrameReader};
+use crate::joined::SessionStreams;
 use crate::ratelimit::RateLimiter;
 use crate::report::progress::Progress;
 use crate::report::summary::{outcome, SourceCounts, Summary};
@@ -233,17 +234,21 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         .await
         .map_err(|_| connect_timeout(route))??;
     progress.connected();
+    let join_wire = JoinWire {
+        write_limit: limit.cloned(),
+        compression: Some(shared.compression.clone()),
+        ..JoinWire::new(config.heartbeat)
+    };
     let joined = streams::open(
         route,
         wire,
         &welcomed,
         config.streams,
-        config.heartbeat,
+        join_wire,
         reporter,
         label,
-    )
-    .await;
-    most_streams.store(joined.most() as u64, Relaxed);
+    );
+    let session_streams = SessionStreams::of(welcomed.session_streams_max(), &joined);
     let source = Source {
         root: walker.source_root(),
         walker,
@@ -253,9 +258,10 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
         reporter,
         dry_run: config.options.dry_run,
     };
-    let outcome = source_session(source, &mut reader, tx).await;
+    let outcome = source_session(source, &mut reader, tx, session_streams).await;
     // This side closes its joined streams first; the server waits for that.
     joined.close(Duration::ZERO).await;
+    most_streams.store(joined.most() as u64, Relaxed);
     let written = writer.await;
     let stats = outcome?;
     match written {

@@ -39,6 +39,7 @@ use crate::enroll::Pairing;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{spawn_compressing_writer, Compression, FrameReader, FrameSender};
+use crate::joined::SessionStreams;
 use crate::ratelimit::RateLimiter;
 use crate::target;
 
@@ -272,6 +273,7 @@ pub async fn connection(
                         &mut reader,
                         session_tx.clone(),
                         counts.clone(),
+                        session_streams(registration.as_ref()),
                     )
                     .await
                 }
@@ -284,7 +286,8 @@ pub async fn connection(
                         limits: &limits,
                         compression,
                     };
-                    pull_source::run(source, &mut reader, tx.clone()).await
+                    let streams = session_streams(registration.as_ref());
+                    pull_source::run(source, &mut reader, tx.clone(), streams).await
                 }
             };
             // The session is over: its volume and its session slot are free again,
@@ -322,6 +325,14 @@ pub async fn connection(
     drop(tx);
     let _ = writer.await;
     code
+}
+
+/// The streams a session runs over: those its registration takes joins for, or stream 0.
+fn session_streams(registration: Option<&Registration>) -> SessionStreams {
+    match registration {
+        Some(r) => SessionStreams::of(r.streams_max, &r.streams),
+        None => SessionStreams::one(),
+    }
 }
 
 /// The exit code of a session `serve --once` exits with: its error's class, else 23

@@ -52,6 +52,7 @@ where
         &mut reader,
         tx.clone(),
         Arc::default(),
+        crate::joined::SessionStreams::one(),
     )
     .await;
     let code = session_exit(&result);

@@ -17,6 +17,7 @@ use tokio::io::AsyncRead;
 
 use crate::error::EngineError;
 use crate::framed::{Compression, FrameReader, FrameSender};
+use crate::joined::SessionStreams;
 use crate::report::{Output, Reporter};
 use crate::source::{source_session, Shared, Source};
 
@@ -37,6 +38,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     pulled: Pulled<'_>,
     reader: &mut FrameReader<R>,
     tx: FrameSender,
+    streams: SessionStreams,
 ) -> Result<TargetStats, EngineError> {
     let unreadable = |e| EngineError::file_io(format!("cannot read the volume to send it: {e}"));
     let walker = Walker::new(
@@ -64,7 +66,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         reporter: &reporter,
         dry_run: pulled.options.dry_run,
     };
-    let stats = source_session(source, reader, tx.clone()).await?;
+    let stats = source_session(source, reader, tx.clone(), streams).await?;
     let counts = shared.counts.lock().expect("counts lock").to_wire();
     tx.send(Message::SourceDone { stats: counts })
         .await

@@ -8,6 +8,12 @@
 //! `outgoing` until the writer's queue has room, and the target's frames are read
 //! meanwhile, so the two directions cannot deadlock. What `outgoing` holds is bounded by
 //! the core's listing window.
+//!
+//! With the streams option it also hears the joined streams (a fifth thing to wait on):
+//! a stream that joins gets a sender thread of its own, the asks it carries go to the
+//! core as that stream's, and a stream lost is told to the core (which forgets the asks
+//! made on it before it says `StreamGone`). Work goes to the queue of the stream it was
+//! asked on.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -23,12 +29,19 @@ use tokio::sync::mpsc;
 use super::list::{frames, Frame};
 use super::report::report_from_target;
 use super::send::FileInfo;
-use super::senders::Answer;
+use super::senders::{self, Answer, Kit};
 use super::Shared;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{FrameReader, FrameSender};
+use crate::joined::{EarlyGone, Incoming, StreamEvent};
 use crate::report::Reporter;
+use ferry_proto::session::stream::StreamId;
+
+/// Once the target asked for this many bytes or [`MORE_STREAMS_FILES`] files, the
+/// session has work enough to spread: a pushing client opens its joined streams then.
+const MORE_STREAMS_BYTES: u64 = 4 << 20;
+const MORE_STREAMS_FILES: u64 = 512;
 
 /// The task that runs one session's source core.
 pub(super) struct Driver<'a> {
@@ -37,8 +50,19 @@ pub(super) struct Driver<'a> {
     pub reporter: &'a Reporter,
     pub limits: &'a Limits,
     pub dry_run: bool,
-    /// Where the work goes: the sender threads' queue.
-    pub work: std_mpsc::Sender<Work<FileInfo>>,
+    /// Where the work goes: each live stream's sender queue, by stream number.
+    pub outlets: Vec<Option<std_mpsc::Sender<Work<FileInfo>>>>,
+    /// Every sender thread started, to wait for at the end.
+    pub threads: Vec<std::thread::JoinHandle<()>>,
+    /// What a joined stream's senders are made with.
+    pub kit: Kit,
+    /// What the joined streams bring (`None` without the streams option).
+    pub incoming: Option<Incoming>,
+    /// A target's `StreamGone` that came before its stream's join was heard of.
+    pub early_gone: EarlyGone,
+    pub streams_max: u16,
+    /// Asked so far (files, bytes); `None` once more streams are wanted.
+    pub asked: Option<(u64, u64)>,
     /// The walker thread, until its listings ended.
     pub walk: Option<std::thread::JoinHandle<()>>,
 }
@@ -54,9 +78,25 @@ struct Queues {
 }
 
 impl Driver<'_> {
-    /// Runs the session to the target's `Done`.
+    /// Runs the session to the target's `Done`; hands back the sender threads (their
+    /// queues closed) to wait for.
     pub async fn run<R: AsyncRead + Unpin>(
         mut self,
+        reader: &mut FrameReader<R>,
+        tx: &FrameSender,
+        listings: mpsc::Receiver<Listing>,
+        answers: mpsc::UnboundedReceiver<Answer>,
+    ) -> (
+        Result<TargetStats, EngineError>,
+        Vec<std::thread::JoinHandle<()>>,
+    ) {
+        let outcome = self.session(reader, tx, listings, answers).await;
+        let threads = std::mem::take(&mut self.threads);
+        (outcome, threads)
+    }
+
+    async fn session<R: AsyncRead + Unpin>(
+        &mut self,
         reader: &mut FrameReader<R>,
         tx: &FrameSender,
         mut listings: mpsc::Receiver<Listing>,
@@ -70,6 +110,7 @@ impl Driver<'_> {
                 return Ok(stats);
             }
             let walking = self.walk.is_some();
+            let joined = self.incoming.as_mut().map(|incoming| &mut incoming.events);
             tokio::select! {
                 biased;
                 Some(answer) = answers.recv() => {
@@ -102,8 +143,11 @@ impl Driver<'_> {
                     // connection, a hostile signature) before this read did.
                     let message = message.map_err(|e| sender_error(&mut answers).unwrap_or(e))?;
                     next = Box::pin(read(reader));
-                    self.core.handle_message(message)?;
+                    if !self.early_gone.holds(&message, self.streams_max) {
+                        self.core.handle_message(message)?;
+                    }
                 }
+                Some(event) = next_event(joined) => self.stream_event(event)?,
             }
         }
     }
@@ -132,10 +176,24 @@ impl Driver<'_> {
             .extend(std::iter::from_fn(|| self.core.poll_transmit()));
         while let Some(work) = self.core.poll_work() {
             self.shared.delivering(&work.file);
-            self.work
-                .send(work)
-                .map_err(|_| EngineError::file_io("the sender threads stopped"))?;
+            if let Some((files, bytes)) = &mut self.asked {
+                *files += 1;
+                *bytes += work.file.size;
+            }
+            let s = usize::from(work.stream.0);
+            match self.outlets.get(s).and_then(Option::as_ref) {
+                Some(outlet) => outlet
+                    .send(work)
+                    .map_err(|_| EngineError::file_io("the sender threads stopped"))?,
+                // Its stream is gone (the core drops what it still holds for it).
+                None => {
+                    if work.holds_signature() {
+                        self.core.handle_answered(work.id);
+                    }
+                }
+            }
         }
+        self.want_more_streams();
         let mut done = None;
         while let Some(event) = self.core.poll_event() {
             match event {
@@ -217,6 +275,57 @@ impl Driver<'_> {
         }
     }
 
+    /// Acts on what a joined stream brought.
+    fn stream_event(&mut self, event: StreamEvent) -> Result<(), EngineError> {
+        match event {
+            // A session without the streams option takes no joins.
+            StreamEvent::Joined { .. } if self.streams_max < 2 => {}
+            StreamEvent::Joined { stream, tx } => {
+                self.core.stream_joined(StreamId(stream));
+                let senders = senders::spawn(&self.kit, stream, 1, &tx);
+                let s = usize::from(stream);
+                if self.outlets.len() <= s {
+                    self.outlets.resize_with(s + 1, || None);
+                }
+                self.outlets[s] = Some(senders.work);
+                self.threads.extend(senders.threads);
+                if let Some(gone) = self.early_gone.joined(stream) {
+                    self.core.handle_message(gone)?;
+                }
+            }
+            StreamEvent::Frame {
+                stream, message, ..
+            } => {
+                if self.core.is_stream_live(StreamId(stream)) {
+                    self.core.handle_message_on(StreamId(stream), message)?;
+                }
+            }
+            StreamEvent::Lost { stream, .. } => {
+                if self.streams_max >= 2 && stream != 0 {
+                    self.core.stream_lost(StreamId(stream));
+                    // Its senders end once they dropped what is queued for them.
+                    if let Some(outlet) = self.outlets.get_mut(usize::from(stream)) {
+                        *outlet = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Once the target has asked for enough to spread, a client opens its joined streams.
+    fn want_more_streams(&mut self) {
+        let Some((files, bytes)) = self.asked else {
+            return;
+        };
+        if files >= MORE_STREAMS_FILES || bytes >= MORE_STREAMS_BYTES {
+            if let Some(incoming) = &self.incoming {
+                incoming.want_more();
+            }
+            self.asked = None;
+        }
+    }
+
     /// A sender answered: a signature is released, or its fatal error ends the session.
     fn answered(&mut self, answer: Answer) -> Result<(), EngineError> {
         match answer {
@@ -240,6 +349,16 @@ type Read<'r, R> = (&'r mut FrameReader<R>, Result<Message, EngineError>);
 async fn read<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>) -> Read<'_, R> {
     let message = reader.expect("the target's replies").await;
     (reader, message)
+}
+
+/// The next event of the joined streams; never, for a session without them.
+async fn next_event(
+    events: Option<&mut mpsc::UnboundedReceiver<StreamEvent>>,
+) -> Option<StreamEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A fatal error a sender has queued, if any.

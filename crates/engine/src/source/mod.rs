@@ -22,6 +22,7 @@ mod report;
 mod send;
 mod senders;
 mod shared;
+mod small;
 
 pub(crate) use report::report_from_target;
 pub(crate) use shared::Shared;
@@ -34,10 +35,12 @@ use tokio::io::AsyncRead;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{FrameReader, FrameSender};
+use crate::joined::{EarlyGone, SessionStreams};
 use crate::report::Reporter;
 use drive::Driver;
 
-/// Sender threads: file reads, hashing and delta search run here.
+/// Sender threads of stream 0: file reads, hashing and delta search run here (two, so
+/// one's reads overlap the other's sends). A joined stream has one of its own.
 const SENDERS: usize = 2;
 
 /// The source's part of one session, on a connection whose handshake is done.
@@ -59,6 +62,7 @@ pub(crate) async fn source_session<R: AsyncRead + Unpin>(
     source: Source<'_>,
     reader: &mut FrameReader<R>,
     tx: FrameSender,
+    streams: SessionStreams,
 ) -> Result<TargetStats, EngineError> {
     let Source {
         root,
@@ -71,18 +75,38 @@ pub(crate) async fn source_session<R: AsyncRead + Unpin>(
     } = source;
     let (listings, walk) = list::spawn_walker(walker)?;
     let (answers_tx, answers) = tokio::sync::mpsc::unbounded_channel();
-    let (work, senders) = senders::spawn(SENDERS, &root, limits, &tx, shared, answers_tx);
+    let multi = streams.is_multi();
+    let kit = senders::Kit {
+        root,
+        limits: limits.clone(),
+        shared: shared.clone(),
+        answers: answers_tx,
+        batching: multi,
+    };
+    let stream0 = senders::spawn(&kit, 0, SENDERS, &tx);
+    let most_senders = SENDERS + usize::from(streams.streams_max.saturating_sub(1));
+    let core = SourceCore::new(limits.clone(), most_senders, root_meta);
     let driver = Driver {
-        core: SourceCore::new(limits.clone(), SENDERS, root_meta),
+        core: match multi {
+            true => core.with_streams(streams.streams_max),
+            false => core,
+        },
         shared,
         reporter,
         limits,
         dry_run,
-        work,
+        outlets: vec![Some(stream0.work)],
+        threads: stream0.threads,
+        kit,
+        incoming: streams.incoming,
+        early_gone: EarlyGone::default(),
+        streams_max: streams.streams_max,
+        asked: Some((0, 0)),
         walk: Some(walk),
     };
-    // The driver (and with it the senders' queue) is gone when this returns.
-    let outcome = driver.run(reader, &tx, listings, answers).await;
+    // The driver (and with it the senders' queues) is gone when this returns; it hands
+    // back the sender threads to wait for.
+    let (outcome, senders) = driver.run(reader, &tx, listings, answers).await;
     if let Err(e) = &outcome {
         if e.exit == ExitCode::Protocol {
             let _ = tx.try_send(Message::Error {

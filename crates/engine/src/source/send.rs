@@ -184,7 +184,7 @@ impl From<EngineError> for ReadFailure {
 }
 
 /// Whether the file's size and mtime are still as listed (after it was read).
-fn still_as_listed(file: &File, info: &FileInfo) -> bool {
+pub(super) fn still_as_listed(file: &File, info: &FileInfo) -> bool {
     let Ok(m) = file.metadata() else {
         return false;
     };
@@ -196,7 +196,7 @@ fn still_as_listed(file: &File, info: &FileInfo) -> bool {
 /// Reads `len` bytes at `offset` into a fresh buffer that becomes the Data frame's
 /// payload as it is (the writer sends it by reference). The buffer is not zeroed first:
 /// `pread` fills its spare capacity.
-fn read_chunk(file: &File, offset: u64, len: usize) -> Result<Bytes, std::io::Error> {
+pub(super) fn read_chunk(file: &File, offset: u64, len: usize) -> Result<Bytes, std::io::Error> {
     let mut buf = Vec::with_capacity(len);
     while buf.len() < len {
         let at = offset + buf.len() as u64;

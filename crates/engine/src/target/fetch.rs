@@ -1,8 +1,12 @@
 //! How the target asks for a file: whole, as a delta against its basis (the signature
 //! is computed off the reactor first), or resumed after a partial an interrupted session
 //! left (its prefix hashed first). When that work is done the task hands the session a
-//! [`Ready`], and the session queues the file's `Start` for a worker, tells the core how
-//! it asked and sends the Want (or Resume).
+//! [`Ready`]. Every ask then waits in [`Asks`] for a stream with credit; when it goes
+//! out ([`Session::dispatch`]) the session queues the file's `Start` for a worker, tells
+//! the core how and where it asked, and sends the Want (whole files in batches: `Wants`),
+//! the Resume, or the Want and its signature, on that stream.
+//!
+//! [`Asks`]: super::asks::Asks
 
 use std::sync::{Arc, OnceLock};
 
@@ -11,10 +15,14 @@ use ferry_proto::session::target::Asked;
 use ferry_proto::Message;
 use tokio::sync::mpsc;
 
+use ferry_proto::session::stream::StreamId;
+
 use super::apply::{Job, Resumed};
+use super::asks::Queued;
 use super::plan::{Pending, Want};
 use super::{send, Session, SIGNATURE_JOBS};
 use crate::error::EngineError;
+use crate::framed::FrameSender;
 use ferry_tree::Basis;
 
 /// A wanted file whose ask is ready to go out, with the `Start` its worker gets first.
@@ -32,6 +40,24 @@ pub(super) enum Ready {
         hash: [u8; 32],
         start: Job,
     },
+}
+
+impl Ready {
+    pub fn index(&self) -> u64 {
+        match self {
+            Ready::Want { index, .. } | Ready::Resume { index, .. } => *index,
+        }
+    }
+
+    /// The file's size, as listed.
+    pub fn size(&self) -> u64 {
+        match self {
+            Ready::Want { start, .. } | Ready::Resume { start, .. } => match start {
+                Job::Start { pending, .. } => pending.size,
+                _ => 0,
+            },
+        }
+    }
 }
 
 /// Where the tasks that prepare asks hand them to the session.
@@ -70,7 +96,8 @@ impl Session {
             return Ok(());
         }
         let Some(file) = basis else {
-            return self.want_whole(index, pending).await;
+            self.want_whole(index, pending);
+            return Ok(());
         };
         // Compute the basis's signature off the reactor; the Want goes out when it is
         // ready. A basis that cannot be read whole (it shrank) is asked for whole.
@@ -190,34 +217,100 @@ impl Session {
         });
     }
 
-    /// Asks for file `index` whole (new, no useful basis, or a re-send after a mismatch).
-    pub(super) async fn want_whole(
+    /// Asks for file `index` whole (new, no useful basis, a re-send after a mismatch, or
+    /// a file asked again after its stream was lost): it waits for a stream.
+    pub(super) fn want_whole(&mut self, index: u64, pending: Pending) {
+        self.asks.push(Queued::Whole { index, pending });
+    }
+
+    /// An ask a task prepared: it waits for a stream.
+    pub(super) fn ask(&mut self, ready: Ready) {
+        self.signature_jobs -= 1;
+        self.asks.push(Queued::Ready(ready));
+    }
+
+    /// Sends the asks that have a stream with credit; the rest wait for credit to come
+    /// back (a file received) or a stream to join. A stream whose connection closed
+    /// under a send is lost; stream 0's is the end of the session.
+    pub(super) async fn dispatch(&mut self) -> Result<(), EngineError> {
+        while let Some((stream, tx)) = self.asks.next_stream() {
+            let Some(queued) = self.asks.pop_for(stream) else {
+                break;
+            };
+            let sent = match queued {
+                Queued::Whole { index, pending } if self.asks.is_multi() => {
+                    self.ask_batch(stream, &tx, index, pending).await?
+                }
+                Queued::Whole { index, pending } => {
+                    self.start(index, pending, None, None).await?;
+                    self.core.handle_asked_on(index, Asked::Whole, stream);
+                    let want = Message::Want {
+                        index,
+                        delta: false,
+                    };
+                    tx.send(want).await.is_ok()
+                }
+                Queued::Ready(ready) => self.ask_ready(stream, &tx, ready).await?,
+            };
+            if !sent {
+                self.outlet_closed(stream)?;
+            }
+        }
+        if self.asks.wants_more_streams() {
+            if let Some(incoming) = &self.incoming {
+                incoming.want_more();
+            }
+        }
+        Ok(())
+    }
+
+    async fn start(
         &mut self,
         index: u64,
         pending: Pending,
+        basis: Option<Arc<Basis>>,
+        resumed: Option<Box<Resumed>>,
     ) -> Result<(), EngineError> {
         let start = Job::Start {
             index,
             pending,
-            basis: None,
-            resumed: None,
+            basis,
+            resumed,
         };
-        self.job(index, start).await?;
-        self.core.handle_asked(index, Asked::Whole);
-        send(
-            &self.tx,
-            Message::Want {
-                index,
-                delta: false,
-            },
-        )
-        .await
+        self.job(index, start).await
     }
 
-    /// Sends an ask a task prepared, its `Start` queued for a worker and the core told
-    /// first.
-    pub(super) async fn ask(&mut self, ready: Ready) -> Result<(), EngineError> {
-        self.signature_jobs -= 1;
+    /// Asks for `index` and the whole files queued after it that `stream` has credit
+    /// for, in one `Wants`; whether the stream took it.
+    async fn ask_batch(
+        &mut self,
+        stream: StreamId,
+        tx: &FrameSender,
+        index: u64,
+        pending: Pending,
+    ) -> Result<bool, EngineError> {
+        let max = self.limits.max_wants_per_frame;
+        let mut indices = vec![index];
+        self.start(index, pending, None, None).await?;
+        while indices.len() < max {
+            let Some((index, pending)) = self.asks.pop_whole_for(stream) else {
+                break;
+            };
+            self.start(index, pending, None, None).await?;
+            indices.push(index);
+        }
+        let wants = self.core.ask_batch(stream, indices);
+        Ok(tx.send(wants).await.is_ok())
+    }
+
+    /// Sends an ask a task prepared on `stream`, its `Start` queued for a worker and the
+    /// core told first; whether the stream took it.
+    async fn ask_ready(
+        &mut self,
+        stream: StreamId,
+        tx: &FrameSender,
+        ready: Ready,
+    ) -> Result<bool, EngineError> {
         match ready {
             Ready::Want {
                 index,
@@ -229,13 +322,17 @@ impl Session {
                     Some(_) => Asked::Delta,
                     None => Asked::Whole,
                 };
-                self.core.handle_asked(index, asked);
+                self.core.handle_asked_on(index, asked, stream);
                 let delta = signature.is_some();
-                send(&self.tx, Message::Want { index, delta }).await?;
-                if let Some(signature) = signature {
-                    self.send_signature(index, &signature).await?;
+                if tx.send(Message::Want { index, delta }).await.is_err() {
+                    return Ok(false);
                 }
-                Ok(())
+                match signature {
+                    Some(signature) => Ok(send_signature(tx, &self.limits, index, &signature)
+                        .await
+                        .is_ok()),
+                    None => Ok(true),
+                }
             }
             Ready::Resume {
                 index,
@@ -244,43 +341,49 @@ impl Session {
                 start,
             } => {
                 self.job(index, start).await?;
-                self.core.handle_asked(index, Asked::Resume { offset });
+                self.core
+                    .handle_asked_on(index, Asked::Resume { offset }, stream);
                 let resume = Message::Resume {
                     index,
                     offset,
                     hash,
                 };
-                send(&self.tx, resume).await
+                Ok(tx.send(resume).await.is_ok())
             }
         }
     }
+}
 
-    /// Sends a basis signature in pieces of at most a data chunk; an empty one as one
-    /// empty last piece.
-    async fn send_signature(&mut self, index: u64, signature: &[u8]) -> Result<(), EngineError> {
-        let chunk = self.limits.data_chunk;
-        let pieces: Vec<&[u8]> = signature.chunks(chunk).collect();
-        if pieces.is_empty() {
-            let bytes = Default::default();
-            return send(
-                &self.tx,
-                Message::Signature {
-                    index,
-                    bytes,
-                    last: true,
-                },
-            )
-            .await;
-        }
-        let last = pieces.len() - 1;
-        for (i, piece) in pieces.into_iter().enumerate() {
-            let message = Message::Signature {
+/// Sends a basis signature in pieces of at most a data chunk; an empty one as one empty
+/// last piece.
+async fn send_signature(
+    tx: &FrameSender,
+    limits: &ferry_proto::Limits,
+    index: u64,
+    signature: &[u8],
+) -> Result<(), EngineError> {
+    let chunk = limits.data_chunk;
+    let pieces: Vec<&[u8]> = signature.chunks(chunk).collect();
+    if pieces.is_empty() {
+        let bytes = Default::default();
+        return send(
+            tx,
+            Message::Signature {
                 index,
-                bytes: bytes::Bytes::copy_from_slice(piece),
-                last: i == last,
-            };
-            send(&self.tx, message).await?;
-        }
-        Ok(())
+                bytes,
+                last: true,
+            },
+        )
+        .await;
     }
+    let last = pieces.len() - 1;
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let message = Message::Signature {
+            index,
+            bytes: bytes::Bytes::copy_from_slice(piece),
+            last: i == last,
+        };
+        send(tx, message).await?;
+    }
+    Ok(())
 }

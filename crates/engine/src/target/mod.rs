@@ -21,6 +21,7 @@
 //! waits, it does not queue more).
 
 mod apply;
+mod asks;
 mod budget;
 mod decide;
 mod delta_in_place;
@@ -32,6 +33,7 @@ mod metrics;
 mod plan;
 mod resolve;
 mod space;
+mod streams;
 mod tally;
 
 pub use metrics::VolumeMetrics;
@@ -49,8 +51,11 @@ use tokio::sync::mpsc;
 use crate::cancel::Cancel;
 use crate::error::EngineError;
 use crate::framed::{FrameReader, FrameSender};
+use crate::joined::{EarlyGone, Incoming, SessionStreams};
 use apply::{ApplyPool, Completion, Job};
+use asks::Asks;
 use budget::SignatureBudget;
+use ferry_proto::session::stream::StreamId;
 use fetch::{Ready, ReadySender};
 use plan::{LinkRequest, Planned, Planner};
 use tally::{Tally, NOT_APPLIED_EXAMPLES};
@@ -85,6 +90,14 @@ struct Session {
     examples_sent: usize,
     /// Set when the session ends: the apply workers and signature jobs stop their work.
     cancel: Cancel,
+    /// The asks waiting for a stream, and the streams' credit.
+    asks: Asks,
+    /// What the joined streams bring (`None` without the streams option).
+    incoming: Option<Incoming>,
+    /// A source's `StreamGone` that came before its stream's join was heard of.
+    early_gone: EarlyGone,
+    /// Streams the session may have (1 without the streams option).
+    streams_max: u16,
 }
 
 /// Runs the session to its end; returns the target's stats.
@@ -97,6 +110,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     tx: FrameSender,
     metrics: Arc<VolumeMetrics>,
+    streams: SessionStreams,
 ) -> Result<TargetStats, EngineError> {
     let (completions_tx, mut completions) = mpsc::unbounded_channel();
     let (ready_tx, mut ready) = mpsc::unbounded_channel::<Ready>();
@@ -125,6 +139,7 @@ pub async fn run<R: AsyncRead + Unpin>(
     } else {
         SpaceCheck::Enforce
     };
+    let multi = streams.streams_max > 1;
     let mut s = Session {
         planner: Some(Planner::new(
             volume.clone(),
@@ -132,8 +147,18 @@ pub async fn run<R: AsyncRead + Unpin>(
             filter.clone(),
             limits.clone(),
         )),
-        core: TargetCore::new(filter, limits.clone(), std::hash::RandomState::new())
-            .with_space(free, space_check),
+        core: {
+            let core = TargetCore::new(filter, limits.clone(), std::hash::RandomState::new())
+                .with_space(free, space_check);
+            match multi {
+                true => core.with_streams(streams.streams_max),
+                false => core,
+            }
+        },
+        asks: Asks::new(tx.clone(), multi),
+        incoming: streams.incoming,
+        early_gone: EarlyGone::default(),
+        streams_max: streams.streams_max,
         links: HashMap::new(),
         volume,
         limits,
@@ -192,18 +217,22 @@ async fn drive<R: AsyncRead + Unpin>(
     // A file still draining is still being sent: the source must finish it before the
     // target says Done and closes, or its last frames meet a closed connection.
     while !(s.core.is_settled() && s.signature_jobs == 0) {
+        let joined = s.incoming.as_mut().map(|incoming| &mut incoming.events);
         tokio::select! {
             message = reader.next() => {
                 let message = message?.ok_or_else(|| EngineError::socket("the source closed the connection before the end of the session"))?;
-                s.handle(message, ready_tx).await?;
+                s.handle_on(StreamId::CONTROL, message, ready_tx).await?;
             }
             Some(done) = completions.recv() => {
                 for done in done {
                     s.complete(done, ready_tx).await?;
                 }
             }
-            Some(asked) = ready.recv() => s.ask(asked).await?,
+            Some(asked) = ready.recv() => s.ask(asked),
+            Some(event) = next_event(joined) => s.stream_event(event, ready_tx).await?,
         }
+        s.reasks().await?;
+        s.dispatch().await?;
         if !reader.has_frame() {
             s.flush().await?;
         }
@@ -214,7 +243,7 @@ async fn drive<R: AsyncRead + Unpin>(
     // it breaks the protocol. Hear both out before the session is declared a success.
     while reader.has_frame() {
         if let Some(message) = reader.next().await? {
-            s.handle(message, ready_tx).await?;
+            s.handle_on(StreamId::CONTROL, message, ready_tx).await?;
         }
     }
     s.flush().await?;
@@ -267,6 +296,16 @@ async fn drive<R: AsyncRead + Unpin>(
     Ok(stats)
 }
 
+/// The next event of the joined streams; never, for a session without them.
+async fn next_event(
+    events: Option<&mut mpsc::UnboundedReceiver<crate::joined::StreamEvent>>,
+) -> Option<crate::joined::StreamEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn send(tx: &FrameSender, message: Message) -> Result<(), EngineError> {
     tx.send(message)
         .await
@@ -274,12 +313,21 @@ async fn send(tx: &FrameSender, message: Message) -> Result<(), EngineError> {
 }
 
 impl Session {
-    async fn handle(&mut self, message: Message, ready: &ReadySender) -> Result<(), EngineError> {
-        if let Message::Data { bytes, .. } | Message::Delta { bytes, .. } = &message {
-            let n = bytes.len() as u64;
-            self.metrics.received_bytes.fetch_add(n, Relaxed);
-        }
-        self.core.handle_message(message)?;
+    async fn handle(
+        &mut self,
+        stream: StreamId,
+        message: Message,
+        ready: &ReadySender,
+    ) -> Result<(), EngineError> {
+        let received = match &message {
+            Message::Data { bytes, .. } | Message::Delta { bytes, .. } => bytes.len(),
+            Message::Files { files } => files.iter().map(|f| f.bytes.len()).sum(),
+            _ => 0,
+        };
+        self.metrics
+            .received_bytes
+            .fetch_add(received as u64, Relaxed);
+        self.core.handle_message_on(stream, message)?;
         self.work(ready).await
     }
 
@@ -305,6 +353,7 @@ impl Session {
                     };
                     if matches!(job, Job::Abort { .. } | Job::Frame(Message::FileEnd { .. })) {
                         self.signature_budget.release(index);
+                        self.asks.received(index);
                     }
                     self.job(index, job).await?;
                 }

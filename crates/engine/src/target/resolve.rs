@@ -44,6 +44,8 @@ impl Session {
         done: Completion,
         ready: &ReadySender,
     ) -> Result<(), EngineError> {
+        // Whatever came of the file, its stream's credit for it is back.
+        self.asks.received(done.index());
         match done {
             Completion::Committed {
                 index,
@@ -68,7 +70,7 @@ impl Session {
                 match self.core.handle_file(index, FileOutcome::Mismatch) {
                     Verdict::Resend => {
                         self.stats.resent += 1;
-                        self.want_whole(index, *pending).await?;
+                        self.want_whole(index, *pending);
                     }
                     Verdict::Failed | Verdict::Done => {
                         let message = "content did not match the source's BLAKE3 twice";
@@ -94,6 +96,13 @@ impl Session {
             }
             Completion::Aborted { index } => {
                 let _ = self.core.handle_file(index, FileOutcome::Aborted);
+            }
+            // Asked on a lost stream: what came of it is dropped, and it is asked again
+            // (unless it failed here meanwhile: its worker had no file any more).
+            Completion::Reask { index, pending } => {
+                if let Some(pending) = pending {
+                    self.want_whole(index, *pending);
+                }
             }
         }
         self.work(ready).await

@@ -59,6 +59,9 @@ pub enum Job {
     Frame(Message),
     /// The source gave up on the file: discard what was written.
     Abort { index: u64 },
+    /// The file was asked on a stream that was lost: discard what was written and give
+    /// its entry back, to ask for it again.
+    Reask { index: u64 },
 }
 
 impl Job {
@@ -120,4 +123,22 @@ pub enum Completion {
     Aborted {
         index: u64,
     },
+    /// A [`Job::Reask`] done: the file's entry, or `None` when the worker had no such
+    /// file (it failed, and said so, before).
+    Reask {
+        index: u64,
+        pending: Option<Box<Pending>>,
+    },
+}
+
+impl Completion {
+    pub fn index(&self) -> u64 {
+        match self {
+            Completion::Committed { index, .. }
+            | Completion::Mismatch { index, .. }
+            | Completion::Failed { index, .. }
+            | Completion::Aborted { index }
+            | Completion::Reask { index, .. } => *index,
+        }
+    }
 }

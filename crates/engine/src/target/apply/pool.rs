@@ -151,7 +151,7 @@ impl ApplyPool {
                 w
             }
             // The file's last frame from the session: the route is done with.
-            Job::Abort { .. } | Job::Frame(Message::FileEnd { .. }) => {
+            Job::Abort { .. } | Job::Reask { .. } | Job::Frame(Message::FileEnd { .. }) => {
                 self.routes.remove(&index).unwrap_or(0)
             }
             // A frame of a file never started goes anywhere: the worker reports it.

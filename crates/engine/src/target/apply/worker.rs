@@ -135,6 +135,11 @@ fn work(job: Job, files: &mut Files, cx: &Context, bounce: &mut Vec<u8>) -> Opti
                 Completion::Aborted { index }
             })
         }
+        Job::Reask { index } => {
+            files.draining.remove(&index);
+            let pending = files.remove(index, &cx.load).map(|a| Box::new(a.discard()));
+            Some(Completion::Reask { index, pending })
+        }
         Job::Frame(_) if cx.cancel.is_cancelled() => None,
         Job::Frame(message) => frame(message, files, cx, bounce),
     }
