@@ -10,6 +10,7 @@ mod plan;
 mod render;
 mod security;
 mod source;
+mod streams;
 
 use std::fs;
 use std::io::Write;

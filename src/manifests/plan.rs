@@ -8,6 +8,7 @@
 //! routeHost: dvm-app.apps.target.example.com
 //! cutover: false                     # true: the source pods push with --delete
 //! retries: 5                         # the push's --retries (default 5), with backoff
+//! streams: auto                      # the push's --streams: auto (default) or 1 to 16
 //! source:
 //!   namespace: app
 //!   privileges: least                # none (default) | least | root, per side
@@ -23,6 +24,7 @@
 //! ```
 
 use anyhow::{bail, Context, Result};
+use ferry_engine::Streams;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -40,6 +42,9 @@ pub struct Plan {
     /// Sessions each source pod's push retries after a network failure (`--retries`).
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Connections each source pod's push runs its session over (`--streams`).
+    #[serde(default, deserialize_with = "super::streams::deserialize")]
+    pub streams: Streams,
     pub source: SourceSide,
     pub target: TargetSide,
     pub pvcs: Vec<PvcSpec>,

@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 use super::plan::{Plan, PvcPair};
 use super::security::{container_security, pod_security};
 use super::source::source_job;
+use super::streams;
 use crate::capabilities::least_caps;
 use ferry_engine::Side;
 
@@ -275,6 +276,7 @@ fn target_pod(inputs: &Inputs<'_>, n: &Names) -> Value {
             "persistentVolumeClaim": {"claimName": pair.dst},
         }));
     }
+    args.extend(streams::serve_args(plan.streams));
     let privileges = plan.target.privileges;
     let mut c = container(Container {
         role: "ferry-serve",

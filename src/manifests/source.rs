@@ -17,6 +17,7 @@ use super::render::{
     TLS_MOUNT,
 };
 use super::security::{container_security, pod_security};
+use super::streams;
 use crate::capabilities::least_caps;
 
 const PUSH_CONTAINER: &str = "ferry-push";
@@ -48,6 +49,7 @@ pub(super) fn source_job(inputs: &Inputs<'_>, n: &Names, pair: &PvcPair) -> Valu
     if plan.retries > 0 {
         args.extend(["--retries".into(), plan.retries.to_string()]);
     }
+    args.extend(streams::push_args(plan.streams));
     let mut env: Vec<Value> = groups_env(&inputs.source_groups).into_iter().collect();
     if plan.source.proxy.is_some() {
         // The credentials stay in the Secret: the pod spec only names it.

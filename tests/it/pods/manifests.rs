@@ -147,6 +147,7 @@ fn manifests_describe_a_restricted_migration() {
         .collect();
     assert_eq!(args[0], "serve");
     assert!(args.contains(&"data=/mnt/data"), "{args:?}");
+    assert!(!args.contains(&"--max-streams"), "{args:?}");
     assert!(
         args.contains(&"logs-restored=/mnt/logs-restored"),
         "{args:?}"
@@ -212,6 +213,7 @@ fn manifests_describe_a_restricted_migration() {
         .any(|w| w == ["--summary-file", "/dev/termination-log"]));
     assert!(args.contains(&"--delete"), "cutover pushes with --delete");
     assert!(args.windows(2).any(|w| w == ["--retries", "5"]), "{args:?}");
+    assert!(!args.contains(&"--streams"), "no streams: auto, {args:?}");
     assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
     assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
     let proxy = env(c, "HTTPS_PROXY").unwrap();

@@ -1,6 +1,6 @@
 //! Every shape `ferry manifests` renders (privileges none, least and root; a block-mode
-//! PVC pair; retries) passes strict validation against the Kubernetes API's own OpenAPI
-//! schemas (`kubernetes-validate --strict`, the schemas of the named Kubernetes
+//! PVC pair; retries; streams) passes strict validation against the Kubernetes API's own
+//! OpenAPI schemas (`kubernetes-validate --strict`, the schemas of the named Kubernetes
 //! versions, bundled in the package that `.ci/run` installs): no unknown field, no
 //! missing required one, every type right. The OpenShift Route has no schema there and
 //! is checked by the manifests tests instead.
@@ -34,7 +34,10 @@ fn plans() -> Vec<(&'static str, String)> {
         ),
         (
             "root",
-            sides("root").replace("cutover: true\n", "cutover: true\nretries: 0\n"),
+            sides("root").replace(
+                "cutover: true\n",
+                "cutover: true\nretries: 0\nstreams: 12\n",
+            ),
         ),
         (
             "block",
