@@ -41,6 +41,14 @@ use crate::framed::{BoxedRead, FrameReader, FrameSender, WriterTask};
 /// How long a closing stream's writer may take to send what it holds and close.
 const WRITER_CLOSE: Duration = Duration::from_secs(5);
 
+/// Once a session has asked for this many bytes (whole or resumed; a delta's wire bytes
+/// are unknown and usually few, so it counts as a file only) or [`MORE_STREAMS_FILES`]
+/// files, it has work enough to spread: a client opens its joined streams then. Both
+/// ends count (the target its asks, a pushing source the asks it gets). A no-change pass
+/// asks for nothing and never pays for a join.
+pub const MORE_STREAMS_BYTES: u64 = 1 << 20;
+pub const MORE_STREAMS_FILES: u64 = 128;
+
 /// Bytes of frames the joined streams of one session may have queued for its driver.
 pub const INCOMING_BYTES: usize = 16 << 20;
 

@@ -120,6 +120,11 @@ enum JoinFailure {
     Failed(EngineError),
 }
 
+/// Frames a joined stream's writer holds: 4 MiB of 256 KiB data frames, a window and
+/// more of a long link; stream 0 holds 64, but over 16 streams that much would be
+/// 256 MiB of a pusher's memory.
+const JOINED_QUEUE: usize = 16;
+
 /// How a client's joined streams carry frames: as stream 0 does (its heartbeat, its
 /// `--bwlimit` both ways, its `--compress` counts, what watches its frames).
 #[derive(Clone)]
@@ -281,7 +286,7 @@ async fn join(
     }
     let (tx, writer) = spawn_compressing_writer(
         write,
-        64,
+        JOINED_QUEUE,
         join_wire.heartbeat,
         join_wire.write_limit.clone(),
         join_wire.compression.clone(),

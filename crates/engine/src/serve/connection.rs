@@ -223,6 +223,7 @@ pub async fn connection(
                 reader: reader.boxed(),
                 tx,
                 writer,
+                compression,
             };
             hub::answer(&shared.hubs, &shared.metrics, &shared.failures, joining).await;
             return None;
@@ -279,6 +280,9 @@ pub async fn connection(
                 }
                 (None, None) => {
                     compression.on.store(options.compress, Ordering::Relaxed);
+                    if let Some(registration) = &registration {
+                        registration.compress_joins(options.compress);
+                    }
                     let source = pull_source::Pulled {
                         path: &export.path,
                         options,

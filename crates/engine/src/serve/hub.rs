@@ -21,7 +21,7 @@
 //! its hash's absence. Must not import a role (`source`, `target`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 
 use super::metrics::{FailureLog, JoinResult, Metrics};
 use crate::error::EngineError;
-use crate::framed::{BoxedRead, FrameReader, FrameSender, WriterTask};
+use crate::framed::{BoxedRead, Compression, FrameReader, FrameSender, WriterTask};
 use crate::joined::{JoinSlot, JoinedConn, JoinedStreams};
 
 /// Joined streams a server holds over all its sessions at once; more are refused as
@@ -59,6 +59,8 @@ pub struct Hub {
     opener: Opener,
     gate: Mutex<JoinGate>,
     to_session: mpsc::Sender<JoinedConn>,
+    /// The session's frames go compressed (a pull with `--compress`: this side sends).
+    compress: AtomicBool,
 }
 
 impl Hub {
@@ -174,6 +176,7 @@ impl Hubs {
             )),
             opener,
             to_session,
+            compress: AtomicBool::new(false),
         });
         self.sessions
             .lock()
@@ -230,6 +233,12 @@ impl Hubs {
 }
 
 impl Registration {
+    /// Frames this side sends on the session's joined streams go compressed, as on its
+    /// first (a pull with `--compress`).
+    pub fn compress_joins(&self, on: bool) {
+        self.hub.compress.store(on, SeqCst);
+    }
+
     /// The session is over: no more joins (the key is forgotten), and its joined streams
     /// close once the client has closed them (or after a grace).
     pub async fn end(self, hubs: &Hubs) {
@@ -325,6 +334,8 @@ pub struct Joining {
     pub reader: FrameReader<BoxedRead>,
     pub tx: FrameSender,
     pub writer: WriterTask,
+    /// The connection writer's compression, turned on as the session's is.
+    pub compression: Arc<Compression>,
 }
 
 /// Answers a `Join` whose version is this server's: `Joined` and the connection goes to
@@ -337,9 +348,11 @@ pub async fn answer(hubs: &Hubs, metrics: &Metrics, failures: &FailureLog, joini
         reader,
         tx,
         writer,
+        compression,
     } = joining;
     let refusal = match hubs.join(&key, stream, &joiner) {
         Ok((hub, slot)) => {
+            compression.on.store(hub.compress.load(SeqCst), SeqCst);
             let _ = tx.send(Message::Joined { stream }).await;
             let conn = JoinedConn {
                 stream,

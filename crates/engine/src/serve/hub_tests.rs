@@ -32,6 +32,7 @@ fn joining(key: SessionKey, stream: u16, joiner: Opener) -> (Joining, FrameReade
         reader,
         tx,
         writer,
+        compression: Default::default(),
     };
     (
         joining,

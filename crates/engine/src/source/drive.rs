@@ -34,14 +34,9 @@ use super::Shared;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{FrameReader, FrameSender};
-use crate::joined::{EarlyGone, Incoming, StreamEvent};
+use crate::joined::{EarlyGone, Incoming, StreamEvent, MORE_STREAMS_BYTES, MORE_STREAMS_FILES};
 use crate::report::Reporter;
 use ferry_proto::session::stream::StreamId;
-
-/// Once the target asked for this many bytes or [`MORE_STREAMS_FILES`] files, the
-/// session has work enough to spread: a pushing client opens its joined streams then.
-const MORE_STREAMS_BYTES: u64 = 4 << 20;
-const MORE_STREAMS_FILES: u64 = 512;
 
 /// The task that runs one session's source core.
 pub(super) struct Driver<'a> {
@@ -177,8 +172,13 @@ impl Driver<'_> {
         while let Some(work) = self.core.poll_work() {
             self.shared.delivering(&work.file);
             if let Some((files, bytes)) = &mut self.asked {
+                // A delta's bytes on the wire are unknown and usually few.
                 *files += 1;
-                *bytes += work.file.size;
+                *bytes += if work.holds_signature() {
+                    0
+                } else {
+                    work.file.size
+                };
             }
             let s = usize::from(work.stream.0);
             match self.outlets.get(s).and_then(Option::as_ref) {

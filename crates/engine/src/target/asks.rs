@@ -18,6 +18,7 @@ use ferry_proto::session::stream::StreamId;
 use super::fetch::Ready;
 use super::plan::Pending;
 use crate::framed::FrameSender;
+use crate::joined::{MORE_STREAMS_BYTES, MORE_STREAMS_FILES};
 
 /// Bytes a stream may have asked and not received: four windows of a 4 MiB-window
 /// stream, so a window-bound stream never waits for asks.
@@ -25,10 +26,6 @@ pub const STREAM_CREDIT: u64 = 16 << 20;
 /// What a file counts against its stream's credit at least: a small file's frames and
 /// its work cost about this much.
 pub const MIN_CHARGE: u64 = 16 << 10;
-/// Once asks pass this many bytes or [`MORE_STREAMS_FILES`] files, the session has work
-/// enough to spread: a client opens its joined streams then.
-pub const MORE_STREAMS_BYTES: u64 = 4 << 20;
-pub const MORE_STREAMS_FILES: u64 = 512;
 
 /// An ask waiting for a stream.
 pub(super) enum Queued {
@@ -154,8 +151,16 @@ impl Asks {
         if let Some((s, old)) = self.charged.insert(index, (stream.0, charge)) {
             self.uncharge(s, old);
         }
+        // A delta's bytes on the wire are unknown and usually few: it counts as a file.
+        let delta = matches!(
+            queued,
+            Queued::Ready(Ready::Want {
+                signature: Some(_),
+                ..
+            })
+        );
         self.asked.0 += 1;
-        self.asked.1 += charge;
+        self.asked.1 += if delta { 0 } else { charge };
     }
 
     fn uncharge(&mut self, stream: u16, charge: u64) {
