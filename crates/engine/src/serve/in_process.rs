@@ -96,6 +96,7 @@ pub(crate) async fn join(
         reader: FrameReader::new(read, Limits::default()).boxed(),
         tx,
         writer,
+        compression: Default::default(),
     };
     let metrics = super::metrics::Metrics::new(&[]);
     super::hub::answer(
