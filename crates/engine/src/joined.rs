@@ -93,6 +93,7 @@ pub(crate) enum StreamEvent {
 pub(crate) struct Incoming {
     pub events: mpsc::UnboundedReceiver<StreamEvent>,
     more: Arc<Notify>,
+    finishing: Arc<AtomicBool>,
 }
 
 impl Incoming {
@@ -100,6 +101,12 @@ impl Incoming {
     /// (a server has nothing to open; the call does nothing there).
     pub fn want_more(&self) {
         self.more.notify_one();
+    }
+
+    /// The session is finishing (its `Done` is said): a join refused or failed from now
+    /// on is no news (the server's session may be over already) and is not reported.
+    pub fn finishing(&self) {
+        self.finishing.store(true, SeqCst);
     }
 }
 
@@ -156,6 +163,8 @@ pub(crate) struct JoinedStreams {
     /// The driver's end, until it takes it.
     incoming: Mutex<Option<Incoming>>,
     more: Arc<Notify>,
+    /// The driver said its session is finishing ([`Incoming::finishing`]).
+    finishing: Arc<AtomicBool>,
     /// A client's task that opens the streams once they are wanted.
     opener: Mutex<Option<JoinHandle<()>>>,
 }
@@ -164,6 +173,7 @@ impl JoinedStreams {
     pub fn new(on_lost: OnLost) -> JoinedStreams {
         let (events, rx) = mpsc::unbounded_channel();
         let more = Arc::new(Notify::new());
+        let finishing = Arc::new(AtomicBool::new(false));
         JoinedStreams {
             state: Arc::new(State {
                 live: AtomicUsize::new(0),
@@ -178,8 +188,10 @@ impl JoinedStreams {
             incoming: Mutex::new(Some(Incoming {
                 events: rx,
                 more: more.clone(),
+                finishing: finishing.clone(),
             })),
             more,
+            finishing,
             opener: Mutex::new(None),
         }
     }
@@ -193,6 +205,12 @@ impl JoinedStreams {
     /// opener waits on it (holding it, not the streams).
     pub fn wanted_signal(&self) -> Arc<Notify> {
         self.more.clone()
+    }
+
+    /// Whether the session is finishing (or closed): a join that does not make it now
+    /// is no news.
+    pub fn is_finishing(&self) -> bool {
+        self.finishing.load(SeqCst) || self.state.closing.load(SeqCst)
     }
 
     /// Keeps the task that opens this session's streams; it is stopped when they close.

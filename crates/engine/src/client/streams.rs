@@ -66,8 +66,10 @@ impl Streams {
 }
 
 /// `auto`'s choice (docs/design/streams.md, section 4): enough window-bound streams for
-/// the round trip, a second one on a LAN when both sides have two cores to spread TLS
-/// and socket work over, never more than the server allows.
+/// the round trip, a second one on a LAN only when both sides have cores to spare for its
+/// TLS and socket work (four: on two cores, busy with both pipelines, a proxy and a
+/// router, a second LAN stream made a large copy about 10% slower), never more than the
+/// server allows.
 pub fn auto(rtt: Duration, cores: u32, streams_max: u16) -> u16 {
     let link = if rtt < Duration::from_millis(2) {
         1
@@ -76,7 +78,7 @@ pub fn auto(rtt: Duration, cores: u32, streams_max: u16) -> u16 {
     } else {
         8
     };
-    let cpu = if cores >= 2 { 2 } else { 1 };
+    let cpu = if cores >= 4 { 2 } else { 1 };
     std::cmp::max(link, cpu).min(streams_max.max(1))
 }
 
@@ -234,13 +236,17 @@ async fn join_all(
                 "the join task failed: {e}"
             ))))
         });
+        let Some(live) = streams.upgrade() else {
+            return;
+        };
+        // Joins that land as the session finishes find it over: no news.
+        if joined.is_err() && live.is_finishing() {
+            continue;
+        }
         match joined {
             Ok(conn) => {
-                let Some(streams) = streams.upgrade() else {
-                    return;
-                };
                 reporter.stream(stream, "joined", "");
-                streams.add(conn);
+                live.add(conn);
             }
             Err(JoinFailure::Refused { reason, message }) => {
                 let mut why = format!(

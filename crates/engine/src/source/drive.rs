@@ -205,7 +205,12 @@ impl Driver<'_> {
                     self.dry_run,
                     true,
                 ),
-                SourceEvent::Done(stats) => done = Some(stats),
+                SourceEvent::Done(stats) => {
+                    if let Some(incoming) = &self.incoming {
+                        incoming.finishing();
+                    }
+                    done = Some(stats);
+                }
             }
         }
         Ok(done)

@@ -286,6 +286,9 @@ async fn drive<R: AsyncRead + Unpin>(
     stats.inodes_free = free.inodes.unwrap_or(0);
     stats.space_needed = needed.bytes;
     stats.inodes_needed = needed.inodes;
+    if let Some(incoming) = &s.incoming {
+        incoming.finishing();
+    }
     send(
         &tx,
         Message::Done {
