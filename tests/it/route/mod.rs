@@ -7,6 +7,7 @@
 //! so no DNS is needed.
 
 // Fixtures.
+mod bulk;
 mod daemon;
 mod fake_proxy;
 mod hostname;
