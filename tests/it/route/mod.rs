@@ -25,5 +25,6 @@ mod probe;
 mod proxy_errors;
 mod secrets;
 mod streams;
+mod streams_tree;
 mod through;
 mod unknown_route;
