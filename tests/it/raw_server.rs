@@ -69,7 +69,7 @@ pub struct Joins {
     pub first: Vec<Option<Message>>,
     /// How many were answered (their [`JoinAnswer`] steps all played).
     pub answered: usize,
-    /// How many the client closed.
+    /// How many ended after their answer: the client closed them (or they broke).
     pub closed: usize,
 }
 
@@ -233,19 +233,17 @@ impl RawServer {
         let log = joins
             .as_ref()
             .map_or_else(Arc::default, |(_, log)| log.clone());
-        let thread = {
-            std::thread::spawn(move || {
-                let conn = Conn::accept(&listener, config.clone());
-                match joins {
-                    Some((joins, log)) => {
-                        std::thread::spawn(move || accept_joins(listener, config, joins, log));
-                    }
-                    // Any other connection is refused, as by a server that takes no joins.
-                    None => drop(listener),
+        let thread = std::thread::spawn(move || {
+            let conn = Conn::accept(&listener, config.clone());
+            match joins {
+                Some((joins, log)) => {
+                    std::thread::spawn(move || accept_joins(listener, config, joins, log));
                 }
-                serve_one(conn, greeting, script, answer, on_done)
-            })
-        };
+                // Any other connection is refused, as by a server that takes no joins.
+                None => drop(listener),
+            }
+            serve_one(conn, greeting, script, answer, on_done)
+        });
         RawServer {
             addr,
             thread,
