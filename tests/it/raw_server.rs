@@ -9,6 +9,7 @@
 //! ferry pull ── Hello ──────────────▶ recorded
 //!            ◀─ Welcome, script ────
 //!            ── Want{index} ────────▶ answer(index)
+//!            ── Wants{indices} ─────▶ answer(index) for each, in order
 //!            ── Done ───────────────▶ SourceDone, close
 //!            ── anything else ──────▶ recorded, until the client closes
 //! ```
@@ -16,7 +17,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -45,12 +46,59 @@ pub enum Step {
     CloseWrite,
 }
 
-/// The steps that answer a `Want` (or `Resume`) for an entry index.
+/// The steps that answer a `Want` (or `Resume`, or an entry of `Wants`) for an entry
+/// index.
 pub type Answer = Box<dyn FnMut(u64) -> Vec<Step> + Send>;
 
 /// The steps that answer a joining connection's first message (its `Join`), or `None`
 /// if it sent none. The connection is then read until the client closes it.
 pub type JoinAnswer = Arc<dyn Fn(Option<&Message>) -> Vec<Step> + Send + Sync>;
+
+/// What the joining connections did so far, shared with the test (whose [`Answer`] may
+/// wait on it: [`JoinLog::wait_until`]).
+#[derive(Default)]
+pub struct JoinLog {
+    state: Mutex<Joins>,
+    changed: Condvar,
+}
+
+/// The joins so far.
+#[derive(Clone, Debug, Default)]
+pub struct Joins {
+    /// The first message of each, in accept order.
+    pub first: Vec<Option<Message>>,
+    /// How many were answered (their [`JoinAnswer`] steps all played).
+    pub answered: usize,
+    /// How many ended after their answer: the client closed them (or they broke).
+    pub closed: usize,
+}
+
+impl JoinLog {
+    fn update(&self, change: impl FnOnce(&mut Joins)) {
+        change(&mut self.state.lock().expect("join log lock"));
+        self.changed.notify_all();
+    }
+
+    /// The joins so far.
+    pub fn joins(&self) -> Joins {
+        self.state.lock().expect("join log lock").clone()
+    }
+
+    /// Waits until `done` holds of the joins; panics after 10 s (hang guard), naming
+    /// `what`.
+    pub fn wait_until(&self, what: &str, done: impl Fn(&Joins) -> bool) {
+        let guard = Duration::from_secs(10);
+        let state = self.state.lock().expect("join log lock");
+        let (state, timeout) = self
+            .changed
+            .wait_timeout_while(state, guard, |joins| !done(joins))
+            .expect("join log lock");
+        assert!(
+            !timeout.timed_out(),
+            "waited {guard:?} for {what}; the joins so far: {state:?}"
+        );
+    }
+}
 
 /// How the session ended.
 #[derive(Debug)]
@@ -78,8 +126,8 @@ pub struct Transcript {
 pub struct RawServer {
     addr: SocketAddr,
     thread: JoinHandle<Transcript>,
-    /// The first message of every connection after the first (joins), in accept order.
-    joins: Arc<std::sync::Mutex<Vec<Option<Message>>>>,
+    /// What every connection after the first (a join) did.
+    joins: Arc<JoinLog>,
 }
 
 /// The honest answer to the client's `Done` (a puller's): `SourceDone`, then a close.
@@ -150,22 +198,24 @@ impl RawServer {
         RawServer::serve(server_dir, greeting, script, answer, source_done(), None)
     }
 
-    /// As [`RawServer::greeting`], and every later connection (a join) is answered by
-    /// `joins` on a thread of its own.
+    /// As [`RawServer::greeting`], answering each `Want` with `answer`, and every later
+    /// connection (a join) is answered by `joins` on a thread of its own and logged in
+    /// `log`.
     pub fn joinable(
         server_dir: &Path,
         greeting: Vec<Step>,
         script: Vec<Step>,
+        answer: Answer,
         joins: JoinAnswer,
+        log: Arc<JoinLog>,
     ) -> RawServer {
-        let answer: Answer = Box::new(|_| Vec::new());
         RawServer::serve(
             server_dir,
             greeting,
             script,
             answer,
             source_done(),
-            Some(joins),
+            Some((joins, log)),
         )
     }
 
@@ -175,36 +225,35 @@ impl RawServer {
         script: Vec<Step>,
         answer: Answer,
         on_done: Vec<Step>,
-        joins: Option<JoinAnswer>,
+        joins: Option<(JoinAnswer, Arc<JoinLog>)>,
     ) -> RawServer {
         let config = tls_config(server_dir);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let thread = {
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let conn = Conn::accept(&listener, config.clone());
-                match joins {
-                    Some(joins) => {
-                        std::thread::spawn(move || accept_joins(listener, config, joins, seen));
-                    }
-                    // Any other connection is refused, as by a server that takes no joins.
-                    None => drop(listener),
+        let log = joins
+            .as_ref()
+            .map_or_else(Arc::default, |(_, log)| log.clone());
+        let thread = std::thread::spawn(move || {
+            let conn = Conn::accept(&listener, config.clone());
+            match joins {
+                Some((joins, log)) => {
+                    std::thread::spawn(move || accept_joins(listener, config, joins, log));
                 }
-                serve_one(conn, greeting, script, answer, on_done)
-            })
-        };
+                // Any other connection is refused, as by a server that takes no joins.
+                None => drop(listener),
+            }
+            serve_one(conn, greeting, script, answer, on_done)
+        });
         RawServer {
             addr,
             thread,
-            joins: seen,
+            joins: log,
         }
     }
 
     /// The first message of each join so far, in accept order.
     pub fn joins(&self) -> Vec<Option<Message>> {
-        self.joins.lock().expect("joins lock").clone()
+        self.joins.joins().first
     }
 
     pub fn url(&self) -> String {
@@ -228,15 +277,17 @@ fn accept_joins(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     joins: JoinAnswer,
-    seen: Arc<std::sync::Mutex<Vec<Option<Message>>>>,
+    log: Arc<JoinLog>,
 ) {
     while let Ok(mut conn) = Conn::accept(&listener, config.clone()) {
-        let (joins, seen) = (joins.clone(), seen.clone());
+        let (joins, log) = (joins.clone(), log.clone());
         std::thread::spawn(move || {
             let first = conn.recv().ok().flatten();
-            seen.lock().expect("joins lock").push(first.clone());
+            log.update(|j| j.first.push(first.clone()));
             conn.play(joins(first.as_ref()));
+            log.update(|j| j.answered += 1);
             while let Ok(Some(_)) = conn.recv() {}
+            log.update(|j| j.closed += 1);
         });
     }
 }
@@ -286,6 +337,7 @@ fn serve_one(
         };
         let reply = match message {
             Message::Want { index, .. } | Message::Resume { index, .. } => answer(index),
+            Message::Wants { ref indices } => indices.iter().flat_map(|&i| answer(i)).collect(),
             Message::Done { .. } => on_done.take().unwrap_or_default(),
             _ => Vec::new(),
         };

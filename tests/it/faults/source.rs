@@ -75,11 +75,17 @@ fn a_file_that_vanishes_after_it_was_listed_is_a_warning_with_exit_24() {
     // finishes reading at once and opens `z.txt` within milliseconds, before the test sees
     // the transfer start (seen in a CI run under load with 12 MiB files). With 20 MiB
     // files a sender finishes only after about 24 MiB went out, 3 s at 8 MB/s. The test
-    // removes `z.txt` once the transfer is visibly under way.
+    // removes `z.txt` once the transfer is visibly under way. One stream: over several
+    // (`auto` opens a second once 4 MiB are asked), `a2.bin` and `z.txt` go to a joined
+    // stream whose own senders read `z.txt` at once (seen in a full run).
     write(&fx.src.join("a1.bin"), &random_bytes("v1", 20 << 20), 0o644);
     write(&fx.src.join("a2.bin"), &random_bytes("v2", 20 << 20), 0o644);
     write(&fx.src.join("z.txt"), b"gone soon\n", 0o644);
-    let push = spawn_push_piped(&fx, &fx.server.url("vol"), &["--bwlimit", "8M", "--json"]);
+    let push = spawn_push_piped(
+        &fx,
+        &fx.server.url("vol"),
+        &["--bwlimit", "8M", "--json", "--streams", "1"],
+    );
     let mut waited = 0;
     while !fs::read_dir(&fx.dst).unwrap().any(|e| {
         e.unwrap()

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
@@ -183,13 +183,13 @@ impl Drop for OnceTunnel {
 }
 
 /// A CONNECT proxy that tunnels every request, and cuts the second tunnel (a joined
-/// stream) once the first (stream 0) has carried `after` bytes from the client: a
-/// stream lost mid-session.
+/// stream) once it has carried `after` bytes from the client: a stream lost in the
+/// middle of what it carries.
 pub struct CuttingTunnel {
     pub port: u16,
     stop: Arc<AtomicBool>,
-    /// Whether the second tunnel was cut.
-    cut: Arc<AtomicBool>,
+    /// Bytes the second tunnel carried from the client when it was cut (0: not cut).
+    cut_after: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -198,12 +198,11 @@ impl CuttingTunnel {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind cutting proxy");
         let port = listener.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
-        let cut = Arc::new(AtomicBool::new(false));
+        let cut_after = Arc::new(AtomicU64::new(0));
         let thread = {
-            let (stop, cut) = (stop.clone(), cut.clone());
+            let (stop, cut_after) = (stop.clone(), cut_after.clone());
             thread::spawn(move || {
-                // The client's end of each tunnel, in order.
-                let tunnels: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+                let mut tunnels = 0;
                 for conn in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
@@ -215,56 +214,58 @@ impl CuttingTunnel {
                         continue;
                     };
                     let _ = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-                    let first = {
-                        let mut tunnels = tunnels.lock().expect("lock");
-                        tunnels.push(conn.try_clone().expect("clone"));
-                        tunnels.len() == 1
-                    };
-                    if !first {
+                    tunnels += 1;
+                    if tunnels == 2 {
+                        cut_once_carried(conn, upstream, after, cut_after.clone());
+                    } else {
                         pump(conn, upstream);
-                        continue;
                     }
-                    let (tunnels, cut) = (tunnels.clone(), cut.clone());
-                    let (mut from_client, mut to_upstream) = (
-                        conn.try_clone().expect("clone"),
-                        upstream.try_clone().expect("clone"),
-                    );
-                    let (mut from_upstream, mut to_client) = (upstream, conn);
-                    thread::spawn(move || {
-                        let mut carried = 0u64;
-                        let mut buf = [0u8; 16 * 1024];
-                        while let Ok(n @ 1..) = from_client.read(&mut buf) {
-                            if to_upstream.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                            carried += n as u64;
-                            if carried >= after && !cut.load(Ordering::SeqCst) {
-                                if let Some(second) = tunnels.lock().expect("lock").get(1) {
-                                    let _ = second.shutdown(std::net::Shutdown::Both);
-                                    cut.store(true, Ordering::SeqCst);
-                                }
-                            }
-                        }
-                        let _ = to_upstream.shutdown(std::net::Shutdown::Write);
-                    });
-                    thread::spawn(move || {
-                        let _ = std::io::copy(&mut from_upstream, &mut to_client);
-                        let _ = to_client.shutdown(std::net::Shutdown::Write);
-                    });
                 }
             })
         };
         CuttingTunnel {
             port,
             stop,
-            cut,
+            cut_after,
             thread: Some(thread),
         }
     }
 
-    pub fn cut(&self) -> bool {
-        self.cut.load(Ordering::SeqCst)
+    /// The bytes the second tunnel carried from the client before the cut.
+    pub fn cut_after(&self) -> u64 {
+        self.cut_after.load(Ordering::SeqCst)
     }
+}
+
+/// As [`pump`], but once `after` bytes went from `client` to `upstream`, shuts both
+/// connections down both ways and stores how many went in `cut_after`.
+fn cut_once_carried(client: TcpStream, upstream: TcpStream, after: u64, cut_after: Arc<AtomicU64>) {
+    let (mut from_client, mut to_upstream) = (
+        client.try_clone().expect("clone"),
+        upstream.try_clone().expect("clone"),
+    );
+    let (mut from_upstream, mut to_client) = (upstream, client);
+    thread::spawn(move || {
+        let mut carried = 0u64;
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n @ 1..) = from_client.read(&mut buf) {
+            if to_upstream.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            carried += n as u64;
+            if carried >= after {
+                let _ = from_client.shutdown(std::net::Shutdown::Both);
+                let _ = to_upstream.shutdown(std::net::Shutdown::Both);
+                cut_after.store(carried, Ordering::SeqCst);
+                return;
+            }
+        }
+        let _ = to_upstream.shutdown(std::net::Shutdown::Write);
+    });
+    thread::spawn(move || {
+        let _ = std::io::copy(&mut from_upstream, &mut to_client);
+        let _ = to_client.shutdown(std::net::Shutdown::Write);
+    });
 }
 
 impl Drop for CuttingTunnel {

@@ -7,6 +7,7 @@
 //! so no DNS is needed.
 
 // Fixtures.
+mod bulk;
 mod daemon;
 mod fake_proxy;
 mod hostname;
@@ -24,5 +25,6 @@ mod probe;
 mod proxy_errors;
 mod secrets;
 mod streams;
+mod streams_tree;
 mod through;
 mod unknown_route;

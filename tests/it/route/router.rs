@@ -1,14 +1,31 @@
 //! An OpenShift-style passthrough router: HAProxy in TCP mode picks the backend by the TLS
 //! SNI of the ClientHello and forwards the raw stream; it never terminates TLS. An SNI that
 //! matches no route has no default backend, so the router closes the connection.
+//!
+//! The router logs each connection as it ends (to its output), with the route it took
+//! and the bytes it carried each way: [`Router::connections`].
 
 use std::fmt::Write as _;
 use std::fs;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use super::daemon::Daemon;
+
+/// What starts each connection's log line.
+const CONN_LOG: &str = "ferry-route-conn";
+
+/// One connection the router carried, from its log line once the connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutedConn {
+    /// The SNI route it took: its index in the order routes were added.
+    pub route: Option<usize>,
+    /// Bytes from the client to the backend, and back.
+    pub up: u64,
+    pub down: u64,
+}
 
 pub struct Router {
     _dir: TempDir,
@@ -52,8 +69,11 @@ impl RouterBuilder {
         let mut cfg = format!(
             "global\n\
              \x20   maxconn 200\n\
+             \x20   log stdout format raw local0\n\
              defaults\n\
              \x20   mode tcp\n\
+             \x20   log global\n\
+             \x20   log-format \"{CONN_LOG} backend=%b up=%U down=%B\"\n\
              \x20   timeout connect 5s\n\
              \x20   timeout client {t}\n\
              \x20   timeout server {t}\n\
@@ -92,5 +112,51 @@ impl Router {
 
     pub fn output(&self) -> String {
         self.daemon.output()
+    }
+
+    /// The connections that took route `route` (its index in the order routes were
+    /// added), once there are at least `n`: a connection is logged when it ended, which
+    /// may be just after its client exited. Panics after 10 s (hang guard).
+    pub fn wait_for_connections(&self, route: usize, n: usize) -> Vec<RoutedConn> {
+        let start = Instant::now();
+        loop {
+            let conns: Vec<RoutedConn> = self
+                .connections()
+                .into_iter()
+                .filter(|c| c.route == Some(route))
+                .collect();
+            if conns.len() >= n {
+                return conns;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the router logged {} connections on route {route}, expected {n}:\n{}",
+                conns.len(),
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The connections that ended so far, in the order they ended (a connection that
+    /// matched no route has `route: None`).
+    pub fn connections(&self) -> Vec<RoutedConn> {
+        self.output()
+            .lines()
+            .filter_map(|l| l.strip_prefix(CONN_LOG))
+            .filter_map(|l| {
+                let field = |name: &str| {
+                    l.split_whitespace()
+                        .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+                };
+                Some(RoutedConn {
+                    route: field("backend")?
+                        .strip_prefix('b')
+                        .and_then(|i| i.parse().ok()),
+                    up: field("up")?.parse().ok()?,
+                    down: field("down")?.parse().ok()?,
+                })
+            })
+            .collect()
     }
 }
