@@ -36,11 +36,23 @@ pub type SessionStream = TlsStream<Counted<TcpStream>>;
 
 /// Opens TCP (directly or through the proxy) and TLS to the route.
 pub async fn dial(route: &Route, wire: &WireCounter) -> Result<SessionStream, EngineError> {
+    Ok(dial_timed(route, wire).await?.0)
+}
+
+/// [`dial`], and how long the TLS handshake took: one round trip to the server (through
+/// the tunnel) and the handshake's own work, a measure of the round trip that no
+/// proxy's small-write delay and no admission at the server adds to.
+pub async fn dial_timed(
+    route: &Route,
+    wire: &WireCounter,
+) -> Result<(SessionStream, Duration), EngineError> {
     let tls = ferry_net::client_config(&TlsDir::new(&route.tls_dir))?;
     let name = ferry_net::server_name(&route.server_name)?;
     let tcp = tcp(route).await?;
     let stream = tunnel(route, Counted::new(tcp, wire.clone())).await?;
-    Ok(ferry_net::tls_connect(tls, name, stream).await?)
+    let started = std::time::Instant::now();
+    let stream = ferry_net::tls_connect(tls, name, stream).await?;
+    Ok((stream, started.elapsed()))
 }
 
 /// TCP to the first hop: the proxy if there is one, else the target.

@@ -240,7 +240,7 @@ async fn run(
     let limits = Limits::default();
     let inflated = Arc::new(Compression::default());
     let connect = async {
-        let stream = connect::dial(route, wire).await?;
+        let (stream, handshake) = connect::dial_timed(route, wire).await?;
         let (read, write) = tokio::io::split(stream);
         let seen = tracker.clone();
         let mut reader = FrameReader::new(read, limits.clone())
@@ -249,7 +249,10 @@ async fn run(
             .with_observer(Box::new(move |m| seen.incoming(m)))
             .with_inflated_counts(inflated.clone());
         let (tx, writer) = spawn_writer(write, 64, config.heartbeat);
-        let welcomed = welcome(route, config.options, &config.filter, &mut reader, &tx).await?;
+        let mut welcomed = welcome(route, config.options, &config.filter, &mut reader, &tx).await?;
+        // Hello to Welcome may hold the server's admission and a proxy's delay of a
+        // small write: the TLS handshake's round trip is the other measure.
+        welcomed.rtt = welcomed.rtt.min(handshake);
         Ok::<_, EngineError>((reader, tx, writer, welcomed))
     };
     let (mut reader, tx, writer, welcomed) = tokio::time::timeout(route.connect_timeout, connect)

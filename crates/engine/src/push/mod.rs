@@ -207,7 +207,7 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
     })?;
     let route = &config.route;
     let connect = async {
-        let stream = connect::dial(route, wire).await?;
+        let (stream, handshake) = connect::dial_timed(route, wire).await?;
         let (read, write) = tokio::io::split(stream);
         let mut reader = FrameReader::new(read, limits.clone())
             .with_peer(ferry_net::TlsPeer::Server(route.server_name.clone()));
@@ -218,7 +218,10 @@ async fn run(session: &Session<'_>, shared: &Arc<Shared>) -> Result<TargetStats,
             limit.cloned(),
             Some(shared.compression.clone()),
         );
-        let welcomed = welcome(route, config.options, &config.filter, &mut reader, &tx).await?;
+        let mut welcomed = welcome(route, config.options, &config.filter, &mut reader, &tx).await?;
+        // Hello to Welcome may hold the server's admission and a proxy's delay of a
+        // small write: the TLS handshake's round trip is the other measure.
+        welcomed.rtt = welcomed.rtt.min(handshake);
         if let Some(space) = &welcomed.space {
             reporter.target_space(space);
         }
