@@ -10,6 +10,7 @@
 //! [`Multi`] is the raw source: one [`RawClient`] per stream, polled in turn for the
 //! target's asks, since the target picks the stream of each file.
 
+mod blocked_driver;
 mod cut;
 mod memory;
 mod wrong_stream;
@@ -118,6 +119,11 @@ impl Multi {
     /// `serve --once --max-streams 16` on it, a session with the streams option and
     /// `joins` streams joined; the root sent.
     fn start(joins: u16, prepare: impl FnOnce(&Path)) -> Multi {
+        Multi::start_with(SessionOptions::default(), joins, prepare)
+    }
+
+    /// [`Multi::start`] with `options` (the streams option added).
+    fn start_with(options: SessionOptions, joins: u16, prepare: impl FnOnce(&Path)) -> Multi {
         let tmp = TempDir::new().expect("tempdir");
         let vol = tmp.path().join("vol");
         std::fs::create_dir(&vol).expect("mkdir vol");
@@ -140,7 +146,7 @@ impl Multi {
                 volume: b"v".to_vec(),
                 options: SessionOptions {
                     streams: true,
-                    ..SessionOptions::default()
+                    ..options
                 },
                 filter: Default::default(),
             })
