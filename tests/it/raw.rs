@@ -145,6 +145,12 @@ impl RawClient {
         }
     }
 
+    /// A handle on the TCP connection under the TLS, to shut it down from another
+    /// thread (which ends a write blocked on a peer that stopped reading).
+    pub fn socket(&self) -> TcpStream {
+        self.tls.sock.try_clone().expect("clone the socket")
+    }
+
     /// The next message if one comes within `wait`, else `None` (the connection stays
     /// usable: a read cut short by the timeout loses nothing). For a peer that listens
     /// on several connections at once.
