@@ -29,6 +29,7 @@ mod faults;
 mod filters;
 mod handshake;
 mod hostile;
+mod hostile_streams;
 mod hostile_target;
 mod in_place;
 mod inplace_files;

@@ -145,6 +145,46 @@ impl RawClient {
         }
     }
 
+    /// A handle on the TCP connection under the TLS, to shut it down from another
+    /// thread (which ends a write blocked on a peer that stopped reading).
+    pub fn socket(&self) -> TcpStream {
+        self.tls.sock.try_clone().expect("clone the socket")
+    }
+
+    /// The next message if one comes within `wait`, else `None` (the connection stays
+    /// usable: a read cut short by the timeout loses nothing). For a peer that listens
+    /// on several connections at once.
+    pub fn try_recv(&mut self, wait: Duration) -> Option<Recv> {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let _ = self.tls.sock.set_read_timeout(Some(wait));
+        let got = loop {
+            match decode(&mut self.buf, &self.limits) {
+                Ok(Some(msg)) => break Some(Recv::Msg(msg)),
+                Ok(None) => {}
+                Err(e) => {
+                    break Some(Recv::Failed(format!(
+                        "undecodable bytes from the target: {e}"
+                    )))
+                }
+            }
+            match self.tls.read(&mut chunk) {
+                Ok(0) => break Some(Recv::Eof),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break None
+                }
+                Err(e) => break Some(Recv::Failed(e.to_string())),
+            }
+        };
+        let _ = self.tls.sock.set_read_timeout(Some(IO_GUARD));
+        got
+    }
+
     /// Reads until the target ends the session: an `Error`, `Done`, `Refused`, end of
     /// stream or a failed connection. Returns everything it sent, the ending last.
     /// Heartbeats do not extend the hang guard: after [`IO_GUARD`] in all, it panics.

@@ -310,7 +310,13 @@ impl EarlyGone {
     }
 }
 
-/// What a frame takes of [`INCOMING_BYTES`] while queued: its content, at least a little.
+/// What a frame takes of [`INCOMING_BYTES`] while queued: what it holds in memory, at
+/// least a little. File data and asks are counted as they are (the frames a joined
+/// stream carries by the thousand); any other frame (a listing, a path, a message: a
+/// joined stream carries few or none) is charged its encoded size, and a listing each
+/// entry's own, so no frame is queued for less than it holds: a `List` of 4 MiB of
+/// extended attributes charged 64 bytes let a flood queue gigabytes while the driver
+/// waited.
 fn frame_cost(message: &Message) -> u32 {
     let bytes = match message {
         Message::Data { bytes, .. }
@@ -318,7 +324,16 @@ fn frame_cost(message: &Message) -> u32 {
         | Message::Signature { bytes, .. } => bytes.len(),
         Message::Files { files } => files.iter().map(|f| f.bytes.len() + 44).sum(),
         Message::Wants { indices } => indices.len() * 8,
-        _ => 0,
+        Message::Hole { .. } | Message::FileEnd { .. } | Message::StreamGone { .. } => 0,
+        other => {
+            let mut encoded = bytes::BytesMut::new();
+            ferry_proto::encode(other, &mut encoded);
+            let entries = match other {
+                Message::List { entries, .. } => entries.len(),
+                _ => 0,
+            };
+            encoded.len() + entries * std::mem::size_of::<ferry_proto::Entry>()
+        }
     };
     u32::try_from(bytes.clamp(64, INCOMING_BYTES)).unwrap_or(u32::MAX)
 }

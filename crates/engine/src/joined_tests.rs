@@ -163,3 +163,47 @@ async fn closing_waits_for_the_peer_within_the_grace_and_reports_nothing() {
     assert!(lost.lock().unwrap().is_empty());
     assert_eq!(streams.live(), 0);
 }
+
+#[test]
+fn every_frame_is_charged_at_least_what_it_holds() {
+    use ferry_proto::{Content, Entry, Meta, Timestamp, Xattr};
+    let xattrs = (0..62)
+        .map(|i| Xattr {
+            name: format!("user.a{i:02}").into_bytes(),
+            value: vec![0; 64 << 10],
+        })
+        .collect();
+    let entry = Entry {
+        name: b"x".to_vec(),
+        meta: Meta {
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: Timestamp { sec: 0, nsec: 0 },
+            xattrs,
+        },
+        content: Content::File {
+            size: 1,
+            checksum: None,
+        },
+    };
+    let list = Message::List {
+        dir: Vec::new(),
+        first: 0,
+        entries: vec![entry],
+        dir_done: true,
+        dir_complete: true,
+    };
+    assert!(
+        frame_cost(&list) >= 62 << 16,
+        "a 4 MiB List charged {}",
+        frame_cost(&list)
+    );
+    let data = Message::Data {
+        index: 0,
+        offset: 0,
+        bytes: vec![0; 1 << 18].into(),
+    };
+    assert_eq!(frame_cost(&data), 1 << 18);
+    assert_eq!(frame_cost(&Message::StreamGone { stream: 1 }), 64);
+}

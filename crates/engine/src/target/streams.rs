@@ -86,6 +86,12 @@ impl Session {
         if stream.is_control() && self.early_gone.holds(&message, self.streams_max) {
             return Ok(());
         }
+        if let Message::StreamGone { stream: gone } = message {
+            // The source's word can come before this side's own news of the loss (a
+            // silent path is noticed here only after the silence timeout): from now on
+            // nothing is asked on that stream, its re-asks included.
+            self.asks.lost(gone);
+        }
         self.handle(stream, message, ready).await
     }
 }
