@@ -194,6 +194,13 @@ impl Driver<'_> {
             }
         }
         self.want_more_streams();
+        // A stream the target said is gone (its StreamGone came first) sends no more:
+        // its senders end once they dropped what is queued for them.
+        for (s, outlet) in self.outlets.iter_mut().enumerate().skip(1) {
+            if outlet.is_some() && !self.core.is_stream_live(StreamId(s as u16)) {
+                *outlet = None;
+            }
+        }
         let mut done = None;
         while let Some(event) = self.core.poll_event() {
             match event {
