@@ -92,15 +92,52 @@ pub(crate) enum StreamEvent {
 /// The driver's end of its session's joined streams.
 pub(crate) struct Incoming {
     pub events: mpsc::UnboundedReceiver<StreamEvent>,
-    more: Arc<Notify>,
+    more: Arc<MoreWanted>,
     finishing: Arc<AtomicBool>,
+}
+
+/// Why a session wants more streams: which threshold its asks passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wanted {
+    /// [`MORE_STREAMS_FILES`] files: many files, where more streams spread per-file work
+    /// even on a LAN.
+    Files,
+    /// [`MORE_STREAMS_BYTES`] bytes: bulk, which more streams speed up only where one
+    /// stream's window is the bound (a long link).
+    Bytes,
+}
+
+/// The driver's word that it has work to spread, and what kind.
+#[derive(Default)]
+pub(crate) struct MoreWanted {
+    notify: Notify,
+    /// Set once many files were asked (else only bytes).
+    files: AtomicBool,
+}
+
+impl MoreWanted {
+    fn notify_one_more(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Waits for the driver's next word; says whether many files were asked by then.
+    pub async fn next(&self) -> Wanted {
+        self.notify.notified().await;
+        match self.files.load(SeqCst) {
+            true => Wanted::Files,
+            false => Wanted::Bytes,
+        }
+    }
 }
 
 impl Incoming {
     /// The session has work enough to spread over more streams: a client opens them now
     /// (a server has nothing to open; the call does nothing there).
-    pub fn want_more(&self) {
-        self.more.notify_one();
+    pub fn want_more(&self, why: Wanted) {
+        if why == Wanted::Files {
+            self.more.files.store(true, SeqCst);
+        }
+        self.more.notify_one_more();
     }
 
     /// The session is finishing (its `Done` is said): a join refused or failed from now
@@ -162,7 +199,7 @@ pub(crate) struct JoinedStreams {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The driver's end, until it takes it.
     incoming: Mutex<Option<Incoming>>,
-    more: Arc<Notify>,
+    more: Arc<MoreWanted>,
     /// The driver said its session is finishing ([`Incoming::finishing`]).
     finishing: Arc<AtomicBool>,
     /// A client's task that opens the streams once they are wanted.
@@ -172,7 +209,7 @@ pub(crate) struct JoinedStreams {
 impl JoinedStreams {
     pub fn new(on_lost: OnLost) -> JoinedStreams {
         let (events, rx) = mpsc::unbounded_channel();
-        let more = Arc::new(Notify::new());
+        let more = Arc::new(MoreWanted::default());
         let finishing = Arc::new(AtomicBool::new(false));
         JoinedStreams {
             state: Arc::new(State {
@@ -203,7 +240,7 @@ impl JoinedStreams {
 
     /// What says the driver wants more streams ([`Incoming::want_more`]): a client's
     /// opener waits on it (holding it, not the streams).
-    pub fn wanted_signal(&self) -> Arc<Notify> {
+    pub fn wanted_signal(&self) -> Arc<MoreWanted> {
         self.more.clone()
     }
 

@@ -27,7 +27,7 @@ use super::connect::{self, Route};
 use super::handshake::Welcomed;
 use crate::error::EngineError;
 use crate::framed::{spawn_compressing_writer, Compression, FrameReader, FrameSender};
-use crate::joined::{JoinedConn, JoinedStreams};
+use crate::joined::{JoinedConn, JoinedStreams, Wanted};
 use crate::ratelimit::RateLimiter;
 use crate::report::Reporter;
 
@@ -65,12 +65,19 @@ impl Streams {
     }
 }
 
-/// `auto`'s choice (docs/design/streams.md, section 4): enough window-bound streams for
-/// the round trip, a second one on a LAN only when both sides have cores to spare for its
-/// TLS and socket work (four: on two cores, busy with both pipelines, a proxy and a
-/// router, a second LAN stream made a large copy about 10% slower), never more than the
+/// `auto`'s choice for many files (docs/design/streams.md, section 4): enough
+/// window-bound streams for the round trip, a second one on a LAN when both sides have
+/// two cores to spread per-file TLS, socket and apply work over, never more than the
 /// server allows.
 pub fn auto(rtt: Duration, cores: u32, streams_max: u16) -> u16 {
+    let cpu = if cores >= 2 { 2 } else { 1 };
+    std::cmp::max(auto_bulk(rtt, streams_max), cpu).min(streams_max.max(1))
+}
+
+/// `auto`'s choice for bulk (large files): only as many streams as one stream's window
+/// falls short of the round trip; on a LAN one (a second made a large copy about 10%
+/// slower on two busy cores: two files written at once, no window to gain).
+pub fn auto_bulk(rtt: Duration, streams_max: u16) -> u16 {
     let link = if rtt < Duration::from_millis(2) {
         1
     } else if rtt < Duration::from_millis(20) {
@@ -78,12 +85,32 @@ pub fn auto(rtt: Duration, cores: u32, streams_max: u16) -> u16 {
     } else {
         8
     };
-    let cpu = if cores >= 4 { 2 } else { 1 };
-    std::cmp::max(link, cpu).min(streams_max.max(1))
+    link.min(streams_max.max(1))
+}
+
+/// How many streams a session runs over, stream 0 included, by the work it has: many
+/// files, or bulk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counts {
+    files: u16,
+    bytes: u16,
+}
+
+impl Counts {
+    fn most(self) -> u16 {
+        self.files.max(self.bytes)
+    }
+
+    fn for_work(self, why: Wanted) -> u16 {
+        match why {
+            Wanted::Files => self.files,
+            Wanted::Bytes => self.bytes,
+        }
+    }
 }
 
 /// How many streams this session runs over, stream 0 included.
-fn wanted(choice: Streams, welcomed: &Welcomed) -> u16 {
+fn wanted(choice: Streams, welcomed: &Welcomed) -> Counts {
     match choice {
         Streams::Fixed(n) => {
             if n > welcomed.streams_max {
@@ -92,20 +119,26 @@ fn wanted(choice: Streams, welcomed: &Welcomed) -> u16 {
                     welcomed.streams_max
                 );
             }
-            n.min(welcomed.streams_max)
+            let n = n.min(welcomed.streams_max);
+            Counts { files: n, bytes: n }
         }
         Streams::Auto => {
             let here = std::thread::available_parallelism().map_or(1, |n| n.get());
             let here = u32::try_from(here).unwrap_or(u32::MAX);
             let cores = here.min(welcomed.cores);
-            let chosen = auto(welcomed.rtt, cores, welcomed.streams_max);
+            let counts = Counts {
+                files: auto(welcomed.rtt, cores, welcomed.streams_max),
+                bytes: auto_bulk(welcomed.rtt, welcomed.streams_max),
+            };
             tracing::info!(
-                "streams auto: rtt {:.1} ms, cores {here}/{}, max {} → {chosen}",
+                "streams auto: rtt {:.1} ms, cores {here}/{}, max {} → {} for many files, {} for bulk",
                 welcomed.rtt.as_secs_f64() * 1e3,
                 welcomed.cores,
                 welcomed.streams_max,
+                counts.files,
+                counts.bytes,
             );
-            chosen
+            counts
         }
     }
 }
@@ -183,13 +216,13 @@ pub(crate) fn open(
             );
         })))
     };
-    let (n, Some(key)) = (wanted(choice, welcomed), welcomed.key.clone()) else {
+    let (counts, Some(key)) = (wanted(choice, welcomed), welcomed.key.clone()) else {
         return streams;
     };
-    if n < 2 {
+    if counts.most() < 2 {
         return streams;
     }
-    let wanted = streams.wanted_signal();
+    let more = streams.wanted_signal();
     let weak = Arc::downgrade(&streams);
     let (route, wire, reporter, label) = (
         route.clone(),
@@ -198,7 +231,13 @@ pub(crate) fn open(
         label.to_owned(),
     );
     let opener = tokio::spawn(tracing::Instrument::in_current_span(async move {
-        wanted.notified().await;
+        // Bulk on a LAN wants no second stream; many files later may.
+        let n = loop {
+            let n = counts.for_work(more.next().await);
+            if n >= 2 {
+                break n;
+            }
+        };
         join_all(&route, &wire, &key, n, &join_wire, &reporter, &label, weak).await;
     }));
     streams.set_opener(opener);

@@ -8,8 +8,7 @@ fn auto_follows_the_round_trip_the_cores_and_the_servers_limit() {
     // (rtt, cores, streams_max) -> streams
     let cases = [
         (ms(0), 1, 8, 1),  // LAN, one core: one stream
-        (ms(1), 2, 8, 1),  // LAN, two cores: both busy with the pipelines, one stream
-        (ms(1), 4, 8, 2),  // LAN, cores to spare: a second spreads TLS and socket work
+        (ms(1), 2, 8, 2),  // LAN, two cores: a second spreads per-file work
         (ms(1), 16, 8, 2), // more cores do not add LAN streams
         (ms(2), 1, 8, 4),  // 2 ms is no longer a LAN
         (ms(19), 2, 8, 4), // a metro link
@@ -17,7 +16,7 @@ fn auto_follows_the_round_trip_the_cores_and_the_servers_limit() {
         (ms(50), 2, 8, 8),
         (ms(50), 2, 3, 3), // never over the server's limit
         (ms(50), 2, 1, 1), // a server that takes no joins
-        (ms(0), 4, 1, 1),
+        (ms(0), 2, 1, 1),
         (ms(500), 64, 16, 8),
         (ms(1), 2, 0, 1), // a limit of 0 never happens (refused at Welcome): still 1
     ];
@@ -27,6 +26,22 @@ fn auto_follows_the_round_trip_the_cores_and_the_servers_limit() {
             expected,
             "rtt {rtt:?}, cores {cores}, max {max}"
         );
+    }
+}
+
+#[test]
+fn auto_for_bulk_follows_the_round_trip_only() {
+    let ms = Duration::from_millis;
+    // (rtt, streams_max) -> streams: a LAN's window is no bound, so one stream.
+    for (rtt, max, expected) in [
+        (ms(0), 8, 1),
+        (ms(1), 16, 1),
+        (ms(2), 8, 4),
+        (ms(25), 8, 8),
+        (ms(50), 3, 3),
+        (ms(50), 0, 1),
+    ] {
+        assert_eq!(auto_bulk(rtt, max), expected, "rtt {rtt:?}, max {max}");
     }
 }
 

@@ -34,7 +34,9 @@ use super::Shared;
 use crate::error::EngineError;
 use crate::exit::ExitCode;
 use crate::framed::{FrameReader, FrameSender};
-use crate::joined::{EarlyGone, Incoming, StreamEvent, MORE_STREAMS_BYTES, MORE_STREAMS_FILES};
+use crate::joined::{
+    EarlyGone, Incoming, StreamEvent, Wanted, MORE_STREAMS_BYTES, MORE_STREAMS_FILES,
+};
 use crate::report::Reporter;
 use ferry_proto::session::stream::StreamId;
 
@@ -56,8 +58,9 @@ pub(super) struct Driver<'a> {
     /// A target's `StreamGone` that came before its stream's join was heard of.
     pub early_gone: EarlyGone,
     pub streams_max: u16,
-    /// Asked so far (files, bytes); `None` once more streams are wanted.
-    pub asked: Option<(u64, u64)>,
+    /// Asked so far (files, bytes), and the thresholds said so far (files, bytes).
+    pub asked: (u64, u64),
+    pub said: (bool, bool),
     /// The walker thread, until its listings ended.
     pub walk: Option<std::thread::JoinHandle<()>>,
 }
@@ -171,15 +174,13 @@ impl Driver<'_> {
             .extend(std::iter::from_fn(|| self.core.poll_transmit()));
         while let Some(work) = self.core.poll_work() {
             self.shared.delivering(&work.file);
-            if let Some((files, bytes)) = &mut self.asked {
-                // A delta's bytes on the wire are unknown and usually few.
-                *files += 1;
-                *bytes += if work.holds_signature() {
-                    0
-                } else {
-                    work.file.size
-                };
-            }
+            // A delta's bytes on the wire are unknown and usually few.
+            self.asked.0 += 1;
+            self.asked.1 += if work.holds_signature() {
+                0
+            } else {
+                work.file.size
+            };
             let s = usize::from(work.stream.0);
             match self.outlets.get(s).and_then(Option::as_ref) {
                 Some(outlet) => outlet
@@ -327,14 +328,17 @@ impl Driver<'_> {
 
     /// Once the target has asked for enough to spread, a client opens its joined streams.
     fn want_more_streams(&mut self) {
-        let Some((files, bytes)) = self.asked else {
+        let Some(incoming) = &self.incoming else {
             return;
         };
-        if files >= MORE_STREAMS_FILES || bytes >= MORE_STREAMS_BYTES {
-            if let Some(incoming) = &self.incoming {
-                incoming.want_more();
-            }
-            self.asked = None;
+        let (files, bytes) = self.asked;
+        if !self.said.0 && files >= MORE_STREAMS_FILES {
+            self.said.0 = true;
+            incoming.want_more(Wanted::Files);
+        }
+        if !self.said.1 && bytes >= MORE_STREAMS_BYTES {
+            self.said.1 = true;
+            incoming.want_more(Wanted::Bytes);
         }
     }
 

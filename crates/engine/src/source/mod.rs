@@ -101,7 +101,8 @@ pub(crate) async fn source_session<R: AsyncRead + Unpin>(
         incoming: streams.incoming,
         early_gone: EarlyGone::default(),
         streams_max: streams.streams_max,
-        asked: Some((0, 0)),
+        asked: (0, 0),
+        said: (false, false),
         walk: Some(walk),
     };
     // The driver (and with it the senders' queues) is gone when this returns; it hands

@@ -18,7 +18,7 @@ use ferry_proto::session::stream::StreamId;
 use super::fetch::Ready;
 use super::plan::Pending;
 use crate::framed::FrameSender;
-use crate::joined::{MORE_STREAMS_BYTES, MORE_STREAMS_FILES};
+use crate::joined::{Wanted, MORE_STREAMS_BYTES, MORE_STREAMS_FILES};
 
 /// Bytes a stream may have asked and not received: four windows of a 4 MiB-window
 /// stream, so a window-bound stream never waits for asks.
@@ -56,9 +56,10 @@ pub(super) struct Asks {
     outstanding: Vec<u64>,
     /// What each file in flight was charged, and where.
     charged: HashMap<u64, (u16, u64)>,
-    /// Asked so far (files, bytes), until more streams are wanted.
+    /// Asked so far (files, bytes).
     asked: (u64, u64),
-    more_wanted: bool,
+    /// The thresholds passed and said so far.
+    said: (bool, bool),
 }
 
 impl Asks {
@@ -71,7 +72,7 @@ impl Asks {
             outstanding: vec![0],
             charged: HashMap::new(),
             asked: (0, 0),
-            more_wanted: false,
+            said: (false, false),
         }
     }
 
@@ -177,13 +178,21 @@ impl Asks {
         }
     }
 
-    /// Whether the session now has work enough for more streams (once per session).
-    pub fn wants_more_streams(&mut self) -> bool {
-        if !self.multi || self.more_wanted {
-            return false;
+    /// Whether the session now has work enough for more streams, and of which kind: once
+    /// for bytes, once for files.
+    pub fn wants_more_streams(&mut self) -> Option<Wanted> {
+        if !self.multi {
+            return None;
         }
         let (files, bytes) = self.asked;
-        self.more_wanted = files >= MORE_STREAMS_FILES || bytes >= MORE_STREAMS_BYTES;
-        self.more_wanted
+        if !self.said.0 && files >= MORE_STREAMS_FILES {
+            self.said.0 = true;
+            return Some(Wanted::Files);
+        }
+        if !self.said.1 && bytes >= MORE_STREAMS_BYTES {
+            self.said.1 = true;
+            return Some(Wanted::Bytes);
+        }
+        None
     }
 }

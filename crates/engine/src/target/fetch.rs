@@ -256,9 +256,9 @@ impl Session {
                 self.outlet_closed(stream)?;
             }
         }
-        if self.asks.wants_more_streams() {
+        while let Some(why) = self.asks.wants_more_streams() {
             if let Some(incoming) = &self.incoming {
-                incoming.want_more();
+                incoming.want_more(why);
             }
         }
         Ok(())
