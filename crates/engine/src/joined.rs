@@ -93,7 +93,7 @@ pub(crate) enum StreamEvent {
 pub(crate) struct Incoming {
     pub events: mpsc::UnboundedReceiver<StreamEvent>,
     more: Arc<MoreWanted>,
-    finishing: Arc<AtomicBool>,
+    state: Arc<State>,
 }
 
 /// Why a session wants more streams: which threshold its asks passed.
@@ -141,9 +141,10 @@ impl Incoming {
     }
 
     /// The session is finishing (its `Done` is said): a join refused or failed from now
-    /// on is no news (the server's session may be over already) and is not reported.
+    /// on is no news (the server's session may be over already) and is not reported, nor
+    /// a stream the peer closes (the session's end seen early).
     pub fn finishing(&self) {
-        self.finishing.store(true, SeqCst);
+        self.state.closing.store(true, SeqCst);
     }
 }
 
@@ -200,8 +201,6 @@ pub(crate) struct JoinedStreams {
     /// The driver's end, until it takes it.
     incoming: Mutex<Option<Incoming>>,
     more: Arc<MoreWanted>,
-    /// The driver said its session is finishing ([`Incoming::finishing`]).
-    finishing: Arc<AtomicBool>,
     /// A client's task that opens the streams once they are wanted.
     opener: Mutex<Option<JoinHandle<()>>>,
 }
@@ -210,25 +209,24 @@ impl JoinedStreams {
     pub fn new(on_lost: OnLost) -> JoinedStreams {
         let (events, rx) = mpsc::unbounded_channel();
         let more = Arc::new(MoreWanted::default());
-        let finishing = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(State {
+            live: AtomicUsize::new(0),
+            most: AtomicUsize::new(1),
+            closing: AtomicBool::new(false),
+            on_lost,
+            events,
+            budget: Arc::new(Semaphore::new(INCOMING_BYTES)),
+        });
         JoinedStreams {
-            state: Arc::new(State {
-                live: AtomicUsize::new(0),
-                most: AtomicUsize::new(1),
-                closing: AtomicBool::new(false),
-                on_lost,
-                events,
-                budget: Arc::new(Semaphore::new(INCOMING_BYTES)),
-            }),
+            state: state.clone(),
             stop: watch::channel(None).0,
             tasks: Mutex::new(Vec::new()),
             incoming: Mutex::new(Some(Incoming {
                 events: rx,
                 more: more.clone(),
-                finishing: finishing.clone(),
+                state: state.clone(),
             })),
             more,
-            finishing,
             opener: Mutex::new(None),
         }
     }
@@ -244,10 +242,16 @@ impl JoinedStreams {
         self.more.clone()
     }
 
+    /// The session is finishing (its `Done` passed): a stream the peer closes from now
+    /// on is the session's end seen early, not a loss.
+    pub fn finishing(&self) {
+        self.state.closing.store(true, SeqCst);
+    }
+
     /// Whether the session is finishing (or closed): a join that does not make it now
     /// is no news.
     pub fn is_finishing(&self) -> bool {
-        self.finishing.load(SeqCst) || self.state.closing.load(SeqCst)
+        self.state.closing.load(SeqCst)
     }
 
     /// Keeps the task that opens this session's streams; it is stopped when they close.

@@ -279,10 +279,11 @@ impl Registration {
         if !pull {
             return self.closing_on_done(tx);
         }
-        let hub = self.hub.clone();
+        let (hub, streams) = (self.hub.clone(), self.streams.clone());
         reader.observe(Box::new(move |m| {
             if matches!(m, Message::Done { .. }) {
                 hub.close();
+                streams.finishing();
             }
         }));
         tx
@@ -292,11 +293,12 @@ impl Registration {
     /// target of a push is finishing once it says Done).
     pub fn closing_on_done(&self, out: FrameSender) -> FrameSender {
         let (tx, mut rx) = mpsc::channel::<Message>(64);
-        let hub = self.hub.clone();
+        let (hub, streams) = (self.hub.clone(), self.streams.clone());
         tokio::spawn(async move {
             while let Some(message) = rx.recv().await {
                 if matches!(message, Message::Done { .. }) {
                     hub.close();
+                    streams.finishing();
                 }
                 if out.send(message).await.is_err() {
                     break;

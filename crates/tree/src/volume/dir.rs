@@ -3,7 +3,7 @@
 //! caller passes can reach outside the volume.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -32,12 +32,19 @@ pub struct Dir {
     root: Arc<OwnedFd>,
     /// When [`Dir::check_in_volume`] last found it there, in ms since [`epoch`].
     checked_at: AtomicU64,
+    /// Entries put in place since that check.
+    since_check: AtomicU32,
 }
 
 /// How long a directory found in the volume is taken to still be there. A held fd
 /// follows its directory wherever it is renamed, out of the volume too (a local user may
-/// do that mid-session); every entry put in place checks it, at most this often.
+/// do that mid-session); every entry put in place checks it, at most this often...
 const IN_VOLUME_RECHECK: Duration = Duration::from_millis(50);
+/// ...or after this many entries, whichever comes first: small files batched many to a
+/// frame land hundreds in 50 ms, and this bounds how many can follow a directory out of
+/// the volume by count, not by how fast they come (a check costs an `openat2` and two
+/// `fstat`s, a few µs against this many files' creates and writes).
+const IN_VOLUME_RECHECK_ENTRIES: u32 = 32;
 
 impl Dir {
     pub(crate) fn from_parts(
@@ -52,6 +59,7 @@ impl Dir {
             privileges,
             root,
             checked_at: AtomicU64::new(0),
+            since_check: AtomicU32::new(0),
         }
     }
 
@@ -65,7 +73,11 @@ impl Dir {
         }
         let now = epoch().elapsed().as_millis() as u64 + 1;
         let last = self.checked_at.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < IN_VOLUME_RECHECK.as_millis() as u64 {
+        let entries = self.since_check.fetch_add(1, Ordering::Relaxed);
+        if last != 0
+            && now.saturating_sub(last) < IN_VOLUME_RECHECK.as_millis() as u64
+            && entries < IN_VOLUME_RECHECK_ENTRIES
+        {
             return Ok(());
         }
         let here = open_beneath(self.root.as_fd(), &self.path)
@@ -75,6 +87,7 @@ impl Dir {
         match here {
             Some(st) if st.st_dev == held.st_dev && st.st_ino == held.st_ino => {
                 self.checked_at.store(now, Ordering::Relaxed);
+                self.since_check.store(0, Ordering::Relaxed);
                 Ok(())
             }
             _ => Err(TreeError::Moved {
