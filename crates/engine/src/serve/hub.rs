@@ -417,8 +417,12 @@ pub async fn answer(hubs: &Hubs, metrics: &Metrics, failures: &FailureLog, joini
         }
     };
     metrics.stream_join(result);
-    if !matches!(result, JoinResult::Identity) {
-        tracing::warn!("join of stream {stream} refused: {message}");
+    match result {
+        // Logged through the failure log.
+        JoinResult::Identity => {}
+        // A join that lands as its session finishes: the client says nothing of it either.
+        JoinResult::Closed => tracing::info!("join of stream {stream} refused: {message}"),
+        _ => tracing::warn!("join of stream {stream} refused: {message}"),
     }
     let _ = tx.send(Message::Refused { reason, message }).await;
     drop(tx);
