@@ -284,12 +284,9 @@ where
                 None => write_all_vectored(&mut inner, &segments).await,
                 Some(limit) => write_limited(&mut inner, &segments, limit).await,
             }
-            .map_err(|e| io_error("writing to the peer", e))?;
+            .map_err(write_error)?;
             if rx.is_empty() {
-                inner
-                    .flush()
-                    .await
-                    .map_err(|e| io_error("writing to the peer", e))?;
+                stalling(inner.flush()).await.map_err(write_error)?;
             }
         }
         inner
@@ -340,6 +337,42 @@ impl Batch {
     }
 }
 
+/// A write that makes no progress for [`DATA_TIMEOUT`]: the peer reads nothing (or the
+/// path is dead). Without this bound a peer that stops reading would hold its session,
+/// and the volume's lock, for ever.
+async fn stalling<T>(
+    write: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    tokio::time::timeout(DATA_TIMEOUT, write)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, Stalled))?
+}
+
+/// The error a stalled write carries, to name it apart from the socket's own.
+#[derive(Debug)]
+struct Stalled;
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stalled")
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+fn write_error(e: std::io::Error) -> EngineError {
+    if e.get_ref().is_some_and(|inner| inner.is::<Stalled>()) {
+        return EngineError::new(
+            crate::ExitCode::DataTimeout,
+            format!(
+                "the peer read nothing for {} s; check the network path (proxy, router) and the peer's logs",
+                DATA_TIMEOUT.as_secs()
+            ),
+        );
+    }
+    io_error("writing to the peer", e)
+}
+
 async fn write_all_vectored<W: AsyncWrite + Unpin>(
     inner: &mut W,
     segments: &[Bytes],
@@ -348,7 +381,7 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(
     let mut rest = &mut slices[..];
     IoSlice::advance_slices(&mut rest, 0);
     while !rest.is_empty() {
-        let n = inner.write_vectored(rest).await?;
+        let n = stalling(inner.write_vectored(rest)).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -364,7 +397,38 @@ async fn write_limited<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     for piece in segments.iter().flat_map(|s| s.chunks(MAX_CHUNK)) {
         limit.acquire(piece.len()).await;
-        inner.write_all(piece).await?;
+        stalling(inner.write_all(piece)).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that stops reading fails the writer after [`DATA_TIMEOUT`] of no progress
+    /// (the session then ends and frees its volume), with the data timeout's exit code.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_reads_nothing_fails_the_writer_after_the_data_timeout() {
+        let (ours, _theirs) = tokio::io::duplex(4096);
+        let (tx, writer) = spawn_writer(ours, 8, DEFAULT_HEARTBEAT);
+        let data = Bytes::from(vec![7u8; 64 * 1024]);
+        tx.send(Message::Data {
+            index: 0,
+            offset: 0,
+            bytes: data,
+        })
+        .await
+        .expect("queued");
+        let started = tokio::time::Instant::now();
+        let written = tokio::time::timeout(DATA_TIMEOUT * 3, writer)
+            .await
+            .expect("the writer gives up on a peer that reads nothing")
+            .expect("the writer task");
+        let e = written.expect_err("a write that never progresses fails");
+        assert_eq!(e.exit, crate::ExitCode::DataTimeout, "{e}");
+        assert!(e.to_string().contains("read nothing for 120 s"), "{e}");
+        assert!(started.elapsed() >= DATA_TIMEOUT);
+        drop(tx);
+    }
 }
