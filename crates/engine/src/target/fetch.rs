@@ -242,7 +242,7 @@ impl Session {
                     self.ask_batch(stream, &tx, index, pending).await?
                 }
                 Queued::Whole { index, pending } => {
-                    self.start(index, pending, None, None).await?;
+                    self.start_whole(index, pending).await?;
                     self.core.handle_asked_on(index, Asked::Whole, stream);
                     let want = Message::Want {
                         index,
@@ -264,18 +264,13 @@ impl Session {
         Ok(())
     }
 
-    async fn start(
-        &mut self,
-        index: u64,
-        pending: Pending,
-        basis: Option<Arc<Basis>>,
-        resumed: Option<Box<Resumed>>,
-    ) -> Result<(), EngineError> {
+    /// Queues the `Start` of a file asked whole for its worker.
+    async fn start_whole(&mut self, index: u64, pending: Pending) -> Result<(), EngineError> {
         let start = Job::Start {
             index,
             pending,
-            basis,
-            resumed,
+            basis: None,
+            resumed: None,
         };
         self.job(index, start).await
     }
@@ -291,12 +286,12 @@ impl Session {
     ) -> Result<bool, EngineError> {
         let max = self.limits.max_wants_per_frame;
         let mut indices = vec![index];
-        self.start(index, pending, None, None).await?;
+        self.start_whole(index, pending).await?;
         while indices.len() < max {
             let Some((index, pending)) = self.asks.pop_whole_for(stream) else {
                 break;
             };
-            self.start(index, pending, None, None).await?;
+            self.start_whole(index, pending).await?;
             indices.push(index);
         }
         let wants = self.core.ask_batch(stream, indices);
