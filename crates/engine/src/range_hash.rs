@@ -70,6 +70,13 @@ impl RangeHasher {
         self
     }
 
+    /// Feeds `len` zero bytes (a hole), as [`crate::zeros::hash_zeros`]: at most a
+    /// range, a few milliseconds.
+    pub fn update_zeros(&mut self, len: u64) -> &mut RangeHasher {
+        crate::zeros::hash_zeros(&mut self.hasher, len);
+        self
+    }
+
     /// The range's value (`RangeEnd.cv`, `WantRange.cv`). The caller fed exactly the
     /// range's [`range_len`] bytes.
     pub fn value(&self) -> [u8; 32] {

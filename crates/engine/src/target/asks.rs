@@ -19,6 +19,7 @@ use super::fetch::Ready;
 use super::plan::Pending;
 use crate::framed::FrameSender;
 use crate::joined::{Wanted, MORE_STREAMS_BYTES, MORE_STREAMS_FILES};
+use crate::range_hash::range_len;
 
 /// Bytes a stream may have asked and not received: four windows of a 4 MiB-window
 /// stream, so a window-bound stream never waits for asks.
@@ -33,6 +34,11 @@ pub(super) enum Queued {
     Whole { index: u64, pending: Pending },
     /// An ask a task prepared: a delta's `Want` and signature, or a `Resume`.
     Ready(Ready),
+    /// The ranges of a large file not asked yet, from `next` to its `size`: each goes out
+    /// on its own (a `WantRange`), in order, as streams have credit.
+    Ranges { index: u64, next: u64, size: u64 },
+    /// One range to ask (again: it did not verify, or its stream was lost).
+    Range { index: u64, offset: u64, size: u64 },
 }
 
 impl Queued {
@@ -40,10 +46,25 @@ impl Queued {
         let size = match self {
             Queued::Whole { pending, .. } => pending.size,
             Queued::Ready(ready) => ready.size(),
+            Queued::Range { offset, size, .. } => range_len(*size, *offset),
+            Queued::Ranges { .. } => unreachable!("taken a range at a time"),
         };
         size.max(MIN_CHARGE)
     }
+
+    /// What its charge is kept under: the file, or the file's range.
+    fn key(&self) -> (u64, u64) {
+        match self {
+            Queued::Whole { index, .. } => (*index, WHOLE),
+            Queued::Ready(ready) => (ready.index(), WHOLE),
+            Queued::Range { index, offset, .. } => (*index, *offset),
+            Queued::Ranges { .. } => unreachable!("taken a range at a time"),
+        }
+    }
 }
+
+/// The key of a whole file's charge (a range's is its offset).
+const WHOLE: u64 = u64::MAX;
 
 /// The asks waiting, and the streams' credit.
 pub(super) struct Asks {
@@ -54,8 +75,8 @@ pub(super) struct Asks {
     outlets: Vec<Option<FrameSender>>,
     /// Bytes asked on each stream and not received yet.
     outstanding: Vec<u64>,
-    /// What each file in flight was charged, and where.
-    charged: HashMap<u64, (u16, u64)>,
+    /// What each file (or range, by offset) in flight was charged, and where.
+    charged: HashMap<(u64, u64), (u16, u64)>,
     /// Asked so far (files, bytes).
     asked: (u64, u64),
     /// The thresholds passed and said so far.
@@ -82,6 +103,12 @@ impl Asks {
 
     pub fn push(&mut self, queued: Queued) {
         self.queue.push_back(queued);
+    }
+
+    /// Queues `queued` ahead of the rest: a range asked again goes before new work, so a
+    /// file's ranges do not wait behind a whole queue.
+    pub fn push_front(&mut self, queued: Queued) {
+        self.queue.push_front(queued);
     }
 
     /// Stream `stream` joined: asks may go to it through `tx`.
@@ -125,7 +152,22 @@ impl Asks {
         if self.multi && self.outstanding[s] >= STREAM_CREDIT {
             return None;
         }
-        let queued = self.queue.pop_front()?;
+        let queued = match self.queue.front_mut()? {
+            // The next range of a file; the rest stay in front.
+            Queued::Ranges { index, next, size } => {
+                let range = Queued::Range {
+                    index: *index,
+                    offset: *next,
+                    size: *size,
+                };
+                *next += range_len(*size, *next);
+                if *next >= *size {
+                    self.queue.pop_front();
+                }
+                range
+            }
+            _ => self.queue.pop_front()?,
+        };
         self.charge(&queued, stream);
         Some(queued)
     }
@@ -138,18 +180,14 @@ impl Asks {
         }
         match self.pop_for(stream)? {
             Queued::Whole { index, pending } => Some((index, pending)),
-            Queued::Ready(_) => unreachable!("just seen whole"),
+            _ => unreachable!("just seen whole"),
         }
     }
 
     fn charge(&mut self, queued: &Queued, stream: StreamId) {
-        let index = match queued {
-            Queued::Whole { index, .. } => *index,
-            Queued::Ready(ready) => ready.index(),
-        };
         let charge = queued.charge();
         self.outstanding[usize::from(stream.0)] += charge;
-        if let Some((s, old)) = self.charged.insert(index, (stream.0, charge)) {
+        if let Some((s, old)) = self.charged.insert(queued.key(), (stream.0, charge)) {
             self.uncharge(s, old);
         }
         // A delta's bytes on the wire are unknown and usually few: it counts as a file.
@@ -160,7 +198,8 @@ impl Asks {
                 ..
             })
         );
-        self.asked.0 += 1;
+        // A range counts its bytes only: a large file is bulk, not many files.
+        self.asked.0 += u64::from(!matches!(queued, Queued::Range { .. }));
         self.asked.1 += if delta { 0 } else { charge };
     }
 
@@ -173,9 +212,34 @@ impl Asks {
     /// File `index` came (its end, its failure) or is asked no more: its charge goes back
     /// to its stream. Once for each ask; later calls do nothing.
     pub fn received(&mut self, index: u64) {
-        if let Some((stream, charge)) = self.charged.remove(&index) {
+        self.received_range(index, WHOLE);
+    }
+
+    /// The range at `offset` of file `index` came (its end) or is asked no more: as
+    /// [`Asks::received`] for a file.
+    pub fn received_range(&mut self, index: u64, offset: u64) {
+        if let Some((stream, charge)) = self.charged.remove(&(index, offset)) {
             self.uncharge(stream, charge);
         }
+    }
+
+    /// File `index`, asked in ranges, ended (it failed or is in place): its ranges still
+    /// charged and those not asked yet are asked no more.
+    pub fn ranged_ended(&mut self, index: u64) {
+        let mut back = Vec::new();
+        self.charged.retain(|&(i, _), &mut (stream, charge)| {
+            let keep = i != index;
+            if !keep {
+                back.push((stream, charge));
+            }
+            keep
+        });
+        for (stream, charge) in back {
+            self.uncharge(stream, charge);
+        }
+        self.queue.retain(|q| {
+            !matches!(q, Queued::Ranges { index: i, .. } | Queued::Range { index: i, .. } if *i == index)
+        });
     }
 
     /// Whether the session now has work enough for more streams, and of which kind: once

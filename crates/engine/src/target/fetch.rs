@@ -11,7 +11,7 @@
 use std::sync::{Arc, OnceLock};
 
 use ferry_delta::BasisRead;
-use ferry_proto::session::target::Asked;
+use ferry_proto::session::target::{Asked, MIN_RANGED};
 use ferry_proto::Message;
 use tokio::sync::mpsc;
 
@@ -19,6 +19,7 @@ use ferry_proto::session::stream::StreamId;
 
 use super::apply::{Job, Resumed};
 use super::asks::Queued;
+use super::in_place::InPlace;
 use super::plan::{Pending, Want};
 use super::{send, Session, SIGNATURE_JOBS};
 use crate::error::EngineError;
@@ -60,6 +61,9 @@ impl Ready {
     }
 }
 
+/// Whether large files are asked in ranges (off until the source sends them).
+const ASK_RANGES: bool = false;
+
 /// Where the tasks that prepare asks hand them to the session.
 pub(super) type ReadySender = mpsc::UnboundedSender<Ready>;
 
@@ -96,8 +100,7 @@ impl Session {
             return Ok(());
         }
         let Some(file) = basis else {
-            self.want_whole(index, pending);
-            return Ok(());
+            return self.want_whole(index, pending).await;
         };
         // Compute the basis's signature off the reactor; the Want goes out when it is
         // ready. A basis that cannot be read whole (it shrank) is asked for whole.
@@ -218,9 +221,37 @@ impl Session {
     }
 
     /// Asks for file `index` whole (new, no useful basis, a re-send after a mismatch, or
-    /// a file asked again after its stream was lost): it waits for a stream.
-    pub(super) fn want_whole(&mut self, index: u64, pending: Pending) {
-        self.asks.push(Queued::Whole { index, pending });
+    /// a file asked again after its stream was lost): it waits for a stream. A large one,
+    /// in a session that may have several streams, is asked in ranges (its `Start` goes
+    /// to its worker now, its ranges wait for streams one by one).
+    pub(super) async fn want_whole(
+        &mut self,
+        index: u64,
+        pending: Pending,
+    ) -> Result<(), EngineError> {
+        if !self.in_ranges(&pending) {
+            self.asks.push(Queued::Whole { index, pending });
+            return Ok(());
+        }
+        let size = pending.size;
+        self.job(index, Job::StartRanged { index, pending }).await?;
+        self.asks.push(Queued::Ranges {
+            index,
+            next: 0,
+            size,
+        });
+        Ok(())
+    }
+
+    /// Whether a file asked whole is asked in ranges: one of at least [`MIN_RANGED`]
+    /// bytes, in a session with the streams option that may have more than one, written
+    /// to a temp copy (in place a file is written front to back).
+    fn in_ranges(&self, pending: &Pending) -> bool {
+        ASK_RANGES
+            && self.asks.is_multi()
+            && self.streams_max > 1
+            && pending.size >= MIN_RANGED
+            && !matches!(pending.in_place, InPlace::Chosen { .. })
     }
 
     /// An ask a task prepared: it waits for a stream.
@@ -251,6 +282,19 @@ impl Session {
                     tx.send(want).await.is_ok()
                 }
                 Queued::Ready(ready) => self.ask_ready(stream, &tx, ready).await?,
+                Queued::Range {
+                    index,
+                    offset,
+                    size: _,
+                } => match self.core.ask_range(index, offset, stream, None) {
+                    Some(want) => tx.send(want).await.is_ok(),
+                    // The file failed or ended meanwhile: its ranges are asked no more.
+                    None => {
+                        self.asks.ranged_ended(index);
+                        true
+                    }
+                },
+                Queued::Ranges { .. } => unreachable!("popped a range at a time"),
             };
             if !sent {
                 self.outlet_closed(stream)?;

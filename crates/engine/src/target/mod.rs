@@ -358,6 +358,9 @@ impl Session {
                         self.signature_budget.release(index);
                         self.asks.received(index);
                     }
+                    if let Job::Frame(Message::RangeEnd { offset, .. }) = job {
+                        self.asks.received_range(index, offset);
+                    }
                     self.job(index, job).await?;
                 }
                 TargetWork::MakeLinks(indices) => {

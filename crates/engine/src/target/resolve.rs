@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use ferry_proto::session::target::{FileOutcome, Verdict};
 use ferry_proto::{Message, Meta, RelPath};
 
-use super::apply::Completion;
+use super::apply::{Completion, Job};
+use super::asks::Queued;
 use super::fetch::ReadySender;
 use super::finish;
 use super::plan::LinkRequest;
@@ -44,8 +45,12 @@ impl Session {
         done: Completion,
         ready: &ReadySender,
     ) -> Result<(), EngineError> {
-        // Whatever came of the file, its stream's credit for it is back.
+        // Whatever came of the file, its stream's credit for it is back (a file in
+        // ranges: once it ended, all of its ranges' and the ones not asked yet).
         self.asks.received(done.index());
+        if !matches!(done, Completion::RangeMismatch { .. }) && self.core.is_ranged(done.index()) {
+            self.asks.ranged_ended(done.index());
+        }
         match done {
             Completion::Committed {
                 index,
@@ -70,7 +75,7 @@ impl Session {
                 match self.core.handle_file(index, FileOutcome::Mismatch) {
                     Verdict::Resend => {
                         self.stats.resent += 1;
-                        self.want_whole(index, *pending);
+                        self.want_whole(index, *pending).await?;
                     }
                     Verdict::Failed | Verdict::Done => {
                         let message = "content did not match the source's BLAKE3 twice";
@@ -101,9 +106,35 @@ impl Session {
             // (unless it failed here meanwhile: its worker had no file any more).
             Completion::Reask { index, pending } => {
                 if let Some(pending) = pending {
-                    self.want_whole(index, *pending);
+                    self.want_whole(index, *pending).await?;
                 }
             }
+            // A range did not match the source's value: asked again once, else the file
+            // fails (its worker discards it, and says so with `Aborted`).
+            Completion::RangeMismatch {
+                index,
+                offset,
+                size,
+                path,
+            } => match self.core.handle_range_mismatch(index, offset) {
+                Verdict::Resend => {
+                    self.stats.resent += 1;
+                    self.asks.push_front(Queued::Range {
+                        index,
+                        offset,
+                        size,
+                    });
+                }
+                Verdict::Failed => {
+                    self.asks.ranged_ended(index);
+                    self.job(index, Job::Abort { index }).await?;
+                    let message = format!(
+                        "the range at byte {offset} did not match the source's BLAKE3 twice"
+                    );
+                    self.file_failed(path.into_bytes(), message).await?;
+                }
+                Verdict::Done => {}
+            },
         }
         self.work(ready).await
     }

@@ -10,6 +10,7 @@ use ferry_proto::session::stream::StreamId;
 use ferry_proto::Message;
 
 use super::apply::Job;
+use super::asks::Queued;
 use super::fetch::ReadySender;
 use super::Session;
 use crate::error::EngineError;
@@ -68,6 +69,20 @@ impl Session {
     pub(super) async fn reasks(&mut self) -> Result<(), EngineError> {
         while let Some(reask) = self.core.poll_reask() {
             let index = reask.index;
+            if let Some(offset) = reask.range {
+                // One range of a file in ranges: its worker starts it over when its
+                // first piece comes again.
+                self.asks.received_range(index, offset);
+                let Some(size) = self.core.wanted_size(index) else {
+                    continue;
+                };
+                self.asks.push_front(Queued::Range {
+                    index,
+                    offset,
+                    size,
+                });
+                continue;
+            }
             self.asks.received(index);
             self.signature_budget.release(index);
             self.job(index, Job::Reask { index }).await?;

@@ -6,6 +6,7 @@ mod content;
 mod honest;
 mod hostile;
 mod property;
+mod ranges;
 mod space;
 mod streams;
 

@@ -13,7 +13,7 @@ const S2: StreamId = StreamId(2);
 
 /// A target of a session with up to 4 streams, 1 and 2 joined, that listed files f0..f3
 /// of `size` bytes (all wanted; asked on stream 0 until a test asks them elsewhere).
-fn streamed(size: u64) -> Target {
+pub(super) fn streamed(size: u64) -> Target {
     let mut t = Target::new();
     t.core = TargetCore::new(
         Filter::default(),
@@ -30,7 +30,7 @@ fn streamed(size: u64) -> Target {
     t
 }
 
-fn on(t: &mut Target, stream: StreamId, message: Message) -> Result<(), SessionError> {
+pub(super) fn on(t: &mut Target, stream: StreamId, message: Message) -> Result<(), SessionError> {
     t.core.handle_message_on(stream, message)?;
     t.pump_keeping_transmit();
     Ok(())
@@ -48,13 +48,13 @@ fn files(entries: Vec<SmallFile>) -> Message {
     Message::Files { files: entries }
 }
 
-fn transmit(t: &mut Target) -> Vec<Message> {
+pub(super) fn transmit(t: &mut Target) -> Vec<Message> {
     std::iter::from_fn(|| t.core.poll_transmit())
         .filter(|m| !matches!(m, Message::Ack { .. }))
         .collect()
 }
 
-fn reasks(t: &mut Target) -> Vec<Reask> {
+pub(super) fn reasks(t: &mut Target) -> Vec<Reask> {
     std::iter::from_fn(|| t.core.poll_reask()).collect()
 }
 
@@ -305,7 +305,7 @@ fn files_over_the_per_frame_limit_or_empty_is_refused() {
 }
 
 #[test]
-fn ranges_are_still_refused() {
+fn a_range_end_for_a_file_not_asked_in_ranges_is_refused() {
     let mut t = streamed(1);
     let range_end = Message::RangeEnd {
         index: 0,
@@ -315,7 +315,7 @@ fn ranges_are_still_refused() {
         cv: [0; 32],
     };
     let text = refused(on(&mut t, S0, range_end));
-    assert!(text.contains("asks for no ranges"), "{text}");
+    assert!(text.contains("which was not asked in ranges"), "{text}");
 }
 
 // --- A lost stream ---
@@ -376,12 +376,14 @@ fn a_lost_stream_s_files_are_asked_again_only_after_both_stream_gones() {
             Reask {
                 index: 0,
                 asked: Asked::Whole,
-                lost: S1
+                lost: S1,
+                range: None
             },
             Reask {
                 index: 1,
                 asked: Asked::Delta,
-                lost: S1
+                lost: S1,
+                range: None
             },
         ]
     );
@@ -403,7 +405,8 @@ fn the_source_saying_it_first_is_answered_and_then_asked_again() {
         [Reask {
             index: 3,
             asked: Asked::Whole,
-            lost: S2
+            lost: S2,
+            range: None
         }]
     );
     // The driver's own notice after that changes nothing.

@@ -10,6 +10,7 @@ use super::super::in_place::{InPlace, Overwritten, Why};
 use super::super::plan::{Pending, MIN_RESUME};
 use super::job::Resumed;
 use super::outcome::Failure;
+use super::ranged::Ranges;
 
 pub(super) struct Assembly {
     pub pending: Pending,
@@ -32,6 +33,8 @@ pub(super) struct Assembly {
     pub overwritten: Overwritten,
     /// What this file counts in its worker's load ([`super::pool`] routes by it).
     pub load: u64,
+    /// Set for a file received in ranges: its ranges' state ([`super::ranged`]).
+    pub ranges: Option<Box<Ranges>>,
 }
 
 impl Assembly {
@@ -52,6 +55,7 @@ impl Assembly {
             spoiled: false,
             overwritten: Overwritten::default(),
             load,
+            ranges: None,
         };
         if let Some(resumed) = resumed {
             let (temp, offset, hasher) = resumed.take();
@@ -61,6 +65,14 @@ impl Assembly {
             a.resume_at = Some(offset);
         }
         a
+    }
+
+    /// A file received in ranges, into a temp copy made with its first piece.
+    pub fn ranged(pending: Pending, load: u64) -> Assembly {
+        Assembly {
+            ranges: Some(Box::default()),
+            ..Assembly::new(pending, None, None, load)
+        }
     }
 
     /// Drops what was written; gives back the file's entry.
@@ -73,7 +85,14 @@ impl Assembly {
 
     /// Left unfinished when the session ended: a partial a later session can resume is
     /// kept, anything else dropped.
-    pub fn abandon(self) {
+    pub fn abandon(mut self) {
+        if let (Some(ranges), Some(temp)) = (&self.ranges, self.temp.as_mut()) {
+            // Only verified content stays: ranges from 0 that all verified.
+            self.pos = ranges.prefix();
+            if temp.set_len(self.pos).is_err() {
+                self.pos = 0;
+            }
+        }
         match self.temp {
             Some(temp) if self.pending.size >= MIN_RESUME && self.pos > 0 && temp.resumable() => {
                 temp.keep()

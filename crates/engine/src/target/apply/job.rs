@@ -55,7 +55,11 @@ pub enum Job {
         basis: Option<Arc<Basis>>,
         resumed: Option<Box<Resumed>>,
     },
-    /// A Data, Hole, Delta or FileEnd frame of a started file.
+    /// Ranges of `index` follow (`Data`, `Hole`, `RangeEnd`), in any order of ranges,
+    /// each range's pieces in order: it is written into one temp copy and committed
+    /// once every range verified.
+    StartRanged { index: u64, pending: Pending },
+    /// A Data, Hole, Delta, FileEnd or RangeEnd frame of a started file.
     Frame(Message),
     /// The source gave up on the file: discard what was written.
     Abort { index: u64 },
@@ -123,6 +127,14 @@ pub enum Completion {
     Aborted {
         index: u64,
     },
+    /// The range at `offset` of a file asked in ranges (of `size` bytes) did not match
+    /// the source's value: what was written of it stands until it is sent again.
+    RangeMismatch {
+        index: u64,
+        offset: u64,
+        size: u64,
+        path: RelPath,
+    },
     /// A [`Job::Reask`] done: the file's entry, or `None` when the worker had no such
     /// file (it failed, and said so, before).
     Reask {
@@ -138,6 +150,7 @@ impl Completion {
             | Completion::Mismatch { index, .. }
             | Completion::Failed { index, .. }
             | Completion::Aborted { index }
+            | Completion::RangeMismatch { index, .. }
             | Completion::Reask { index, .. } => *index,
         }
     }

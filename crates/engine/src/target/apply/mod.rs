@@ -14,6 +14,7 @@ mod assembly;
 mod job;
 mod outcome;
 mod pool;
+mod ranged;
 mod step;
 mod worker;
 
@@ -31,5 +32,7 @@ pub const BATCH_BYTES: usize = 2 << 20;
 
 #[cfg(test)]
 mod in_place_tests;
+#[cfg(test)]
+mod ranged_tests;
 #[cfg(test)]
 mod tests;

@@ -50,8 +50,9 @@ pub struct ApplyPool {
     /// is full.
     outbox: Vec<(Batch, usize)>,
     /// The worker of each file between its `Start` and its last frame (`FileEnd` or
-    /// the source's abort).
-    routes: HashMap<u64, usize>,
+    /// the source's abort), and whether it comes in ranges (then it has no last frame:
+    /// its open ranges may still drain after an abort).
+    routes: HashMap<u64, (usize, bool)>,
     budget: Arc<Semaphore>,
     /// The budget's size in bytes.
     budget_bytes: usize,
@@ -139,23 +140,30 @@ impl ApplyPool {
     /// The worker for `job` of file `index`.
     fn route(&mut self, index: u64, job: &Job) -> usize {
         match job {
-            Job::Start { pending, .. } => {
+            Job::Start { pending, .. } | Job::StartRanged { pending, .. } => {
                 let w = match self.routes.get(&index) {
-                    // Not expected (a file is started again only after its end), but
-                    // its old frames are at that worker: keep them together.
-                    Some(&w) => w,
+                    // A file started again after a failure or a mismatch: its old frames
+                    // (a ranged file's draining ones) are at that worker: keep them
+                    // together.
+                    Some(&(w, _)) => w,
                     None => self.least_loaded(),
                 };
                 self.workers[w].load.fetch_add(load_of(pending), Relaxed);
-                self.routes.insert(index, w);
+                let ranged = matches!(job, Job::StartRanged { .. });
+                self.routes.insert(index, (w, ranged));
                 w
             }
-            // The file's last frame from the session: the route is done with.
+            // The file's last frame from the session: the route is done with. (A file in
+            // ranges has no last frame: its route stays, one entry a file of at least
+            // 32 MiB, until the file is started again.)
             Job::Abort { .. } | Job::Reask { .. } | Job::Frame(Message::FileEnd { .. }) => {
-                self.routes.remove(&index).unwrap_or(0)
+                match self.routes.get(&index) {
+                    Some(&(w, true)) => w,
+                    _ => self.routes.remove(&index).map_or(0, |(w, _)| w),
+                }
             }
             // A frame of a file never started goes anywhere: the worker reports it.
-            Job::Frame(_) => self.routes.get(&index).copied().unwrap_or(0),
+            Job::Frame(_) => self.routes.get(&index).map_or(0, |&(w, _)| w),
         }
     }
 

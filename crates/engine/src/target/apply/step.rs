@@ -168,6 +168,17 @@ fn end(
     if a.spoiled || *a.content_hash().as_bytes() != hash {
         return Ok(Some(Finished::Mismatch));
     }
+    commit(a, size, privileges, fsync).map(Some)
+}
+
+/// The file's content is all there and verified: it is cut to `size`, its attributes
+/// set on the fd, flushed if asked, and put in place.
+pub(super) fn commit(
+    a: &mut Assembly,
+    size: u64,
+    privileges: Privileges,
+    fsync: bool,
+) -> Result<Finished, Failure> {
     a.temp()?; // an empty file has had no data to make it
     let mut file = a.temp.take().expect("temp() just made it");
     let finish = (|| {
@@ -181,7 +192,7 @@ fn end(
     match finish {
         Ok(not_applied) => {
             file.commit(&a.pending.dir, &a.pending.name)?;
-            Ok(Some(Finished::Committed(not_applied)))
+            Ok(Finished::Committed(not_applied))
         }
         Err(e) => {
             file.discard(&a.pending.dir);

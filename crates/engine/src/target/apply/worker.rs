@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::assembly::Assembly;
 use super::job::{Batch, Completion, Job};
 use super::outcome::{finish, Failure};
+use super::ranged::{self, RangeStep};
 use super::step::step;
 use crate::cancel::Cancel;
 use crate::error::EngineError;
@@ -128,9 +129,23 @@ fn work(job: Job, files: &mut Files, cx: &Context, bounce: &mut Vec<u8>) -> Opti
             }
             None
         }
+        Job::StartRanged { index, pending } => {
+            let load = super::pool::load_of(&pending);
+            files.draining.remove(&index);
+            let assembly = Assembly::ranged(pending, load);
+            if let Some(old) = files.open.insert(index, Box::new(assembly)) {
+                cx.load.fetch_sub(old.load, Relaxed);
+                old.discard();
+            }
+            None
+        }
         Job::Abort { index } => {
             files.draining.remove(&index);
             files.remove(index, &cx.load).map(|a| {
+                if a.ranges.is_some() {
+                    // Its other open ranges may still come, each up to its end.
+                    files.draining.insert(index);
+                }
                 a.discard();
                 Completion::Aborted { index }
             })
@@ -171,6 +186,9 @@ fn frame(
             draining: false,
         });
     };
+    if a.ranges.is_some() {
+        return range_frame(index, message, files, cx);
+    }
     match step(a, message, cx.privileges, cx.fsync, bounce, &cx.cancel) {
         // The session ended: the file stays as it is (kept at the end).
         Err(Failure::Cancelled) => None,
@@ -187,12 +205,47 @@ fn frame(
     }
 }
 
+/// A frame of a file received in ranges: a range that did not verify is reported and
+/// the file goes on; a failure ends it (its other ranges drain).
+fn range_frame(
+    index: u64,
+    message: Message,
+    files: &mut Files,
+    cx: &Context,
+) -> Option<Completion> {
+    let a = files.open.get_mut(&index).expect("looked up by the caller");
+    let stepped = ranged::step(a, message, cx.privileges, cx.fsync);
+    let finished = match stepped {
+        Ok(RangeStep::More) => return None,
+        Ok(RangeStep::Mismatch(offset)) => {
+            return Some(Completion::RangeMismatch {
+                index,
+                offset,
+                size: a.pending.size,
+                path: a.pending.path.clone(),
+            })
+        }
+        Err(Failure::Cancelled) => return None,
+        Ok(RangeStep::Finished(finished)) => Ok(finished),
+        Err(failure) => Err(failure),
+    };
+    let a = files
+        .remove(index, &cx.load)
+        .expect("the file just stepped");
+    let done = finish(index, a, finished, true);
+    if let Completion::Failed { draining: true, .. } = done {
+        files.draining.insert(index);
+    }
+    Some(done)
+}
+
 fn frame_index(message: &Message) -> u64 {
     match message {
         Message::Data { index, .. }
         | Message::Hole { index, .. }
         | Message::Delta { index, .. }
-        | Message::FileEnd { index, .. } => *index,
+        | Message::FileEnd { index, .. }
+        | Message::RangeEnd { index, .. } => *index,
         _ => u64::MAX,
     }
 }

@@ -73,6 +73,11 @@ impl Wanted {
                     "Files entry for entry {index}, which was asked to resume"
                 )))
             }
+            Some(Asked::Ranged) => {
+                return Err(SessionError::protocol(format!(
+                    "Files entry for entry {index}, which was asked in ranges"
+                )))
+            }
             None => {
                 return Err(SessionError::protocol(format!(
                     "Files entry for entry {index}, which the target did not ask for yet"

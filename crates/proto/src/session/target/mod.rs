@@ -44,11 +44,13 @@ mod dirs;
 mod file;
 mod leaders;
 mod listing;
+mod ranges;
 mod space;
 mod streams;
 mod work;
 
 pub use listing::{ListedEntry, ListedFrame};
+pub use ranges::MIN_RANGED;
 pub use space::{FrameSpace, FreeSpace, SpaceCheck, SpaceVerdict, Usage, Write};
 pub use streams::Reask;
 pub use work::{Asked, FileOutcome, PlanOutcome, TargetState, TargetWork, Verdict};
@@ -108,11 +110,16 @@ pub struct TargetCore {
     /// Files that failed or were refused: links to them fail too.
     failed: HashSet<u64>,
     /// Files that failed while the source was still sending them, with the stream their
-    /// frames come on: their frames up to `FileEnd` or `FileFailed` are passed on to be
-    /// dropped, not refused.
-    draining: HashSet<(u64, StreamId)>,
+    /// frames come on and how many asks of them end there (a file in ranges may have
+    /// several): their frames up to each `FileEnd`, `RangeEnd` or `FileFailed` are
+    /// passed on to be dropped, not refused.
+    draining: HashMap<(u64, StreamId), u32>,
     /// Files asked for again after a mismatch (once each).
     resent: HashSet<u64>,
+    /// The open ranges of each file asked in ranges ([`ranges`]).
+    ranged: HashMap<u64, ranges::Ranges>,
+    /// Ranges asked for again after a mismatch (once each), by file and offset.
+    resent_ranges: HashSet<(u64, u64)>,
     dirs: DirTracker,
     work: VecDeque<TargetWork>,
     /// The pre-flight space check's running account.
@@ -141,7 +148,9 @@ impl TargetCore {
             planning: None,
             waiting_links: HashMap::new(),
             failed: HashSet::new(),
-            draining: HashSet::new(),
+            draining: HashMap::new(),
+            ranged: HashMap::new(),
+            resent_ranges: HashSet::new(),
             resent: HashSet::new(),
             dirs: DirTracker::default(),
             work: VecDeque::new(),
@@ -267,6 +276,9 @@ impl TargetCore {
             | Message::Delta { index, .. }
             | Message::FileEnd { index, .. }
             | Message::FileFailed { index, .. } => self.file_frame(index, stream, message),
+            Message::RangeEnd { index, .. } if self.streams.is_enabled() => {
+                self.file_frame(index, stream, message)
+            }
             Message::Error { class, message } => Err(SessionError::from_peer(
                 "the source stopped; it says",
                 class,
@@ -287,10 +299,16 @@ impl TargetCore {
         stream: StreamId,
         frame: Message,
     ) -> Result<(), SessionError> {
-        if self.draining.contains(&(index, stream)) {
-            let last = matches!(frame, Message::FileEnd { .. } | Message::FileFailed { .. });
+        if let Some(left) = self.draining.get_mut(&(index, stream)) {
+            let last = matches!(
+                frame,
+                Message::FileEnd { .. } | Message::FileFailed { .. } | Message::RangeEnd { .. }
+            );
             if last {
-                self.draining.remove(&(index, stream));
+                *left -= 1;
+                if *left == 0 {
+                    self.draining.remove(&(index, stream));
+                }
             }
             self.work.push_back(TargetWork::Receive { index, frame });
             return Ok(());
@@ -301,6 +319,16 @@ impl TargetCore {
                     return Err(SessionError::protocol(format!(
                         "{} for entry {index}, after its FileEnd or FileFailed",
                         frame.name()
+                    )));
+                }
+                if wanted.asked == Some(Asked::Ranged) {
+                    self.range_frame(index, stream, &frame)?;
+                    self.work.push_back(TargetWork::Receive { index, frame });
+                    return Ok(());
+                }
+                if let Message::RangeEnd { .. } = frame {
+                    return Err(SessionError::protocol(format!(
+                        "RangeEnd for entry {index}, which was not asked in ranges"
                     )));
                 }
                 wanted.check_stream(index, frame.name(), stream)?;
@@ -395,10 +423,12 @@ impl TargetCore {
         };
         match outcome {
             FileOutcome::Committed => {
+                self.ranged.remove(&index);
                 self.resolved(index);
                 Verdict::Done
             }
             FileOutcome::Mismatch => {
+                self.end_ranged(index, None);
                 if self.resent.insert(index) {
                     if let Some(Open::Wanted(wanted)) = self.open.get_mut(&index) {
                         *wanted = Wanted::new(wanted.size);
@@ -411,15 +441,19 @@ impl TargetCore {
                 }
             }
             FileOutcome::Failed { draining } => {
-                // Its frames up to FileEnd are still coming, unless that already came.
-                if draining && !ended && self.streams.is_live(stream) {
-                    self.draining.insert((index, stream));
+                if self.is_ranged(index) {
+                    // Its open ranges are still coming, each up to its end.
+                    self.end_ranged(index, None);
+                } else if draining && !ended && self.streams.is_live(stream) {
+                    // Its frames up to FileEnd are still coming, unless that already came.
+                    *self.draining.entry((index, stream)).or_default() += 1;
                 }
                 self.failed.insert(index);
                 self.resolved(index);
                 Verdict::Done
             }
             FileOutcome::Aborted => {
+                self.end_ranged(index, None);
                 self.failed.insert(index);
                 self.resolved(index);
                 Verdict::Done

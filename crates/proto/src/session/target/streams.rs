@@ -29,6 +29,9 @@ pub struct Reask {
     pub asked: Asked,
     /// The lost stream it had been asked on.
     pub lost: StreamId,
+    /// For a file asked in ranges ([`Asked::Ranged`]): the offset of the range to ask
+    /// again ([`TargetCore::ask_range`]); the file's other ranges stand.
+    pub range: Option<u64>,
 }
 
 impl TargetCore {
@@ -144,10 +147,6 @@ impl TargetCore {
                 self.reask_if_both_gone(StreamId(gone));
                 Ok(())
             }
-            Message::RangeEnd { index, .. } => Err(SessionError::protocol(format!(
-                "RangeEnd for entry {index}, but this target asks for no ranges: it asks for \
-                 every file whole, as a delta or resumed"
-            ))),
             other => Err(SessionError::protocol(format!(
                 "unexpected {} from the source (a target sends it)",
                 other.name()
@@ -214,7 +213,7 @@ impl TargetCore {
     /// This side stops using `stream` and says so: failed files draining on it drain no
     /// more (their frames will not come).
     fn gone_here(&mut self, stream: StreamId) {
-        self.draining.retain(|&(_, s)| s != stream);
+        self.draining.retain(|&(_, s), _| s != stream);
         // Once settled the driver says Done, after which the source takes nothing more:
         // nothing of the session is left to ask again either.
         if !self.is_settled() {
@@ -233,7 +232,7 @@ impl TargetCore {
         for (&index, open) in self.open.iter_mut() {
             let Open::Wanted(wanted) = open else { continue };
             let Some(asked) = wanted.asked else { continue };
-            if wanted.stream != stream || wanted.ended {
+            if wanted.stream != stream || wanted.ended || asked == Asked::Ranged {
                 continue;
             }
             *wanted = Wanted::new(wanted.size);
@@ -241,6 +240,15 @@ impl TargetCore {
                 index,
                 asked,
                 lost: stream,
+                range: None,
+            });
+        }
+        for (index, offset) in self.take_ranges_on(stream) {
+            self.reasks.push_back(Reask {
+                index,
+                asked: Asked::Ranged,
+                lost: stream,
+                range: Some(offset),
             });
         }
     }

@@ -94,4 +94,7 @@ pub enum Asked {
     Delta,
     /// `Resume{offset}`: from `offset` on if the source's prefix matches, else from 0.
     Resume { offset: u64 },
+    /// In ranges (`WantRange`, [`TargetCore::ask_range`](super::TargetCore::ask_range)),
+    /// each on its own stream: `Data` and `Hole` within each, each ended by `RangeEnd`.
+    Ranged,
 }

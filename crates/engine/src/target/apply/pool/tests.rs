@@ -59,8 +59,8 @@ async fn a_large_file_pins_one_worker_and_small_files_go_to_the_others() {
             .await
             .unwrap();
     }
-    let big = s.pool.routes[&0];
-    let small: Vec<usize> = (1..=6).map(|i| s.pool.routes[&i]).collect();
+    let big = s.pool.routes[&0].0;
+    let small: Vec<usize> = (1..=6).map(|i| s.pool.routes[&i].0).collect();
     assert!(
         !small.contains(&big),
         "small files {small:?} joined the large one on {big}"

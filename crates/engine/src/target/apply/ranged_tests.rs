@@ -1,0 +1,204 @@
+//! A file received in ranges by an apply worker, with real files: ranges in any order
+//! and with holes make the file, a range whose value differs is reported and, sent
+//! again, verifies; a session ending in the middle keeps only the verified prefix.
+
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+
+use ferry_proto::{Message, RelPath, RANGE};
+use ferry_tree::{Privileges, Volume};
+use tokio::sync::mpsc;
+
+use super::job::Batch;
+use super::tests::pending;
+use super::worker;
+use super::*;
+use crate::cancel::Cancel;
+use crate::range_hash::{range_len, range_value};
+
+const SIZE: u64 = 4 * RANGE + 4321;
+
+fn content() -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..SIZE).map(|i| (i * 31 % 253) as u8).collect();
+    // Range 1 is all zeros: sent as a hole.
+    bytes[RANGE as usize..2 * RANGE as usize].fill(0);
+    bytes
+}
+
+/// The frames of the range at `offset` as an honest source sends them; `cv` overrides
+/// its value.
+fn range(content: &[u8], offset: u64, cv: Option<[u8; 32]>) -> Vec<Job> {
+    let len = range_len(SIZE, offset);
+    let bytes = &content[offset as usize..(offset + len) as usize];
+    let mut frames = Vec::new();
+    if bytes.iter().all(|&b| b == 0) {
+        frames.push(Message::Hole {
+            index: 0,
+            offset,
+            len,
+        });
+    } else {
+        for (k, piece) in bytes.chunks(1 << 20).enumerate() {
+            frames.push(Message::Data {
+                index: 0,
+                offset: offset + (k as u64) * (1 << 20),
+                bytes: bytes::Bytes::copy_from_slice(piece),
+            });
+        }
+    }
+    frames.push(Message::RangeEnd {
+        index: 0,
+        offset,
+        len,
+        same: false,
+        cv: cv.unwrap_or_else(|| range_value(SIZE, offset, bytes)),
+    });
+    frames.into_iter().map(Job::Frame).collect()
+}
+
+struct Run {
+    base: tempfile::TempDir,
+    dir: Arc<ferry_tree::Dir>,
+    cancel: Cancel,
+}
+
+fn run() -> Run {
+    let base = tempfile::tempdir().unwrap();
+    let volume = Volume::open(base.path(), Privileges::current()).unwrap();
+    let dir = Arc::new(volume.open_dir(&RelPath::root()).unwrap());
+    Run {
+        base,
+        dir,
+        cancel: Cancel::new(),
+    }
+}
+
+/// Works `batches` on one worker to its end; the completions it gave.
+fn work(r: &Run, batches: Vec<Vec<Job>>) -> Vec<Completion> {
+    let (completions, mut heard) = mpsc::unbounded_channel();
+    let (workers, threads) = worker::spawn(
+        1,
+        Privileges::current(),
+        false,
+        completions,
+        r.cancel.clone(),
+    );
+    for batch in batches {
+        workers[0].queue.blocking_send(Batch::from(batch)).unwrap();
+    }
+    drop(workers);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let mut all = Vec::new();
+    while let Ok(done) = heard.try_recv() {
+        all.extend(done);
+    }
+    all
+}
+
+fn start(r: &Run) -> Job {
+    Job::StartRanged {
+        index: 0,
+        pending: pending(r.dir.clone(), b"big", SIZE),
+    }
+}
+
+#[test]
+fn ranges_in_any_order_and_with_holes_make_the_file() {
+    let r = run();
+    let content = content();
+    let mut jobs = vec![start(&r)];
+    for k in [4, 1, 0, 3, 2] {
+        jobs.extend(range(&content, k * RANGE, None));
+    }
+    let done = work(&r, vec![jobs]);
+    assert!(
+        matches!(
+            done[..],
+            [Completion::Committed {
+                index: 0,
+                size: SIZE,
+                ..
+            }]
+        ),
+        "one commit, nothing else"
+    );
+    let written = std::fs::read(r.base.path().join("big")).unwrap();
+    assert!(written == content, "the file is not the source's");
+}
+
+#[test]
+fn a_range_whose_value_differs_is_reported_and_verifies_when_sent_again() {
+    let r = run();
+    let content = content();
+    let mut first = vec![start(&r)];
+    first.extend(range(&content, 0, None));
+    first.extend(range(&content, 2 * RANGE, Some([1; 32])));
+    first.extend(range(&content, RANGE, None));
+    let mut second = range(&content, 3 * RANGE, None);
+    second.extend(range(&content, 4 * RANGE, None));
+    second.extend(range(&content, 2 * RANGE, None));
+    let done = work(&r, vec![first, second]);
+    match &done[..] {
+        [Completion::RangeMismatch {
+            index: 0,
+            offset,
+            size: SIZE,
+            ..
+        }, Completion::Committed { index: 0, .. }] => assert_eq!(*offset, 2 * RANGE),
+        _ => panic!("expected the mismatch of range 2, then the commit"),
+    }
+    let written = std::fs::read(r.base.path().join("big")).unwrap();
+    assert!(written == content, "the file is not the source's");
+}
+
+#[test]
+fn a_stale_range_rewritten_as_a_hole_reads_as_zeros() {
+    // Range 1 first comes (wrongly) as data, then again as the hole it is.
+    let r = run();
+    let content = content();
+    let mut jobs = vec![start(&r)];
+    let mut wrong = content.clone();
+    wrong[RANGE as usize..2 * RANGE as usize].fill(7);
+    jobs.extend(range(&wrong, RANGE, Some([2; 32])));
+    for k in [0, 1, 2, 3, 4] {
+        jobs.extend(range(&content, k * RANGE, None));
+    }
+    let done = work(&r, vec![jobs]);
+    assert!(matches!(
+        done[..],
+        [
+            Completion::RangeMismatch { .. },
+            Completion::Committed { .. }
+        ]
+    ));
+    let written = std::fs::read(r.base.path().join("big")).unwrap();
+    assert!(written == content, "stale bytes of the first ask remain");
+}
+
+#[test]
+fn a_session_ending_in_the_middle_keeps_only_the_verified_prefix() {
+    let r = run();
+    let content = content();
+    let mut jobs = vec![start(&r)];
+    // Ranges 0 and 2 verify, range 1 comes half; range 3 fails to verify.
+    jobs.extend(range(&content, 0, None));
+    jobs.extend(range(&content, 2 * RANGE, None));
+    jobs.extend(range(&content, 3 * RANGE, Some([3; 32])));
+    jobs.push(Job::Frame(Message::Data {
+        index: 0,
+        offset: RANGE,
+        bytes: bytes::Bytes::from(vec![0u8; 1000]),
+    }));
+    let done = work(&r, vec![jobs]);
+    assert!(matches!(done[..], [Completion::RangeMismatch { .. }]));
+    let partial = r
+        .base
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b".ferry.big.partial"));
+    let kept = std::fs::read(&partial).expect("the partial is kept");
+    assert_eq!(kept.len() as u64, RANGE, "cut back to the verified prefix");
+    assert!(kept[..] == content[..RANGE as usize]);
+    assert!(!r.base.path().join("big").exists());
+}
