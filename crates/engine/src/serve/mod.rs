@@ -141,6 +141,27 @@ pub fn bind(config: &ServeConfig) -> Result<Bound, EngineError> {
     })
 }
 
+/// The code a session ended with, for `serve --once`: its own, or, for a session that
+/// panicked (a bug, logged as one), 23 (an error without a class).
+fn ended_code(joined: Result<Option<ExitCode>, tokio::task::JoinError>) -> Option<ExitCode> {
+    match joined {
+        Ok(code) => code,
+        Err(e) if e.is_panic() => {
+            let panic = e.into_panic();
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            tracing::error!(
+                "a session ended on an internal error (a bug in ferry; please report it): {text}"
+            );
+            Some(ExitCode::Partial)
+        }
+        Err(_) => None,
+    }
+}
+
 /// Runs the target until `shutdown` resolves (exit 20) or, with `once`, until the first
 /// admitted session ends. `ready` is called with the bound address.
 pub async fn serve(
@@ -249,8 +270,14 @@ pub async fn serve_bound(
                 let ended_tx = ended_tx.clone();
                 let heartbeat = config.heartbeat;
                 let span = tracing::info_span!("session", %peer);
+                // The session runs in a task of its own, so that even a panic in it (a
+                // bug) ends it with a code `--once` exits with, not a server that waits
+                // for ever.
+                let session = tokio::spawn(tracing::Instrument::instrument(async move {
+                    connection(&shared, stream, peer, heartbeat, ticket).await
+                }, span.clone()));
                 tokio::spawn(tracing::Instrument::instrument(async move {
-                    if let Some(code) = connection(&shared, stream, peer, heartbeat, ticket).await {
+                    if let Some(code) = ended_code(session.await) {
                         let _ = ended_tx.send(code);
                     }
                 }, span));
@@ -261,5 +288,22 @@ pub async fn serve_bound(
                 return Ok(ExitCode::Interrupted);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod ended_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_that_panics_ends_with_23_and_one_that_is_cancelled_with_nothing() {
+        let panicked = tokio::spawn(async { panic!("boom") });
+        let joined: Result<Option<ExitCode>, _> = panicked.await;
+        assert_eq!(ended_code(joined), Some(ExitCode::Partial));
+        let ok = tokio::spawn(async { Some(ExitCode::Ok) });
+        assert_eq!(ended_code(ok.await), Some(ExitCode::Ok));
+        let pending = tokio::spawn(std::future::pending::<Option<ExitCode>>());
+        pending.abort();
+        assert_eq!(ended_code(pending.await), None);
     }
 }
