@@ -129,7 +129,9 @@ struct Listed<F> {
     /// The target's asks for the whole file (whole, delta or resumed).
     asks: Asks,
     /// The target's asks per range, by offset: `None` until it asks for a range (only
-    /// files asked in ranges pay for the map).
+    /// files asked in ranges pay for the map). Boxed: a pointer in every listed file
+    /// instead of an empty map's 48 bytes.
+    #[allow(clippy::box_collection)]
     ranges: Option<Box<HashMap<u64, Asks>>>,
     /// Whether it was ever asked for (whole or in ranges).
     wanted: bool,
