@@ -162,6 +162,7 @@ impl Sender {
         }
         self.flush()?;
         let (id, releases) = (work.id, work.holds_signature());
+        let ranged = matches!(work.ask, Ask::Range { .. });
         let kit = &self.kit;
         let sent = send_file(
             &kit.root,
@@ -173,6 +174,7 @@ impl Sender {
             &kit.shared.live,
         );
         match sent {
+            Ok(sent) if ranged => kit.shared.sent_range(work.index, &sent),
             Ok(sent) => kit.shared.sent(&sent),
             Err(e) => self.lost_or_failed(e)?,
         }
