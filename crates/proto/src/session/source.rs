@@ -3,8 +3,8 @@
 //!
 //! It decides what goes out (`Root`, the `List` frames, `ListEnd`), which files a sender
 //! must read and how (whole, as a delta against the target's signature, resumed after
-//! a prefix, or one range of a large file), and what to report (entries the target resolved, its changes and errors,
-//! its `Done`). It never reads a file, walks a tree, hashes, or touches the connection:
+//! a prefix, or one range of a large file), and what to report (entries the target
+//! resolved, its changes and errors, its `Done`). It never reads a file, walks a tree, hashes, or touches the connection:
 //! the engine's source driver does that and tells the core what happened.
 //!
 //! ```text
@@ -37,8 +37,9 @@ use signatures::Signatures;
 /// bound.
 pub const SIGNATURES_IN_FLIGHT: usize = 4;
 
-/// Times a target may ask for one file: once, and once more after its content did not
-/// verify. More is a peer queueing reads without bound.
+/// Times a target may ask for one file, and for each range of it: once, and once more
+/// after its content did not verify (plus once per lost stream it was asked on). More is
+/// a peer queueing reads without bound.
 const MAX_ASKS: u8 = 2;
 
 /// What a sender must do for one file the target asked for.
