@@ -14,10 +14,18 @@ static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 const STEP: u64 = 16 << 20;
 
 /// Feeds `len` zero bytes to `hasher` (the source, for holes of its own files).
-pub fn hash_zeros(hasher: &mut blake3::Hasher, mut len: u64) {
+pub fn hash_zeros(hasher: &mut blake3::Hasher, len: u64) {
+    feed_zeros(len, |zeros| {
+        hasher.update(zeros);
+    });
+}
+
+/// Hands `len` zero bytes to `feed`, in slices of a static buffer: for a hasher that is
+/// not a `blake3::Hasher` (a range's, [`crate::range_hash::RangeHasher`]).
+pub fn feed_zeros(mut len: u64, mut feed: impl FnMut(&[u8])) {
     while len > 0 {
         let n = len.min(ZEROS.len() as u64) as usize;
-        hasher.update(&ZEROS[..n]);
+        feed(&ZEROS[..n]);
         len -= n as u64;
     }
 }

@@ -171,16 +171,7 @@ fn a_signature_comes_on_the_stream_of_its_want() {
 }
 
 #[test]
-fn ranges_are_still_refused_and_files_is_not_the_target_s() {
-    let mut core = streamed();
-    let range = Message::WantRange {
-        index: 0,
-        offset: 0,
-        len: 1000,
-        have: false,
-        cv: [0; 32],
-    };
-    refused_on(&mut core, S1, range, "sends no ranges");
+fn files_is_not_the_target_s() {
     let mut core = streamed();
     refused_on(
         &mut core,

@@ -43,8 +43,8 @@ pub use device::{Device, DeviceKind};
 pub use error::TreeError;
 pub use shortfall::{PrivilegeReport, Shortfall, Side};
 pub use source::{
-    regions, regions_allocated, Listing, OpenedFile, Region, SourceEntry, SourceRoot, WalkOptions,
-    Walker,
+    regions, regions_allocated, regions_within, Listing, OpenedFile, Region, SourceEntry,
+    SourceRoot, WalkOptions, Walker,
 };
 pub use volume::{
     is_partial_name, partial_name, Basis, Dir, Existing, ExistingKind, NotApplied, Privileges,

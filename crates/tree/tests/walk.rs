@@ -248,6 +248,23 @@ fn regions_find_holes() {
         ]
     );
     assert!(ferry_tree::regions(&file, 0).unwrap().is_empty());
+    // A stretch of the file (a range) gets its own regions, cut at its ends.
+    let within = |start, end| ferry_tree::regions_within(&file, start, end).unwrap();
+    let region = |offset, len, hole| Region { offset, len, hole };
+    assert_eq!(within(0, 12 * mib), regions);
+    assert_eq!(
+        within(2 * mib, 4 * mib + 1024),
+        [region(2 * mib, 2 * mib, true), region(4 * mib, 1024, false)]
+    );
+    assert_eq!(
+        within(4 * mib + 100, 6 * mib),
+        [
+            region(4 * mib + 100, 3996, false),
+            region(4 * mib + 4096, 2 * mib - 4096, true)
+        ]
+    );
+    assert_eq!(within(8 * mib, 12 * mib), [region(8 * mib, 4 * mib, true)]);
+    assert!(within(5 * mib, 5 * mib).is_empty());
     // Fewer bytes allocated than the size: it asks the filesystem, and finds the holes.
     let allocated = file.metadata().unwrap().blocks() * 512;
     assert!(allocated < 12 * mib);

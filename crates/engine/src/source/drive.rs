@@ -20,7 +20,7 @@ use std::future::Future;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use ferry_proto::session::source::{SourceCore, SourceEvent, Work};
+use ferry_proto::session::source::{Ask, SourceCore, SourceEvent, Work};
 use ferry_proto::{Limits, Message, TargetStats};
 use ferry_tree::Listing;
 use tokio::io::AsyncRead;
@@ -176,10 +176,10 @@ impl Driver<'_> {
             self.shared.delivering(&work.file);
             // A delta's bytes on the wire are unknown and usually few.
             self.asked.0 += 1;
-            self.asked.1 += if work.holds_signature() {
-                0
-            } else {
-                work.file.size
+            self.asked.1 += match work.ask {
+                Ask::Delta(_) => 0,
+                Ask::Range { len, .. } => len,
+                Ask::Whole | Ask::Resume { .. } => work.file.size,
             };
             let s = usize::from(work.stream.0);
             match self.outlets.get(s).and_then(Option::as_ref) {

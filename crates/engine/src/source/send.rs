@@ -1,6 +1,7 @@
-//! Serving one `Want`: read a source file and send it whole (data and holes) or as a
-//! delta against the target's signature, with its BLAKE3, refusing to send a file that
-//! changes under us.
+//! Serving one `Want`: read a source file and send it whole (data and holes), as a
+//! delta against the target's signature, or one range of it (`WantRange`: data and
+//! holes of `[offset, offset + len)` and its chaining value, or `same` when the target's
+//! bytes are ours), with its BLAKE3, refusing to send a file that changes under us.
 //!
 //! Runs on a sender thread: blocking reads, hashing and delta search stay off the reactor.
 
@@ -11,12 +12,13 @@ use bytes::Bytes;
 use ferry_delta::{diff_segment, literal_fraction, segment_len, DeltaStats, PeerSignature};
 use ferry_proto::session::source::Ask;
 use ferry_proto::{FileFailure, Limits, Message, RelPath, Timestamp};
-use ferry_tree::{regions_allocated, Region, SourceRoot};
+use ferry_tree::{regions_allocated, regions_within, Region, SourceRoot};
 
 use crate::error::EngineError;
 use crate::framed::FrameSender;
+use crate::range_hash::RangeHasher;
 use crate::report::progress::Progress;
-use crate::zeros::hash_zeros;
+use crate::zeros::{feed_zeros, hash_zeros};
 
 /// What a sender needs of a listed regular file to read it, and the driver to count it
 /// once the target resolves it (the source core keeps it per unresolved file).
@@ -32,7 +34,8 @@ pub struct FileInfo {
 pub struct Sent {
     pub stats: DeltaStats,
     pub as_delta: bool,
-    /// Bytes not sent because the target's partial prefix matched ours.
+    /// Bytes not sent because the target's partial prefix (or its range, `same`) matched
+    /// ours.
     pub resumed: u64,
     pub failure: Option<FileFailure>,
 }
@@ -90,6 +93,10 @@ pub fn send_file(
     let mut hasher = blake3::Hasher::new();
     let mut resumed = 0;
     let result = match ask {
+        Ask::Range { offset, len, have } => {
+            let range = Range { offset, len, have };
+            return send_range(&file, index, info, range, limits, &send, &fail, progress);
+        }
         Ask::Delta(bytes) => {
             let signature = PeerSignature::parse(bytes, limits.max_signature).map_err(|e| {
                 EngineError::protocol(format!("bad signature from the target: {e}"))
@@ -116,24 +123,24 @@ pub fn send_file(
                 }
             }
             match regions_allocated(&file, info.size, allocated) {
-                Ok(map) => send_whole(&file, index, map, resumed, limits, &mut hasher, &send),
+                Ok(map) => {
+                    let (start, end) = (resumed, info.size);
+                    send_regions(&file, index, map, start, end, limits, &mut hasher, &send)
+                        .map(|literal| (DeltaStats { literal, copied: 0 }, false))
+                }
                 Err(e) => return fail(FileFailure::ReadError, e.to_string()),
             }
         }
     };
     let (stats, as_delta) = match result {
         Ok(done) => done,
-        Err(ReadFailure::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return fail(FileFailure::Changed, "shrank while it was read".into())
+        Err(e) => {
+            let (reason, message) = read_failure(e)?;
+            return fail(reason, message);
         }
-        Err(ReadFailure::Io(e)) => return fail(FileFailure::ReadError, e.to_string()),
-        Err(ReadFailure::Closed(e)) => return Err(e),
     };
     if !still_as_listed(&file, info) {
-        return fail(
-            FileFailure::Changed,
-            "changed while it was read; the next pass sends it".into(),
-        );
+        return fail(FileFailure::Changed, CHANGED_WHILE_READ.into());
     }
     send(Message::FileEnd {
         index,
@@ -164,6 +171,144 @@ fn prefix_matches(
         offset += n as u64;
     }
     Ok(hasher.finalize().as_bytes() == hash)
+}
+
+/// What a sender must send of one range ([`Ask::Range`], checked by the source core
+/// against the listed size).
+struct Range {
+    offset: u64,
+    len: u64,
+    have: Option<[u8; 32]>,
+}
+
+/// Sends one range of file `index`, opened and found as listed: `RangeEnd{same}` alone
+/// when the target's chaining value is ours, else the range's data and holes and its
+/// `RangeEnd` with our chaining value. A file that changed while the range was read (its
+/// size or mtime no longer the listed ones) gets `FileFailed{Changed}` instead of the
+/// `RangeEnd`, after the data already sent.
+#[allow(clippy::too_many_arguments)]
+fn send_range(
+    file: &File,
+    index: u64,
+    info: &FileInfo,
+    range: Range,
+    limits: &Limits,
+    send: &impl Fn(Message) -> Result<(), EngineError>,
+    fail: &impl Fn(FileFailure, String) -> Result<Sent, EngineError>,
+    progress: &Progress,
+) -> Result<Sent, EngineError> {
+    let Range { offset, len, have } = range;
+    let end = offset + len;
+    let map = match regions_within(file, offset, end) {
+        Ok(map) => map,
+        Err(e) => return fail(FileFailure::ReadError, e.to_string()),
+    };
+    let range_end = |same, cv| Message::RangeEnd {
+        index,
+        offset,
+        len,
+        same,
+        cv,
+    };
+    if let Some(cv) = have {
+        let mut hasher = RangeHasher::new(info.size, offset);
+        if let Err(e) = hash_regions(file, &map, &mut hasher) {
+            let (reason, message) = read_failure(ReadFailure::Io(e))?;
+            return fail(reason, message);
+        }
+        if hasher.value() == cv {
+            if !still_as_listed(file, info) {
+                return fail(FileFailure::Changed, CHANGED_WHILE_READ.into());
+            }
+            progress.sent(len);
+            send(range_end(true, cv))?;
+            return Ok(Sent {
+                resumed: len,
+                ..Sent::default()
+            });
+        }
+    }
+    let mut hasher = RangeHasher::new(info.size, offset);
+    let literal = match send_regions(file, index, map, offset, end, limits, &mut hasher, send) {
+        Ok(literal) => literal,
+        Err(e) => {
+            let (reason, message) = read_failure(e)?;
+            return fail(reason, message);
+        }
+    };
+    if !still_as_listed(file, info) {
+        return fail(FileFailure::Changed, CHANGED_WHILE_READ.into());
+    }
+    send(range_end(false, hasher.value()))?;
+    Ok(Sent {
+        stats: DeltaStats { literal, copied: 0 },
+        ..Sent::default()
+    })
+}
+
+/// Hashes what `map` covers into `hasher`: data read, holes as zeros.
+fn hash_regions(file: &File, map: &[Region], hasher: &mut impl Digest) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    for region in map {
+        if region.hole {
+            hasher.zeros(region.len);
+            continue;
+        }
+        let (mut at, end) = (region.offset, region.offset + region.len);
+        while at < end {
+            let n = (end - at).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..n], at)?;
+            hasher.bytes(&buf[..n]);
+            at += n as u64;
+        }
+    }
+    Ok(())
+}
+
+/// What the bytes a sender reads are hashed into: the whole file's BLAKE3, or one
+/// range's chaining value.
+trait Digest {
+    fn bytes(&mut self, bytes: &[u8]);
+    /// `len` zero bytes (a hole), not read.
+    fn zeros(&mut self, len: u64);
+}
+
+impl Digest for blake3::Hasher {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+
+    fn zeros(&mut self, len: u64) {
+        hash_zeros(self, len);
+    }
+}
+
+impl Digest for RangeHasher {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+
+    fn zeros(&mut self, len: u64) {
+        feed_zeros(len, |zeros| {
+            self.update(zeros);
+        });
+    }
+}
+
+/// The target is told a file changed while it was read: its size or mtime are no longer
+/// the listed ones.
+const CHANGED_WHILE_READ: &str = "changed while it was read; the next pass sends it";
+
+/// What a failed read tells the target (`FileFailed` reason and words), or the error that
+/// ends the session (the connection closed).
+fn read_failure(e: ReadFailure) -> Result<(FileFailure, String), EngineError> {
+    match e {
+        ReadFailure::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Ok((FileFailure::Changed, "shrank while it was read".into()))
+        }
+        ReadFailure::Io(e) => Ok((FileFailure::ReadError, e.to_string())),
+        ReadFailure::Closed(e) => Err(e),
+    }
 }
 
 enum ReadFailure {
@@ -216,14 +361,14 @@ fn send_literal(
     mut offset: u64,
     end: u64,
     limits: &Limits,
-    hasher: &mut blake3::Hasher,
+    hasher: &mut impl Digest,
     send: &impl Fn(Message) -> Result<(), EngineError>,
 ) -> Result<u64, ReadFailure> {
     let start = offset;
     while offset < end {
         let len = (end - offset).min(limits.data_chunk as u64) as usize;
         let bytes = read_chunk(file, offset, len)?;
-        hasher.update(&bytes);
+        hasher.bytes(&bytes);
         send(Message::Data {
             index,
             offset,
@@ -234,36 +379,41 @@ fn send_literal(
     Ok(offset - start)
 }
 
-/// Sends what `map` covers from `start` on as data and holes (`hasher` already holds
-/// `[0, start)`).
-fn send_whole(
+/// Sends what `map` covers within `[start, end)` as data and holes, in order; returns
+/// the literal bytes. `hasher` holds what comes before `start` of what it hashes (a whole
+/// file's prefix, or nothing for a range).
+#[allow(clippy::too_many_arguments)]
+fn send_regions(
     file: &File,
     index: u64,
     map: Vec<Region>,
     start: u64,
+    end: u64,
     limits: &Limits,
-    hasher: &mut blake3::Hasher,
+    hasher: &mut impl Digest,
     send: &impl Fn(Message) -> Result<(), EngineError>,
-) -> Result<(DeltaStats, bool), ReadFailure> {
+) -> Result<u64, ReadFailure> {
     let mut literal = 0;
     for region in map {
-        let end = region.offset + region.len;
-        if end <= start {
+        let (from, to) = (
+            region.offset.max(start),
+            (region.offset + region.len).min(end),
+        );
+        if to <= from {
             continue;
         }
-        let offset = region.offset.max(start);
         if region.hole {
-            hash_zeros(hasher, end - offset);
+            hasher.zeros(to - from);
             send(Message::Hole {
                 index,
-                offset,
-                len: end - offset,
+                offset: from,
+                len: to - from,
             })?;
         } else {
-            literal += send_literal(file, index, offset, end, limits, hasher, send)?;
+            literal += send_literal(file, index, from, to, limits, hasher, send)?;
         }
     }
-    Ok((DeltaStats { literal, copied: 0 }, false))
+    Ok(literal)
 }
 
 fn send_delta(
@@ -310,3 +460,7 @@ fn send_delta(
     }
     Ok((stats, true))
 }
+
+#[cfg(test)]
+#[path = "send_tests.rs"]
+mod tests;

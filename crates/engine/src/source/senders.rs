@@ -6,13 +6,13 @@
 //! live progress.
 //!
 //! ```text
-//! driver ──Work (stream s's queue)──▶ ferry-send-s-N ──Data/Delta/FileEnd/Files──▶ stream s's writer
+//! driver ──Work (stream s's queue)──▶ ferry-send-s-N ──Data/Delta/FileEnd/Files/RangeEnd──▶ stream s's writer
 //!    ▲                                     │
 //!    └── Answer ───────────────────────────┘  (a delta's signature released, or a fatal error)
 //! ```
 //!
 //! In a session with the streams option, small files asked whole go out in `Files`
-//! frames: a sender adds them while its queue has more, and sends the frame when the
+//! frames (a range never does: it is not asked whole): a sender adds them while its queue has more, and sends the frame when the
 //! queue is empty, the frame is full, or other work comes.
 //!
 //! A sender answers the driver only when the driver must act: a delta's signature leaves
@@ -162,6 +162,7 @@ impl Sender {
         }
         self.flush()?;
         let (id, releases) = (work.id, work.holds_signature());
+        let ranged = matches!(work.ask, Ask::Range { .. });
         let kit = &self.kit;
         let sent = send_file(
             &kit.root,
@@ -173,6 +174,7 @@ impl Sender {
             &kit.shared.live,
         );
         match sent {
+            Ok(sent) if ranged => kit.shared.sent_range(work.index, &sent),
             Ok(sent) => kit.shared.sent(&sent),
             Err(e) => self.lost_or_failed(e)?,
         }

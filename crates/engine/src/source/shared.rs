@@ -4,7 +4,7 @@
 //! delivered by earlier attempts). The session's rules and its per-file state are the
 //! source core's, owned by the driver alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use ferry_proto::session::source::Resolved;
@@ -29,6 +29,10 @@ pub struct Shared {
     /// Files and bytes this attempt asked for that the target has resolved: if the
     /// attempt is then cut, they were committed without a `Done` to count them.
     pub resolved_wanted: Mutex<(u64, u64)>,
+    /// Files one of whose ranges failed (`FileFailed`) and that the target has not
+    /// resolved yet, by index: the file's other ranges failing too count it no more (at
+    /// most a window's worth).
+    pub failed_ranges: Mutex<HashSet<u64>>,
     /// This attempt's `--compress` state and counts.
     pub compression: Arc<crate::framed::Compression>,
     pub live: Arc<Progress>,
@@ -42,6 +46,25 @@ impl Shared {
             .lock()
             .expect("delivered lock")
             .insert(file.path.as_bytes().to_vec(), file.size);
+    }
+
+    /// Counts what a sender sent of one range of file `index`: as [`Shared::sent`], but a
+    /// failure only for the file's first failed range (each range of a file that changed
+    /// fails on its own).
+    pub fn sent_range(&self, index: u64, sent: &Sent) {
+        let first = sent.failure.is_some()
+            && self
+                .failed_ranges
+                .lock()
+                .expect("failed ranges lock")
+                .insert(index);
+        match first || sent.failure.is_none() {
+            true => self.sent(sent),
+            false => self.sent(&Sent {
+                failure: None,
+                ..*sent
+            }),
+        }
     }
 
     /// Counts what a sender sent of one file.
@@ -81,6 +104,11 @@ impl Shared {
             }
         }
         drop(delivered);
+        let mut failed_ranges = self.failed_ranges.lock().expect("failed ranges lock");
+        if !failed_ranges.is_empty() {
+            failed_ranges.retain(|&index| index >= resolved.through);
+        }
+        drop(failed_ranges);
         let mut resolved_wanted = self.resolved_wanted.lock().expect("resolved lock");
         resolved_wanted.0 += wanted.0;
         resolved_wanted.1 += wanted.1;
@@ -92,5 +120,44 @@ impl Shared {
         drop(total);
         self.live
             .resolved(resolved.files.len() as u64 + resolved.links, skipped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(reason: FileFailure) -> Sent {
+        Sent {
+            failure: Some(reason),
+            ..Sent::default()
+        }
+    }
+
+    #[test]
+    fn a_file_whose_ranges_fail_counts_once_until_it_is_resolved() {
+        let shared = Shared::default();
+        let vanished = || shared.counts.lock().unwrap().vanished;
+        shared.sent_range(3, &failed(FileFailure::Changed));
+        shared.sent_range(3, &failed(FileFailure::Changed));
+        assert_eq!(vanished(), 1);
+        // Another file's range counts on its own; the bytes of a failed range still do.
+        let mut bytes = failed(FileFailure::Changed);
+        bytes.stats.literal = 100;
+        shared.sent_range(5, &bytes);
+        shared.sent_range(5, &bytes);
+        assert_eq!(vanished(), 2);
+        assert_eq!(shared.counts.lock().unwrap().bytes_literal, 200);
+        // Resolved through 4: file 3 is forgotten, file 5 is not.
+        shared.resolved(&Resolved {
+            through: 4,
+            files: Vec::new(),
+            links: 0,
+        });
+        shared.sent_range(3, &failed(FileFailure::ReadError));
+        shared.sent_range(5, &failed(FileFailure::Changed));
+        assert_eq!(vanished(), 2);
+        assert_eq!(shared.counts.lock().unwrap().read_errors, 1);
+        assert_eq!(*shared.failed_ranges.lock().unwrap(), HashSet::from([3, 5]));
     }
 }

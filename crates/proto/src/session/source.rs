@@ -2,24 +2,25 @@
 //! listing window, as a state machine without I/O.
 //!
 //! It decides what goes out (`Root`, the `List` frames, `ListEnd`), which files a sender
-//! must read and how (whole, as a delta against the target's signature, or resumed after
-//! a prefix), and what to report (entries the target resolved, its changes and errors,
-//! its `Done`). It never reads a file, walks a tree, hashes, or touches the connection:
+//! must read and how (whole, as a delta against the target's signature, resumed after
+//! a prefix, or one range of a large file), and what to report (entries the target
+//! resolved, its changes and errors, its `Done`). It never reads a file, walks a tree, hashes, or touches the connection:
 //! the engine's source driver does that and tells the core what happened.
 //!
 //! ```text
 //!  walker ── list(frame) / list_end ──┐                 ┌─▶ poll_transmit: Root, List, ListEnd
-//!  target ── handle_message ──────────┼─▶ SourceCore<F> ├─▶ poll_work: file N whole / delta / resume
+//!  target ── handle_message ──────────┼─▶ SourceCore<F> ├─▶ poll_work: file N whole / delta / resume / range
 //!  senders ─ handle_answered(work) ───┘                 └─▶ poll_event: resolved, reports, Done
 //! ```
 //!
 //! Must not import: anything that does I/O (see [`crate::session`]).
 
 mod files;
+mod ranges;
 mod signatures;
 mod streams;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::limits::Limits;
 use crate::message::{Message, TargetStats};
@@ -28,6 +29,7 @@ use crate::session::live::LiveStreams;
 use crate::session::stream::{is_multi_stream_frame, StreamId};
 use crate::session::SessionError;
 pub use files::{FilesFrame, FILES_FRAME_BYTES, SMALL_FILE};
+pub use ranges::MIN_RANGED;
 use signatures::Signatures;
 
 /// Signatures a target may be sending at once, each up to [`Limits::max_signature`]: a
@@ -35,8 +37,9 @@ use signatures::Signatures;
 /// bound.
 pub const SIGNATURES_IN_FLIGHT: usize = 4;
 
-/// Times a target may ask for one file: once, and once more after its content did not
-/// verify. More is a peer queueing reads without bound.
+/// Times a target may ask for one file, and for each range of it: once, and once more
+/// after its content did not verify (plus once per lost stream it was asked on). More is
+/// a peer queueing reads without bound.
 const MAX_ASKS: u8 = 2;
 
 /// What a sender must do for one file the target asked for.
@@ -51,6 +54,15 @@ pub enum Ask {
     /// if that matches this side's prefix, else the whole file. `offset` is the peer's
     /// claim, unchecked against the file's size.
     Resume { offset: u64, hash: [u8; 32] },
+    /// Send the range `offset..offset + len` (checked against the listed size: aligned
+    /// to [`crate::RANGE`], within the file, `len` its range's length), then its
+    /// `RangeEnd`. With `have`, the target holds those bytes with this chaining value:
+    /// answer `same` without data if this side's are equal.
+    Range {
+        offset: u64,
+        len: u64,
+        have: Option<[u8; 32]>,
+    },
 }
 
 /// Names one piece of work, to say when it is answered ([`SourceCore::handle_answered`]).
@@ -113,41 +125,74 @@ pub struct ResolvedFile<F> {
 /// A listed regular file the target has not resolved yet.
 struct Listed<F> {
     file: F,
-    /// How many times the target asked for it (a lost stream's asks uncounted).
-    asks: u8,
-    /// The stream of each of those asks, the first `asks` of them.
-    asked_on: [StreamId; MAX_ASKS as usize],
-    /// Whether it was ever asked for.
+    /// Its size as listed (what its ranges are checked against).
+    size: u64,
+    /// The target's asks for the whole file (whole, delta or resumed).
+    asks: Asks,
+    /// The target's asks per range, by offset: `None` until it asks for a range (only
+    /// files asked in ranges pay for the map). Boxed: a pointer in every listed file
+    /// instead of an empty map's 48 bytes.
+    #[allow(clippy::box_collection)]
+    ranges: Option<Box<HashMap<u64, Asks>>>,
+    /// Whether it was ever asked for (whole or in ranges).
     wanted: bool,
 }
 
 impl<F> Listed<F> {
-    fn new(file: F) -> Self {
+    fn new(file: F, size: u64) -> Self {
         Listed {
             file,
-            asks: 0,
-            asked_on: [StreamId::CONTROL; MAX_ASKS as usize],
+            size,
+            asks: Asks::default(),
+            ranges: None,
             wanted: false,
         }
     }
 
-    /// Counts one more ask, on `stream` (checked below [`MAX_ASKS`] before).
-    fn count_ask(&mut self, stream: StreamId) {
-        self.asked_on[self.asks as usize] = stream;
-        self.asks += 1;
-        self.wanted = true;
+    /// Forgets the asks made on `stream`, which was lost: of the whole file and of each
+    /// of its ranges.
+    fn uncount(&mut self, stream: StreamId) {
+        self.asks.uncount(stream);
+        if let Some(ranges) = &mut self.ranges {
+            ranges.retain(|_, asks| {
+                asks.uncount(stream);
+                asks.count > 0
+            });
+        }
+    }
+}
+
+/// How many times the target asked for one file (or one range of it), a lost stream's
+/// asks uncounted.
+#[derive(Clone, Copy, Debug, Default)]
+struct Asks {
+    count: u8,
+    /// The stream of each of those asks, the first `count` of them.
+    on: [StreamId; MAX_ASKS as usize],
+}
+
+impl Asks {
+    /// Whether one more ask is allowed.
+    fn has_room(&self) -> bool {
+        self.count < MAX_ASKS
+    }
+
+    /// Counts one more ask, on `stream` (checked with [`Asks::has_room`] before).
+    fn add(&mut self, stream: StreamId) {
+        self.on[self.count as usize] = stream;
+        self.count += 1;
     }
 
     /// Forgets the asks made on `stream`, which was lost.
     fn uncount(&mut self, stream: StreamId) {
         let mut kept = 0;
-        for k in 0..self.asks as usize {
-            if self.asked_on[k] != stream {
-                self.asked_on[kept] = self.asked_on[k];
+        for k in 0..self.count as usize {
+            if self.on[k] != stream {
+                self.on[kept] = self.on[k];
                 kept += 1;
             }
         }
-        self.asks = kept as u8;
+        self.count = kept as u8;
     }
 }
 
@@ -332,8 +377,8 @@ impl<F: Clone> SourceCore<F> {
         for (k, (entry, file)) in entries.into_iter().enumerate() {
             let index = first + k as u64;
             match (&entry.content, file) {
-                (Content::File { .. }, Some(file)) => {
-                    self.files.insert(index, Listed::new(file));
+                (Content::File { size, .. }, Some(file)) => {
+                    self.files.insert(index, Listed::new(file, *size));
                 }
                 (Content::File { .. }, None) => {
                     panic!("regular file {index} listed without its payload")
@@ -491,10 +536,9 @@ impl<F: Clone> SourceCore<F> {
         self.check_ask(index, "asked for")?;
         let file = self.files[&index].file.clone();
         self.signatures.start(index, file, stream)?;
-        self.files
-            .get_mut(&index)
-            .expect("checked")
-            .count_ask(stream);
+        let listed = self.files.get_mut(&index).expect("checked");
+        listed.asks.add(stream);
+        listed.wanted = true;
         Ok(())
     }
 
@@ -502,14 +546,15 @@ impl<F: Clone> SourceCore<F> {
     fn ask(&mut self, index: u64, what: &str, stream: StreamId) -> Result<F, SessionError> {
         self.check_ask(index, what)?;
         let listed = self.files.get_mut(&index).expect("checked");
-        listed.count_ask(stream);
+        listed.asks.add(stream);
+        listed.wanted = true;
         Ok(listed.file.clone())
     }
 
     /// Whether the target may ask for file `index` now.
     fn check_ask(&self, index: u64, what: &str) -> Result<(), SessionError> {
         match self.files.get(&index) {
-            Some(listed) if listed.asks < MAX_ASKS => {}
+            Some(listed) if listed.asks.has_room() => {}
             _ => {
                 return Err(SessionError::protocol(format!(
                     "target {what} entry {index}, which is not a listed, unresolved file \

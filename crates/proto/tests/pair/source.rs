@@ -164,10 +164,41 @@ impl Source {
                 ids.push(work.id);
                 continue;
             }
+            if let Ask::Range { offset, len, have } = work.ask {
+                // The pair's files are far below a range's size, so its target asks for
+                // none; were one asked, its frames would be these, the pair's hash
+                // standing for the range's chaining value.
+                let (from, to) = (offset as usize, (offset + len) as usize);
+                let range = content.get(from..to.min(content.len())).unwrap_or_default();
+                let cv = hash(range);
+                let same = have == Some(cv);
+                let mut frames = VecDeque::new();
+                if !same && !range.is_empty() {
+                    frames.push_back(Message::Data {
+                        index: work.index,
+                        offset,
+                        bytes: bytes::Bytes::copy_from_slice(range),
+                    });
+                }
+                frames.push_back(Message::RangeEnd {
+                    index: work.index,
+                    offset,
+                    len,
+                    same,
+                    cv,
+                });
+                self.sending.push(Sending {
+                    ids: vec![work.id],
+                    stream: work.stream,
+                    frames,
+                });
+                continue;
+            }
             let start = match work.ask {
                 // The pair's source has no delta search: it answers a delta ask with
                 // data, which the protocol allows.
                 Ask::Whole | Ask::Delta(_) => 0,
+                Ask::Range { .. } => unreachable!("sent above"),
                 Ask::Resume { offset, hash: h } => {
                     let prefix = content.get(..offset as usize);
                     match prefix {

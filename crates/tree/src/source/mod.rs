@@ -7,6 +7,6 @@ mod read;
 mod root;
 mod walk;
 
-pub use read::{regions, regions_allocated, Region};
+pub use read::{regions, regions_allocated, regions_within, Region};
 pub use root::{OpenedFile, SourceRoot};
 pub use walk::{Listing, SourceEntry, WalkOptions, Walker};

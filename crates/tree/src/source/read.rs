@@ -47,17 +47,28 @@ pub fn regions_allocated(
 /// `SEEK_DATA`/`SEEK_HOLE`. Where the filesystem cannot tell, one data region covers
 /// everything. Moves the file offset (readers use positional reads).
 pub fn regions(file: &std::fs::File, size: u64) -> Result<Vec<Region>, TreeError> {
+    regions_within(file, 0, size)
+}
+
+/// The data and hole regions covering `[start, end)`, in order, as [`regions`] finds
+/// them for a whole file: one range of a large file asks only about its own extents.
+/// Empty when `start >= end`.
+pub fn regions_within(
+    file: &std::fs::File,
+    start: u64,
+    end: u64,
+) -> Result<Vec<Region>, TreeError> {
     let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < size {
+    let mut pos = start;
+    while pos < end {
         let data = match rfs::seek(file, SeekFrom::Data(pos)) {
-            Ok(d) => d.min(size),
+            Ok(d) => d.clamp(pos, end),
             // No data at or after `pos`: the rest is a hole.
-            Err(Errno::NXIO) => size,
-            Err(Errno::INVAL | Errno::NOTSUP) if pos == 0 => {
+            Err(Errno::NXIO) => end,
+            Err(Errno::INVAL | Errno::NOTSUP) if pos == start => {
                 out.push(Region {
-                    offset: 0,
-                    len: size,
+                    offset: start,
+                    len: end - start,
                     hole: false,
                 });
                 return Ok(out);
@@ -71,23 +82,23 @@ pub fn regions(file: &std::fs::File, size: u64) -> Result<Vec<Region>, TreeError
                 hole: true,
             });
         }
-        if data >= size {
+        if data >= end {
             break;
         }
         let hole = match rfs::seek(file, SeekFrom::Hole(data)) {
-            Ok(h) => h.min(size),
+            Ok(h) => h.min(end),
             // Truncated meanwhile: treat the rest as data; the reader will see the change.
-            Err(Errno::NXIO) => size,
+            Err(Errno::NXIO) => end,
             Err(e) => return Err(io_err("seek", "(open file)".into(), e)),
         };
         // Guard against a file changing under us: always make progress.
-        let end = hole.max(data + 1).min(size);
+        let stop = hole.max(data + 1).min(end);
         out.push(Region {
             offset: data,
-            len: end - data,
+            len: stop - data,
             hole: false,
         });
-        pos = end;
+        pos = stop;
     }
     Ok(out)
 }

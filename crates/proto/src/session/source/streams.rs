@@ -1,5 +1,6 @@
 //! The source core over several streams (protocol 6, the `streams` option): which
-//! streams it reads, a target's batch of asks (`Wants`, each checked as a `Want`), and a
+//! streams it reads, a target's batch of asks (`Wants`, each checked as a `Want`), its
+//! asks for ranges (`WantRange`, checked in [`super::ranges`]), and a
 //! lost stream (`StreamGone`): the asks made on it are uncounted, its queued work and the
 //! signatures it held released, before this side says `StreamGone` itself, so a target
 //! that heard it may ask those files again. Without [`SourceCore::with_streams`] a session
@@ -15,8 +16,8 @@ use crate::session::SessionError;
 
 impl<F: Clone> SourceCore<F> {
     /// A session with the `streams` option, of at most `streams_max` streams (stream 0
-    /// included; bounded by [`crate::Limits::max_streams`]): `Wants` and `StreamGone`
-    /// are taken, and streams may join.
+    /// included; bounded by [`crate::Limits::max_streams`]): `Wants`, `WantRange` and
+    /// `StreamGone` are taken, and streams may join.
     pub fn with_streams(mut self, streams_max: u16) -> Self {
         self.streams = LiveStreams::enabled(streams_max, self.max_streams);
         self
@@ -77,7 +78,7 @@ impl<F: Clone> SourceCore<F> {
             .check_frame(stream, message.name(), control, "the target")
     }
 
-    /// `Wants`, `StreamGone` and the frames no target sends a source.
+    /// `Wants`, `WantRange`, `StreamGone` and the frames no target sends a source.
     pub(super) fn multi_stream_frame(
         &mut self,
         stream: StreamId,
@@ -106,10 +107,13 @@ impl<F: Clone> SourceCore<F> {
                 }
                 Ok(())
             }
-            Message::WantRange { index, .. } => Err(SessionError::protocol(format!(
-                "WantRange for entry {index}, but this source sends no ranges: the target \
-                 asks for every file whole, as a delta or resumed"
-            ))),
+            Message::WantRange {
+                index,
+                offset,
+                len,
+                have,
+                cv,
+            } => self.want_range(stream, index, offset, len, have.then_some(cv)),
             other => Err(SessionError::protocol(format!(
                 "unexpected {} from the target (a source sends it)",
                 other.name()
