@@ -46,9 +46,8 @@ use crate::session::stream::SessionKey;
 ///   cores, the streams the session may have and the key to join it; `Join`/`Joined` and
 ///   their refusals, with which another connection becomes a stream of the session
 ///   ([`crate::session::join`]); and the frames that spread a session's work over them
-///   (`Wants`, `Files`, `WantRange`, `RangeEnd`, `StreamGone`), which the session cores
-///   take in a session with the `streams` option (ranges not yet) and engines of this
-///   version do not send yet.
+///   (`Wants`, `Files`, `WantRange`, `RangeEnd`, `StreamGone`), taken only in a session
+///   with the `streams` option.
 pub const PROTOCOL_VERSION: u32 = 6;
 
 /// What the source asks of this session.

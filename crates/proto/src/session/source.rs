@@ -26,10 +26,10 @@ use crate::limits::Limits;
 use crate::message::{Message, TargetStats};
 use crate::model::{Content, Entry, Meta};
 use crate::session::live::LiveStreams;
+pub use crate::session::stream::MIN_RANGED;
 use crate::session::stream::{is_multi_stream_frame, StreamId};
 use crate::session::SessionError;
 pub use files::{FilesFrame, FILES_FRAME_BYTES, SMALL_FILE};
-pub use ranges::MIN_RANGED;
 use signatures::Signatures;
 
 /// Signatures a target may be sending at once, each up to [`Limits::max_signature`]: a

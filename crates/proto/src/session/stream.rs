@@ -17,6 +17,10 @@ use crate::message::Message;
 /// A protocol constant: both sides must agree on it.
 pub const RANGE: u64 = 8 * 1024 * 1024;
 
+/// The smallest file a target may ask for in ranges: four ranges. Smaller ones are asked
+/// whole (a protocol rule the source checks).
+pub const MIN_RANGED: u64 = 4 * RANGE;
+
 /// One connection of a session, as the session numbers them: stream 0 is the connection
 /// that said `Hello` (the control stream), streams `1..streams_max` joined it with `Join`.
 /// A value of this type names a stream the session has accepted; a stream number from the

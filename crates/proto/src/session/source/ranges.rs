@@ -11,11 +11,8 @@
 use std::collections::HashMap;
 
 use super::{Ask, SourceCore};
-use crate::session::stream::{StreamId, RANGE};
+use crate::session::stream::{StreamId, MIN_RANGED, RANGE};
 use crate::session::SessionError;
-
-/// The smallest file a target may ask for in ranges: four ranges.
-pub const MIN_RANGED: u64 = 4 * RANGE;
 
 impl<F: Clone> SourceCore<F> {
     /// `WantRange{index, offset, len, have, cv}` on `stream` (the session has the

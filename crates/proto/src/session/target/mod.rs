@@ -49,8 +49,8 @@ mod space;
 mod streams;
 mod work;
 
+pub use crate::session::stream::MIN_RANGED;
 pub use listing::{ListedEntry, ListedFrame};
-pub use ranges::MIN_RANGED;
 pub use space::{FrameSpace, FreeSpace, SpaceCheck, SpaceVerdict, Usage, Write};
 pub use streams::Reask;
 pub use work::{Asked, FileOutcome, PlanOutcome, TargetState, TargetWork, Verdict};

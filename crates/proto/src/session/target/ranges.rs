@@ -22,11 +22,8 @@ use std::collections::BTreeMap;
 
 use super::{Asked, Open, TargetCore, Verdict, Wanted};
 use crate::message::Message;
-use crate::session::stream::{StreamId, RANGE};
+use crate::session::stream::{StreamId, MIN_RANGED, RANGE};
 use crate::session::SessionError;
-
-/// The least size of a file asked in ranges: smaller ones are asked whole.
-pub const MIN_RANGED: u64 = 4 * RANGE;
 
 /// One asked range of a file, until its `RangeEnd`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
