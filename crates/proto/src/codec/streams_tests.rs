@@ -3,8 +3,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::super::{decode, encode, CodecError};
 use super::*;
+use crate::codec::{decode, encode, CodecError};
 use crate::limits::Limits;
 use crate::message::{SessionOptions, PROTOCOL_VERSION};
 

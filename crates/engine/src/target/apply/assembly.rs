@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use ferry_tree::{Basis, TempFile};
 
-use super::super::in_place::{InPlace, Overwritten, Why};
-use super::super::plan::{Pending, MIN_RESUME};
 use super::job::Resumed;
 use super::outcome::Failure;
 use super::ranged::Ranges;
+use crate::target::in_place::{InPlace, Overwritten, Why};
+use crate::target::plan::{Pending, MIN_RESUME};
 
 pub(super) struct Assembly {
     pub pending: Pending,

@@ -14,12 +14,12 @@ use ferry_proto::{Message, RelPath};
 use ferry_tree::Privileges;
 use tokio::sync::mpsc;
 
-use super::super::in_place::{InPlace, Why};
-use super::super::plan::Pending;
 use super::job::Batch;
 use super::worker;
 use super::*;
 use crate::cancel::Cancel;
+use crate::target::in_place::{InPlace, Why};
+use crate::target::plan::Pending;
 
 /// A tmpfs of `size`, unmounted on drop.
 struct Tmpfs(tempfile::TempDir);

@@ -7,8 +7,8 @@ use ferry_proto::{Message, RelPath};
 use ferry_tree::{Basis, NotApplied, TempFile};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::super::plan::Pending;
 use crate::error::EngineError;
+use crate::target::plan::Pending;
 
 /// A partial from an interrupted session, verified by hashing: data continues after it.
 /// Dropped before a worker took it (the session ended with it queued anywhere: in the

@@ -3,10 +3,10 @@
 use ferry_proto::RelPath;
 use ferry_tree::NotApplied;
 
-use super::super::in_place::InPlace;
 use super::assembly::Assembly;
 use super::job::Completion;
 use crate::error::EngineError;
+use crate::target::in_place::InPlace;
 
 /// How a file's last frame left it (a frame that leaves it unfinished is `None`).
 pub(super) enum Finished {

@@ -20,12 +20,12 @@ use std::sync::Arc;
 use ferry_tree::Privileges;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::super::plan::Pending;
 use super::job::{Batch, Completion, Job};
 use super::worker::{self, Worker};
 use super::{APPLY_BYTES, BATCH_BYTES, BATCH_JOBS};
 use crate::cancel::Cancel;
 use crate::error::EngineError;
+use crate::target::plan::Pending;
 use ferry_proto::Message;
 
 /// What a file counts in its worker's load besides its bytes: the create, metadata and

@@ -6,11 +6,11 @@ use ferry_delta::check_segment;
 use ferry_proto::Message;
 use ferry_tree::{Privileges, TempFile};
 
-use super::super::delta_in_place::{write_delta_in_place, InPlaceError};
-use super::super::delta_write::{write_delta, DeltaWriteError};
 use super::assembly::Assembly;
 use super::outcome::{Failure, Finished};
 use crate::cancel::Cancel;
+use crate::target::delta_in_place::{write_delta_in_place, InPlaceError};
+use crate::target::delta_write::{write_delta, DeltaWriteError};
 use crate::zeros::hash_zeros_until;
 
 /// Applies `message` to `a`; `Some` when it was the file's last frame.

@@ -12,12 +12,12 @@ use ferry_proto::{Message, RelPath};
 use ferry_tree::{Basis, Privileges};
 use tokio::sync::mpsc;
 
-use super::super::in_place::InPlace;
-use super::super::plan::Pending;
 use super::job::Batch;
 use super::worker;
 use super::*;
 use crate::cancel::Cancel;
+use crate::target::in_place::InPlace;
+use crate::target::plan::Pending;
 
 pub(super) fn pending(dir: Arc<ferry_tree::Dir>, name: &[u8], size: u64) -> Pending {
     Pending {

@@ -7,8 +7,8 @@ use ferry_proto::{Message, RelPath};
 use ferry_tree::{Privileges, Volume};
 use tokio::sync::mpsc;
 
-use super::super::tests::pending;
 use super::*;
+use crate::target::apply::tests::pending;
 
 struct Setup {
     pool: ApplyPool,
