@@ -20,6 +20,7 @@ use super::plan::Pending;
 use crate::framed::FrameSender;
 use crate::joined::{Wanted, MORE_STREAMS_BYTES, MORE_STREAMS_FILES};
 use crate::range_hash::range_len;
+use ferry_proto::RANGE;
 
 /// Bytes a stream may have asked and not received: four windows of a 4 MiB-window
 /// stream, so a window-bound stream never waits for asks.
@@ -35,10 +36,22 @@ pub(super) enum Queued {
     /// An ask a task prepared: a delta's `Want` and signature, or a `Resume`.
     Ready(Ready),
     /// The ranges of a large file not asked yet, from `next` to its `size`: each goes out
-    /// on its own (a `WantRange`), in order, as streams have credit.
-    Ranges { index: u64, next: u64, size: u64 },
-    /// One range to ask (again: it did not verify, or its stream was lost).
-    Range { index: u64, offset: u64, size: u64 },
+    /// on its own (a `WantRange`), in order, as streams have credit. The first
+    /// `have.len()` ranges are held (a partial's), with these values.
+    Ranges {
+        index: u64,
+        next: u64,
+        size: u64,
+        have: Vec<[u8; 32]>,
+    },
+    /// One range to ask (again, whole, if it did not verify or its stream was lost);
+    /// `have`: the value of the bytes held for it.
+    Range {
+        index: u64,
+        offset: u64,
+        size: u64,
+        have: Option<[u8; 32]>,
+    },
 }
 
 impl Queued {
@@ -154,11 +167,17 @@ impl Asks {
         }
         let queued = match self.queue.front_mut()? {
             // The next range of a file; the rest stay in front.
-            Queued::Ranges { index, next, size } => {
+            Queued::Ranges {
+                index,
+                next,
+                size,
+                have,
+            } => {
                 let range = Queued::Range {
                     index: *index,
                     offset: *next,
                     size: *size,
+                    have: have.get((*next / RANGE) as usize).copied(),
                 };
                 *next += range_len(*size, *next);
                 if *next >= *size {

@@ -24,6 +24,7 @@ use super::plan::{Pending, Want};
 use super::{send, Session, SIGNATURE_JOBS};
 use crate::error::EngineError;
 use crate::framed::FrameSender;
+use crate::range_hash::RangeHasher;
 use ferry_tree::Basis;
 
 /// A wanted file whose ask is ready to go out, with the `Start` its worker gets first.
@@ -32,6 +33,15 @@ pub(super) enum Ready {
     Want {
         index: u64,
         signature: Option<Vec<u8>>,
+        start: Job,
+    },
+    /// The ranges of a large file whose partial holds the first `have.len()` ranges,
+    /// with these values: those are asked with `have` (the source sends only what
+    /// differs), the rest as any range. `start` is its `StartRanged`.
+    Ranged {
+        index: u64,
+        size: u64,
+        have: Vec<[u8; 32]>,
         start: Job,
     },
     /// `Resume` after the partial's first `offset` bytes, whose BLAKE3 is `hash`.
@@ -46,7 +56,9 @@ pub(super) enum Ready {
 impl Ready {
     pub fn index(&self) -> u64 {
         match self {
-            Ready::Want { index, .. } | Ready::Resume { index, .. } => *index,
+            Ready::Want { index, .. }
+            | Ready::Resume { index, .. }
+            | Ready::Ranged { index, .. } => *index,
         }
     }
 
@@ -57,6 +69,7 @@ impl Ready {
                 Job::Start { pending, .. } => pending.size,
                 _ => 0,
             },
+            Ready::Ranged { size, .. } => *size,
         }
     }
 }
@@ -163,6 +176,10 @@ impl Session {
         self.signature_jobs += 1;
         let ready = ready.clone();
         let cancel = self.cancel.clone();
+        if self.in_ranges(&pending) {
+            tokio::spawn(resume_ranged(index, pending, temp, offset, ready, cancel));
+            return;
+        }
         tokio::spawn(async move {
             let hashed = tokio::task::spawn_blocking(move || {
                 let mut hasher = blake3::Hasher::new();
@@ -234,11 +251,17 @@ impl Session {
             return Ok(());
         }
         let size = pending.size;
-        self.job(index, Job::StartRanged { index, pending }).await?;
+        let start = Job::StartRanged {
+            index,
+            pending,
+            resumed: None,
+        };
+        self.job(index, start).await?;
         self.asks.push(Queued::Ranges {
             index,
             next: 0,
             size,
+            have: Vec::new(),
         });
         Ok(())
     }
@@ -254,10 +277,28 @@ impl Session {
             && !matches!(pending.in_place, InPlace::Chosen { .. })
     }
 
-    /// An ask a task prepared: it waits for a stream.
-    pub(super) fn ask(&mut self, ready: Ready) {
+    /// An ask a task prepared: it waits for a stream (a file in ranges: its `Start` goes
+    /// to its worker now, its ranges wait for streams one by one).
+    pub(super) async fn ask(&mut self, ready: Ready) -> Result<(), EngineError> {
         self.signature_jobs -= 1;
-        self.asks.push(Queued::Ready(ready));
+        match ready {
+            Ready::Ranged {
+                index,
+                size,
+                have,
+                start,
+            } => {
+                self.job(index, start).await?;
+                self.asks.push(Queued::Ranges {
+                    index,
+                    next: 0,
+                    size,
+                    have,
+                });
+            }
+            ready => self.asks.push(Queued::Ready(ready)),
+        }
+        Ok(())
     }
 
     /// Sends the asks that have a stream with credit; the rest wait for credit to come
@@ -285,8 +326,9 @@ impl Session {
                 Queued::Range {
                     index,
                     offset,
-                    size: _,
-                } => match self.core.ask_range(index, offset, stream, None) {
+                    have,
+                    ..
+                } => match self.core.ask_range(index, offset, stream, have) {
                     Some(want) => tx.send(want).await.is_ok(),
                     // The file failed or ended meanwhile: its ranges are asked no more.
                     None => {
@@ -373,6 +415,7 @@ impl Session {
                     None => Ok(true),
                 }
             }
+            Ready::Ranged { .. } => unreachable!("queued as its ranges"),
             Ready::Resume {
                 index,
                 offset,
@@ -391,6 +434,63 @@ impl Session {
             }
         }
     }
+}
+
+/// The partial of a file asked in ranges, hashed range by range (off the reactor): its
+/// whole ranges are asked with `have`, so the source sends only those that differ, on
+/// any stream. Should the session end meanwhile, the partial stays.
+async fn resume_ranged(
+    index: u64,
+    pending: Pending,
+    temp: ferry_tree::TempFile,
+    offset: u64,
+    ready: ReadySender,
+    cancel: crate::cancel::Cancel,
+) {
+    let size = pending.size;
+    let held = offset - offset % ferry_proto::RANGE;
+    let hashed = tokio::task::spawn_blocking(move || {
+        let mut values = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        let mut hasher = RangeHasher::new(size, 0);
+        while at < held {
+            if cancel.is_cancelled() {
+                temp.keep();
+                return None;
+            }
+            let n = (held - at).min(buf.len() as u64) as usize;
+            if std::os::unix::fs::FileExt::read_exact_at(temp.file(), &mut buf[..n], at).is_err() {
+                // Unreadable: received anew over it.
+                return Some((temp, Vec::new()));
+            }
+            hasher.update(&buf[..n]);
+            at += n as u64;
+            if at % ferry_proto::RANGE == 0 {
+                values.push(hasher.value());
+                if at < size {
+                    hasher = RangeHasher::new(size, at);
+                }
+            }
+        }
+        Some((temp, values))
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some((temp, have)) = hashed else { return };
+    let held = have.len() as u64 * ferry_proto::RANGE;
+    let start = Job::StartRanged {
+        index,
+        pending,
+        resumed: Some(Box::new(Resumed::new(temp, held, blake3::Hasher::new()))),
+    };
+    let _ = ready.send(Ready::Ranged {
+        index,
+        size,
+        have,
+        start,
+    });
 }
 
 /// Sends a basis signature in pieces of at most a data chunk; an empty one as one empty

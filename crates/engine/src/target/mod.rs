@@ -228,7 +228,7 @@ async fn drive<R: AsyncRead + Unpin>(
                     s.complete(done, ready_tx).await?;
                 }
             }
-            Some(asked) = ready.recv() => s.ask(asked),
+            Some(asked) = ready.recv() => s.ask(asked).await?,
             Some(event) = next_event(joined) => s.stream_event(event, ready_tx).await?,
         }
         s.reasks().await?;

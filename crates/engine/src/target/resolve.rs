@@ -123,6 +123,7 @@ impl Session {
                         index,
                         offset,
                         size,
+                        have: None,
                     });
                 }
                 Verdict::Failed => {

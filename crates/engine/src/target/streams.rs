@@ -80,6 +80,7 @@ impl Session {
                     index,
                     offset,
                     size,
+                    have: None,
                 });
                 continue;
             }

@@ -67,12 +67,19 @@ impl Assembly {
         a
     }
 
-    /// A file received in ranges, into a temp copy made with its first piece.
-    pub fn ranged(pending: Pending, load: u64) -> Assembly {
-        Assembly {
+    /// A file received in ranges, into a temp copy made with its first piece, or into
+    /// the partial an interrupted session left, whose first ranges it holds.
+    pub fn ranged(pending: Pending, resumed: Option<Box<Resumed>>, load: u64) -> Assembly {
+        let mut a = Assembly {
             ranges: Some(Box::default()),
             ..Assembly::new(pending, None, None, load)
+        };
+        if let Some(resumed) = resumed {
+            let (temp, held, _) = resumed.take();
+            a.temp = Some(temp);
+            a.ranges.as_mut().expect("just made").hold(held);
         }
+        a
     }
 
     /// Drops what was written; gives back the file's entry.
@@ -87,8 +94,9 @@ impl Assembly {
     /// kept, anything else dropped.
     pub fn abandon(mut self) {
         if let (Some(ranges), Some(temp)) = (&self.ranges, self.temp.as_mut()) {
-            // Only verified content stays: ranges from 0 that all verified.
-            self.pos = ranges.prefix();
+            // Only verified content stays: ranges from 0 that all verified (or were
+            // held from an earlier session and not written over).
+            self.pos = ranges.kept();
             if temp.set_len(self.pos).is_err() {
                 self.pos = 0;
             }

@@ -58,7 +58,13 @@ pub enum Job {
     /// Ranges of `index` follow (`Data`, `Hole`, `RangeEnd`), in any order of ranges,
     /// each range's pieces in order: it is written into one temp copy and committed
     /// once every range verified.
-    StartRanged { index: u64, pending: Pending },
+    /// `resumed`: the partial an interrupted session left, whose first ranges (up to its
+    /// `offset`) the target asked with `have`.
+    StartRanged {
+        index: u64,
+        pending: Pending,
+        resumed: Option<Box<Resumed>>,
+    },
     /// A Data, Hole, Delta, FileEnd or RangeEnd frame of a started file.
     Frame(Message),
     /// The source gave up on the file: discard what was written.

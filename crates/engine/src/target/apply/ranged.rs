@@ -31,16 +31,29 @@ pub(super) struct Ranges {
     prefix: u64,
     /// Ranges above the prefix that verified, by offset.
     ahead: BTreeSet<u64>,
+    /// The partial this session started from held verified content up to here (whole
+    /// ranges, asked with `have`).
+    held: u64,
+    /// Ranges written this session and not verified (yet, or ever), by offset.
+    dirty: BTreeSet<u64>,
 }
 
 impl Ranges {
-    /// The verified content from offset 0: what a partial may keep.
-    pub fn prefix(&self) -> u64 {
-        self.prefix
+    /// The file starts from a partial holding its first `held` bytes, whole ranges.
+    pub fn hold(&mut self, held: u64) {
+        self.held = held;
+    }
+
+    /// What a partial may keep when the session ends: the content from offset 0 that
+    /// verified, or was held before and not written over since.
+    pub fn kept(&self) -> u64 {
+        let untouched = self.dirty.first().copied().unwrap_or(u64::MAX);
+        self.prefix.max(self.held.min(untouched))
     }
 
     /// The range at `offset`, of `len` bytes, verified.
     fn verified(&mut self, offset: u64, len: u64) {
+        self.dirty.remove(&offset);
         self.verified += len;
         if offset != self.prefix {
             self.ahead.insert(offset);
@@ -141,6 +154,7 @@ fn piece(a: &mut Assembly, offset: u64, len: u64) -> Result<&mut RangeHasher, Fa
         ranges
             .open
             .insert(start, (start, RangeHasher::new(size, start)));
+        ranges.dirty.insert(start);
     }
     match ranges.open.get_mut(&start) {
         Some((pos, hasher)) if *pos == offset => {

@@ -101,7 +101,86 @@ fn start(r: &Run) -> Job {
     Job::StartRanged {
         index: 0,
         pending: pending(r.dir.clone(), b"big", SIZE),
+        resumed: None,
     }
+}
+
+/// A start from a partial holding `held` bytes of `bytes` (whole ranges), as a session
+/// that asked those ranges with `have` begins.
+fn start_from_partial(r: &Run, bytes: &[u8], held: u64) -> Job {
+    let mut temp = r.dir.create_partial(b"big").unwrap();
+    temp.write_at(0, bytes).unwrap();
+    Job::StartRanged {
+        index: 0,
+        pending: pending(r.dir.clone(), b"big", SIZE),
+        resumed: Some(Box::new(Resumed::new(temp, held, blake3::Hasher::new()))),
+    }
+}
+
+/// The source's answer to a range asked with `have` equal to its own bytes.
+fn same(content: &[u8], offset: u64) -> Job {
+    let len = range_len(SIZE, offset);
+    Job::Frame(Message::RangeEnd {
+        index: 0,
+        offset,
+        len,
+        same: true,
+        cv: range_value(
+            SIZE,
+            offset,
+            &content[offset as usize..(offset + len) as usize],
+        ),
+    })
+}
+
+fn partial_path(r: &Run) -> std::path::PathBuf {
+    r.base
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b".ferry.big.partial"))
+}
+
+#[test]
+fn a_partial_s_ranges_the_source_holds_too_are_kept_and_the_rest_is_written() {
+    let r = run();
+    let content = content();
+    // The partial holds ranges 0 and 1 as the source has them, then stale bytes.
+    let mut partial = content[..2 * RANGE as usize].to_vec();
+    partial.extend(vec![9u8; 1000]);
+    let mut jobs = vec![start_from_partial(&r, &partial, 2 * RANGE)];
+    jobs.push(same(&content, RANGE));
+    for k in [2, 3, 4] {
+        jobs.extend(range(&content, k * RANGE, None));
+    }
+    jobs.push(same(&content, 0));
+    let done = work(&r, vec![jobs]);
+    assert!(matches!(done[..], [Completion::Committed { index: 0, .. }]));
+    let written = std::fs::read(r.base.path().join("big")).unwrap();
+    assert!(written == content, "the file is not the source's");
+    assert!(!partial_path(&r).exists());
+}
+
+#[test]
+fn a_held_range_written_over_and_not_verified_is_not_kept() {
+    let r = run();
+    let content = content();
+    let held = 3 * RANGE;
+    let mut jobs = vec![start_from_partial(&r, &content[..held as usize], held)];
+    // Range 0 answered same; range 2 comes anew (the source differs) and is cut short.
+    jobs.push(same(&content, 0));
+    jobs.push(Job::Frame(Message::Data {
+        index: 0,
+        offset: 2 * RANGE,
+        bytes: bytes::Bytes::from(vec![5u8; 1000]),
+    }));
+    let done = work(&r, vec![jobs]);
+    assert!(done.is_empty(), "nothing finished");
+    let kept = std::fs::read(partial_path(&r)).expect("the partial is kept");
+    assert_eq!(
+        kept.len() as u64,
+        2 * RANGE,
+        "held ranges up to the one written over"
+    );
+    assert!(kept[..] == content[..2 * RANGE as usize]);
 }
 
 #[test]

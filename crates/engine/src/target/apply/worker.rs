@@ -129,10 +129,14 @@ fn work(job: Job, files: &mut Files, cx: &Context, bounce: &mut Vec<u8>) -> Opti
             }
             None
         }
-        Job::StartRanged { index, pending } => {
+        Job::StartRanged {
+            index,
+            pending,
+            resumed,
+        } => {
             let load = super::pool::load_of(&pending);
             files.draining.remove(&index);
-            let assembly = Assembly::ranged(pending, load);
+            let assembly = Assembly::ranged(pending, resumed, load);
             if let Some(old) = files.open.insert(index, Box::new(assembly)) {
                 cx.load.fetch_sub(old.load, Relaxed);
                 old.discard();
