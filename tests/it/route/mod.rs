@@ -23,6 +23,7 @@ mod no_proxy;
 mod pairing;
 mod probe;
 mod proxy_errors;
+mod ranges;
 mod secrets;
 mod streams;
 mod streams_tree;
