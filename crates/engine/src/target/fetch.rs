@@ -466,7 +466,7 @@ async fn resume_ranged(
             }
             hasher.update(&buf[..n]);
             at += n as u64;
-            if at % ferry_proto::RANGE == 0 {
+            if at.is_multiple_of(ferry_proto::RANGE) {
                 values.push(hasher.value());
                 if at < size {
                     hasher = RangeHasher::new(size, at);
