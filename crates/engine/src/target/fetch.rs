@@ -62,7 +62,7 @@ impl Ready {
 }
 
 /// Whether large files are asked in ranges (off until the source sends them).
-const ASK_RANGES: bool = false;
+const ASK_RANGES: bool = true;
 
 /// Where the tasks that prepare asks hand them to the session.
 pub(super) type ReadySender = mpsc::UnboundedSender<Ready>;
