@@ -1063,3 +1063,86 @@ fn ranges_asked_on_a_cut_stream_are_asked_again_on_another_and_the_file_arrives_
     finished.assert_holds("big", &big);
     finished.assert_no_ferry_files();
 }
+
+#[test]
+fn every_range_wrong_once_is_asked_again_and_the_file_arrives_whole() {
+    let big = content(RANGED);
+    let mut multi = Multi::start(1, |_| {});
+    multi.list(vec![file("big", RANGED)]);
+    let served = multi.serve(&HashMap::new(), |ask, before| {
+        let frames = match before {
+            0 => wrong_answer(ask, &big, Wrong::Bytes),
+            _ => honest(ask, &big),
+        };
+        on(ask.stream, frames)
+    });
+    let (ended, finished) = multi.finish();
+    let stats = served.stats(&ended);
+    assert_eq!(ended.server.code, Some(0), "{}", ended.server.dump());
+    assert_eq!(stats.resent, 4, "each range's re-send counts");
+    assert_eq!((stats.files_transferred, stats.file_errors), (1, 0));
+    for k in 0..4 {
+        assert_eq!(served.times_asked(0, k * RANGE), 2, "{:?}", served.asks);
+    }
+    finished.assert_holds("big", &big);
+    finished.assert_no_ferry_files();
+}
+
+#[test]
+fn two_ranges_of_one_file_wrong_twice_fail_it_once() {
+    let big = content(RANGED);
+    let small = content(5);
+    let mut multi = Multi::start(1, |_| {});
+    multi.list(vec![file("a-big", RANGED), file("b-small", 5)]);
+    let files = HashMap::from([(1, small.clone())]);
+    let served = multi.serve(&files, |ask, _| {
+        let frames = match ask.offset {
+            o if o == RANGE || o == 2 * RANGE => wrong_answer(ask, &big, Wrong::Value),
+            _ => honest(ask, &big),
+        };
+        on(ask.stream, frames)
+    });
+    let (ended, finished) = multi.finish();
+    let stats = served.stats(&ended);
+    assert_eq!(ended.server.code, Some(23), "{}", ended.server.dump());
+    let errors = served.file_errors();
+    assert!(
+        matches!(&errors[..], [(path, message)] if path == "a-big"
+            && message.contains("did not match the source's BLAKE3 twice")),
+        "expected one FileError for a-big, got {errors:?}"
+    );
+    assert_eq!(stats.file_errors, 1);
+    assert_eq!(stats.files_transferred, 1);
+    finished.assert_holds("b-small", &small);
+    finished.assert_no_ferry_files();
+    finished.assert_contained_and_absent(&["a-big"]);
+}
+
+#[test]
+fn file_failed_while_a_range_is_asked_again_ends_the_file_without_a_file_error() {
+    let big = content(RANGED);
+    let small = content(5);
+    let mut multi = Multi::start(1, |_| {});
+    multi.list(vec![file("a-big", RANGED), file("b-small", 5)]);
+    let files = HashMap::from([(1, small.clone())]);
+    let served = multi.serve(&files, |ask, before| {
+        let frames = match (ask.offset, before) {
+            (RANGE, 0) => wrong_answer(ask, &big, Wrong::Bytes),
+            (o, _) if o == 3 * RANGE => vec![Message::FileFailed {
+                index: 0,
+                reason: ferry_proto::FileFailure::Vanished,
+                message: "gone".into(),
+            }],
+            _ => honest(ask, &big),
+        };
+        on(ask.stream, frames)
+    });
+    let (ended, finished) = multi.finish();
+    let stats = served.stats(&ended);
+    assert_eq!(ended.server.code, Some(0), "{}", ended.server.dump());
+    assert_eq!(served.file_errors(), [], "the source's failure is its own");
+    assert_eq!((stats.files_transferred, stats.file_errors), (1, 0));
+    finished.assert_holds("b-small", &small);
+    finished.assert_no_ferry_files();
+    finished.assert_contained_and_absent(&["a-big"]);
+}
