@@ -18,7 +18,7 @@ use super::*;
 /// What a flood may cost the target above its resident memory before the session: its
 /// readers (16 × one 4 MiB frame and its buffer), the queue to the driver, the apply
 /// budget, TLS and the runtime, with room for the allocator.
-const GROWTH_BOUND_KIB: u64 = 200 * 1024;
+pub(super) const GROWTH_BOUND_KIB: u64 = 200 * 1024;
 
 /// How much one flooding stream sends at most if the target never stops it.
 const FLOOD_CAP: u64 = 1 << 30;

@@ -1,8 +1,9 @@
 //! A hostile source over several streams, against a real `ferry serve --once
 //! --max-streams 16`: it opens a session with the streams option (Hello bit 12), joins
 //! streams with the key the `Welcome` handed out, and then floods them (`memory`), sends
-//! frames a stream may not carry (`wrong_stream`), or cuts a joined stream under a file
-//! it was asked for (`cut`). The target must end a broken session with a protocol error
+//! frames a stream may not carry (`wrong_stream`), cuts a joined stream under a file
+//! it was asked for (`cut`), or answers a large file's ranges wrong or against their
+//! rules (`ranges`). The target must end a broken session with a protocol error
 //! (exit 12) naming what was wrong, keep its memory bounded, leave nothing outside the
 //! volume and no half-written file under a final name; a cut stream's file is asked
 //! again on another stream and arrives whole.
@@ -13,6 +14,7 @@
 mod blocked_driver;
 mod cut;
 mod memory;
+mod ranges;
 mod wrong_stream;
 
 use std::path::{Path, PathBuf};
