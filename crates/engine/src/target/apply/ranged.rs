@@ -85,6 +85,10 @@ pub(super) fn step(
 ) -> Result<RangeStep, Failure> {
     let size = a.pending.size;
     match message {
+        // An empty piece (the core takes one where a range's next piece may start, its
+        // end included) changes nothing.
+        Message::Data { ref bytes, .. } if bytes.is_empty() => {}
+        Message::Hole { len: 0, .. } => {}
         Message::Data { offset, bytes, .. } => {
             let len = bytes.len() as u64;
             let written = match a.spoiled {

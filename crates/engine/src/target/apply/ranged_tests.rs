@@ -281,3 +281,22 @@ fn a_session_ending_in_the_middle_keeps_only_the_verified_prefix() {
     assert!(kept[..] == content[..RANGE as usize]);
     assert!(!r.base.path().join("big").exists());
 }
+
+/// A frame the session core would never pass (a range past the file's end) makes the
+/// worker panic; the panic must reach the session as a fatal error, not leave it waiting.
+#[test]
+fn a_worker_that_panics_says_so_and_stops() {
+    let r = run();
+    let past_the_end = Job::Frame(Message::Hole {
+        index: 0,
+        offset: 5 * RANGE,
+        len: 1,
+    });
+    let done = work(&r, vec![vec![start(&r), past_the_end]]);
+    match &done[..] {
+        [Completion::Failed { fatal: Some(e), .. }] => {
+            assert!(e.to_string().contains("internal error"), "{e}")
+        }
+        _ => panic!("expected one fatal failure"),
+    }
+}

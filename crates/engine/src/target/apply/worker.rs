@@ -95,10 +95,22 @@ fn run(mut jobs: mpsc::Receiver<Batch>, cx: Context) {
         true => jobs.try_recv().ok(),
         false => jobs.blocking_recv(),
     };
-    while let Some(batch) = next(&mut jobs) {
+    'batches: while let Some(batch) = next(&mut jobs) {
         let mut done_here = Vec::new();
         for job in batch.jobs {
-            done_here.extend(work(job, &mut files, &cx, &mut bounce));
+            // A panic here is a bug; it must end the session with an error, not leave it
+            // waiting for ever for files this worker will never finish.
+            let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                work(job, &mut files, &cx, &mut bounce)
+            }));
+            match worked {
+                Ok(done) => done_here.extend(done),
+                Err(_) => {
+                    done_here.push(internal_error());
+                    let _ = cx.completions.send(done_here);
+                    break 'batches;
+                }
+            }
         }
         // Written: the batch's data leaves the session's budget.
         drop(batch.held);
@@ -109,6 +121,20 @@ fn run(mut jobs: mpsc::Receiver<Batch>, cx: Context) {
     // The session ended with these unfinished: keep what a later session can resume.
     for (_, a) in files.open.drain() {
         a.abandon();
+    }
+}
+
+/// What a worker that panicked tells the session: a fatal error (the panic itself went
+/// to the log), after which it takes no more jobs.
+fn internal_error() -> Completion {
+    Completion::Failed {
+        index: u64::MAX,
+        path: RelPath::root(),
+        message: String::new(),
+        fatal: Some(EngineError::file_io(
+            "an apply worker stopped on an internal error (a bug in ferry; please report it)",
+        )),
+        draining: false,
     }
 }
 

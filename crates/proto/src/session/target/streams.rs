@@ -187,6 +187,11 @@ impl TargetCore {
                     "Files entry for entry {index}, which the target did not ask for"
                 )));
             };
+            if wanted.asked == Some(Asked::Ranged) {
+                return Err(SessionError::protocol(format!(
+                    "Files entry for entry {index}, which was asked in ranges"
+                )));
+            }
             wanted.check_stream(index, "Files entry", stream)?;
             wanted.take_whole(index, len as u64)?;
             let size = len as u64;
