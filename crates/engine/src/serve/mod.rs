@@ -142,7 +142,8 @@ pub fn bind(config: &ServeConfig) -> Result<Bound, EngineError> {
 }
 
 /// The code a session ended with, for `serve --once`: its own, or, for a session that
-/// panicked (a bug, logged as one), 23 (an error without a class).
+/// panicked (a bug, logged as one), 23: the session did not transfer everything, and the
+/// log says why.
 fn ended_code(joined: Result<Option<ExitCode>, tokio::task::JoinError>) -> Option<ExitCode> {
     match joined {
         Ok(code) => code,

@@ -6,14 +6,16 @@
 //! live progress.
 //!
 //! ```text
-//! driver ──Work (stream s's queue)──▶ ferry-send-s-N ──Data/Delta/FileEnd/Files/RangeEnd──▶ stream s's writer
-//!    ▲                                     │
-//!    └── Answer ───────────────────────────┘  (a delta's signature released, or a fatal error)
+//! driver ──Work (stream s's queue)──▶ ferry-send-s-N ──frames──▶ stream s's writer
+//!    ▲                                     │   (Data, Hole, Delta, FileEnd, Files, RangeEnd)
+//!    └── Answer ───────────────────────────┘
+//!        (a delta's signature released, or a fatal error)
 //! ```
 //!
 //! In a session with the streams option, small files asked whole go out in `Files`
-//! frames (a range never does: it is not asked whole): a sender adds them while its queue has more, and sends the frame when the
-//! queue is empty, the frame is full, or other work comes.
+//! frames (a range never does: it is not asked whole): a sender adds them while its
+//! queue has more, and sends the frame when the queue is empty, the frame is full, or
+//! other work comes.
 //!
 //! A sender answers the driver only when the driver must act: a delta's signature leaves
 //! the core's memory bound, or the session must end. Whole files (nearly all of a first

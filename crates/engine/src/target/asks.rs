@@ -256,8 +256,9 @@ impl Asks {
         for (stream, charge) in back {
             self.uncharge(stream, charge);
         }
-        self.queue.retain(|q| {
-            !matches!(q, Queued::Ranges { index: i, .. } | Queued::Range { index: i, .. } if *i == index)
+        self.queue.retain(|q| match q {
+            Queued::Ranges { index: i, .. } | Queued::Range { index: i, .. } => *i != index,
+            _ => true,
         });
     }
 

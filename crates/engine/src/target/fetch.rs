@@ -11,7 +11,7 @@
 use std::sync::{Arc, OnceLock};
 
 use ferry_delta::BasisRead;
-use ferry_proto::session::target::{Asked, MIN_RANGED};
+use ferry_proto::session::target::Asked;
 use ferry_proto::Message;
 use tokio::sync::mpsc;
 
@@ -19,12 +19,11 @@ use ferry_proto::session::stream::StreamId;
 
 use super::apply::{Job, Resumed};
 use super::asks::Queued;
-use super::in_place::InPlace;
 use super::plan::{Pending, Want};
+use super::ranges::resume_ranges;
 use super::{send, Session, SIGNATURE_JOBS};
 use crate::error::EngineError;
 use crate::framed::FrameSender;
-use crate::range_hash::RangeHasher;
 use ferry_tree::Basis;
 
 /// A wanted file whose ask is ready to go out, with the `Start` its worker gets first.
@@ -73,9 +72,6 @@ impl Ready {
         }
     }
 }
-
-/// Whether large files are asked in ranges (off until the source sends them).
-const ASK_RANGES: bool = true;
 
 /// Where the tasks that prepare asks hand them to the session.
 pub(super) type ReadySender = mpsc::UnboundedSender<Ready>;
@@ -177,7 +173,7 @@ impl Session {
         let ready = ready.clone();
         let cancel = self.cancel.clone();
         if self.in_ranges(&pending) {
-            tokio::spawn(resume_ranged(index, pending, temp, offset, ready, cancel));
+            tokio::spawn(resume_ranges(index, pending, temp, offset, ready, cancel));
             return;
         }
         tokio::spawn(async move {
@@ -239,42 +235,18 @@ impl Session {
 
     /// Asks for file `index` whole (new, no useful basis, a re-send after a mismatch, or
     /// a file asked again after its stream was lost): it waits for a stream. A large one,
-    /// in a session that may have several streams, is asked in ranges (its `Start` goes
-    /// to its worker now, its ranges wait for streams one by one).
+    /// in a session that may have several streams, is asked in ranges
+    /// ([`Session::want_ranges`]).
     pub(super) async fn want_whole(
         &mut self,
         index: u64,
         pending: Pending,
     ) -> Result<(), EngineError> {
-        if !self.in_ranges(&pending) {
-            self.asks.push(Queued::Whole { index, pending });
-            return Ok(());
+        if self.in_ranges(&pending) {
+            return self.want_ranges(index, pending).await;
         }
-        let size = pending.size;
-        let start = Job::StartRanged {
-            index,
-            pending,
-            resumed: None,
-        };
-        self.job(index, start).await?;
-        self.asks.push(Queued::Ranges {
-            index,
-            next: 0,
-            size,
-            have: Vec::new(),
-        });
+        self.asks.push(Queued::Whole { index, pending });
         Ok(())
-    }
-
-    /// Whether a file asked whole is asked in ranges: one of at least [`MIN_RANGED`]
-    /// bytes, in a session with the streams option that may have more than one, written
-    /// to a temp copy (in place a file is written front to back).
-    fn in_ranges(&self, pending: &Pending) -> bool {
-        ASK_RANGES
-            && self.asks.is_multi()
-            && self.streams_max > 1
-            && pending.size >= MIN_RANGED
-            && !matches!(pending.in_place, InPlace::Chosen { .. })
     }
 
     /// An ask a task prepared: it waits for a stream (a file in ranges: its `Start` goes
@@ -434,63 +406,6 @@ impl Session {
             }
         }
     }
-}
-
-/// The partial of a file asked in ranges, hashed range by range (off the reactor): its
-/// whole ranges are asked with `have`, so the source sends only those that differ, on
-/// any stream. Should the session end meanwhile, the partial stays.
-async fn resume_ranged(
-    index: u64,
-    pending: Pending,
-    temp: ferry_tree::TempFile,
-    offset: u64,
-    ready: ReadySender,
-    cancel: crate::cancel::Cancel,
-) {
-    let size = pending.size;
-    let held = offset - offset % ferry_proto::RANGE;
-    let hashed = tokio::task::spawn_blocking(move || {
-        let mut values = Vec::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut at = 0u64;
-        let mut hasher = RangeHasher::new(size, 0);
-        while at < held {
-            if cancel.is_cancelled() {
-                temp.keep();
-                return None;
-            }
-            let n = (held - at).min(buf.len() as u64) as usize;
-            if std::os::unix::fs::FileExt::read_exact_at(temp.file(), &mut buf[..n], at).is_err() {
-                // Unreadable: received anew over it.
-                return Some((temp, Vec::new()));
-            }
-            hasher.update(&buf[..n]);
-            at += n as u64;
-            if at.is_multiple_of(ferry_proto::RANGE) {
-                values.push(hasher.value());
-                if at < size {
-                    hasher = RangeHasher::new(size, at);
-                }
-            }
-        }
-        Some((temp, values))
-    })
-    .await
-    .ok()
-    .flatten();
-    let Some((temp, have)) = hashed else { return };
-    let held = have.len() as u64 * ferry_proto::RANGE;
-    let start = Job::StartRanged {
-        index,
-        pending,
-        resumed: Some(Box::new(Resumed::new(temp, held, blake3::Hasher::new()))),
-    };
-    let _ = ready.send(Ready::Ranged {
-        index,
-        size,
-        have,
-        start,
-    });
 }
 
 /// Sends a basis signature in pieces of at most a data chunk; an empty one as one empty

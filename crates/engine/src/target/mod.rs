@@ -31,6 +31,7 @@ mod finish;
 mod in_place;
 mod metrics;
 mod plan;
+mod ranges;
 mod resolve;
 mod space;
 mod streams;
@@ -98,6 +99,9 @@ struct Session {
     early_gone: EarlyGone,
     /// Streams the session may have (1 without the streams option).
     streams_max: u16,
+    /// Files in ranges failed (and reported) because a range did not match twice: their
+    /// worker's own failure, should it come too, is not reported again.
+    range_failed: std::collections::HashSet<u64>,
 }
 
 /// Runs the session to its end; returns the target's stats.
@@ -159,6 +163,7 @@ pub async fn run<R: AsyncRead + Unpin>(
         incoming: streams.incoming,
         early_gone: EarlyGone::default(),
         streams_max: streams.streams_max,
+        range_failed: Default::default(),
         links: HashMap::new(),
         volume,
         limits,

@@ -97,9 +97,12 @@ impl Session {
                 let _ = self
                     .core
                     .handle_file(index, FileOutcome::Failed { draining });
-                self.file_failed(path.into_bytes(), message).await?;
+                if !self.range_failed.remove(&index) {
+                    self.file_failed(path.into_bytes(), message).await?;
+                }
             }
             Completion::Aborted { index } => {
+                self.range_failed.remove(&index);
                 let _ = self.core.handle_file(index, FileOutcome::Aborted);
             }
             // Asked on a lost stream: what came of it is dropped, and it is asked again
@@ -127,6 +130,7 @@ impl Session {
                     });
                 }
                 Verdict::Failed => {
+                    self.range_failed.insert(index);
                     self.asks.ranged_ended(index);
                     self.job(index, Job::Abort { index }).await?;
                     let message = format!(

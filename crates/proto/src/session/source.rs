@@ -4,8 +4,9 @@
 //! It decides what goes out (`Root`, the `List` frames, `ListEnd`), which files a sender
 //! must read and how (whole, as a delta against the target's signature, resumed after
 //! a prefix, or one range of a large file), and what to report (entries the target
-//! resolved, its changes and errors, its `Done`). It never reads a file, walks a tree, hashes, or touches the connection:
-//! the engine's source driver does that and tells the core what happened.
+//! resolved, its changes and errors, its `Done`). It never reads a file, walks a tree,
+//! hashes, or touches the connection: the engine's source driver does that and tells the
+//! core what happened.
 //!
 //! ```text
 //!  walker ── list(frame) / list_end ──┐                 ┌─▶ poll_transmit: Root, List, ListEnd

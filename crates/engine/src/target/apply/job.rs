@@ -30,6 +30,12 @@ impl Resumed {
         }
     }
 
+    /// A partial whose first `offset` bytes are whole ranges, asked with `have` (no
+    /// running hash: each range is verified on its own).
+    pub fn held(temp: TempFile, offset: u64) -> Resumed {
+        Resumed::new(temp, offset, blake3::Hasher::new())
+    }
+
     /// The partial, to write on; its keeping is then the taker's.
     pub fn take(mut self: Box<Self>) -> (TempFile, u64, blake3::Hasher) {
         let temp = self.temp.take().expect("taken once");

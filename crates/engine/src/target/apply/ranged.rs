@@ -3,13 +3,15 @@
 //! ranges verified. Ranges come in any order, each range's pieces in order (the session
 //! core checked them); a range whose bytes hash to another value than the source's is
 //! reported, to be asked again; once every range verified the file is committed as any
-//! other. Left unfinished it is cut back to its verified prefix, so what stays under the
-//! partial name is always verified content a later session can resume.
+//! other. Left unfinished it is cut back to what verified from offset 0, or what the
+//! partial it started from held there and nothing wrote over since: content that matched
+//! the source when it was written, which a later session checks again (`have`, `Resume`)
+//! before it keeps any of it.
 //!
 //! The file's ranges stay on the one worker its start was routed to: writing and hashing
 //! runs at more than a gigabyte a second on one core, above what the streams bring.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ferry_proto::{Message, RANGE};
 use ferry_tree::Privileges;
@@ -25,12 +27,11 @@ pub(super) struct Ranges {
     /// Ranges with pieces written and no `RangeEnd` yet, by offset: where the next piece
     /// goes and the hash so far.
     open: HashMap<u64, (u64, RangeHasher)>,
-    /// Bytes of the ranges that verified.
-    verified: u64,
-    /// Every range below this offset verified.
+    /// Every range below this offset verified: the file is complete when it is the
+    /// file's size (each range counted once, however often it verified).
     prefix: u64,
-    /// Ranges above the prefix that verified, by offset.
-    ahead: BTreeSet<u64>,
+    /// Ranges above the prefix that verified: offset and length.
+    ahead: BTreeMap<u64, u64>,
     /// The partial this session started from held verified content up to here (whole
     /// ranges, asked with `have`).
     held: u64,
@@ -54,14 +55,15 @@ impl Ranges {
     /// The range at `offset`, of `len` bytes, verified.
     fn verified(&mut self, offset: u64, len: u64) {
         self.dirty.remove(&offset);
-        self.verified += len;
         if offset != self.prefix {
-            self.ahead.insert(offset);
+            if offset > self.prefix {
+                self.ahead.insert(offset, len);
+            }
             return;
         }
         self.prefix += len;
-        while self.ahead.remove(&self.prefix) {
-            self.prefix += RANGE;
+        while let Some(len) = self.ahead.remove(&self.prefix) {
+            self.prefix += len;
         }
     }
 }
@@ -133,7 +135,7 @@ pub(super) fn step(
                 return Ok(RangeStep::Mismatch(offset));
             }
             ranges.verified(offset, len);
-            if ranges.verified >= size {
+            if ranges.prefix >= size {
                 return end(a, privileges, fsync).map(RangeStep::Finished);
             }
         }

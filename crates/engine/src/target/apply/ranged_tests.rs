@@ -113,7 +113,7 @@ fn start_from_partial(r: &Run, bytes: &[u8], held: u64) -> Job {
     Job::StartRanged {
         index: 0,
         pending: pending(r.dir.clone(), b"big", SIZE),
-        resumed: Some(Box::new(Resumed::new(temp, held, blake3::Hasher::new()))),
+        resumed: Some(Box::new(Resumed::held(temp, held))),
     }
 }
 
@@ -299,4 +299,22 @@ fn a_worker_that_panics_says_so_and_stops() {
         }
         _ => panic!("expected one fatal failure"),
     }
+}
+
+/// The source gave up on a file in ranges on two streams (two `FileFailed`, each an
+/// abort here) while a third range still drains: its frames are dropped, not taken for
+/// frames of a file nobody asked for.
+#[test]
+fn frames_of_a_draining_range_after_two_aborts_are_dropped() {
+    let r = run();
+    let content = content();
+    let mut jobs = vec![start(&r)];
+    jobs.push(Job::Abort { index: 0 });
+    jobs.push(Job::Abort { index: 0 });
+    jobs.extend(range(&content, 2 * RANGE, None));
+    let done = work(&r, vec![jobs]);
+    assert!(
+        matches!(done[..], [Completion::Aborted { index: 0 }]),
+        "one abort, and the draining range's frames dropped"
+    );
 }

@@ -2,7 +2,7 @@
 //! and works each file's frames in order (a file's frames all come to the worker its
 //! `Start` was routed to), then hands the session one completion list per batch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -74,10 +74,21 @@ struct Files {
     // values whenever it grows or rehashes.
     open: HashMap<u64, Box<Assembly>>,
     /// Files that failed before their last frame: the rest of their frames are dropped.
-    draining: HashSet<u64>,
+    /// `true` for a file in ranges, which has no last frame: it drains until it is
+    /// started again.
+    draining: HashMap<u64, bool>,
 }
 
 impl Files {
+    /// Opens file `index` (started anew: what an earlier start of it left is dropped).
+    fn open_new(&mut self, index: u64, assembly: Assembly, load: &AtomicU64) {
+        self.draining.remove(&index);
+        if let Some(old) = self.open.insert(index, Box::new(assembly)) {
+            load.fetch_sub(old.load, Relaxed);
+            old.discard();
+        }
+    }
+
     fn remove(&mut self, index: u64, load: &AtomicU64) -> Option<Assembly> {
         let a = self.open.remove(&index)?;
         load.fetch_sub(a.load, Relaxed);
@@ -147,12 +158,11 @@ fn work(job: Job, files: &mut Files, cx: &Context, bounce: &mut Vec<u8>) -> Opti
             resumed,
         } => {
             let load = super::pool::load_of(&pending);
-            let assembly = Assembly::new(pending, basis, resumed, load);
-            files.draining.remove(&index);
-            if let Some(old) = files.open.insert(index, Box::new(assembly)) {
-                cx.load.fetch_sub(old.load, Relaxed);
-                old.discard();
-            }
+            files.open_new(
+                index,
+                Assembly::new(pending, basis, resumed, load),
+                &cx.load,
+            );
             None
         }
         Job::StartRanged {
@@ -161,25 +171,27 @@ fn work(job: Job, files: &mut Files, cx: &Context, bounce: &mut Vec<u8>) -> Opti
             resumed,
         } => {
             let load = super::pool::load_of(&pending);
-            files.draining.remove(&index);
-            let assembly = Assembly::ranged(pending, resumed, load);
-            if let Some(old) = files.open.insert(index, Box::new(assembly)) {
-                cx.load.fetch_sub(old.load, Relaxed);
-                old.discard();
-            }
+            files.open_new(index, Assembly::ranged(pending, resumed, load), &cx.load);
             None
         }
-        Job::Abort { index } => {
-            files.draining.remove(&index);
-            files.remove(index, &cx.load).map(|a| {
+        Job::Abort { index } => match files.remove(index, &cx.load) {
+            Some(a) => {
                 if a.ranges.is_some() {
                     // Its other open ranges may still come, each up to its end.
-                    files.draining.insert(index);
+                    files.draining.insert(index, true);
                 }
                 a.discard();
-                Completion::Aborted { index }
-            })
-        }
+                Some(Completion::Aborted { index })
+            }
+            None => {
+                // The source's FileFailed of a file this worker failed first: a whole
+                // file's last frame; a file in ranges may have more ranges draining.
+                if files.draining.get(&index) == Some(&false) {
+                    files.draining.remove(&index);
+                }
+                None
+            }
+        },
         Job::Reask { index } => {
             files.draining.remove(&index);
             let pending = files.remove(index, &cx.load).map(|a| Box::new(a.discard()));
@@ -199,8 +211,8 @@ fn frame(
     let index = frame_index(&message);
     let last = matches!(message, Message::FileEnd { .. });
     let Some(a) = files.open.get_mut(&index) else {
-        if files.draining.contains(&index) {
-            if last {
+        if let Some(&ranged) = files.draining.get(&index) {
+            if last && !ranged {
                 files.draining.remove(&index);
             }
             return None;
@@ -228,7 +240,7 @@ fn frame(
                 .expect("the file just stepped");
             let done = finish(index, a, finished, !last);
             if let Completion::Failed { draining: true, .. } = done {
-                files.draining.insert(index);
+                files.draining.insert(index, false);
             }
             done
         }),
@@ -264,7 +276,7 @@ fn range_frame(
         .expect("the file just stepped");
     let done = finish(index, a, finished, true);
     if let Completion::Failed { draining: true, .. } = done {
-        files.draining.insert(index);
+        files.draining.insert(index, true);
     }
     Some(done)
 }

@@ -423,7 +423,9 @@ impl TargetCore {
         };
         match outcome {
             FileOutcome::Committed => {
-                self.ranged.remove(&index);
+                if self.ranged.remove(&index).is_some() {
+                    self.resent_ranges.retain(|&(i, _)| i != index);
+                }
                 self.resolved(index);
                 Verdict::Done
             }

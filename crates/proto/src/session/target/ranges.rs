@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! ask_range(i, off, s) ─▶ WantRange on s ─▶ Data/Hole on s ... RangeEnd on s
-//!                                             (mismatch) ─▶ handle_range_mismatch: ask again once
+//!                          (did not verify) ─▶ handle_range_mismatch: ask again once
 //! ```
 //!
 //! Must not import: anything that does I/O (see [`crate::session`]).
@@ -181,6 +181,7 @@ impl TargetCore {
             }
             _ => return,
         }
+        self.resent_ranges.retain(|&(i, _)| i != index);
         for range in self.ranged.remove(&index).unwrap_or_default().into_values() {
             if failed_on == Some(range.stream) {
                 failed_on = None;
