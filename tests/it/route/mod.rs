@@ -24,6 +24,7 @@ mod pairing;
 mod probe;
 mod proxy_errors;
 mod ranges;
+mod ranges_changed;
 mod secrets;
 mod streams;
 mod streams_tree;
