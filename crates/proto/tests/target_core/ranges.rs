@@ -266,3 +266,41 @@ fn a_lost_stream_s_open_ranges_are_asked_again_and_its_ended_ones_are_not() {
     deliver_range(&mut t, S2, 0, RANGE);
     deliver_range(&mut t, S2, 0, 2 * RANGE);
 }
+
+#[test]
+fn a_failed_file_is_not_acknowledged_while_a_range_of_it_drains() {
+    // Files f0..f3; f0 in ranges on streams 1 and 2, the others delivered.
+    let mut t = streamed(SIZE);
+    ask(&mut t, 0, 0, S1);
+    ask(&mut t, 0, RANGE, S2);
+    for index in 1..4 {
+        t.core.handle_asked_on(index, Asked::Whole, S0);
+        on(&mut t, S0, data_at(index, 0, SIZE as usize)).unwrap();
+        on(&mut t, S0, end_at(index, SIZE)).unwrap();
+        assert_eq!(
+            t.core.handle_file(index, FileOutcome::Committed),
+            Verdict::Done
+        );
+    }
+    let failed = Message::FileFailed {
+        index: 0,
+        reason: FileFailure::Changed,
+        message: "changed".into(),
+    };
+    on(&mut t, S1, failed).unwrap();
+    assert_eq!(t.core.handle_file(0, FileOutcome::Aborted), Verdict::Done);
+    let acks = |t: &mut Target| {
+        std::iter::from_fn(|| t.core.poll_transmit())
+            .filter_map(|m| match m {
+                Message::Ack { through } => Some(through),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(acks(&mut t), [], "range 1 on stream 2 still drains");
+    assert!(!t.core.is_settled());
+    on(&mut t, S2, hole(0, RANGE, RANGE)).unwrap();
+    on(&mut t, S2, range_end(0, RANGE, RANGE)).unwrap();
+    assert_eq!(acks(&mut t), [4], "drained: every entry is resolved");
+    assert!(t.core.is_settled());
+}

@@ -520,13 +520,19 @@ impl TargetCore {
         None
     }
 
-    /// The lowest unresolved index (every entry below it is resolved).
+    /// The lowest unresolved index (every entry below it is resolved, and none drains).
     fn watermark(&self) -> u64 {
-        self.open
+        let open = self
+            .open
             .keys()
             .next()
             .copied()
-            .unwrap_or(self.listing.next)
+            .unwrap_or(self.listing.next);
+        // A failed file whose frames still drain is not acknowledged yet: the source may
+        // still be answering asks of it (a file in ranges: ranges asked on other streams,
+        // which it would refuse for a file the target has acknowledged).
+        let draining = self.draining.keys().map(|&(index, _)| index).min();
+        draining.map_or(open, |d| open.min(d))
     }
 
     /// What the target waits for now.
