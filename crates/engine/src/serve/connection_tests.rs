@@ -1,11 +1,11 @@
 use std::path::Path;
 
 use ferry_net::TlsDir;
-use ferry_proto::{Filter, SessionOptions};
+use ferry_proto::{Filter, Message, SessionOptions, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
 
 use super::*;
-use crate::framed::{spawn_writer, FrameReader};
+use crate::framed::{spawn_writer, FrameReader, FrameSender};
 
 /// A connection to `addr` with the client certificate of `certs`: its reader and sender
 /// (the writer task runs until the sender is dropped).

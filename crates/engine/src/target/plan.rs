@@ -23,6 +23,10 @@ use super::in_place::{self, InPlace};
 use super::space::space_taken;
 use super::tally::Tally;
 use crate::error::EngineError;
+use probe::DirProbe;
+
+mod extras;
+mod probe;
 
 /// A file the target wants from the source.
 #[derive(Clone)]
@@ -465,68 +469,6 @@ impl Planner {
         });
         true
     }
-
-    /// Records target entries of the finished directory that the source does not have;
-    /// says whether there were any to delete.
-    fn collect_extras(&mut self, planned: &mut Planned) -> Result<bool, EngineError> {
-        if !self.options.delete {
-            return Ok(false);
-        }
-        let current = self.current.as_ref().expect("entered");
-        let Some(dir) = &current.dir else {
-            return Ok(false);
-        };
-        let before = self.extras.len();
-        for name in dir.names()? {
-            if current.names.contains(&name) {
-                continue;
-            }
-            if !self.options.delete_excluded && !self.filter.is_empty() {
-                let path = current
-                    .path
-                    .join(&name, &self.limits)
-                    .map_err(|e| EngineError::file_io(e.to_string()))?;
-                let is_dir = matches!(dir.stat(&name), Ok(Some(e)) if e.kind == ExistingKind::Dir);
-                if self.filter.excluded(path.as_bytes(), is_dir) {
-                    continue;
-                }
-            }
-            // Temp files left by an interrupted earlier run are removed with the other
-            // extras at the end, when every file of this session is in place (so none of
-            // this session's own temp files is left to catch). A dry run does not list
-            // them: they are Ferry's debris, not the user's data.
-            let debris = Dir::is_temp_name(&name) || ferry_tree::is_partial_name(&name);
-            if debris && self.options.dry_run {
-                continue;
-            }
-            // What deleting it frees, for the space check (debris goes at the very end,
-            // so it frees nothing the writes could use).
-            if !debris && !self.options.no_space_check {
-                planned
-                    .space
-                    .extras
-                    .add(dir.usage(&name).unwrap_or_default());
-            }
-            if self.options.dry_run {
-                let kind = match dir.stat(&name) {
-                    Ok(Some(e)) => entry_kind(e.kind),
-                    _ => EntryKind::File,
-                };
-                let path = current
-                    .path
-                    .join(&name, &self.limits)
-                    .map_err(|e| EngineError::file_io(e.to_string()))?;
-                planned.messages.push(Message::Change {
-                    path: path.into_bytes(),
-                    kind: ChangeKind::Deleted,
-                    entry: kind,
-                });
-            } else {
-                self.extras.push((current.path.clone(), name));
-            }
-        }
-        Ok(self.extras.len() > before)
-    }
 }
 
 /// A file that an interrupted in-place update left marked is changed, whatever its size
@@ -580,38 +522,5 @@ pub fn entry_kind(kind: ExistingKind) -> EntryKind {
         ExistingKind::Dir => EntryKind::Dir,
         ExistingKind::Symlink => EntryKind::Symlink,
         ExistingKind::Special(special) => EntryKind::Special(special),
-    }
-}
-
-/// Fetches what `decide` asks for from the target directory.
-struct DirProbe<'a> {
-    dir: Option<&'a Dir>,
-    name: &'a [u8],
-}
-
-impl Probe for DirProbe<'_> {
-    fn link_target(&mut self) -> Option<Vec<u8>> {
-        self.dir?.read_link(self.name).ok()
-    }
-
-    fn checksum(&mut self) -> Option<[u8; 32]> {
-        let file = self.dir?.open_basis(self.name).ok()??;
-        let mut hasher = blake3::Hasher::new();
-        hasher.update_reader(file).ok()?;
-        Some(*hasher.finalize().as_bytes())
-    }
-
-    fn xattrs_differ(&mut self, wanted: &Meta) -> bool {
-        let Some(dir) = self.dir else { return true };
-        match dir.xattrs(self.name) {
-            Ok(mut have) => {
-                have.retain(|x| x.name != b"security.selinux");
-                let mut want = wanted.xattrs.clone();
-                want.sort_by(|a, b| a.name.cmp(&b.name));
-                have.sort_by(|a, b| a.name.cmp(&b.name));
-                have != want
-            }
-            Err(_) => true,
-        }
     }
 }
