@@ -17,11 +17,12 @@
 //! Must not import: anything that does I/O (see [`crate::session`]).
 
 mod files;
+mod listed;
 mod ranges;
 mod signatures;
 mod streams;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::limits::Limits;
 use crate::message::{Message, TargetStats};
@@ -31,17 +32,13 @@ pub use crate::session::stream::MIN_RANGED;
 use crate::session::stream::{is_multi_stream_frame, StreamId};
 use crate::session::SessionError;
 pub use files::{FilesFrame, FILES_FRAME_BYTES, SMALL_FILE};
+use listed::Listed;
 use signatures::Signatures;
 
 /// Signatures a target may be sending at once, each up to [`Limits::max_signature`]: a
 /// target computes two at a time, so more is a peer making the source buffer without
 /// bound.
 pub const SIGNATURES_IN_FLIGHT: usize = 4;
-
-/// Times a target may ask for one file, and for each range of it: once, and once more
-/// after its content did not verify (plus once per lost stream it was asked on). More is
-/// a peer queueing reads without bound.
-const MAX_ASKS: u8 = 2;
 
 /// What a sender must do for one file the target asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,80 +118,6 @@ pub struct ResolvedFile<F> {
     /// The target asked for its content (else it had it already).
     pub wanted: bool,
     pub file: F,
-}
-
-/// A listed regular file the target has not resolved yet.
-struct Listed<F> {
-    file: F,
-    /// Its size as listed (what its ranges are checked against).
-    size: u64,
-    /// The target's asks for the whole file (whole, delta or resumed).
-    asks: Asks,
-    /// The target's asks per range, by offset: `None` until it asks for a range (only
-    /// files asked in ranges pay for the map). Boxed: a pointer in every listed file
-    /// instead of an empty map's 48 bytes.
-    #[allow(clippy::box_collection)]
-    ranges: Option<Box<HashMap<u64, Asks>>>,
-    /// Whether it was ever asked for (whole or in ranges).
-    wanted: bool,
-}
-
-impl<F> Listed<F> {
-    fn new(file: F, size: u64) -> Self {
-        Listed {
-            file,
-            size,
-            asks: Asks::default(),
-            ranges: None,
-            wanted: false,
-        }
-    }
-
-    /// Forgets the asks made on `stream`, which was lost: of the whole file and of each
-    /// of its ranges.
-    fn uncount(&mut self, stream: StreamId) {
-        self.asks.uncount(stream);
-        if let Some(ranges) = &mut self.ranges {
-            ranges.retain(|_, asks| {
-                asks.uncount(stream);
-                asks.count > 0
-            });
-        }
-    }
-}
-
-/// How many times the target asked for one file (or one range of it), a lost stream's
-/// asks uncounted.
-#[derive(Clone, Copy, Debug, Default)]
-struct Asks {
-    count: u8,
-    /// The stream of each of those asks, the first `count` of them.
-    on: [StreamId; MAX_ASKS as usize],
-}
-
-impl Asks {
-    /// Whether one more ask is allowed.
-    fn has_room(&self) -> bool {
-        self.count < MAX_ASKS
-    }
-
-    /// Counts one more ask, on `stream` (checked with [`Asks::has_room`] before).
-    fn add(&mut self, stream: StreamId) {
-        self.on[self.count as usize] = stream;
-        self.count += 1;
-    }
-
-    /// Forgets the asks made on `stream`, which was lost.
-    fn uncount(&mut self, stream: StreamId) {
-        let mut kept = 0;
-        for k in 0..self.count as usize {
-            if self.on[k] != stream {
-                self.on[kept] = self.on[k];
-                kept += 1;
-            }
-        }
-        self.count = kept as u8;
-    }
 }
 
 /// Where the session is, named for what it waits for.
