@@ -33,7 +33,7 @@ use super::topology::{Topology, ROUTE_A};
 use crate::files::{random_bytes, write};
 use crate::relay::Relay;
 use crate::snapshot::assert_trees_equal;
-use crate::util::{pull, push, Certs, PushOutcome, Server};
+use crate::util::{push, Certs, PushOutcome, Server};
 
 /// The protocol's range, 8 MiB.
 const RANGE: u64 = 8 << 20;
@@ -125,10 +125,8 @@ fn a_large_file_goes_in_ranges_over_four_streams_pushed_and_pulled_through_proxy
     );
 
     let dest = t.src.parent().expect("tmp").join("pulled");
-    let pulled = pull(&t.certs, &t.router.url("vol"), &dest)
-        .server_name(ROUTE_A)
-        .arg("--proxy")
-        .arg(t.proxy.url())
+    let pulled = t
+        .pull_via_proxy(&dest)
         .arg("--streams")
         .arg("4")
         .arg("--bwlimit")

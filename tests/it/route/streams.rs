@@ -14,7 +14,7 @@ use super::topology::{Topology, ROUTE_A};
 use crate::fidelity::build_fidelity_tree;
 use crate::files::{random_bytes, write};
 use crate::snapshot::assert_trees_equal;
-use crate::util::{pull, push, Certs, Server};
+use crate::util::{push, Certs, Server};
 
 pub(super) fn stream_events(events: &[Value]) -> Vec<(u64, String)> {
     events
@@ -85,10 +85,8 @@ fn four_streams_push_and_three_pull_through_proxy_and_router() {
     );
 
     let dest = t.src.parent().expect("tmp").join("pulled");
-    let pulled = pull(&t.certs, &t.router.url("vol"), &dest)
-        .server_name(ROUTE_A)
-        .arg("--proxy")
-        .arg(t.proxy.url())
+    let pulled = t
+        .pull_via_proxy(&dest)
         .arg("--streams")
         .arg("3")
         .arg("--bwlimit")

@@ -23,7 +23,7 @@ use super::topology::{Topology, ROUTE_A};
 use crate::fidelity::set_all_mtimes;
 use crate::files::{random_bytes, symlink, write};
 use crate::snapshot::assert_trees_equal;
-use crate::util::{pull, Push, PushOutcome};
+use crate::util::{Push, PushOutcome};
 
 /// Small files, which wait for the joined streams (the bulk alone passes the 4 MiB at
 /// which streams join).
@@ -204,14 +204,7 @@ fn a_tree_pulled_over_four_streams_then_deleted_from_and_unchanged() {
     build(&t.vol_a);
     let dest: PathBuf = t.src.parent().expect("tmp").join("pulled");
     fs::create_dir(&dest).expect("mkdir");
-    let pull = || {
-        pull(&t.certs, &t.router.url("vol"), &dest)
-            .server_name(ROUTE_A)
-            .arg("--proxy")
-            .arg(t.proxy.url())
-            .arg("--streams")
-            .arg("4")
-    };
+    let pull = || t.pull_via_proxy(&dest).arg("--streams").arg("4");
 
     let (first, carried) = pass(&t, pull(), Way::Pull, &t.vol_a, &dest);
     assert_spread_over_four(&first, &carried);

@@ -124,4 +124,13 @@ impl Topology {
             .arg("--proxy")
             .arg(self.proxy.url())
     }
+
+    /// `ferry pull` of the router's `vol` (route A's volume) into `dest`, through the
+    /// proxy and the router.
+    pub fn pull_via_proxy(&self, dest: &std::path::Path) -> Push {
+        crate::util::pull(&self.certs, &self.router.url("vol"), dest)
+            .server_name(ROUTE_A)
+            .arg("--proxy")
+            .arg(self.proxy.url())
+    }
 }
