@@ -1,4 +1,8 @@
 //! The command line as typed: raw clap arguments, before validation.
+//!
+//! The doc comments of the arguments are clap's help text, written for a terminal: a
+//! `[USER[:PASSWORD]@]` there is usage syntax, not a rustdoc link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 

@@ -34,7 +34,8 @@ use crate::report::Reporter;
 /// `--streams`: how many streams a session should run over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Streams {
-    /// From the cores on both sides, the round trip and the server's limit (see [`auto`]).
+    /// From the cores on both sides, the round trip and the server's limit (`auto` and
+    /// `auto_bulk` below say how).
     #[default]
     Auto,
     /// This many, stream 0 included (1 to 16), or fewer if the server allows fewer.

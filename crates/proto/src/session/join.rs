@@ -96,8 +96,9 @@ impl fmt::Display for JoinRefusal {
 
 /// The join checks of one session. Call order: [`JoinGate::new`] when the session is
 /// admitted (from its opener's certificate and SNI); [`JoinGate::handle_join`] for each
-/// `Join` whose key named this session; [`JoinGate::stream_lost`] when a joined stream's
-/// connection ends; [`JoinGate::close`] when the session starts finishing.
+/// `Join` whose key named this session; [`JoinGate::close`] when the session starts
+/// finishing. Whether a joined stream is still connected is the session's to know, not
+/// the gate's: a number, once joined, stays taken whatever became of its connection.
 #[derive(Debug)]
 pub struct JoinGate {
     streams_max: u16,
@@ -107,8 +108,6 @@ pub struct JoinGate {
     /// Every stream that ever joined (never shrinks: a number is used once). Its size is
     /// below `streams_max`.
     joined: BTreeSet<u16>,
-    /// The joined streams whose connection ended.
-    lost: BTreeSet<u16>,
 }
 
 impl JoinGate {
@@ -121,7 +120,6 @@ impl JoinGate {
             sni,
             closed: false,
             joined: BTreeSet::new(),
-            lost: BTreeSet::new(),
         }
     }
 
@@ -154,13 +152,6 @@ impl JoinGate {
         Ok(StreamId(stream))
     }
 
-    /// A joined stream's connection ended. Its number stays taken.
-    pub fn stream_lost(&mut self, stream: StreamId) {
-        if self.joined.contains(&stream.0) {
-            self.lost.insert(stream.0);
-        }
-    }
-
     /// The session is finishing: every later join is refused as late.
     pub fn close(&mut self) {
         self.closed = true;
@@ -177,11 +168,6 @@ impl JoinGate {
     /// Streams that ever joined (stream 0 not counted).
     pub fn joined(&self) -> usize {
         self.joined.len()
-    }
-
-    /// Joined streams whose connection has not been reported lost (stream 0 not counted).
-    pub fn live(&self) -> usize {
-        self.joined.len() - self.lost.len()
     }
 }
 

@@ -21,7 +21,7 @@ const TRUST_ALLOCATION_UP_TO: u64 = 1024 * 1024;
 /// when `allocated` (`st_blocks * 512`) covers `size`, the whole file is one data region.
 /// Most small files are like that, and a many-small-files tree pays those calls per file.
 ///
-/// Only up to [`TRUST_ALLOCATION_UP_TO`]: blocks preallocated past the end of a file
+/// Only up to `TRUST_ALLOCATION_UP_TO` bytes: blocks preallocated past the end of a file
 /// (`fallocate` with `KEEP_SIZE`, XFS's speculative preallocation) also count in
 /// `st_blocks`, so a sparse file can look fully allocated. For a small file the cost of
 /// being fooled is a few zeros written instead of a hole; a large one always asks.
