@@ -300,3 +300,43 @@ async fn a_join_that_passed_the_gate_as_the_session_ended_gives_its_slot_back() 
     .await
     .expect("the late join's server-wide count is given back");
 }
+
+#[tokio::test]
+async fn a_lost_stream_is_not_replaced() {
+    let hubs = Arc::new(Hubs::default());
+    let metrics = Metrics::new(&[]);
+    let registration = hubs.register_key(key(5), 4, opener());
+    let (answer, one) = join_keeping(&hubs, &metrics, key(5), 1, opener()).await;
+    assert_eq!(answer, Message::Joined { stream: 1 });
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while registration.streams.live() != 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the joined stream reaches the session");
+
+    // The client's end closes: the session counts the stream lost.
+    drop(one);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while registration.streams.live() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the session sees the stream lost");
+
+    assert_eq!(
+        refused(&join(&hubs, &metrics, key(5), 1, opener()).await),
+        RefuseReason::StreamTaken,
+        "a lost stream's number is not given out again"
+    );
+    let (answer, two) = join_keeping(&hubs, &metrics, key(5), 2, opener()).await;
+    assert_eq!(
+        answer,
+        Message::Joined { stream: 2 },
+        "another number still joins"
+    );
+    drop(two);
+    registration.end(&hubs).await;
+}
