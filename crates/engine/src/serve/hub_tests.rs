@@ -69,6 +69,17 @@ async fn join_keeping(
     (answer, client)
 }
 
+/// Waits (up to 10 s) until the session holds `live` joined streams; `what` says why.
+async fn live_becomes(registration: &Registration, live: usize, what: &str) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while registration.streams.live() != live {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect(what);
+}
+
 fn refused(answer: &Message) -> RefuseReason {
     match answer {
         Message::Refused { reason, .. } => *reason,
@@ -121,13 +132,7 @@ async fn joins_are_checked_in_order_and_a_good_one_reaches_the_session() {
     );
     let (answer, three) = join_keeping(&hubs, &metrics, key(1), 3, opener()).await;
     assert_eq!(answer, Message::Joined { stream: 3 });
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while registration.streams.live() != 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("both joined streams reach the session");
+    live_becomes(&registration, 2, "both joined streams reach the session").await;
     assert_eq!(hubs.joined(), 2);
 
     // Finishing: late joins are refused as such.
@@ -238,13 +243,7 @@ async fn a_session_that_panics_forgets_its_key_and_gives_its_streams_back() {
     let registration = hubs.register_key(key(1), 4, opener());
     let (answer, _one) = join_keeping(&hubs, &metrics, key(1), 1, opener()).await;
     assert_eq!(answer, Message::Joined { stream: 1 });
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while registration.streams.live() != 1 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the joined stream reaches the session");
+    live_becomes(&registration, 1, "the joined stream reaches the session").await;
 
     // The session's task unwinds without reaching Registration::end (a panic in a
     // session, or its future dropped).
@@ -308,23 +307,11 @@ async fn a_lost_stream_is_not_replaced() {
     let registration = hubs.register_key(key(5), 4, opener());
     let (answer, one) = join_keeping(&hubs, &metrics, key(5), 1, opener()).await;
     assert_eq!(answer, Message::Joined { stream: 1 });
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while registration.streams.live() != 1 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the joined stream reaches the session");
+    live_becomes(&registration, 1, "the joined stream reaches the session").await;
 
     // The client's end closes: the session counts the stream lost.
     drop(one);
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while registration.streams.live() != 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the session sees the stream lost");
+    live_becomes(&registration, 0, "the session sees the stream lost").await;
 
     assert_eq!(
         refused(&join(&hubs, &metrics, key(5), 1, opener()).await),
